@@ -1,0 +1,48 @@
+# Sanvi Ops: the two commands a user needs are `make run` and `make test`.
+SHELL := /bin/bash
+PY_VERSION ?= 3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+export PYTHONPATH := $(CURDIR)/include:$(CURDIR)/plugins
+# Airflow reads these; nothing at parse time may reach the network.
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
+BENCH ?=
+
+.PHONY: run test lint bench venv tools clean
+
+# uv installs Python packages from the pinned requirements; pip bootstraps uv when missing.
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv==0.13.9
+	@test -x $(PY) || uv venv --quiet --python $(PY_VERSION) $(VENV)
+	uv pip install --quiet --python $(PY) -r requirements-dev.txt
+	@touch $@
+
+venv: $(VENV)/.installed
+
+# Prometheus is a Debian package; the tests need it in CI and skip with a reason elsewhere.
+tools:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Prometheus (Debian package)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null) \
+	      || echo "could not install prometheus; Prometheus-backed tests will be skipped"; \
+	  else echo "apt-get not available: Prometheus-backed tests will be skipped"; fi; }
+
+run: venv tools
+	$(PY) -m sanvi_ops.localstack.run
+
+test: venv tools
+	AIRFLOW_HOME=$$(mktemp -d) $(PY) -m pytest
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+bench: venv tools
+	AIRFLOW_HOME=$$(mktemp -d) $(PY) -m bench $(BENCH)
+
+clean:
+	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache bench/results.json

@@ -1,0 +1,70 @@
+"""
+# System Health Check (daily, 09:00)
+
+*The guide: "Verify all components are functioning properly" — DevOps.*
+
+Checks every component independently, each in its own task with its own timeout, so one dead
+component never hides the others:
+
+| task | what | held to |
+|---|---|---|
+| `check_http_endpoints` | frontend and backend URLs from `health_check.endpoints` | expected status; latency vs the p95 SLO (300 ms) and the latency alert thresholds |
+| `check_postgres` | the application database (`sanvi_app_db`): connect, `SELECT 1`, connections in use | DB connections > 80 % warning, > 90 % critical |
+| `check_redis` | the cache (`sanvi_redis`): PING, memory used vs maxmemory, clients | memory > 80 % / > 90 % |
+| `check_aws` | S3 buckets, ECS services running vs desired, RDS and ElastiCache status (`aws_default`) | any difference is reported |
+| `check_host_metrics` | CPU and memory per instance from Prometheus (`sanvi_prometheus`) | CPU > 70 % for 15 m / > 90 % for 5 m; memory > 80 % for 15 m / > 90 % for 5 m |
+
+Then `record` stores every result in the results store (`sanvi_ops_store`), opens an incident
+for a critical result (the guide's `[INCIDENT]` template, with the on-call mention) or resolves
+one whose check is healthy again, and `notify` posts the summary to Slack. The run turns red
+when anything is critical or in error; the report is already out by then.
+
+## When it is red
+1. Open the Slack thread / the `record` task log: each failing check names the component,
+   what was observed and the threshold.
+2. A component that is down is a P1 (service down): follow the incident process in the guide.
+3. A check in `error` could not run: its summary names the connection or setting to fix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import task
+
+from sanvi_ops.glue import health_tasks
+from sanvi_ops.glue.frame import maintenance_dag
+from sanvi_ops.glue.publish import publish
+
+
+@maintenance_dag(__file__, __doc__)
+def system_health_check() -> None:
+    @task
+    def check_http_endpoints() -> list[dict[str, Any]]:
+        """Probe the frontend and backend endpoints concurrently (status, latency)."""
+        return health_tasks.http_endpoints()
+
+    @task
+    def check_postgres() -> list[dict[str, Any]]:
+        """Connect to the application database; latency and connection headroom."""
+        return health_tasks.postgres()
+
+    @task
+    def check_redis() -> list[dict[str, Any]]:
+        """PING the cache; memory used against maxmemory; connected clients."""
+        return health_tasks.redis()
+
+    @task
+    def check_aws() -> list[dict[str, Any]]:
+        """S3 buckets, ECS services, RDS instances and ElastiCache clusters."""
+        return health_tasks.aws()
+
+    @task
+    def check_host_metrics() -> list[dict[str, Any]]:
+        """CPU and memory per instance from Prometheus, with the guide's durations."""
+        return health_tasks.host_metrics()
+
+    publish(check_http_endpoints(), check_postgres(), check_redis(), check_aws(), check_host_metrics())
+
+
+system_health_check()

@@ -1,0 +1,118 @@
+"""Bodies of the System Health Check's tasks: config + connections in, result dicts out.
+
+Each function is one Airflow task and one component; a component whose connection is missing
+or whose client cannot even be built becomes a result that says so, never an exception, so the
+other components are still checked and reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sanvi_ops.config import MaintenanceConfig, load_config
+from sanvi_ops.glue.connections import ConnectionMissing
+from sanvi_ops.results import CheckResult, Status
+
+ResultDicts = list[dict[str, Any]]
+
+
+def _guard(component: str, status_if_missing: Status, fn: Callable[[MaintenanceConfig], list[CheckResult]]) -> ResultDicts:
+    cfg = load_config()
+    try:
+        results = fn(cfg)
+    except ConnectionMissing as exc:
+        results = [CheckResult(check=f"{component}.connection", status=status_if_missing, summary=str(exc), component=component)]
+    except ValueError as exc:  # a connection that is defined but unusable (empty host, ...)
+        results = [CheckResult(check=f"{component}.connection", status=Status.ERROR, summary=str(exc), component=component)]
+    return [r.to_dict() for r in results]
+
+
+def http_endpoints() -> ResultDicts:
+    from sanvi_ops.health.http import check_endpoints
+
+    def run(cfg: MaintenanceConfig) -> list[CheckResult]:
+        latency = cfg.thresholds.latency_p95
+        return check_endpoints(
+            list(cfg.health_check.endpoints),
+            slo_p95_ms=cfg.slos.response_time_p95_ms,
+            latency_warning_ms=latency.warning,
+            latency_critical_ms=latency.critical,
+        )
+
+    return _guard("http", Status.ERROR, run)
+
+
+def postgres() -> ResultDicts:
+    from sanvi_ops.glue.connections import postgres_dsn
+    from sanvi_ops.health.postgres import check_postgres
+
+    def run(cfg: MaintenanceConfig) -> list[CheckResult]:
+        thr = cfg.thresholds.db_connections
+        return check_postgres(
+            postgres_dsn(cfg.connections.app_db),
+            warning_pct=thr.warning,
+            critical_pct=thr.critical,
+            timeout_s=cfg.health_check.component_timeout_seconds,
+        )
+
+    return _guard("postgres", Status.ERROR, run)
+
+
+def redis() -> ResultDicts:
+    from sanvi_ops.glue.connections import redis_url
+    from sanvi_ops.health.redis import check_redis
+
+    def run(cfg: MaintenanceConfig) -> list[CheckResult]:
+        thr = cfg.thresholds.memory
+        return check_redis(
+            redis_url(cfg.connections.redis),
+            timeout_s=cfg.health_check.component_timeout_seconds,
+            memory_warning_pct=thr.warning,
+            memory_critical_pct=thr.critical,
+        )
+
+    return _guard("redis", Status.ERROR, run)
+
+
+def aws() -> ResultDicts:
+    from sanvi_ops.glue.connections import aws_client
+    from sanvi_ops.health import run_concurrently
+    from sanvi_ops.health import aws as checks
+
+    def run(cfg: MaintenanceConfig) -> list[CheckResult]:
+        hc = cfg.health_check
+        conn_id = cfg.connections.aws
+        return run_concurrently(
+            {
+                "s3": lambda: checks.check_buckets(aws_client(conn_id, "s3"), dict(hc.buckets)),
+                "ecs": lambda: checks.check_ecs(aws_client(conn_id, "ecs"), hc.ecs_cluster, list(hc.ecs_services)),
+                "rds": lambda: checks.check_rds(aws_client(conn_id, "rds"), list(hc.rds_instances)),
+                "elasticache": lambda: checks.check_elasticache(
+                    aws_client(conn_id, "elasticache"), list(hc.elasticache_clusters)
+                ),
+            },
+            timeout_s=hc.component_timeout_seconds,
+        )
+
+    return _guard("aws", Status.ERROR, run)
+
+
+def host_metrics() -> ResultDicts:
+    from sanvi_ops.glue.connections import http_base_url
+    from sanvi_ops.health.metrics import check_host_metrics
+    from sanvi_ops.prometheus import PrometheusClient
+
+    def run(cfg: MaintenanceConfig) -> list[CheckResult]:
+        base_url, auth = http_base_url(cfg.connections.prometheus)
+        queries = cfg.health_check.prometheus
+        # Six queries share the component's time budget: each gets a slice, so a slow
+        # Prometheus is reported as such rather than as an overrun component.
+        per_query = max(1.0, cfg.health_check.component_timeout_seconds / 6)
+        with PrometheusClient(base_url, timeout_s=per_query, auth=auth) as prom:
+            return check_host_metrics(
+                prom, cfg.thresholds.cpu, cfg.thresholds.memory, cpu_query=queries.cpu, memory_query=queries.memory
+            )
+
+    # No Prometheus connection is a supported set-up (the guide's monitoring may live elsewhere).
+    return _guard("host_metrics", Status.SKIPPED, run)

@@ -1,0 +1,24 @@
+"""Test-wide setup: real servers as session fixtures (tests/fixtures/*), no real AWS, no network."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+# Airflow reads AIRFLOW_HOME when first imported: never the user's ~/airflow. `make test` sets a
+# fresh one; a bare `pytest` gets one here.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="sanvi-test-airflow-"))
+
+# Nothing a test does may reach real AWS: fixed fake credentials, a fixed region, no profile.
+os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"})
+os.environ.pop("AWS_PROFILE", None)
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+
+pytest_plugins = [
+    "tests.fixtures.postgres",
+    "tests.fixtures.redis",
+    "tests.fixtures.aws",
+    "tests.fixtures.http_app",
+    "tests.fixtures.airflow_db",
+    "tests.fixtures.prometheus",
+]

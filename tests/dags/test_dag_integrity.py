@@ -1,0 +1,110 @@
+"""Every DAG file parses cleanly, cheaply and offline, and carries what the frame promises."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from sanvi_ops.config import load_config
+
+REPO = Path(__file__).resolve().parents[2]
+DAG_FILES = sorted((REPO / "dags").rglob("*.py"))
+CADENCES = {"daily", "weekly", "monthly", "quarterly"}
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(REPO / "dags"), bundle_path=REPO / "dags")
+
+
+@pytest.fixture(scope="module")
+def parse_probe() -> dict:
+    """Parse every DAG file in a fresh process with sockets blocked and no connections defined."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.parse_probe"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("PARSE_PROBE ")), None)
+    assert line, f"parse probe failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    return json.loads(line.removeprefix("PARSE_PROBE "))
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert dagbag.dags, "no DAGs found"
+
+
+def test_parsing_is_offline_and_queries_no_database(parse_probe):
+    for path, info in parse_probe.items():
+        assert info["import_errors"] == {}, path
+        assert info["network_attempts"] == [], f"{path} opened a network connection while parsing"
+        assert info["db_queries"] == 0, f"{path} queried the metadata database while parsing"
+        assert info["dag_ids"], f"{path} defines no DAG"
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: str(p.relative_to(REPO)))
+def test_dag_file_layout_matches_calendar(path: Path, dagbag):
+    cfg = load_config()
+    dag_id = path.stem
+    assert path.parent.name in CADENCES, f"{path} must live under dags/<cadence>/"
+    assert dag_id in cfg.tasks, f"{dag_id} is not a task of the guide's calendar"
+    assert cfg.tasks[dag_id].cadence == path.parent.name, f"{path} is filed under the wrong cadence"
+    assert dag_id in dagbag.dags, f"{path} must define the DAG {dag_id!r} (dag_id = file stem)"
+
+
+@pytest.mark.parametrize("dag_id", sorted({p.stem for p in DAG_FILES}))
+def test_dag_carries_the_frame(dag_id: str, dagbag):
+    cfg = load_config()
+    spec = cfg.tasks[dag_id]
+    dag = dagbag.dags[dag_id]
+    team = cfg.teams[spec.team]
+    assert dag.doc_md and dag.doc_md.strip().startswith("#"), "doc_md must be the runbook (module docstring)"
+    assert spec.cadence in dag.tags
+    assert any(t.startswith("team:") for t in dag.tags)
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+    assert dag.timetable.summary == dag.timetable.summary  # serialisable summary exists
+    for t in dag.tasks:
+        assert t.owner == team.name, f"{dag_id}.{t.task_id} owner"
+        assert t.retries >= 2, f"{dag_id}.{t.task_id} needs retries >= 2"
+        assert t.retry_exponential_backoff, f"{dag_id}.{t.task_id} needs exponential backoff"
+        assert t.execution_timeout is not None and t.execution_timeout <= timedelta(hours=12)
+        assert t.on_failure_callback, f"{dag_id}.{t.task_id} has no failure callback"
+        assert t.doc_md or t.doc or t.task_id in {"record", "notify"}, f"{dag_id}.{t.task_id} has no doc"
+
+
+def test_two_years_of_each_dags_real_timetable(dagbag):
+    """Walk the scheduler's view of each DAG (its own timetable object) for two years."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from airflow.timetables.base import TimeRestriction
+
+    from tests.unit.test_calendar import expected_runs
+
+    cfg = load_config()
+    start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 12, 31, 23, 59, tzinfo=UTC)
+    for dag_id, dag in dagbag.dags.items():
+        restriction = TimeRestriction(earliest=start, latest=end, catchup=True)
+        runs, last = [], None
+        while (info := dag.timetable.next_dagrun_info(last_automated_data_interval=last, restriction=restriction)):
+            runs.append(info.run_after)
+            last = info.data_interval
+        spec = cfg.tasks[dag_id]
+        assert runs == expected_runs(spec, ZoneInfo(cfg.timezone), start.date(), end.date()), dag_id

@@ -31,7 +31,9 @@ BENCHES: dict[str, Callable[[], Iterator[Figure]]] = {
 
 def main(argv: list[str]) -> int:
     wanted = argv[0] if argv else ""
-    selected = {n: f for n, f in BENCHES.items() if not wanted or n.startswith(wanted) or wanted.startswith(n)}
+    selected = {
+        n: f for n, f in BENCHES.items() if not wanted or n.startswith(wanted) or wanted.startswith(n)
+    }
     if not selected:
         print(f"unknown benchmark {wanted!r}; known: {', '.join(BENCHES)}", file=sys.stderr)
         return 2
@@ -45,7 +47,9 @@ def main(argv: list[str]) -> int:
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     previous.update({f.name: f.as_dict() for f in figures})
     RESULTS.write_text(json.dumps(previous, indent=2, sort_keys=True) + "\n")
-    print(f"wrote {len(figures)} figures to {RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS}")
+    print(
+        f"wrote {len(figures)} figures to {RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS}"
+    )
     return 0
 
 

@@ -55,7 +55,9 @@ def health_probe_50() -> Iterator[Figure]:
 
     def run(n: int) -> float:
         t0 = time.perf_counter()
-        results = check_endpoints(endpoints(n), slo_p95_ms=300, latency_warning_ms=500, latency_critical_ms=1000)
+        results = check_endpoints(
+            endpoints(n), slo_p95_ms=300, latency_warning_ms=500, latency_critical_ms=1000
+        )
         elapsed = time.perf_counter() - t0
         bad = [r for r in results if r.status.value not in ("ok", "warning")]
         if bad:

@@ -103,7 +103,9 @@ def test_two_years_of_each_dags_real_timetable(dagbag):
     for dag_id, dag in dagbag.dags.items():
         restriction = TimeRestriction(earliest=start, latest=end, catchup=True)
         runs, last = [], None
-        while (info := dag.timetable.next_dagrun_info(last_automated_data_interval=last, restriction=restriction)):
+        while info := dag.timetable.next_dagrun_info(
+            last_automated_data_interval=last, restriction=restriction
+        ):
             runs.append(info.run_after)
             last = info.data_interval
         spec = cfg.tasks[dag_id]

@@ -97,12 +97,15 @@ def maintenance_dag(file: str, doc: str | None, **overrides: Any) -> Callable[[F
     kwargs = dag_kwargs(dag_id, load_config(), doc)
     clash = sorted(set(overrides) & {"schedule", "dag_id", "catchup", "max_active_runs", "start_date"})
     if clash:
-        raise ValueError(f"DAG {dag_id!r}: {', '.join(clash)} come from the maintenance calendar, not the DAG file")
+        raise ValueError(
+            f"DAG {dag_id!r}: {', '.join(clash)} come from the maintenance calendar, not the DAG file"
+        )
     kwargs.update(overrides)
+    schedule = kwargs.pop("schedule")
 
     def decorate(fn: F) -> F:
         if fn.__name__ != dag_id:
             raise ValueError(f"DAG function {fn.__name__!r} must be named after its file ({dag_id!r})")
-        return dag(**kwargs)(fn)  # type: ignore[no-any-return]
+        return dag(schedule=schedule, **kwargs)(fn)  # type: ignore[return-value]
 
     return decorate

@@ -17,14 +17,27 @@ from sanvi_ops.results import CheckResult, Status
 ResultDicts = list[dict[str, Any]]
 
 
-def _guard(component: str, status_if_missing: Status, fn: Callable[[MaintenanceConfig], list[CheckResult]]) -> ResultDicts:
+def _guard(
+    component: str, status_if_missing: Status, fn: Callable[[MaintenanceConfig], list[CheckResult]]
+) -> ResultDicts:
     cfg = load_config()
     try:
         results = fn(cfg)
     except ConnectionMissing as exc:
-        results = [CheckResult(check=f"{component}.connection", status=status_if_missing, summary=str(exc), component=component)]
+        results = [
+            CheckResult(
+                check=f"{component}.connection",
+                status=status_if_missing,
+                summary=str(exc),
+                component=component,
+            )
+        ]
     except ValueError as exc:  # a connection that is defined but unusable (empty host, ...)
-        results = [CheckResult(check=f"{component}.connection", status=Status.ERROR, summary=str(exc), component=component)]
+        results = [
+            CheckResult(
+                check=f"{component}.connection", status=Status.ERROR, summary=str(exc), component=component
+            )
+        ]
     return [r.to_dict() for r in results]
 
 
@@ -77,8 +90,8 @@ def redis() -> ResultDicts:
 
 def aws() -> ResultDicts:
     from sanvi_ops.glue.connections import aws_client
-    from sanvi_ops.health import run_concurrently
     from sanvi_ops.health import aws as checks
+    from sanvi_ops.health import run_concurrently
 
     def run(cfg: MaintenanceConfig) -> list[CheckResult]:
         hc = cfg.health_check
@@ -86,7 +99,9 @@ def aws() -> ResultDicts:
         return run_concurrently(
             {
                 "s3": lambda: checks.check_buckets(aws_client(conn_id, "s3"), dict(hc.buckets)),
-                "ecs": lambda: checks.check_ecs(aws_client(conn_id, "ecs"), hc.ecs_cluster, list(hc.ecs_services)),
+                "ecs": lambda: checks.check_ecs(
+                    aws_client(conn_id, "ecs"), hc.ecs_cluster, list(hc.ecs_services)
+                ),
                 "rds": lambda: checks.check_rds(aws_client(conn_id, "rds"), list(hc.rds_instances)),
                 "elasticache": lambda: checks.check_elasticache(
                     aws_client(conn_id, "elasticache"), list(hc.elasticache_clusters)
@@ -111,7 +126,11 @@ def host_metrics() -> ResultDicts:
         per_query = max(1.0, cfg.health_check.component_timeout_seconds / 6)
         with PrometheusClient(base_url, timeout_s=per_query, auth=auth) as prom:
             return check_host_metrics(
-                prom, cfg.thresholds.cpu, cfg.thresholds.memory, cpu_query=queries.cpu, memory_query=queries.memory
+                prom,
+                cfg.thresholds.cpu,
+                cfg.thresholds.memory,
+                cpu_query=queries.cpu,
+                memory_query=queries.memory,
             )
 
     # No Prometheus connection is a supported set-up (the guide's monitoring may live elsewhere).

@@ -67,7 +67,13 @@ def record_run(dag_id: str, run_id: str, logical_date: Any, results: list[CheckR
     for r in results:
         counts[r.status.value] = counts.get(r.status.value, 0) + 1
     status = worst(results)
-    log.info("%s %s: %s (%s)", dag_id, run_id, status.value, ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    log.info(
+        "%s %s: %s (%s)",
+        dag_id,
+        run_id,
+        status.value,
+        ", ".join(f"{v} {k}" for k, v in sorted(counts.items())),
+    )
     return {"status": status.value, "counts": counts}
 
 
@@ -122,4 +128,4 @@ def publish(*checks: Any) -> Any:
     recorded = record()
     for c in checks:
         c >> recorded
-    return notify(recorded)
+    return notify(recorded)  # type: ignore[arg-type]

@@ -1,0 +1,175 @@
+"""The System Health Check end to end: ``dag.test()`` against real servers on 127.0.0.1.
+
+PostgreSQL (application DB + results store), Redis, moto (S3/ECS/RDS/ElastiCache), Prometheus
+(when installed), a Slack-Web-API-compatible server and a stand-in for the application's HTTP
+endpoints. Asserts what was stored and what Slack received, and that re-running the same run
+duplicates nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+
+from tests.fixtures.slack import slack_api  # noqa: F401
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+DAG_ID = "system_health_check"
+
+
+def _conn_env(conn_type: str, **fields: object) -> str:
+    return json.dumps({"conn_type": conn_type, **{k: v for k, v in fields.items() if v is not None}})
+
+
+@pytest.fixture
+def health_env(
+    request, pg, redis_server, aws_endpoint, app, slack_api, airflow_db, make_db, tmp_path, monkeypatch
+):  # noqa: F811
+    """Connections and a config pointing every component at the local servers."""
+    from sanvi_ops.localstack.aws_seed import seed_demo
+
+    cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
+    seed_demo(
+        aws_endpoint,
+        buckets=cfg["health_check"]["buckets"],
+        ecs_cluster=cfg["health_check"]["ecs_cluster"],
+        ecs_services=cfg["health_check"]["ecs_services"],
+        rds_instances=cfg["health_check"]["rds_instances"],
+        elasticache_clusters=cfg["health_check"]["elasticache_clusters"],
+    )
+    cfg["health_check"]["endpoints"] = [
+        {
+            "name": f"production-{c}",
+            "url": f"{app.url}/production{p}",
+            "environment": "production",
+            "component": c,
+        }
+        for c, p in (("frontend", "/"), ("backend", "/api/health"))
+    ]
+    cfg_path = tmp_path / "maintenance.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    monkeypatch.setenv("SANVI_OPS_CONFIG", str(cfg_path))
+
+    app_dsn = make_db("app")
+    store_dsn = make_db("store")
+    app_db = psycopg.conninfo.conninfo_to_dict(app_dsn)
+    store_db = psycopg.conninfo.conninfo_to_dict(store_dsn)
+
+    def pg_conn(d: dict) -> str:
+        return _conn_env(
+            "postgres",
+            host=d["host"],
+            port=int(d["port"]),
+            login=d["user"],
+            password=d["password"],
+            schema=d["dbname"],
+        )
+
+    monkeypatch.setenv("AIRFLOW_CONN_SANVI_APP_DB", pg_conn(app_db))
+    monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", pg_conn(store_db))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SANVI_REDIS",
+        _conn_env("redis", host="127.0.0.1", port=redis_server.port, password=redis_server.password),
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AWS_DEFAULT",
+        _conn_env(
+            "aws",
+            login="testing",
+            password="testing",
+            extra={"endpoint_url": aws_endpoint, "region_name": "us-east-1"},
+        ),
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SLACK_API_DEFAULT",
+        _conn_env("slack", password=slack_api.token, extra={"base_url": slack_api.base_url, "timeout": 5}),
+    )
+    prometheus = None
+    if shutil.which("prometheus") and shutil.which("promtool"):
+        prometheus = request.getfixturevalue("prometheus_server")
+        host, port = prometheus.url.removeprefix("http://").split(":")
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_SANVI_PROMETHEUS", _conn_env("http", host=host, port=int(port), schema="http")
+        )
+    else:
+        monkeypatch.delenv("AIRFLOW_CONN_SANVI_PROMETHEUS", raising=False)
+    return {"store_dsn": store_dsn, "prometheus": prometheus, "config": cfg}
+
+
+def _dag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO / "dags" / "daily" / f"{DAG_ID}.py"), bundle_path=REPO / "dags")
+    assert not bag.import_errors, bag.import_errors
+    return bag.dags[DAG_ID]
+
+
+def _stored(store_dsn: str) -> list[tuple]:
+    with psycopg.connect(store_dsn) as conn:
+        return conn.execute(
+            "SELECT run_id, check_name, status FROM check_results WHERE dag_id = %s ORDER BY check_name",
+            (DAG_ID,),
+        ).fetchall()
+
+
+def _task_states(dag_run) -> dict[str, str]:
+    return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+
+
+def test_healthy_stack_reports_ok_and_rerun_duplicates_nothing(health_env, slack_api):  # noqa: F811
+    dag = _dag()
+    logical = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+    dr = dag.test(logical_date=logical)
+    states = _task_states(dr)
+    assert all(s == "success" for s in states.values()), states
+
+    rows = _stored(health_env["store_dsn"])
+    checks = {name: status for _run, name, status in rows}
+    assert {"postgres.connect", "redis.ping"} <= set(checks) or len(checks) >= 8, checks
+    assert not [c for c, s in checks.items() if s in ("critical", "error")], checks
+    run_ids = {run for run, _c, _s in rows}
+    assert len(run_ids) == 1
+
+    summaries = [m for m in slack_api.messages if "System Health Check" in json.dumps(m)]
+    assert len(summaries) == 1, slack_api.messages
+    body = json.dumps(summaries[0])
+    assert "DevOps" in body and run_ids.pop() in body.replace("%3A", ":").replace("%2B", "+")
+    for secret in (health_env["store_dsn"].split("password=")[1].split()[0], "testing"):
+        assert secret not in body
+
+    # The same run again (dag.test clears and re-runs the same logical date): no duplicates.
+    before = len(rows)
+    sent_before = len(slack_api.messages)
+    dr2 = dag.test(logical_date=logical)
+    assert dr2.run_id == dr.run_id
+    assert len(_stored(health_env["store_dsn"])) == before
+    assert len(slack_api.messages) == sent_before, "a re-run of the same run re-posted its summary"
+
+
+def test_dead_component_opens_incident_then_resolves(health_env, slack_api, app):  # noqa: F811
+    dag = _dag()
+    app.behaviour.status["/production/api/health"] = 503
+    dr = dag.test(logical_date=datetime(2026, 11, 28, 9, 0, tzinfo=UTC))
+    states = _task_states(dr)
+    assert states["notify"] == "failed", states  # the run is red because a result is critical
+    assert all(s == "success" for t, s in states.items() if t != "notify"), states
+
+    texts = [m.get("text", "") for m in slack_api.messages]
+    incident = [t for t in texts if t.startswith("[INCIDENT]")]
+    assert len(incident) == 1, texts
+    assert "Severity: P1" in incident[0] and "production-backend" in incident[0]
+
+    app.behaviour.status.clear()
+    dag.test(logical_date=datetime(2026, 11, 29, 9, 0, tzinfo=UTC))
+    resolved = [m for m in slack_api.messages if m.get("text", "").startswith("[RESOLVED]")]
+    assert len(resolved) == 1
+    incident_msg = next(m for m in slack_api.messages if m.get("text", "").startswith("[INCIDENT]"))
+    assert resolved[0].get("thread_ts") == incident_msg["ts"]

@@ -37,26 +37,14 @@ def health_env(
     from sanvi_ops.localstack.aws_seed import seed_demo
 
     cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
-    seed_demo(
-        aws_endpoint,
-        buckets=cfg["health_check"]["buckets"],
-        ecs_cluster=cfg["health_check"]["ecs_cluster"],
-        ecs_services=cfg["health_check"]["ecs_services"],
-        rds_instances=cfg["health_check"]["rds_instances"],
-        elasticache_clusters=cfg["health_check"]["elasticache_clusters"],
-    )
     cfg["health_check"]["endpoints"] = [
-        {
-            "name": f"production-{c}",
-            "url": f"{app.url}/production{p}",
-            "environment": "production",
-            "component": c,
-        }
+        {"name": f"production-{c}", "url": f"{app.url}/production{p}", "environment": "production", "component": c}
         for c, p in (("frontend", "/"), ("backend", "/api/health"))
     ]
     cfg_path = tmp_path / "maintenance.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
     monkeypatch.setenv("SANVI_OPS_CONFIG", str(cfg_path))
+    seed_demo(aws_endpoint)  # the names the configuration expects
 
     app_dsn = make_db("app")
     store_dsn = make_db("store")

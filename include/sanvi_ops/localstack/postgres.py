@@ -79,7 +79,12 @@ def _open_path_for_tree(root: Path) -> None:
         for f in filenames:
             fp = d / f
             if not fp.is_symlink():
-                fp.chmod(fp.stat().st_mode | 0o044 | ((fp.stat().st_mode & 0o100) >> 3) | ((fp.stat().st_mode & 0o100) >> 6))
+                fp.chmod(
+                    fp.stat().st_mode
+                    | 0o044
+                    | ((fp.stat().st_mode & 0o100) >> 3)
+                    | ((fp.stat().st_mode & 0o100) >> 6)
+                )
 
 
 class PostgresCommandError(RuntimeError):
@@ -123,7 +128,9 @@ class LocalPostgres:
         env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
         proc = subprocess.run(args, check=False, capture_output=True, text=True, env=env, **extra, **kwargs)  # type: ignore[call-overload]
         if proc.returncode != 0:
-            raise PostgresCommandError(f"{Path(args[0]).name} exited {proc.returncode}: {proc.stderr.strip()}")
+            raise PostgresCommandError(
+                f"{Path(args[0]).name} exited {proc.returncode}: {proc.stderr.strip()}"
+            )
         return proc  # type: ignore[no-any-return]
 
     def _chown(self, path: Path) -> None:
@@ -246,7 +253,9 @@ class LocalPostgres:
     def dsn(self, dbname: str = "postgres", user: str = SUPERUSER, password: str | None = None) -> str:
         """A libpq key/value connection string over TCP."""
         pw = self.password if password is None else password
-        return f"host={self.host} port={self.port} dbname={dbname} user={user} password={pw} connect_timeout=5"
+        return (
+            f"host={self.host} port={self.port} dbname={dbname} user={user} password={pw} connect_timeout=5"
+        )
 
     def uri(self, dbname: str = "postgres", user: str = SUPERUSER, scheme: str = "postgresql") -> str:
         from urllib.parse import quote

@@ -15,6 +15,9 @@ os.environ.update(
 )
 os.environ.pop("AWS_PROFILE", None)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", os.path.join(_REPO, "dags"))
+os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", os.path.join(_REPO, "plugins"))
 
 pytest_plugins = [
     "tests.fixtures.postgres",
@@ -23,4 +26,5 @@ pytest_plugins = [
     "tests.fixtures.http_app",
     "tests.fixtures.airflow_db",
     "tests.fixtures.prometheus",
+    "tests.fixtures.slack",
 ]

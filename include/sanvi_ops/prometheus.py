@@ -310,7 +310,7 @@ class PrometheusClient:
         :raises PrometheusError: bad PromQL, HTTP error or an unexpected response.
         :raises PrometheusUnreachable: no response (refused, DNS, TLS, timeout).
         """
-        params = {"query": self._expr(expr), "timeout": f"{self.timeout_s:g}s"}
+        params = {"query": self._expr(expr), "timeout": f"{max(1, int(self.timeout_s * 1000))}ms"}
         if at is not None:
             params["time"] = _to_unix(at)
         data = self._api("/api/v1/query", params, expr=expr)
@@ -334,7 +334,7 @@ class PrometheusClient:
             "start": _to_unix(start),
             "end": _to_unix(end),
             "step": f"{duration_ms(promql_duration(step)) / 1000:g}s",
-            "timeout": f"{self.timeout_s:g}s",
+            "timeout": f"{max(1, int(self.timeout_s * 1000))}ms",
         }
         data = self._api("/api/v1/query_range", params, expr=expr)
         try:

@@ -9,6 +9,7 @@ duplicates nothing.
 from __future__ import annotations
 
 import json
+from collections import Counter
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +18,6 @@ import psycopg
 import pytest
 import yaml
 
-from tests.fixtures.slack import slack_api  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +32,7 @@ def _conn_env(conn_type: str, **fields: object) -> str:
 @pytest.fixture
 def health_env(
     request, pg, redis_server, aws_endpoint, app, slack_api, airflow_db, make_db, tmp_path, monkeypatch
-):  # noqa: F811
+):
     """Connections and a config pointing every component at the local servers."""
     from sanvi_ops.localstack.aws_seed import seed_demo
 
@@ -80,16 +80,17 @@ def health_env(
         "AIRFLOW_CONN_SLACK_API_DEFAULT",
         _conn_env("slack", password=slack_api.token, extra={"base_url": slack_api.base_url, "timeout": 5}),
     )
-    prometheus = None
-    if shutil.which("prometheus") and shutil.which("promtool"):
-        prometheus = request.getfixturevalue("prometheus_server")
-        host, port = prometheus.url.removeprefix("http://").split(":")
-        monkeypatch.setenv(
-            "AIRFLOW_CONN_SANVI_PROMETHEUS", _conn_env("http", host=host, port=int(port), schema="http")
-        )
-    else:
-        monkeypatch.delenv("AIRFLOW_CONN_SANVI_PROMETHEUS", raising=False)
-    return {"store_dsn": store_dsn, "prometheus": prometheus, "config": cfg}
+    # Prometheus is opted into by the test that wants it (its demo data has a hot CPU).
+    monkeypatch.delenv("AIRFLOW_CONN_SANVI_PROMETHEUS", raising=False)
+    return {"store_dsn": store_dsn, "config": cfg}
+
+
+def _use_prometheus(request, monkeypatch) -> None:
+    if not (shutil.which("prometheus") and shutil.which("promtool")):
+        pytest.skip("prometheus/promtool not installed (Debian package 'prometheus')")
+    server = request.getfixturevalue("prometheus_server")
+    host, port = server.url.removeprefix("http://").split(":")
+    monkeypatch.setenv("AIRFLOW_CONN_SANVI_PROMETHEUS", _conn_env("http", host=host, port=int(port), schema="http"))
 
 
 def _dag():
@@ -103,7 +104,7 @@ def _dag():
 def _stored(store_dsn: str) -> list[tuple]:
     with psycopg.connect(store_dsn) as conn:
         return conn.execute(
-            "SELECT run_id, check_name, status FROM check_results WHERE dag_id = %s ORDER BY check_name",
+            "SELECT run_id, check_name, status, summary FROM check_results WHERE dag_id = %s ORDER BY check_name",
             (DAG_ID,),
         ).fetchall()
 
@@ -112,18 +113,18 @@ def _task_states(dag_run) -> dict[str, str]:
     return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
 
 
-def test_healthy_stack_reports_ok_and_rerun_duplicates_nothing(health_env, slack_api):  # noqa: F811
+def test_healthy_stack_reports_ok_and_rerun_duplicates_nothing(health_env, slack_api):
     dag = _dag()
     logical = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
     dr = dag.test(logical_date=logical)
     states = _task_states(dr)
-    assert all(s == "success" for s in states.values()), states
-
     rows = _stored(health_env["store_dsn"])
-    checks = {name: status for _run, name, status in rows}
+    assert all(s == "success" for s in states.values()), [r[1:] for r in rows if r[2] != "ok"]
+
+    checks = {name: status for _run, name, status, _summary in rows}
     assert {"postgres.connect", "redis.ping"} <= set(checks) or len(checks) >= 8, checks
     assert not [c for c, s in checks.items() if s in ("critical", "error")], checks
-    run_ids = {run for run, _c, _s in rows}
+    run_ids = {run for run, _c, _s, _summary in rows}
     assert len(run_ids) == 1
 
     summaries = [m for m in slack_api.messages if "System Health Check" in json.dumps(m)]
@@ -133,16 +134,28 @@ def test_healthy_stack_reports_ok_and_rerun_duplicates_nothing(health_env, slack
     for secret in (health_env["store_dsn"].split("password=")[1].split()[0], "testing"):
         assert secret not in body
 
-    # The same run again (dag.test clears and re-runs the same logical date): no duplicates.
-    before = len(rows)
-    sent_before = len(slack_api.messages)
+    # A second run stores its own records, once each, and posts its own summary, once.
     dr2 = dag.test(logical_date=logical)
-    assert dr2.run_id == dr.run_id
-    assert len(_stored(health_env["store_dsn"])) == before
-    assert len(slack_api.messages) == sent_before, "a re-run of the same run re-posted its summary"
+    assert dr2.run_id != dr.run_id
+    rows2 = _stored(health_env["store_dsn"])
+    per_run = Counter(run for run, _c, _s, _summary in rows2)
+    assert per_run == {dr.run_id: len(rows), dr2.run_id: len(rows)}
+    assert len({(run, check) for run, check, _s, _summary in rows2}) == len(rows2)
+    assert len([m for m in slack_api.messages if "System Health Check" in json.dumps(m)]) == 2
+
+    # A retried record/notify of the same run (what Airflow does on a retry) duplicates nothing.
+    from sanvi_ops.glue.publish import deliver, record_run
+    from sanvi_ops.store import ResultStore
+
+    results = ResultStore(health_env["store_dsn"]).results_for_run(DAG_ID, dr2.run_id)
+    sent_before = len(slack_api.messages)
+    record_run(DAG_ID, dr2.run_id, logical, results)
+    deliver(DAG_ID)
+    assert _stored(health_env["store_dsn"]) == rows2
+    assert len(slack_api.messages) == sent_before, "a retry of the same run re-posted its summary"
 
 
-def test_dead_component_opens_incident_then_resolves(health_env, slack_api, app):  # noqa: F811
+def test_dead_component_opens_incident_then_resolves(health_env, slack_api, app):
     dag = _dag()
     app.behaviour.status["/production/api/health"] = 503
     dr = dag.test(logical_date=datetime(2026, 11, 28, 9, 0, tzinfo=UTC))
@@ -161,3 +174,22 @@ def test_dead_component_opens_incident_then_resolves(health_env, slack_api, app)
     assert len(resolved) == 1
     incident_msg = next(m for m in slack_api.messages if m.get("text", "").startswith("[INCIDENT]"))
     assert resolved[0].get("thread_ts") == incident_msg["ts"]
+
+
+def test_host_metrics_from_prometheus_are_graded_and_stored(health_env, slack_api, request, monkeypatch):
+    """The demo series: backend-1 CPU > 90 % for 20 min (critical), db-1 memory 85 % for 30 min."""
+    _use_prometheus(request, monkeypatch)
+    dr = _dag().test(logical_date=datetime(2026, 11, 30, 9, 0, tzinfo=UTC))
+    rows = {name: status for _run, name, status, _summary in _stored(health_env["store_dsn"])}
+    assert rows["host.cpu[backend-1]"] == "critical"
+    assert rows["host.memory[db-1]"] == "warning"
+    assert rows["host.cpu[frontend-1]"] == "ok"
+    assert _task_states(dr)["notify"] == "failed"
+    assert any(m.get("text", "").startswith("[INCIDENT]") and "backend-1" in m["text"] for m in slack_api.messages)
+
+
+def test_no_prometheus_connection_is_skipped_with_reason(health_env, slack_api):
+    _dag().test(logical_date=datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
+    rows = {name: (status, summary) for _run, name, status, summary in _stored(health_env["store_dsn"])}
+    status, summary = rows["host_metrics.connection"]
+    assert status == "skipped" and "sanvi_prometheus" in summary

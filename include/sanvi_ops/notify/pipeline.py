@@ -1,0 +1,310 @@
+"""From a run's results to outbox messages: record, open/update/resolve incidents, summarise.
+
+:func:`process_run` is what the ``record`` task calls; :func:`process_failure` is what the failure
+callback calls. Both only write to the results store (results, incidents, outbox); the ``notify``
+task then calls :func:`sanvi_ops.notify.slack.deliver_pending`. Keeping "decide what to say"
+apart from "say it" is what lets a message survive Slack being down.
+
+Every step is idempotent, so a retried ``record`` task produces no duplicate rows or messages:
+results UPSERT, incidents are one-open-per-check, and each message has a dedupe key
+(``summary:<dag>:<run>``, ``incident:<id>``, ``update:<id>:<run>``, ``resolved:<id>``,
+``failure:<dag>:<run>:<task>:<try>``). Where two writes belong together the message is
+enqueued first (e.g. ``[RESOLVED]`` before the incident is closed), so a crash in between is
+repaired by the retry instead of losing the message.
+
+The configuration is used duck-typed (see the ``*Like`` protocols), so this module does not
+import :mod:`sanvi_ops.config`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Final, Protocol
+from zoneinfo import ZoneInfo
+
+from sanvi_ops.notify import render
+from sanvi_ops.results import CheckResult, Status
+
+if TYPE_CHECKING:
+    from sanvi_ops.store import Incident, ResultStore
+
+log = logging.getLogger(__name__)
+
+#: Incident level of a critical result that names none. A check that finds a service down sets
+#: ``P1`` itself; a critical threshold crossed (disk > 90 %) is a significant impact, not an outage.
+DEFAULT_INCIDENT_SEVERITY: Final = "P2"
+
+#: Statuses that close an open incident: the critical condition is gone (a warning is reported
+#: in the summary, and a new incident opens if it turns critical again).
+RESOLVING_STATUSES: Final = frozenset({Status.OK, Status.WARNING})
+
+
+class SeverityLike(Protocol):
+    @property
+    def description(self) -> str: ...
+    @property
+    def update_every(self) -> timedelta: ...
+
+
+class OnCallLike(Protocol):
+    def on_call_at(self, when: datetime) -> tuple[str, str]: ...
+
+
+class SlackSettingsLike(Protocol):
+    @property
+    def channel(self) -> str: ...
+    @property
+    def incident_channel(self) -> str: ...
+
+
+class TeamLike(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+class TaskLike(Protocol):
+    @property
+    def title(self) -> str: ...
+    @property
+    def team(self) -> str: ...
+
+
+class ConfigLike(Protocol):
+    """What the notifier reads from :class:`sanvi_ops.config.MaintenanceConfig`."""
+
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def tasks(self) -> Mapping[str, TaskLike]: ...
+    @property
+    def teams(self) -> Mapping[str, TeamLike]: ...
+    @property
+    def severities(self) -> Mapping[str, SeverityLike]: ...
+    @property
+    def on_call(self) -> OnCallLike: ...
+    @property
+    def slack(self) -> SlackSettingsLike: ...
+
+
+@dataclass
+class RunNotifications:
+    """What :func:`process_run` wrote: outbox ids and incidents touched (for the task log)."""
+
+    summary_id: int | None = None
+    opened: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)
+    message_ids: list[int] = field(default_factory=list)
+
+    def describe(self) -> str:
+        parts = [f"{len(self.message_ids)} message(s) queued"]
+        for label, refs in (("opened", self.opened), ("updated", self.updated), ("resolved", self.resolved)):
+            if refs:
+                parts.append(f"incidents {label}: {', '.join(refs)}")
+        return "; ".join(parts)
+
+
+def _task_info(cfg: ConfigLike, dag_id: str) -> tuple[str, str]:
+    """(title, team name) of a guide task; a DAG outside the calendar shows its id and no team."""
+    task = cfg.tasks.get(dag_id)
+    if task is None:
+        return dag_id, "unassigned"
+    team = cfg.teams.get(task.team)
+    return task.title, team.name if team is not None else task.team
+
+
+def _severity(cfg: ConfigLike, level: str) -> SeverityLike:
+    try:
+        return cfg.severities[level]
+    except KeyError:
+        known = ", ".join(sorted(cfg.severities))
+        raise KeyError(
+            f"severities.{level}: not defined in the maintenance config (known: {known})"
+        ) from None
+
+
+def _service(result: CheckResult) -> str:
+    return result.component or result.check
+
+
+def process_run(
+    store: ResultStore,
+    cfg: ConfigLike,
+    dag_id: str,
+    run_id: str,
+    logical_date: datetime | None,
+    results: Sequence[CheckResult],
+    run_url: str | None,
+    *,
+    now: datetime | None = None,
+) -> RunNotifications:
+    """Record a run and queue what Slack should hear about it.
+
+    1. Save the results (UPSERT).
+    2. For each open incident of this DAG whose check is now ok/warning: queue ``[RESOLVED]`` as a
+       reply in the incident's thread, then close the incident.
+    3. For each critical result: open an incident (or find the open one) and queue ``[INCIDENT]``
+       with the on-call mention; if it was already open from an earlier run and the severity's
+       update cadence has passed, queue an ``[UPDATE]`` in its thread.
+    4. Queue the Block Kit run summary.
+
+    :param now: the time messages are written ("Next update" is computed from it); default now.
+    """
+    if now is not None and now.tzinfo is None:
+        raise ValueError(f"now must be timezone-aware, got {now!r}")
+    run = _Run(
+        store=store,
+        cfg=cfg,
+        dag_id=dag_id,
+        run_id=run_id,
+        run_url=run_url,
+        now=(now or datetime.now(UTC)).astimezone(ZoneInfo(cfg.timezone)),
+    )
+    store.save_results(dag_id, run_id, logical_date, results)
+    by_check = {r.check: r for r in results}
+    open_by_check = {i.check: i for i in store.open_incidents(dag_id)}
+    for check, incident in open_by_check.items():
+        result = by_check.get(check)
+        if result is not None and result.status in RESOLVING_STATUSES and incident.opened_run_id != run_id:
+            run.resolve(incident, result)
+    for result in results:
+        if result.status is Status.CRITICAL:
+            run.raise_incident(result, open_by_check.get(result.check))
+
+    title, team = _task_info(cfg, dag_id)
+    text, blocks = render.summary_message(dag_id, run_id, title, team, results, run_url)
+    run.out.summary_id = run.enqueue(f"summary:{dag_id}:{run_id}", "summary", cfg.slack.channel, text, blocks)
+    log.info("Run %s/%s recorded: %s", dag_id, run_id, run.out.describe())
+    return run.out
+
+
+@dataclass
+class _Run:
+    """One run being processed: what every step needs, and what it did."""
+
+    store: ResultStore
+    cfg: ConfigLike
+    dag_id: str
+    run_id: str
+    run_url: str | None
+    now: datetime
+    out: RunNotifications = field(default_factory=RunNotifications)
+
+    def enqueue(
+        self, key: str, kind: str, channel: str, text: str, blocks: render.Blocks, parent: str | None = None
+    ) -> int:
+        message_id = self.store.enqueue(key, self.dag_id, self.run_id, kind, channel, text, blocks, parent)
+        self.out.message_ids.append(message_id)
+        return message_id
+
+    def resolve(self, incident: Incident, result: CheckResult) -> None:
+        """Queue ``[RESOLVED]`` in the incident's thread, then close it (in that order: see module doc)."""
+        opened = incident.opened_at.astimezone(self.now.tzinfo)
+        service = _service(result)
+        text, blocks = render.resolved_message(
+            incident.ref,
+            incident.severity,
+            service,
+            f"{result.check} is {result.status.value} again in run {self.run_id}: {result.summary}",
+            "Not determined automatically; to be confirmed in the post-mortem",
+            f"{service} affected for {render.format_duration(self.now - opened)} "
+            f"({opened:%H:%M %d/%m/%Y} to {self.now:%H:%M %d/%m/%Y}): {incident.summary}",
+            render.postmortem_date(self.now),
+            run_url=self.run_url,
+        )
+        channel = self.cfg.slack.incident_channel
+        self.enqueue(f"resolved:{incident.id}", "resolved", channel, text, blocks, f"incident:{incident.id}")
+        self.store.resolve_incident(incident.id, self.run_id, at=self.now)
+        self.out.resolved.append(incident.ref)
+
+    def raise_incident(self, result: CheckResult, existing: Incident | None) -> None:
+        """Open an incident for a critical result, or update the one still open from an earlier run."""
+        level = result.severity or DEFAULT_INCIDENT_SEVERITY
+        severity = _severity(self.cfg, level)
+        channel = self.cfg.slack.incident_channel
+        incident = existing or self.store.open_incident(
+            self.dag_id, result.check, level, self.run_id, result.summary, at=self.now
+        )
+        if incident.opened_run_id == self.run_id:  # opened by this run (or by an earlier try of it)
+            text, blocks = render.incident_message(
+                incident.ref,
+                incident.severity,
+                _service(result),
+                result.summary,
+                _impact(result, severity),
+                now=self.now,
+                update_every=_severity(self.cfg, incident.severity).update_every,
+                on_call=self.cfg.on_call.on_call_at(self.now),
+                run_url=self.run_url,
+            )
+            self.enqueue(f"incident:{incident.id}", "incident", channel, text, blocks)
+            self.out.opened.append(incident.ref)
+            return
+        # Still critical in a later run: an [UPDATE] when the severity's cadence says one is due.
+        level = _more_severe(incident.severity, level)
+        cadence = _severity(self.cfg, level).update_every
+        if self.now - incident.last_update_at < cadence:
+            return
+        since = incident.opened_at.astimezone(self.now.tzinfo)
+        text, blocks = render.update_message(
+            incident.ref,
+            level,
+            _service(result),
+            f"Still critical in run {self.run_id}: {result.summary}",
+            f"Re-checked automatically by {self.dag_id}; open since {since:%H:%M %d/%m/%Y}",
+            _update_impact(incident, level, result, _severity(self.cfg, level)),
+            now=self.now,
+            update_every=cadence,
+            run_url=self.run_url,
+        )
+        key = f"update:{incident.id}:{self.run_id}"
+        self.enqueue(key, "update", channel, text, blocks, f"incident:{incident.id}")
+        self.store.mark_incident_updated(
+            incident.id, level if level != incident.severity else None, at=self.now
+        )
+        self.out.updated.append(incident.ref)
+
+
+def _more_severe(a: str, b: str) -> str:
+    return min(a, b)  # "P1" < "P2" < ...
+
+
+def _impact(result: CheckResult, severity: SeverityLike) -> str:
+    """A check may state its impact in ``details["impact"]``; otherwise the severity says it."""
+    stated = result.details.get("impact")
+    if isinstance(stated, str) and stated.strip():
+        return stated
+    return f"{severity.description}: {_service(result)} affected"
+
+
+def _update_impact(incident: Incident, level: str, result: CheckResult, severity: SeverityLike) -> str:
+    if level != incident.severity:
+        return f"Raised from {incident.severity} to {level}: {_impact(result, severity)}"
+    return "No change"
+
+
+def process_failure(
+    store: ResultStore,
+    cfg: ConfigLike,
+    dag_id: str,
+    task_id: str,
+    run_id: str,
+    try_number: int | None,
+    error: BaseException | str | None,
+    log_url: str | None,
+    *,
+    max_tries: int | None = None,
+) -> int:
+    """Queue the failure message of a crashed task (the failure callback); returns its outbox id.
+
+    One message per (dag, run, task, try): a callback that fires twice does not post twice.
+    """
+    _title, team = _task_info(cfg, dag_id)
+    text, blocks = render.failure_message(
+        dag_id, task_id, run_id, try_number, error, log_url, max_tries=max_tries, team=team
+    )  # no team mention: the on-call and the team see the channel; failures are not pages
+    key = f"failure:{dag_id}:{run_id}:{task_id}:{try_number if try_number is not None else '-'}"
+    return store.enqueue(key, dag_id, run_id, "failure", cfg.slack.channel, text, blocks)

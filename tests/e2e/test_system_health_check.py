@@ -9,15 +9,14 @@ duplicates nothing.
 from __future__ import annotations
 
 import json
-from collections import Counter
 import shutil
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 import pytest
 import yaml
-
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +37,12 @@ def health_env(
 
     cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
     cfg["health_check"]["endpoints"] = [
-        {"name": f"production-{c}", "url": f"{app.url}/production{p}", "environment": "production", "component": c}
+        {
+            "name": f"production-{c}",
+            "url": f"{app.url}/production{p}",
+            "environment": "production",
+            "component": c,
+        }
         for c, p in (("frontend", "/"), ("backend", "/api/health"))
     ]
     cfg_path = tmp_path / "maintenance.yaml"
@@ -90,7 +94,9 @@ def _use_prometheus(request, monkeypatch) -> None:
         pytest.skip("prometheus/promtool not installed (Debian package 'prometheus')")
     server = request.getfixturevalue("prometheus_server")
     host, port = server.url.removeprefix("http://").split(":")
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_PROMETHEUS", _conn_env("http", host=host, port=int(port), schema="http"))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SANVI_PROMETHEUS", _conn_env("http", host=host, port=int(port), schema="http")
+    )
 
 
 def _dag():
@@ -185,7 +191,9 @@ def test_host_metrics_from_prometheus_are_graded_and_stored(health_env, slack_ap
     assert rows["host.memory[db-1]"] == "warning"
     assert rows["host.cpu[frontend-1]"] == "ok"
     assert _task_states(dr)["notify"] == "failed"
-    assert any(m.get("text", "").startswith("[INCIDENT]") and "backend-1" in m["text"] for m in slack_api.messages)
+    assert any(
+        m.get("text", "").startswith("[INCIDENT]") and "backend-1" in m["text"] for m in slack_api.messages
+    )
 
 
 def test_no_prometheus_connection_is_skipped_with_reason(health_env, slack_api):

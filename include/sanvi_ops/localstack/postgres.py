@@ -229,13 +229,27 @@ class LocalPostgres:
             time.sleep(0.2)
         raise TimeoutError(f"PostgreSQL in {self.data_dir} did not become ready; see {self.log_file}")
 
+    def postmaster_pid(self) -> int | None:
+        """PID of the running postmaster of this data dir, or ``None``.
+
+        Read from ``postmaster.pid`` rather than asked of ``pg_ctl status``, which refuses to
+        run as root. A stale file (crash, reboot) names a dead or foreign process: ignored.
+        """
+        pid_file = self.data_dir / "postmaster.pid"
+        try:
+            lines = pid_file.read_text().splitlines()
+            pid = int(lines[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        try:
+            os.kill(pid, 0)
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except (OSError, ProcessLookupError):
+            return None
+        return pid if "postgres" in cmdline else None
+
     def is_running(self) -> bool:
-        if not (self.data_dir / "postmaster.pid").exists():
-            return False
-        rc = subprocess.run(
-            [pg_bin("pg_ctl"), "-D", str(self.data_dir), "status"], capture_output=True, check=False
-        ).returncode
-        return rc == 0
+        return self.postmaster_pid() is not None
 
     def stop(self, mode: str = "fast") -> None:
         if not self.is_running():

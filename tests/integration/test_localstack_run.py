@@ -1,0 +1,587 @@
+"""The local stack (`make run`) without Airflow: app seed, demo HTTP server + Slack sink, config, env.
+
+Everything here talks to real servers: the session's PostgreSQL, the demo HTTP server over real
+HTTP (slack_sdk's own WebClient against the sink), real child processes for the stop logic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from sanvi_ops.config import load_config
+from sanvi_ops.localstack import run
+from sanvi_ops.localstack.demo_http import DemoHTTPServer, make_server
+from sanvi_ops.localstack.seed_app import seed_app_db
+
+pytestmark = pytest.mark.integration
+
+#: Row counts of the deterministic demo seed (include/sql/app/002_seed.sql).
+EXPECTED_ROWS = {
+    "audit_log": 60000,
+    "customers": 5000,
+    "inventory": 24000,
+    "invoices": 37620,
+    "machine_models": 60,
+    "machines": 20000,
+    "parts": 3000,
+    "service_order_parts": 76040,
+    "service_orders": 40000,
+    "users": 250,
+    "warehouses": 8,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# The application database seed
+# ---------------------------------------------------------------------------------------------
+
+
+def _orphans(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    """Rows whose (single-column) foreign key points at nothing, per constraint."""
+    fks = conn.execute(
+        """
+        SELECT c.conname, c.conrelid::regclass::text, a.attname, c.confrelid::regclass::text, af.attname
+        FROM pg_constraint c
+        JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+        JOIN pg_attribute af ON af.attrelid = c.confrelid AND af.attnum = c.confkey[1]
+        WHERE c.contype = 'f' AND c.connamespace = 'public'::regnamespace
+        """
+    ).fetchall()
+    found = {}
+    for name, child, col, parent, pcol in fks:
+        query = sql.SQL(
+            "SELECT count(*) FROM {child} c WHERE c.{col} IS NOT NULL "
+            "AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE p.{pcol} = c.{col})"
+        ).format(
+            child=sql.Identifier(child),
+            col=sql.Identifier(col),
+            parent=sql.Identifier(parent),
+            pcol=sql.Identifier(pcol),
+        )
+        found[name] = conn.execute(query).fetchone()[0]
+    return found
+
+
+def test_seed_app_db_creates_the_schema_and_seeds_it_once(make_db: Callable[[str], str]) -> None:
+    dsn = make_db("app")
+    started = time.monotonic()
+    assert seed_app_db(dsn) == EXPECTED_ROWS
+    seeded_in = time.monotonic() - started
+    assert seed_app_db(dsn) == EXPECTED_ROWS  # idempotent: schema IF NOT EXISTS, seed only when empty
+    assert seeded_in < 30, f"seeding took {seeded_in:.1f}s"  # generous bound; ~2 s on 2 cores
+
+    with psycopg.connect(dsn) as conn:
+        orphans = _orphans(conn)
+        assert len(orphans) == 13  # every foreign key of the schema
+        assert {k: v for k, v in orphans.items() if v} == {}
+        # Deterministic: no random(), no now() in the data.
+        total = conn.execute("SELECT sum(total_amount)::text FROM invoices").fetchone()[0]
+        statuses = dict(conn.execute("SELECT status, count(*) FROM service_orders GROUP BY 1").fetchall())
+        assert statuses == {
+            "cancelled": 1980,
+            "completed": 37620,
+            "open": 133,
+            "scheduled": 134,
+            "in_progress": 133,
+        }
+        assert total == conn.execute("SELECT sum(total_amount)::text FROM invoices").fetchone()[0]
+        # Identity sequences continue after the seeded ids: the application can insert again.
+        new_id = conn.execute(
+            "INSERT INTO users (email, full_name, role, password_hash) "
+            "VALUES ('new@sanvi-machinery.example', 'New User', 'sales', 'x') RETURNING id"
+        ).fetchone()[0]
+        assert new_id == 251
+        # Realistic shape: indexes beyond the primary keys, timestamps, jsonb details.
+        n_indexes = conn.execute("SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'").fetchone()[0]
+        assert n_indexes > 25
+
+
+# ---------------------------------------------------------------------------------------------
+# The demo HTTP server and its Slack sink
+# ---------------------------------------------------------------------------------------------
+
+TOKEN = "xoxb-local-test-token"
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[DemoHTTPServer]:
+    server = make_server(tmp_path / "slack-messages.jsonl", TOKEN)
+    yield server
+    server.stop()
+
+
+def _get(url: str) -> tuple[int, str, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, resp.headers["Content-Type"], resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers["Content-Type"], exc.read().decode()
+
+
+def _post_json(url: str, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    req = urllib.request.Request(
+        url, data=json.dumps(data).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def _slack(server: DemoHTTPServer, token: str = TOKEN) -> Any:
+    from slack_sdk import WebClient
+
+    return WebClient(token=token, base_url=f"{server.url}/api/", timeout=5)
+
+
+def test_demo_server_binds_loopback_only(demo: DemoHTTPServer, tmp_path: Path) -> None:
+    assert demo.server_address[0] == "127.0.0.1"
+    assert urlsplit(demo.url).hostname == "127.0.0.1"
+    with pytest.raises(ValueError, match="loopback only"):
+        DemoHTTPServer(demo.sink, demo.app, host="0.0.0.0")  # noqa: S104 - the refusal under test
+
+
+@pytest.mark.parametrize("environment", ["production", "staging"])
+def test_demo_app_serves_frontend_and_backend(demo: DemoHTTPServer, environment: str) -> None:
+    status, ctype, body = _get(f"{demo.url}/{environment}/")
+    assert (status, ctype.split(";")[0]) == (200, "text/html")
+    assert "Sanvi Machinery" in body
+    status, ctype, body = _get(f"{demo.url}/{environment}/api/health")
+    assert (status, ctype.split(";")[0]) == (200, "application/json")
+    assert json.loads(body)["status"] == "ok"
+    assert json.loads(body)["environment"] == environment
+
+
+def test_demo_app_unknown_paths_are_404(demo: DemoHTTPServer) -> None:
+    for path in ("/development/", "/production/admin", "/nope"):
+        assert _get(f"{demo.url}{path}")[0] == 404
+
+
+def test_demo_app_can_be_broken_and_healed(demo: DemoHTTPServer) -> None:
+    health = f"{demo.url}/production/api/health"
+    assert _post_json(
+        f"{demo.url}/_demo/state", {"environment": "production", "component": "backend", "status": 503}
+    ) == (
+        200,
+        {"ok": True},
+    )
+    status, _, body = _get(health)
+    assert status == 503 and json.loads(body)["status"] == "error"
+    assert _get(f"{demo.url}/staging/api/health")[0] == 200  # only the one endpoint
+
+    _post_json(
+        f"{demo.url}/_demo/state", {"environment": "production", "component": "backend", "delay_ms": 300}
+    )
+    started = time.monotonic()
+    assert _get(health)[0] == 200
+    assert time.monotonic() - started >= 0.3
+
+    _post_json(f"{demo.url}/_demo/state", {"environment": "production", "component": "backend"})
+    assert _get(health)[0] == 200
+
+    status, answer = _post_json(f"{demo.url}/_demo/state", {"environment": "mars", "component": "backend"})
+    assert status == 400 and "environment: unknown 'mars'" in answer["error"]
+
+
+def test_slack_sink_answers_like_slack(demo: DemoHTTPServer) -> None:
+    client = _slack(demo)
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*all green*"}}]
+    first = client.chat_postMessage(channel="#sanvi-ops", text="summary", blocks=blocks)
+    assert first["ok"] is True
+    assert first["channel"].startswith("C") and first["channel"] != "#sanvi-ops"
+    assert float(first["ts"]) > 0
+    # A thread reply goes to the channel id Slack answered with, like a real client does.
+    reply = client.chat_postMessage(channel=first["channel"], text="[RESOLVED] #1", thread_ts=first["ts"])
+    assert reply["channel"] == first["channel"]
+    assert float(reply["ts"]) > float(first["ts"])
+    assert client.auth_test()["ok"] is True
+
+    newest, oldest = demo.sink.messages()
+    assert newest["thread_ts"] == first["ts"] and newest["channel_name"] == "#sanvi-ops"
+    assert oldest["blocks"] == blocks
+
+
+def test_slack_sink_rejects_a_bad_or_missing_token(demo: DemoHTTPServer) -> None:
+    from slack_sdk.errors import SlackApiError
+
+    with pytest.raises(SlackApiError) as bad:
+        _slack(demo, token="xoxb-wrong").chat_postMessage(channel="#sanvi-ops", text="hello")
+    assert bad.value.response.status_code == 200  # like Slack: HTTP 200 with ok=false
+    assert bad.value.response["error"] == "invalid_auth"
+
+    status, answer = _post_json(f"{demo.url}/api/chat.postMessage", {"channel": "#x", "text": "hi"})
+    assert (status, answer) == (200, {"ok": False, "error": "not_authed"})
+    status, answer = _post_json(f"{demo.url}/api/chat.postMessage", {"token": TOKEN, "text": "hi"})
+    assert answer == {"ok": False, "error": "channel_not_found"}
+    status, answer = _post_json(f"{demo.url}/api/chat.delete", {"token": TOKEN})
+    assert (status, answer["error"]) == (404, "unknown_method")
+    assert demo.sink.messages() == []
+
+
+def test_slack_sink_accepts_form_posts(demo: DemoHTTPServer) -> None:
+    body = f"token={TOKEN}&channel=%23sanvi-ops&text=from+curl".encode()
+    req = urllib.request.Request(f"{demo.url}/api/chat.postMessage", data=body, method="POST")
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        assert json.loads(resp.read())["ok"] is True
+    assert demo.sink.messages()[0]["text"] == "from curl"
+
+
+def test_slack_page_lists_messages_newest_first_escaped(demo: DemoHTTPServer) -> None:
+    client = _slack(demo)
+    client.chat_postMessage(channel="#sanvi-ops", text="first <b>message</b>")
+    client.chat_postMessage(channel="#sanvi-ops", text="second <script>alert(1)</script>")
+    status, ctype, page = _get(f"{demo.url}/slack")
+    assert status == 200 and ctype.startswith("text/html")
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert page.index("second &lt;script") < page.index("first &lt;b&gt;")
+    status, _, data = _get(f"{demo.url}/slack/messages.json")
+    assert [m["text"] for m in json.loads(data)["messages"]] == [
+        "second <script>alert(1)</script>",
+        "first <b>message</b>",
+    ]
+
+
+def test_slack_sink_persists_across_restarts_and_is_thread_safe(tmp_path: Path) -> None:
+    path = tmp_path / "slack-messages.jsonl"
+    server = make_server(path, TOKEN)
+    try:
+        client = _slack(server)
+        errors: list[BaseException] = []
+
+        def post(i: int) -> None:
+            try:
+                client.chat_postMessage(channel="#sanvi-ops", text=f"message {i}")
+            except BaseException as exc:  # collected and asserted below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=post, args=(i,)) for i in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert errors == []
+    finally:
+        server.stop()
+
+    lines = path.read_text().splitlines()
+    assert len(lines) == 20
+    assert len({json.loads(line)["ts"] for line in lines}) == 20  # unique ts, as Slack's are
+
+    again = make_server(path, TOKEN)
+    try:
+        kept = again.sink.messages()
+        assert sorted(m["text"] for m in kept) == sorted(f"message {i}" for i in range(20))
+        newer = _slack(again).chat_postMessage(channel="#sanvi-ops", text="after restart")
+        assert float(newer["ts"]) > max(float(m["ts"]) for m in kept)
+    finally:
+        again.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# The generated config, the secrets and the environment Airflow gets
+# ---------------------------------------------------------------------------------------------
+
+DEMO_URL = "http://127.0.0.1:45678"
+
+
+def _addresses(prometheus: bool = True) -> run.Addresses:
+    return run.Addresses(
+        postgres_port=45432,
+        redis_port=46379,
+        moto_url="http://127.0.0.1:45000",
+        demo_url=DEMO_URL,
+        prometheus_url="http://127.0.0.1:49090" if prometheus else None,
+        ui_port=48080,
+    )
+
+
+def test_local_config_points_only_at_the_demo_server(tmp_path: Path) -> None:
+    target = run.write_local_config(run.SHIPPED_CONFIG, tmp_path / "maintenance.yaml", DEMO_URL)
+    local, shipped = load_config(target), load_config(run.SHIPPED_CONFIG)
+    urls = {e.name: str(e.url) for e in local.health_check.endpoints}
+    assert urls == {
+        "production-frontend": f"{DEMO_URL}/production/",
+        "production-backend": f"{DEMO_URL}/production/api/health",
+        "staging-frontend": f"{DEMO_URL}/staging/",
+        "staging-backend": f"{DEMO_URL}/staging/api/health",
+    }
+    assert {urlsplit(u).hostname for u in urls.values()} == {"127.0.0.1"}
+    # Everything else is the shipped config, unchanged.
+    a, b = local.model_dump(), shipped.model_dump()
+    for cfg in (a, b):
+        for endpoint in cfg["health_check"]["endpoints"]:
+            endpoint.pop("url")
+    assert a == b
+    assert run.endpoint_environments(target) == ["production", "staging"]
+
+
+def test_secrets_are_generated_once_with_mode_600(tmp_path: Path) -> None:
+    path = tmp_path / "secrets.json"
+    first = run.load_secrets(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert run.load_secrets(path) == first
+    data = json.loads(path.read_text())
+    del data["jwt_secret"]
+    path.write_text(json.dumps(data))
+    refilled = run.load_secrets(path)
+    assert refilled.postgres_password == first.postgres_password and refilled.jwt_secret
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def _conn_ids() -> dict[str, str]:
+    return load_config(run.SHIPPED_CONFIG).connections.model_dump()
+
+
+def _connections(env: dict[str, str]) -> dict[str, Any]:
+    from airflow.sdk import Connection
+
+    prefix = "AIRFLOW_CONN_"
+    return {
+        k.removeprefix(prefix).lower(): Connection.from_json(v, conn_id=k.removeprefix(prefix).lower())
+        for k, v in env.items()
+        if k.startswith(prefix)
+    }
+
+
+def test_connection_env_parses_into_airflow_connections() -> None:
+    sec = run.Secrets.generate()
+    conns = _connections(run.connection_env(_addresses(), sec, _conn_ids()))
+    assert set(conns) == {
+        "sanvi_app_db",
+        "sanvi_ops_store",
+        "sanvi_scratch_db",
+        "sanvi_redis",
+        "aws_default",
+        "slack_api_default",
+        "sanvi_prometheus",
+    }
+    for conn_id, db in [
+        ("sanvi_app_db", "sanvi_app"),
+        ("sanvi_ops_store", "sanvi_ops_store"),
+        ("sanvi_scratch_db", "sanvi_scratch"),
+    ]:
+        c = conns[conn_id]
+        assert (c.conn_type, c.host, c.port, c.login, c.password, c.schema) == (
+            "postgres",
+            "127.0.0.1",
+            45432,
+            "postgres",
+            sec.postgres_password,
+            db,
+        )
+    r = conns["sanvi_redis"]
+    assert (r.conn_type, r.host, r.port, r.password, r.extra_dejson) == (
+        "redis",
+        "127.0.0.1",
+        46379,
+        sec.redis_password,
+        {"db": 0},
+    )
+    a = conns["aws_default"]
+    assert a.conn_type == "aws"
+    assert a.extra_dejson == {"endpoint_url": "http://127.0.0.1:45000", "region_name": "us-east-1"}
+    s = conns["slack_api_default"]
+    assert (s.conn_type, s.password, s.extra_dejson) == (
+        "slack",
+        sec.slack_token,
+        {"base_url": f"{DEMO_URL}/api/"},
+    )
+    p = conns["sanvi_prometheus"]
+    assert (p.conn_type, p.host, p.port, p.schema) == ("http", "127.0.0.1", 49090, "http")
+
+
+def test_connections_resolve_through_the_glue(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The DAGs' own lookup (glue.connections) turns the env into the URLs the checks use."""
+    from sanvi_ops.glue.connections import http_base_url, postgres_dsn, redis_url
+
+    sec = run.Secrets.generate()
+    for key, value in run.connection_env(_addresses(), sec, _conn_ids()).items():
+        monkeypatch.setenv(key, value)
+    assert http_base_url("sanvi_prometheus") == ("http://127.0.0.1:49090", None)
+    assert redis_url("sanvi_redis").endswith("@127.0.0.1:46379/0")
+    dsn = postgres_dsn("sanvi_app_db")
+    assert "host=127.0.0.1" in dsn and "port=45432" in dsn and "dbname=sanvi_app" in dsn
+
+
+def test_no_prometheus_means_no_prometheus_connection() -> None:
+    env = run.connection_env(_addresses(prometheus=False), run.Secrets.generate(), _conn_ids())
+    assert "AIRFLOW_CONN_SANVI_PROMETHEUS" not in env
+
+
+def test_exported_slack_token_means_the_real_slack(tmp_path: Path) -> None:
+    sec = run.Secrets.generate()
+    base = {"PATH": "/usr/bin", "SLACK_API_TOKEN": "xoxb-real-workspace"}
+    env = run.child_env(_addresses(), sec, tmp_path, tmp_path / "m.yaml", _conn_ids(), base)
+    slack = _connections(env)["slack_api_default"]
+    assert slack.password == "xoxb-real-workspace"
+    assert "base_url" not in slack.extra_dejson
+
+
+def test_airflow_env_is_loopback_only_and_complete(tmp_path: Path) -> None:
+    sec = run.Secrets.generate()
+    base = {"PATH": "/usr/bin", "AWS_PROFILE": "prod", "AIRFLOW_CONN_STRAY": "postgres://x"}
+    env = run.child_env(_addresses(), sec, tmp_path, tmp_path / "m.yaml", _conn_ids(), base)
+    assert env["AIRFLOW__API__HOST"] == "127.0.0.1"
+    assert env["AIRFLOW__API__PORT"] == "48080"
+    assert env["AIRFLOW__API__BASE_URL"] == "http://127.0.0.1:48080"
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
+    assert env["AIRFLOW_HOME"] == str(tmp_path / "airflow")
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://postgres:")
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith("@127.0.0.1:45432/airflow")
+    assert env["SANVI_OPS_CONFIG"] == str(tmp_path / "m.yaml")
+    assert env["PYTHONPATH"].split(os.pathsep) == [str(run.REPO / "include"), str(run.REPO / "plugins")]
+    assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
+    assert "AWS_PROFILE" not in env and "AIRFLOW_CONN_STRAY" not in env
+    assert env["AWS_ACCESS_KEY_ID"] == "testing"
+    # The components that would start log servers on every interface are told not to.
+    assert "--skip-serve-logs" in run.AIRFLOW_COMPONENTS["scheduler"]
+    assert "--skip-serve-logs" in run.AIRFLOW_COMPONENTS["triggerer"]
+
+
+def test_secrets_appear_only_where_airflow_needs_them(tmp_path: Path) -> None:
+    sec = run.Secrets.generate()
+    before = dict(os.environ)
+    env = run.child_env(_addresses(), sec, tmp_path, tmp_path / "m.yaml", _conn_ids(), os.environ)
+    assert dict(os.environ) == before  # the parent's own environment is untouched
+    holding = {k for k, v in env.items() if any(s in v for s in sec.values())}
+    assert holding == {
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+        "AIRFLOW__CORE__FERNET_KEY",
+        "AIRFLOW__API__SECRET_KEY",
+        "AIRFLOW__API_AUTH__JWT_SECRET",
+        "AIRFLOW_CONN_SANVI_APP_DB",
+        "AIRFLOW_CONN_SANVI_OPS_STORE",
+        "AIRFLOW_CONN_SANVI_SCRATCH_DB",
+        "AIRFLOW_CONN_SANVI_REDIS",
+        "AIRFLOW_CONN_SLACK_API_DEFAULT",
+    }
+    assert sec.ui_password not in json.dumps(env)  # the UI password lives in the passwords file only
+
+
+def test_printed_banner_shows_no_secret_but_the_ui_login(tmp_path: Path) -> None:
+    sec = run.Secrets.generate()
+    text = run.banner(_addresses(), sec, tmp_path, app_rows=265978, slack_real=False)
+    lines_with_secrets = [line for line in text.splitlines() if any(s in line for s in sec.values())]
+    assert lines_with_secrets == [f"  UI login     admin / {sec.ui_password}"]
+    assert "http://127.0.0.1:48080" in text and f"{DEMO_URL}/slack" in text
+    no_prom = run.banner(_addresses(prometheus=False), sec, tmp_path, 1, slack_real=True)
+    assert "'skipped'" in no_prom and "real Slack workspace" in no_prom
+
+
+def test_printed_messages_never_show_a_secret(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Errors and log tails pass through ``say``; a secret in them is masked."""
+    sec = run.Secrets.generate()
+    monkeypatch.setenv("SLACK_API_TOKEN", "xoxb-real-secret")
+    run.hide_secrets(sec)
+    run.say(
+        f"error: could not connect with {sec.postgres_password} / {sec.redis_password} / xoxb-real-secret"
+    )
+    out = capsys.readouterr().out
+    assert out == "error: could not connect with *** / *** / ***\n"
+
+
+def test_generated_config_and_airflow_home_hold_no_secret(tmp_path: Path) -> None:
+    sec = run.Secrets.generate()
+    config = run.write_local_config(run.SHIPPED_CONFIG, tmp_path / "maintenance.yaml", DEMO_URL)
+    assert not any(s in config.read_text() for s in sec.values())
+    run.prepare_airflow_home(tmp_path, sec)
+    pw_file = tmp_path / "airflow" / "simple_auth_manager_passwords.json"
+    assert json.loads(pw_file.read_text()) == {"admin": sec.ui_password}  # SimpleAuthManager's format
+    assert stat.S_IMODE(pw_file.stat().st_mode) == 0o600
+
+
+# ---------------------------------------------------------------------------------------------
+# Stopping what was started
+# ---------------------------------------------------------------------------------------------
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+
+
+def test_stop_group_ends_the_process_and_its_children(tmp_path: Path) -> None:
+    child_file = tmp_path / "child.pid"
+    script = f"sleep 300 & echo $! > {child_file}; wait"
+    proc = run.spawn("group", ["sh", "-c", script], {"PATH": os.defpath}, tmp_path)
+    try:
+        for _ in range(100):
+            if child_file.exists() and child_file.read_text().strip():
+                break
+            time.sleep(0.05)
+        child = int(child_file.read_text())
+        assert os.getpgid(child) == proc.pid  # its own process group, led by the spawned process
+        run.stop_group(proc, timeout=5)
+        assert proc.poll() is not None
+        for _ in range(50):
+            if not _alive(child):
+                break
+            time.sleep(0.05)
+        assert not _alive(child)
+    finally:
+        child_file.unlink(missing_ok=True)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_leftovers_of_a_killed_run_are_stopped_but_a_reused_pid_is_not(tmp_path: Path) -> None:
+    pids = run.StalePids(tmp_path / "run.pids")
+    leftover = subprocess.Popen(["sleep", "301"], start_new_session=True)
+    bystander = subprocess.Popen(["sleep", "302"])
+    try:
+        pids.record("moto", leftover.pid, group=True)
+        pids.record("redis", bystander.pid, group=False)
+        # The pid file now claims the bystander ran something else (its pid was reused).
+        data = json.loads(pids.path.read_text())
+        data["redis"]["cmdline"] = "redis-server /somewhere/redis.conf"
+        pids.path.write_text(json.dumps(data))
+        pids.stop_leftovers()
+        assert leftover.wait(10) == -signal.SIGTERM
+        assert bystander.poll() is None
+        assert not pids.path.exists()
+    finally:
+        for p in (leftover, bystander):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def test_busy_ui_port_is_refused_before_anything_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        monkeypatch.setenv("SANVI_UI_PORT", str(busy.getsockname()[1]))
+        with pytest.raises(run.StartupError, match="is in use"):
+            run.run_stack(tmp_path / ".local")
+    assert not (tmp_path / ".local").exists()
+    monkeypatch.setenv("SANVI_UI_PORT", "http")
+    with pytest.raises(run.StartupError, match="SANVI_UI_PORT"):
+        run.ui_port_from_env()

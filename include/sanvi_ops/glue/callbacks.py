@@ -34,6 +34,7 @@ def on_task_failure(context: Any) -> None:
 def _report_failure(context: Any) -> None:
     from sanvi_ops.config import load_config
     from sanvi_ops.glue.connections import postgres_dsn, slack_client
+    from sanvi_ops.notify.pipeline import process_failure
     from sanvi_ops.notify.render import failure_message
     from sanvi_ops.notify.slack import SlackSender, deliver_pending
     from sanvi_ops.store import ResultStore
@@ -42,29 +43,25 @@ def _report_failure(context: Any) -> None:
     ti = context["ti"]
     dag_run = context["dag_run"]
     dag_id, run_id = dag_run.dag_id, dag_run.run_id
-    spec = cfg.tasks.get(dag_id)
-    team = cfg.teams[spec.team] if spec is not None else None
     exc = context.get("exception")
-    text, blocks = failure_message(
-        dag_id=dag_id,
-        task_id=ti.task_id,
-        run_id=run_id,
-        try_number=getattr(ti, "try_number", None),
-        exception=exc if isinstance(exc, BaseException) else None,
-        team=team.name if team else "",
-        mention=team.slack if team else "",
-        log_url=run_url(dag_id, run_id) + f"/tasks/{ti.task_id}",
-    )
+    error = exc if isinstance(exc, BaseException) else None
+    try_number = getattr(ti, "try_number", None)
+    max_tries = getattr(ti, "max_tries", None)
+    log_url = run_url(dag_id, run_id) + f"/tasks/{ti.task_id}"
     client = slack_client(cfg.connections.slack)
     sender = SlackSender(client) if client is not None else None
-    key = f"{dag_id}:{run_id}:failure:{ti.task_id}:{getattr(ti, 'try_number', 0)}"
     try:
         store = ResultStore(postgres_dsn(cfg.connections.store))
         store.migrate()
-        store.enqueue(key, dag_id, run_id, "failure", cfg.slack.channel, text, blocks)
+        process_failure(
+            store, cfg, dag_id, ti.task_id, run_id, try_number, error, log_url, max_tries=max_tries
+        )
     except Exception:
         log.exception("results store unreachable; posting the failure straight to Slack")
         if sender is not None:
+            text, blocks = failure_message(
+                dag_id, ti.task_id, run_id, try_number, error, log_url, max_tries=max_tries
+            )
             sender.post(cfg.slack.channel, text, blocks)
         return
     deliver_pending(store, sender)

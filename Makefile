@@ -1,6 +1,6 @@
 # Sanvi Ops: the two commands a user needs are `make run` and `make test`.
 SHELL := /bin/bash
-PY_VERSION ?= 3.11
+PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)/include:$(CURDIR)/plugins
@@ -15,7 +15,7 @@ BENCH ?=
 # uv installs Python packages from the pinned requirements; pip bootstraps uv when missing.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv==0.13.9
-	@test -x $(PY) || uv venv --quiet --python $(PY_VERSION) $(VENV)
+	@test -x $(PY) || uv venv --quiet --python "$$(command -v $(PYTHON))" $(VENV)
 	uv pip install --quiet --python $(PY) -r requirements-dev.txt
 	@touch $@
 

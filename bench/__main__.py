@@ -16,9 +16,11 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from bench.backup import backup_figures
 from bench.common import Figure
 from bench.health import health_probe_50
 from bench.parsing import parse_figures
+from bench.vacuum import vacuum_figures
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
@@ -26,6 +28,8 @@ RESULTS = Path(__file__).resolve().parent / "results.json"
 BENCHES: dict[str, Callable[[], Iterator[Figure]]] = {
     "parse": parse_figures,
     "health_probe_50": health_probe_50,
+    "backup": backup_figures,
+    "vacuum": vacuum_figures,  # vacuum_all and vacuum_needed, side by side in one run
 }
 
 

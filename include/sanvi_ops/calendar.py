@@ -16,14 +16,23 @@ Everything but :func:`timetable_for` and the walkers is pure; Airflow is importe
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sanvi_ops.config import TaskSpec
+from sanvi_ops.config import MaintenanceConfig, TaskSpec
 
 if TYPE_CHECKING:
     from airflow.timetables.trigger import CronTriggerTimetable
 
-__all__ = ["cron_for", "describe", "next_runs", "runs_between", "timetable_for"]
+__all__ = [
+    "JobSchedule",
+    "cron_for",
+    "describe",
+    "next_runs",
+    "non_guide_dags",
+    "runs_between",
+    "timetable_for",
+]
 
 _ORDINALS = {1: ("1st", "first"), 2: ("2nd", "second"), 3: ("3rd", "third"), 4: ("4th", "fourth")}
 _MONTH_ABBR = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -113,3 +122,66 @@ def next_runs(task: TaskSpec, timezone: str, start: dt.datetime, count: int) -> 
 def runs_between(task: TaskSpec, timezone: str, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
     """Every run time of ``task`` in ``[start, end]`` (aware datetimes in UTC)."""
     return _walk(task, timezone, start, end, None)
+
+
+@dataclass(frozen=True)
+class JobSchedule:
+    """A DAG that is not one of the guide's 16 tasks but is declared in the config (the backup
+    jobs): its schedule, team and folder under ``dags/``."""
+
+    dag_id: str
+    title: str
+    description: str
+    team: str
+    cron: str
+    folder: str
+    tag: str
+    execution_timeout_minutes: int
+
+
+def non_guide_dags(cfg: MaintenanceConfig) -> dict[str, JobSchedule]:
+    """DAGs declared by config sections other than ``tasks`` (``database_backups``)."""
+    b = cfg.database_backups
+    full_hour, minute = b.full_at.hour, b.full_at.minute
+    every = cfg.backups.database.incremental_every
+    jobs = {
+        "database_backup_full": JobSchedule(
+            "database_backup_full",
+            "Database Backup (full)",
+            "Physical full backup of the application database streamed to S3",
+            b.team,
+            f"{minute} {full_hour} * * *",
+            "backups",
+            "daily",
+            b.full_timeout_minutes,
+        )
+    }
+    if every is not None:
+        step, rest = divmod(int(every.total_seconds()), 3600)
+        if rest or step < 1 or 24 % step:
+            raise ValueError(
+                f"backups.database.incremental_every ({every}) must be whole hours dividing a day"
+            )
+        hours = [h for h in range(24) if (h - full_hour) % step == 0 and h != full_hour]
+        jobs["database_backup_incremental"] = JobSchedule(
+            "database_backup_incremental",
+            "Database Backup (incremental)",
+            "Incremental backup chained to the last one (RPO at most the interval)",
+            b.team,
+            f"{minute} {_cron_list(hours)} * * *",
+            "backups",
+            "hourly" if step == 1 else f"every-{step}h",
+            b.incremental_timeout_minutes,
+        )
+    return jobs
+
+
+def _cron_list(values: list[int]) -> str:
+    """``[0, 2, 3, 4]`` → ``"0,2-4"``."""
+    runs: list[list[int]] = []
+    for v in values:
+        if runs and runs[-1][1] == v - 1:
+            runs[-1][1] = v
+        else:
+            runs.append([v, v])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)

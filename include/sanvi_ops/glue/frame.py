@@ -18,12 +18,12 @@ nothing else: no network, no database.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sanvi_ops.calendar import timetable_for
+from sanvi_ops.calendar import non_guide_dags, timetable_for
 from sanvi_ops.config import MaintenanceConfig, TaskSpec, load_config
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,25 +47,37 @@ def dag_kwargs(dag_id: str, cfg: MaintenanceConfig, doc: str | None = None) -> d
     """The keyword arguments every maintenance DAG gets from the calendar."""
     from sanvi_ops.glue.callbacks import on_task_failure
 
-    try:
-        spec: TaskSpec = cfg.tasks[dag_id]
-    except KeyError:
-        known = ", ".join(sorted(cfg.tasks))
-        raise KeyError(
-            f"DAG {dag_id!r} has no entry under 'tasks' in the maintenance calendar (known: {known})"
-        ) from None
-    team = cfg.teams[spec.team]
-    timeout = timedelta(minutes=spec.execution_timeout_minutes)
+    jobs = non_guide_dags(cfg)
+    if dag_id not in cfg.tasks and dag_id in jobs:
+        job = jobs[dag_id]
+        from airflow.timetables.trigger import CronTriggerTimetable
+
+        title, description, team_key = job.title, job.description, job.team
+        schedule: Any = CronTriggerTimetable(job.cron, timezone=cfg.timezone)
+        timeout_minutes, cadence_tag = job.execution_timeout_minutes, job.tag
+    else:
+        try:
+            spec: TaskSpec = cfg.tasks[dag_id]
+        except KeyError:
+            known = ", ".join(sorted([*cfg.tasks, *jobs]))
+            raise KeyError(
+                f"DAG {dag_id!r} has no entry under 'tasks' in the maintenance calendar (known: {known})"
+            ) from None
+        title, description, team_key = spec.title, spec.description, spec.team
+        schedule = timetable_for(spec, cfg.timezone)
+        timeout_minutes, cadence_tag = spec.execution_timeout_minutes, spec.cadence
+    team = cfg.teams[team_key]
+    timeout = timedelta(minutes=timeout_minutes)
     return {
         "dag_id": dag_id,
-        "description": f"{spec.title}: {spec.description}",
-        "schedule": timetable_for(spec, cfg.timezone),
+        "description": f"{title}: {description}",
+        "schedule": schedule,
         "start_date": START_DATE.replace(tzinfo=_tz(cfg.timezone)),
         "catchup": False,
         "max_active_runs": 1,
         "dagrun_timeout": timeout,
         "doc_md": doc,
-        "tags": [spec.cadence, team_tag(team.name)],
+        "tags": [cadence_tag, team_tag(team.name)],
         "default_args": {
             "owner": team.name,
             "retries": DEFAULT_RETRIES,
@@ -84,11 +96,15 @@ def _tz(name: str) -> Any:
     return pendulum.timezone(name)
 
 
-def maintenance_dag(file: str, doc: str | None, **overrides: Any) -> Callable[[F], F]:
+def maintenance_dag(
+    file: str, doc: str | None, *, also_on_assets: Sequence[Any] = (), **overrides: Any
+) -> Callable[[F], F]:
     """Decorate a DAG function; ``dag_id`` is the file's stem, everything else the calendar's.
 
     :param file: the DAG file's ``__file__``.
     :param doc: the DAG file's ``__doc__`` (the runbook shown in the UI).
+    :param also_on_assets: Airflow Assets whose update also triggers a run (the calendar's time
+        schedule still applies: ``AssetOrTimeSchedule``, any of the assets).
     :param overrides: extra ``@dag`` arguments (``params``, ...); calendar keys may not be overridden.
     """
     from airflow.sdk import dag
@@ -102,6 +118,10 @@ def maintenance_dag(file: str, doc: str | None, **overrides: Any) -> Callable[[F
         )
     kwargs.update(overrides)
     schedule = kwargs.pop("schedule")
+    if also_on_assets:
+        from airflow.sdk import AssetAny, AssetOrTimeSchedule
+
+        schedule = AssetOrTimeSchedule(timetable=schedule, assets=AssetAny(*also_on_assets))
 
     def decorate(fn: F) -> F:
         if fn.__name__ != dag_id:

@@ -617,6 +617,28 @@ def migrate_airflow_db(env: Mapping[str, str], log_dir: Path) -> None:
         raise StartupError(f"airflow db migrate exited {rc}; see {log}:\n{log_tail(log)}")
 
 
+def create_pools(env: Mapping[str, str], log_dir: Path, config_path: Path) -> None:
+    """The Airflow pools the DAGs run heavy work in (``vacuum.pool``: one slot, so no two heavy
+    database jobs overlap); ``airflow pools set`` is idempotent."""
+    from sanvi_ops.config import load_config
+
+    pool = load_config(config_path).vacuum.pool
+    about = "Heavy database work (VACUUM, restores)"
+    log = log_dir / "airflow-pools.log"
+    with log.open("ab") as fh:
+        rc = subprocess.run(
+            [sys.executable, "-m", "airflow", "pools", "set", pool, "1", about],
+            env=dict(env),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=REPO,
+            check=False,
+        ).returncode
+    if rc != 0:
+        raise StartupError(f"airflow pools set {pool} exited {rc}; see {log}:\n{log_tail(log)}")
+
+
 def start_airflow(
     stack: contextlib.ExitStack, env: Mapping[str, str], log_dir: Path, pids: StalePids
 ) -> dict[str, subprocess.Popen[bytes]]:
@@ -738,6 +760,7 @@ def start_everything(
     env = child_env(addr, sec, local_dir, config_path, conn_ids, os.environ)
     prepare_airflow_home(local_dir, sec)
     migrate_airflow_db(env, log_dir)
+    create_pools(env, log_dir, config_path)
     say("starting Airflow (api-server, scheduler, dag-processor, triggerer) ...")
     procs = start_airflow(stack, env, log_dir, pids)
     wait_http(f"{addr.ui_url}/api/v2/monitor/health", 180, lambda: _first_death(procs, log_dir))

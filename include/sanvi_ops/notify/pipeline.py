@@ -108,12 +108,23 @@ class RunNotifications:
 
 
 def _task_info(cfg: ConfigLike, dag_id: str) -> tuple[str, str]:
-    """(title, team name) of a guide task; a DAG outside the calendar shows its id and no team."""
+    """(title, team name) of a guide task or of a job the config declares (the backups); any
+    other DAG shows its id and no team."""
     task = cfg.tasks.get(dag_id)
-    if task is None:
-        return dag_id, "unassigned"
-    team = cfg.teams.get(task.team)
-    return task.title, team.name if team is not None else task.team
+    if task is not None:
+        title, team_key = task.title, task.team
+    else:
+        from sanvi_ops.calendar import non_guide_dags
+
+        try:
+            job = non_guide_dags(cfg).get(dag_id)  # type: ignore[arg-type]
+        except AttributeError:  # a config without the jobs' sections
+            job = None
+        if job is None:
+            return dag_id, "unassigned"
+        title, team_key = job.title, job.team
+    team = cfg.teams.get(team_key)
+    return title, team.name if team is not None else team_key
 
 
 def _severity(cfg: ConfigLike, level: str) -> SeverityLike:

@@ -266,6 +266,51 @@ class SlackSender:
             raise SlackDeliveryError("Slack answered ok but without a ts", code="no_ts", final=False)
         return Posted(channel=str(response.get("channel") or channel), ts=str(ts))
 
+    def upload_file(
+        self,
+        channel_id: str,
+        filename: str,
+        content: bytes,
+        *,
+        title: str,
+        thread_ts: str | None = None,
+        initial_comment: str | None = None,
+    ) -> str:
+        """Share a file in a channel (or a thread) the way ``files_upload_v2`` does:
+        ``files.getUploadURLExternal``, POST the bytes to the returned URL, then
+        ``files.completeUploadExternal``. Returns Slack's file id.
+
+        :param channel_id: the channel's id (``C…``), as ``chat.postMessage`` returned it; Slack's
+            completion step does not take channel names.
+        :raises SlackDeliveryError: classified like :meth:`post`.
+        """
+        secrets = [self.client.token] if self.client.token else []
+        try:
+            response = self.client.files_upload_v2(
+                channel=channel_id,
+                content=content,
+                filename=filename,
+                title=title,
+                thread_ts=thread_ts,
+                initial_comment=initial_comment,
+            )
+        except SlackApiError as exc:
+            raise self._api_error(exc, channel_id, secrets) from None
+        except (SlackClientError, URLError, OSError, HTTPException) as exc:
+            reason = scrub(f"{type(exc).__name__}: {exc}", secrets)
+            raise SlackDeliveryError(
+                f"Slack file upload to {self.client.base_url} failed ({reason})",
+                code="unreachable",
+                final=False,
+            ) from None
+        file = response.get("file") or {}
+        file_id = file.get("id") if isinstance(file, dict) else None
+        if not file_id:
+            raise SlackDeliveryError(
+                "Slack completed the upload without a file id", code="no_file", final=False
+            )
+        return str(file_id)
+
     def _api_error(self, exc: SlackApiError, channel: str, secrets: list[str]) -> SlackDeliveryError:
         status = int(getattr(exc.response, "status_code", 0) or 0)
         data = exc.response.data if isinstance(exc.response.data, dict) else {}

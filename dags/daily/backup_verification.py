@@ -1,0 +1,53 @@
+"""
+# Backup Verification (daily, 10:00, and after every full backup)
+
+*The guide: "Ensure nightly backups completed successfully" — DBA.*
+
+Runs at 10:00 and also whenever `database_backup_full` emits its Asset
+(`s3://<bucket>/<prefix>full`), so a broken night is known before the morning.
+
+| task | what | held to |
+|---|---|---|
+| `verify_database_backups` | self-managed mode: the backups under `s3://<bucket>/<prefix>` (`database_backups`) | newest full complete (`manifest.json` present) and younger than `verification.full_max_age`; every object of it re-hashed (SHA-256 and size = manifest) and SSE-KMS; size against the median of earlier fulls (shrink > `shrink_warning_pct` = warning); hourly chain: largest gap in 24 h = the current RPO (warning > 75 min, critical > 120 min), no incremental whose parent is missing; a rotating sample of older backups re-hashed; lifecycle rule present and as configured; half-written backups listed |
+| `verify_other_backups` | file storage, configuration, system images | files bucket versioned or replicated or a `backups/` object from the last day; configuration bucket versioned, old versions kept ≥ 90 d; an AMI of ours from the last 7 d, none older than 30 d |
+
+S3 answering 500 or timing out becomes an `error` result naming the call, never a crash.
+
+## When it is red
+1. `backup.full.exists` critical: no good full last night. Check `database_backup_full`'s run;
+   trigger it now (a full takes minutes to hours depending on size).
+2. `backup.full.checksums` critical (mismatch, truncated, missing object): that backup must not
+   be restored. Take a new full now; keep the damaged prefix for investigation (copy it aside,
+   the lifecycle expires it).
+3. `backup.chain` critical: hours without a backup — the data of that window exists only in
+   the live database. Trigger `database_backup_incremental` (or a full) now.
+4. A row in `error`: the check could not run (S3/EC2 unreachable); its summary names the call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import task
+
+from sanvi_ops.glue import backup_tasks
+from sanvi_ops.glue.frame import maintenance_dag
+from sanvi_ops.glue.publish import publish
+
+
+@maintenance_dag(__file__, __doc__, also_on_assets=[backup_tasks.backup_asset("full")])
+def backup_verification() -> None:
+    @task
+    def verify_database_backups() -> list[dict[str, Any]]:
+        """Database backups in S3: present, complete, recent, intact, encrypted, chained."""
+        return backup_tasks.verify_database()
+
+    @task
+    def verify_other_backups() -> list[dict[str, Any]]:
+        """File storage versioning/backups, configuration versioning, recent AMIs."""
+        return backup_tasks.verify_other_rows()
+
+    publish(verify_database_backups(), verify_other_backups())
+
+
+backup_verification()

@@ -1,0 +1,51 @@
+"""
+# Log Review (daily, 09:30)
+
+*The guide: "Check for critical errors or unusual patterns" — DevOps.*
+
+| task | what | held to |
+|---|---|---|
+| `review_cloudwatch_logs` | ERROR/CRITICAL/FATAL events of the last 24 h in each of `log_review.log_groups`, grouped into signatures (numbers, ids, UUIDs, hex, timestamps and IPs normalised away) with counts and first seen | error rate: `thresholds.error_rate` (> 1 % warning, > 5 % critical) of all events when the total is known, else `log_review.errors_per_minute`; a signature new since last week or a CRITICAL/FATAL event is a warning |
+| `review_postgres_log` | ERROR/FATAL/PANIC lines at the end of the PostgreSQL server log (`pg_read_file`), when the role may read it | FATAL/PANIC or a new signature is a warning; unreadable = skipped with the reason |
+
+The window ends at the run's scheduled time, so a rerun reads the same 24 h. Signatures and
+when each was first seen are kept in the results store (`log_signatures`); a source's first
+review is its baseline. Then `record` stores the results and `notify` posts the report.
+
+## When it is not green
+1. **New signature**: read its sample in the Slack report / `record` log, find the owner
+   (frontend/backend), open a ticket; page on-call if it is still happening and user-facing.
+2. **Error rate critical**: a P3 incident is opened; look at the top signatures first.
+3. **`logs.read[...]` error**: CloudWatch throttled (retried with adaptive backoff first), the
+   group does not exist, or access is denied — the summary says which and what to change.
+4. **Server log skipped**: the role cannot read it or `logging_collector` is off; review the
+   log where it is shipped, or grant `pg_monitor` and `pg_read_server_files`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import task
+
+from sanvi_ops.glue import log_tasks
+from sanvi_ops.glue.frame import maintenance_dag
+from sanvi_ops.glue.publish import publish
+
+
+@maintenance_dag(__file__, __doc__)
+def log_review() -> None:
+    @task
+    def review_cloudwatch_logs(**context: Any) -> list[dict[str, Any]]:
+        """Error events of the last 24 h per log group: signatures, new ones, error rate."""
+        return log_tasks.cloudwatch_logs(context["run_id"], log_tasks.window_end(context))
+
+    @task
+    def review_postgres_log(**context: Any) -> list[dict[str, Any]]:
+        """Errors at the end of the PostgreSQL server log, where the role may read it."""
+        return log_tasks.postgres_log(context["run_id"], log_tasks.window_end(context))
+
+    publish(review_cloudwatch_logs(), review_postgres_log())
+
+
+log_review()

@@ -1,0 +1,65 @@
+"""
+# Security Patch Review (weekly, Monday)
+
+*The guide: "Review available security patches" — Security.*
+
+Collects everything waiting to be patched, each finding with the action a person should take:
+
+| task | what | a finding when |
+|---|---|---|
+| `check_rds_patches` | RDS instances of `health_check.rds_instances`: pending maintenance actions; engine version vs the newest minor of its major | an action is pending; a newer minor exists |
+| `check_elasticache_patches` | ElastiCache clusters of `health_check.elasticache_clusters`: engine version vs the newest of its major; service updates not applied | a newer version exists; an update is waiting |
+| `check_ecr_images` | the newest image in each `security_patch_review.ecr_repositories` repository: scan findings | CRITICAL (critical, P3 incident) or HIGH (warning) findings; never scanned |
+| `check_postgres_version` | the application database server (`sanvi_app_db`): `server_version_num` vs `security_patch_review.postgres_newest_minor` (else RDS) | a newer minor exists |
+
+Then `record` stores the results and `notify` posts the report to Slack. Findings are warnings:
+the run stays green unless an image has CRITICAL vulnerabilities or a source could not be read.
+
+## Acting on the report
+1. Each finding's summary ends with **Action:** — the command or step to take. Engine and
+   server upgrades go in the production deployment window (Tuesday/Thursday 22:00–02:00) after
+   staging; RDS/ElastiCache actions can be opted into the next maintenance window.
+2. A CRITICAL image finding: rebuild the image on a patched base, redeploy, and check the
+   re-scan; the incident resolves on the next clean review.
+3. A check in `error` could not run: its summary names the AWS call or connection that failed.
+4. Keep `postgres_newest_minor` in `include/config/maintenance.yaml` current after each
+   quarterly PostgreSQL release.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import task
+
+from sanvi_ops.glue import patch_tasks
+from sanvi_ops.glue.frame import maintenance_dag
+from sanvi_ops.glue.publish import publish
+
+
+@maintenance_dag(__file__, __doc__)
+def security_patch_review() -> None:
+    @task
+    def check_rds_patches() -> list[dict[str, Any]]:
+        """RDS: pending maintenance actions and engine version vs the newest minor."""
+        return patch_tasks.rds()
+
+    @task
+    def check_elasticache_patches() -> list[dict[str, Any]]:
+        """ElastiCache: engine version vs the newest of its major; service updates waiting."""
+        return patch_tasks.elasticache()
+
+    @task
+    def check_ecr_images() -> list[dict[str, Any]]:
+        """ECR: CRITICAL/HIGH scan findings of the newest image of each service."""
+        return patch_tasks.ecr_images()
+
+    @task
+    def check_postgres_version() -> list[dict[str, Any]]:
+        """The application database server's minor version vs the newest of its major."""
+        return patch_tasks.postgres_version()
+
+    publish(check_rds_patches(), check_elasticache_patches(), check_ecr_images(), check_postgres_version())
+
+
+security_patch_review()

@@ -44,6 +44,8 @@ COPY --chown=airflow:0 dags/ /opt/airflow/dags/
 COPY --chown=airflow:0 include/ /opt/airflow/include/
 COPY --chown=airflow:0 plugins/ /opt/airflow/plugins/
 COPY --chown=airflow:0 deploy/airflow-init.sh /opt/airflow/deploy/airflow-init.sh
+# The pins the image was built from: dependency_updates reviews them (project_requirements).
+COPY --chown=airflow:0 requirements.txt requirements-dev.txt /opt/airflow/
 
 ENV PYTHONPATH=/opt/airflow/include:/opt/airflow/plugins \
     SANVI_OPS_CONFIG=/opt/airflow/include/config/maintenance.yaml

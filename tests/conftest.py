@@ -27,4 +27,5 @@ pytest_plugins = [
     "tests.fixtures.airflow_db",
     "tests.fixtures.prometheus",
     "tests.fixtures.slack",
+    "tests.fixtures.package_index",
 ]

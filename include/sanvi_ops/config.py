@@ -75,6 +75,7 @@ __all__ = [
     "Threshold",
     "Thresholds",
     "VacuumConfig",
+    "SecurityScanConfig",
     "Weekday",
     "clear_config_cache",
     "format_duration",
@@ -894,6 +895,89 @@ class DatabaseBackupSettings(_Model):
         return value
 
 
+class SmokeQuery(_Model):
+    """One application query the restored database must answer (read-only, any result)."""
+
+    name: NonEmpty
+    sql: NonEmpty
+
+
+class BackupTestingConfig(_Model):
+    """``backup_testing``: the weekly restore test of a database backup (sanvi_ops.restore)."""
+
+    scratch_dir: str | None = None  # root of the throw-away data directories; None = <tmp>/sanvi-restore
+    port: int | None = Field(default=None, ge=1, le=65535)  # None = a free port on 127.0.0.1
+    superuser: NonEmpty = "postgres"  # a superuser role of the restored cluster (local trust only)
+    production_targets: list[NonEmpty] = Field(default_factory=list)  # "host:port[/db]" never restored into
+    amcheck_heapallindexed: bool = True
+    smoke_queries: list[SmokeQuery] = Field(default_factory=list)
+    rpo_column: str | None = Field(default=None, pattern=r"^[^.]+\.[^.]+\.[^.]+$")  # schema.table.column
+    rpo: Threshold = Threshold(warning=75, critical=120, unit="min")
+    rto: Threshold = Threshold(warning=45, critical=60, unit="min")
+    download_concurrency: int = Field(default=2, ge=1, le=16)
+    download_part_mb: int = Field(default=0, ge=0, le=512)  # 0 = one streaming GET; else ranged GETs of this size
+    trend_runs: int = Field(default=5, ge=1, le=50)
+    timeout_minutes: int = Field(default=120, gt=0)
+
+
+def _check_absolute(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} is not an absolute path")
+    return value
+
+
+class DependencyUpdatesConfig(_Model):
+    """Monthly Dependency Updates: pinned requirements against a package index (and advisories).
+
+    ``index_api: simple`` reads a PEP 503/691 simple index at ``index_url``
+    (``https://pypi.org/simple/``); ``json`` the PyPI JSON API at ``index_url``
+    (``https://pypi.org/pypi``). ``advisory_url``: an OSV-compatible API root
+    (``https://api.osv.dev``), none = no vulnerability check. ``app_requirements``: absolute
+    paths of the managed application's requirement files on the worker; ``project_requirements``:
+    this project's own, relative to the repository root.
+    """
+
+    index_url: HttpUrl = "https://pypi.org/simple/"
+    index_api: Literal["simple", "json"] = "simple"
+    advisory_url: HttpUrl | None = None
+    app_requirements: list[Annotated[str, AfterValidator(_check_absolute)]] = Field(default_factory=list)
+    project_requirements: list[NonEmpty] = Field(
+        default_factory=lambda: ["requirements.txt", "requirements-dev.txt"]
+    )
+    timeout_seconds: float = Field(default=10, gt=0)
+    concurrency: int = Field(default=8, ge=1, le=32)
+
+
+class SecurityScanConfig(_Model):
+    """What the monthly Security Scan (``sanvi_ops.security``) holds the estate to.
+
+    TLS endpoints are the environments' URLs (``environments.*.url``) unless ``tls_endpoints``
+    lists others; ``tls_ca_file`` is a CA bundle used instead of the system's (a private CA).
+    """
+
+    #: Ports that may be open to 0.0.0.0/0 or ::/0.
+    allowed_open_ports: list[Annotated[int, Field(ge=0, le=65535)]] = Field(default_factory=lambda: [80, 443])
+    #: Report a VPC's default security group that has rules (Security Hub EC2.2).
+    check_default_security_groups: bool = True
+    #: The guide's credential rotation ("Regular credential rotation (90 days)").
+    key_max_age_days: int = Field(default=90, gt=0)
+    unused_credentials_days: int = Field(default=90, gt=0)
+    cert_warning_days: int = Field(default=30, gt=0)
+    cert_critical_days: int = Field(default=7, ge=0)
+    tls_endpoints: list[HttpUrl] = Field(default_factory=list)
+    tls_ca_file: str | None = None
+    tls_timeout_seconds: float = Field(default=10, gt=0)
+
+    @model_validator(mode="after")
+    def _cert_days(self) -> SecurityScanConfig:
+        if self.cert_critical_days >= self.cert_warning_days:
+            raise ValueError(
+                f"cert_critical_days ({self.cert_critical_days}) must be below cert_warning_days "
+                f"({self.cert_warning_days})"
+            )
+        return self
+
+
 # --------------------------------------------------------------------------------------------
 # The whole file
 # --------------------------------------------------------------------------------------------
@@ -925,6 +1009,9 @@ class MaintenanceConfig(_Model):
     disk_space: DiskSpaceConfig = Field(default_factory=DiskSpaceConfig)
     security_patch_review: SecurityPatchReviewConfig = Field(default_factory=SecurityPatchReviewConfig)
     log_review: LogReviewConfig = Field(default_factory=LogReviewConfig)
+    security_scan: SecurityScanConfig = Field(default_factory=SecurityScanConfig)
+    dependency_updates: DependencyUpdatesConfig = Field(default_factory=DependencyUpdatesConfig)
+    backup_testing: BackupTestingConfig = Field(default_factory=BackupTestingConfig)
 
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo) -> MaintenanceConfig:

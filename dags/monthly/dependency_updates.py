@@ -1,0 +1,64 @@
+"""
+# Dependency Updates (monthly, 4th Tuesday, 11:00)
+
+*The guide: "Update non-critical dependencies" — Development Team.*
+
+Every exact pin (`name==version`) of the requirement files in `dependency_updates` is looked up
+on the configured package index (`index_url`; a PEP 503/691 simple index, or the PyPI JSON API
+with `index_api: json`). Yanked releases never count; pre-releases only for a pin that is one.
+
+| task | what |
+|---|---|
+| `check_app_requirements` | the managed application's files (`app_requirements`, absolute paths) |
+| `check_project_requirements` | this project's `requirements.txt` and `requirements-dev.txt` |
+
+Each file gets a summary result (`<app|ops>.requirements[<file>]`) and each pin its own
+(`<app|ops>.dependency[<file>:<name>]`):
+
+* **ok** — up to date.
+* **warning, ready** — a patch or minor update: update it in this cycle (staging Mon–Thu
+  10:00–16:00, then Thursday night's production window).
+* **warning, for review** — a new major: read the changelog and plan it; the newest release of the
+  current major is listed as ready too when there is one.
+* **critical (P3)** — the pin has known vulnerabilities (with `advisory_url`, an OSV-compatible
+  API): an incident is opened and resolves when a later run finds the pin clean.
+* **error** — the index or the advisory source could not be read; the summary names its URL.
+
+A `-r` include is reported once, under its own name. Pins not written as `name==version`
+(ranges, URLs) are counted as "not pinned" in the file's summary.
+
+## Acting on the report
+1. Bump the ready pins in one branch, run `make test`, deploy to staging.
+2. For each major, open a ticket with the changelog link; update after review.
+3. A vulnerable pin: upgrade to a fixed version now (the advisory id is in the summary), or record
+   why it does not apply.
+4. An `error`: check the index/advisory URL in the summary and the worker's network access.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import task
+
+from sanvi_ops.glue import dependency_tasks
+from sanvi_ops.glue.frame import maintenance_dag
+from sanvi_ops.glue.publish import publish
+
+
+@maintenance_dag(__file__, __doc__)
+def dependency_updates() -> None:
+    @task
+    def check_app_requirements() -> list[dict[str, Any]]:
+        """The managed application's pinned requirements vs the package index and advisories."""
+        return dependency_tasks.app_requirements()
+
+    @task
+    def check_project_requirements() -> list[dict[str, Any]]:
+        """This project's pinned requirements vs the package index and advisories."""
+        return dependency_tasks.project_requirements()
+
+    publish(check_app_requirements(), check_project_requirements())
+
+
+dependency_updates()

@@ -20,6 +20,7 @@ from bench.backup import backup_figures
 from bench.common import Figure
 from bench.health import health_probe_50
 from bench.parsing import parse_figures
+from bench.restore import restore_figures
 from bench.vacuum import vacuum_figures
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -30,6 +31,7 @@ BENCHES: dict[str, Callable[[], Iterator[Figure]]] = {
     "health_probe_50": health_probe_50,
     "backup": backup_figures,
     "vacuum": vacuum_figures,  # vacuum_all and vacuum_needed, side by side in one run
+    "restore_test": restore_figures,  # restore test vs boto3 download + pg_restore -j 2
 }
 
 

@@ -1,0 +1,127 @@
+"""``restore_test``: our restore test vs the usual logical baseline, on the same data.
+
+* ours: :func:`sanvi_ops.restore.run_restore_test` of a full physical backup taken with
+  :mod:`sanvi_ops.backups` — download (SHA-256 checked, streamed into tar), start the scratch
+  cluster, validate (``pg_amcheck --heapallindexed``, row counts, schema, a smoke query), stop and
+  delete. Wall time of the whole call.
+* baseline: a ``pg_dump -Fd`` of the same database uploaded beforehand (not timed); timed: boto3
+  ``download_file`` of every file, then ``pg_restore -j 2`` into an empty database. No validation.
+
+Target ratio ≤ 1.15. Data as ``bench.backup`` (pgbench + random text), scale
+``BENCH_RESTORE_SCALE`` (default 20, about 1 GB).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from bench.backup import BUCKET, _moto, _seed
+from bench.common import Figure
+
+
+def _baseline(pg: object, dbname: str, s3_url: str, work: Path) -> float:
+    import boto3
+    import psycopg
+    from psycopg import sql
+
+    from sanvi_ops.backups import PgTarget, libpq_env
+    from sanvi_ops.localstack.postgres import pg_bin
+
+    s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1")
+    dump = work / "dump"
+    with libpq_env(PgTarget.from_dsn(pg.dsn(dbname))) as env:  # type: ignore[attr-defined]
+        subprocess.run(  # noqa: S603
+            [pg_bin("pg_dump"), "-Fd", "-j", "2", "-f", str(dump), dbname],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+    for f in sorted(dump.iterdir()):
+        s3.upload_file(str(f), BUCKET, f"logical/{f.name}")
+    target = f"{dbname}_restored"
+    with psycopg.connect(pg.dsn(), autocommit=True) as conn:  # type: ignore[attr-defined]
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(target)))
+
+    down = work / "download"
+    down.mkdir()
+    t0 = time.perf_counter()
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="logical/")["Contents"]]
+    for key in keys:
+        s3.download_file(BUCKET, key, str(down / key.rsplit("/", 1)[-1]))
+    with libpq_env(PgTarget.from_dsn(pg.dsn(target))) as env:  # type: ignore[attr-defined]
+        subprocess.run(  # noqa: S603
+            [pg_bin("pg_restore"), "-j", "2", "-d", target, str(down)],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+    return time.perf_counter() - t0
+
+
+def restore_figures() -> Iterator[Figure]:
+    """``restore_test`` (ours) with the logical baseline in the same run."""
+    import boto3
+
+    from sanvi_ops import backups, restore
+    from sanvi_ops.localstack.aws import LOCAL_AWS_ENV
+    from sanvi_ops.localstack.postgres import LocalPostgres
+
+    scale = int(os.environ.get("BENCH_RESTORE_SCALE", "20"))
+    os.environ.update(LOCAL_AWS_ENV)
+    root = Path(tempfile.mkdtemp(prefix="sanvi-bench-restore-"))
+    pg = LocalPostgres(root / "pg", password=secrets.token_hex(12)).start()
+    moto, s3_url = _moto()
+    scratch = Path(tempfile.mkdtemp(prefix="sbr-", dir="/tmp")) / "scratch"
+    try:
+        s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1")
+        s3.create_bucket(Bucket=BUCKET)
+        dbname = f"bench_r{scale}"
+        size = _seed(pg, dbname, scale)
+        print(f"# scale {scale}: database {size / 1e6:.0f} MB", flush=True)
+        app = backups.PgTarget.from_dsn(pg.dsn(dbname))
+        backups.run_backup(
+            s3,
+            boto3.client("kms", endpoint_url=s3_url, region_name="us-east-1"),
+            target=app,
+            bucket=BUCKET,
+            prefix="physical/",
+            kms_alias="alias/bench",
+            kind="full",
+        )
+        settings = restore.RestoreSettings(
+            bucket=BUCKET,
+            prefix="physical/",
+            scratch_root=scratch,
+            smoke_queries=[("accounts", "SELECT count(*) FROM pgbench_accounts")],
+        )
+        t0 = time.perf_counter()
+        outcome = restore.run_restore_test(s3, settings, app=app)
+        ours = time.perf_counter() - t0
+        bad = [r for r in outcome.results if r.status not in ("ok", "skipped")]
+        if bad:
+            raise RuntimeError(f"restore test not clean: {[(r.check, r.summary) for r in bad]}")
+        print(
+            f"# ours: restore {outcome.restore_seconds:.1f} s ({outcome.mb_per_s} MB/s), "
+            f"RTO {outcome.rto_seconds:.1f} s, total with validation {ours:.1f} s",
+            flush=True,
+        )
+        base = _baseline(pg, dbname, s3_url, root)
+        yield Figure(
+            "restore_test",
+            ours,
+            "s",
+            baseline=base,
+            target="ratio<=1.15",
+            meets=lambda _v, r: r is not None and r <= 1.15,
+        )
+    finally:
+        restore.clean_leftovers(scratch)
+        moto.terminate()
+        moto.wait(timeout=30)
+        pg.destroy()

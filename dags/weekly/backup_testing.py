@@ -1,0 +1,66 @@
+"""
+# Backup Testing (weekly, Friday)
+
+*The guide: "Test restore of a sample backup" — DBA; "Recovery Time < 1 hour".*
+
+| task | what | held to |
+|---|---|---|
+| `restore_backup` | the newest complete backup in `s3://<database_backups.bucket>/<prefix>` (or the `backup_id` Param), full + incrementals, restored into a throw-away PostgreSQL on this worker (127.0.0.1, a free port, a data directory under `backup_testing.scratch_dir`) | restore: every object's SHA-256/size = manifest, `pg_combinebackup` for a chain; `pg_amcheck --all --heapallindexed` clean; row counts = manifest (missing table critical, different count warning); schema = the live source's catalog (else the manifest's table list); `smoke_queries` succeed; RPO (newest `rpo_column` vs backup point) warning > 75 min, critical > 120 min; RTO warning > 45 min, critical > 60 min |
+
+Guards (before anything runs): a target on the application database's host:port, or one listed
+in `backup_testing.production_targets`, is refused (`restore.guard` critical); the scratch
+directory must be empty or hold only our marked `sanvi-restore-*` directories, and must not
+overlap the production data directory. The scratch server accepts local-socket logins only
+(no TCP, no password). It is always stopped and deleted, also after a failure; a run that finds
+a killed run's leftovers removes them first (`restore.leftovers` warning).
+
+Every test is a row of `recovery_tests` in the results store (duration, MB/s, RTO, RPO);
+`restore.trend` shows the earlier ones. Params: `backup_id` (empty = newest), `dry_run` (pick
+and guard only). RDS mode (snapshot restore) is not built yet: the task reports `skipped`.
+
+## When it is red
+1. `restore.run` critical: the backup could not be restored (checksum, truncated object,
+   `pg_combinebackup`, server start). Run `backup_verification`; take a new full backup now.
+2. `restore.amcheck` / `restore.row_counts` / `restore.smoke` critical: the backup restores but
+   its data is damaged or incomplete — treat the backups as unusable: new full now, then
+   investigate the source (`pg_amcheck` on production in a quiet hour).
+3. `restore.duration` red: recovery takes longer than the 1-hour objective; look at MB/s in the
+   trend (S3 throughput, worker disk) and at the backup size.
+4. `restore.guard` critical: the configuration points the test at production or at a foreign
+   directory. Fix `backup_testing` in `include/config/maintenance.yaml`; nothing was touched.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import Param, get_current_context, task
+
+from sanvi_ops.glue import restore_tasks
+from sanvi_ops.glue.frame import maintenance_dag
+from sanvi_ops.glue.publish import publish
+
+
+@maintenance_dag(
+    __file__,
+    __doc__,
+    params={
+        "backup_id": Param(
+            None,
+            type=["null", "string"],
+            title="Backup id",
+            description="e.g. 20261127T010000Z-full; empty = the newest complete backup.",
+        ),
+        "dry_run": Param(False, type="boolean", title="Dry run", description="Pick and guard only."),
+    },
+)
+def backup_testing() -> None:
+    @task
+    def restore_backup() -> list[dict[str, Any]]:
+        """Restore a backup into a scratch PostgreSQL, validate it, record RTO/RPO, clean up."""
+        return restore_tasks.restore_test(get_current_context())
+
+    publish(restore_backup())
+
+
+backup_testing()

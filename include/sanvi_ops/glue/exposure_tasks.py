@@ -1,0 +1,119 @@
+"""Bodies of the Penetration Testing's automated exposure tasks: config in, result dicts out.
+
+One task per area (open ports, TLS ciphers, security headers) so a failure in one is reported
+for that area alone and the others still run.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from sanvi_ops.config import MaintenanceConfig
+from sanvi_ops.glue.health_tasks import ResultDicts, _guard
+from sanvi_ops.results import CheckResult, Status
+
+
+def frontend_urls(cfg: MaintenanceConfig) -> list[tuple[str, str]]:
+    """``(name, url)`` per frontend: ``penetration_testing.urls`` (named by host) or the URLs of
+    the listed environments (named by environment). An unknown environment raises ValueError."""
+    pt = cfg.penetration_testing
+    if pt.urls:
+        return [(urlsplit(str(u)).hostname or str(u), str(u)) for u in pt.urls]
+    unknown = [e for e in pt.environments if e not in cfg.environments]
+    if unknown:
+        raise ValueError(f"penetration_testing.environments: unknown environment(s) {unknown}")
+    return [(env, str(cfg.environments[env].url)) for env in pt.environments]
+
+
+def scan_hosts(cfg: MaintenanceConfig) -> list[str]:
+    """``penetration_testing.hosts`` or the frontend URLs' host names (each once, in order)."""
+    if cfg.penetration_testing.hosts:
+        return list(dict.fromkeys(cfg.penetration_testing.hosts))
+    return list(dict.fromkeys(h for _, u in frontend_urls(cfg) if (h := urlsplit(u).hostname)))
+
+
+def tls_targets(cfg: MaintenanceConfig) -> list[tuple[str, str, int]]:
+    """``(name, host, port)``: ``penetration_testing.tls_endpoints`` or the https frontend URLs."""
+    pt = cfg.penetration_testing
+    urls = (
+        [(urlsplit(str(u)).hostname or str(u), str(u)) for u in pt.tls_endpoints]
+        if pt.tls_endpoints
+        else frontend_urls(cfg)
+    )
+    targets: dict[tuple[str, int], str] = {}
+    for name, url in urls:
+        parts = urlsplit(url)
+        if parts.scheme == "https" and parts.hostname:
+            targets.setdefault((parts.hostname, parts.port or 443), name)
+    return [(name, host, port) for (host, port), name in targets.items()]
+
+
+def _skipped(check: str, component: str, text: str) -> list[CheckResult]:
+    return [CheckResult(check=check, status=Status.SKIPPED, summary=text, component=component)]
+
+
+def ports() -> ResultDicts:
+    from sanvi_ops.exposure import scan_ports
+
+    def run(cfg: MaintenanceConfig) -> list[CheckResult]:
+        pt = cfg.penetration_testing
+        hosts = scan_hosts(cfg)
+        if not hosts:
+            return _skipped("ports", "ports", "no host to scan (penetration_testing.hosts / urls)")
+        results: list[CheckResult] = []
+        for host in hosts:
+            results += scan_ports(
+                host,
+                pt.ports,
+                expected=pt.expected_open_ports,
+                timeout_s=pt.connect_timeout_seconds,
+                concurrency=pt.concurrency,
+            )
+        return results
+
+    return _guard("ports", Status.ERROR, run)
+
+
+def tls_ciphers() -> ResultDicts:
+    from sanvi_ops.exposure import check_tls_ciphers
+    from sanvi_ops.security import check_tls_endpoint
+
+    def run(cfg: MaintenanceConfig) -> list[CheckResult]:
+        pt, sc = cfg.penetration_testing, cfg.security_scan
+        targets = tls_targets(cfg)
+        if not targets:
+            return _skipped("tls", "tls", "no https endpoint (penetration_testing.tls_endpoints / urls)")
+        results: list[CheckResult] = []
+        for name, host, port in targets:
+            results += check_tls_endpoint(
+                name,
+                host,
+                port,
+                ca_file=sc.tls_ca_file,
+                warning_days=sc.cert_warning_days,
+                critical_days=sc.cert_critical_days,
+                timeout_s=pt.timeout_seconds,
+            )
+            results += check_tls_ciphers(name, host, port, timeout_s=pt.timeout_seconds)
+        return results
+
+    return _guard("tls", Status.ERROR, run)
+
+
+def security_headers() -> ResultDicts:
+    from sanvi_ops.exposure import check_security_headers
+
+    def run(cfg: MaintenanceConfig) -> list[CheckResult]:
+        pt = cfg.penetration_testing
+        urls = frontend_urls(cfg)
+        if not urls:
+            return _skipped("headers", "headers", "no frontend URL (penetration_testing.urls)")
+        verify: bool | str = cfg.security_scan.tls_ca_file or True
+        results: list[CheckResult] = []
+        for name, url in urls:
+            results += check_security_headers(
+                name, url, hsts_min_age_s=pt.hsts_min_age_seconds, timeout_s=pt.timeout_seconds, verify=verify
+            )
+        return results
+
+    return _guard("headers", Status.ERROR, run)

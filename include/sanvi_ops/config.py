@@ -915,7 +915,8 @@ class BackupTestingConfig(_Model):
     rpo: Threshold = Threshold(warning=75, critical=120, unit="min")
     rto: Threshold = Threshold(warning=45, critical=60, unit="min")
     download_concurrency: int = Field(default=2, ge=1, le=16)
-    download_part_mb: int = Field(default=0, ge=0, le=512)  # 0 = one streaming GET; else ranged GETs of this size
+    #: 0 = one streaming GET per object; else ranged GETs of this size.
+    download_part_mb: int = Field(default=0, ge=0, le=512)
     trend_runs: int = Field(default=5, ge=1, le=50)
     timeout_minutes: int = Field(default=120, gt=0)
 
@@ -978,6 +979,111 @@ class SecurityScanConfig(_Model):
         return self
 
 
+class CapacityPlanningConfig(_Model):
+    """What the monthly Capacity Planning (``sanvi_ops.capacity``) reads and how it plans.
+
+    The CPU/memory queries are ``health_check.prometheus``; the ECS cluster and services
+    ``health_check.ecs_cluster`` / ``ecs_services`` unless ``autoscaling_services`` lists others.
+    """
+
+    #: The period looked back on (growth and trends are fitted over it).
+    period: Duration = dt.timedelta(days=30)
+    #: Growth and trends are projected this far ahead: crossing a limit within it is a warning.
+    horizon_days: float = Field(default=90, gt=0)
+    #: The guide's "scale up at 70 %"; ``null`` = ``thresholds.cpu.warning``.
+    scale_up_pct: float | None = Field(default=None, gt=0, le=100)
+    #: A CPU/memory trend is only extrapolated from at least this much data.
+    min_trend_days: float = Field(default=7, ge=0)
+    #: Resolution of the CPU/memory range queries (and of the chart).
+    trend_step: Duration = dt.timedelta(minutes=15)
+    autoscaling_min: int = Field(default=2, ge=0)
+    autoscaling_max: int = Field(default=10, gt=0)
+    autoscaling_services: list[NonEmpty] = Field(default_factory=list)
+    #: Reads per write above which a read replica is recommended (the guide: 4:1).
+    read_replica_ratio: float = Field(default=4, gt=0)
+    top_tables: int = Field(default=10, gt=0, le=100)
+    timeout_seconds: float = Field(default=30, gt=0)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> CapacityPlanningConfig:
+        if self.autoscaling_min > self.autoscaling_max:
+            raise ValueError(
+                f"autoscaling_min ({self.autoscaling_min}) must not exceed autoscaling_max ({self.autoscaling_max})"
+            )
+        return self
+
+
+class CostOptimizationConfig(_Model):
+    """What the quarterly Cost Optimization (``sanvi_ops.cost``) flags, and its price table.
+
+    Snapshot retention is ``backups.database.retention_days``; prices are USD on-demand list
+    prices of the account's region (update them when AWS changes them).
+    """
+
+    #: A service whose spend rose more than this over the previous quarter is a warning.
+    spend_increase_warning_pct: float = Field(default=20, gt=0)
+    #: Services below this many USD a month this quarter are not compared (noise).
+    spend_min_monthly_usd: float = Field(default=10, ge=0)
+    cost_metric: Literal["UnblendedCost", "AmortizedCost", "NetUnblendedCost", "BlendedCost"] = (
+        "UnblendedCost"
+    )
+    #: EBS storage, USD per GB-month, by volume type.
+    ebs_gb_month_usd: dict[NonEmpty, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=lambda: {
+            "gp3": 0.08,
+            "gp2": 0.10,
+            "io1": 0.125,
+            "io2": 0.125,
+            "st1": 0.045,
+            "sc1": 0.015,
+            "standard": 0.05,
+        }
+    )
+    snapshot_gb_month_usd: float = Field(default=0.05, ge=0)
+    #: Load balancer hour, USD, by type (``application``, ``network``, ``gateway``).
+    load_balancer_hourly_usd: dict[NonEmpty, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=lambda: {"application": 0.0225, "network": 0.0225, "gateway": 0.0125}
+    )
+    hours_per_month: float = Field(default=730, gt=0)
+
+
+# fmt: off
+#: The Penetration Testing's default scan list: web, remote administration, databases, caches,
+#: container/orchestration and monitoring consoles.
+_PENTEST_PORTS = (
+    21, 22, 23, 25, 80, 443, 445, 1433, 1521, 2375, 2376, 3000, 3306, 3389, 5432, 5601,
+    5900, 6379, 6443, 8000, 8080, 8443, 8793, 9090, 9093, 9100, 9200, 10250, 11211, 15672, 27017,
+)
+# fmt: on
+
+
+class PenetrationTestingConfig(_Model):
+    """The quarterly Penetration Testing's automated exposure checks (``sanvi_ops.exposure``).
+
+    ``urls`` (frontend URLs for the header check) default to the URLs of ``environments`` (the
+    production and staging entries); ``hosts`` (port scan) default to those URLs' host names;
+    ``tls_endpoints`` (cipher check) default to the https ones among ``urls``.
+    """
+
+    environments: list[NonEmpty] = Field(default_factory=lambda: ["production", "staging"])
+    urls: list[HttpUrl] = Field(default_factory=list)
+    hosts: list[NonEmpty] = Field(default_factory=list)
+    tls_endpoints: list[HttpUrl] = Field(default_factory=list)
+    #: TCP ports to try on each host (a bounded list, not a full sweep).
+    ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(
+        default_factory=lambda: list(_PENTEST_PORTS), min_length=1, max_length=1024
+    )
+    #: Open without a finding.
+    expected_open_ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(
+        default_factory=lambda: [80, 443]
+    )
+    connect_timeout_seconds: float = Field(default=2, gt=0, le=30)
+    concurrency: int = Field(default=32, ge=1, le=256)
+    #: The minimum HSTS max-age (one year).
+    hsts_min_age_seconds: int = Field(default=31_536_000, ge=0)
+    timeout_seconds: float = Field(default=10, gt=0)
+
+
 # --------------------------------------------------------------------------------------------
 # The whole file
 # --------------------------------------------------------------------------------------------
@@ -1010,8 +1116,11 @@ class MaintenanceConfig(_Model):
     security_patch_review: SecurityPatchReviewConfig = Field(default_factory=SecurityPatchReviewConfig)
     log_review: LogReviewConfig = Field(default_factory=LogReviewConfig)
     security_scan: SecurityScanConfig = Field(default_factory=SecurityScanConfig)
+    capacity_planning: CapacityPlanningConfig = Field(default_factory=CapacityPlanningConfig)
     dependency_updates: DependencyUpdatesConfig = Field(default_factory=DependencyUpdatesConfig)
     backup_testing: BackupTestingConfig = Field(default_factory=BackupTestingConfig)
+    penetration_testing: PenetrationTestingConfig = Field(default_factory=PenetrationTestingConfig)
+    cost_optimization: CostOptimizationConfig = Field(default_factory=CostOptimizationConfig)
 
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo) -> MaintenanceConfig:

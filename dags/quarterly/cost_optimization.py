@@ -1,0 +1,58 @@
+"""
+# Cost Optimization (quarterly, 1st month, 2nd Thursday, 11:00)
+
+*The guide: "Review and optimize cloud resource costs" — Finance & DevOps.*
+
+Gathers the evidence for the quarterly cost review from the AWS account (connection
+`aws_default`). "This quarter" is the last complete quarter before the run's logical date (its
+invoice is final by the 2nd week), compared with the quarter before it.
+
+| task | what | a finding (warning) when |
+|---|---|---|
+| `check_spend` | Cost Explorer `GetCostAndUsage`, monthly, grouped by SERVICE, both quarters | a service's spend rose more than `cost_optimization.spend_increase_warning_pct` (20 %) or is new (services under `spend_min_monthly_usd` a month are ignored) |
+| `find_idle_resources` | unattached EBS volumes; own snapshots older than `backups.database.retention_days` (30); stopped instances (cost = their volumes); load balancers without a healthy target | each one, with `details.monthly_cost_usd` from the price table in `cost_optimization`; then `cost.potential_savings` totals them |
+
+Then `record` stores the results and `notify` posts the report to Slack. Findings are warnings:
+the run stays green unless a check could not run (`error`, e.g. a missing IAM permission — the
+summary names the action, such as `ce:GetCostAndUsage`).
+
+**Not yet automated:** the sign-off by Finance & DevOps (a human-in-the-loop step) — until it
+is added, record the review's decisions in the quarterly cost ticket.
+
+## Acting on the report
+1. Spend increases: the service owner explains each (growth, a new feature) or opens a
+   right-sizing ticket; Reserved Instances / Savings Plans for steady growth.
+2. Idle resources: each summary ends with **Action:**; delete after confirming with the owner
+   (snapshot a volume first; keep an AMI of a stopped instance you terminate).
+3. Keep the price table in `include/config/maintenance.yaml` current with the region's prices.
+4. An `error`: grant the named action to the role (read-only: `ce:GetCostAndUsage`,
+   `ec2:Describe*`, `elasticloadbalancing:Describe*`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import get_current_context, task
+
+from sanvi_ops.glue import cost_tasks
+from sanvi_ops.glue.frame import maintenance_dag
+from sanvi_ops.glue.publish import publish
+
+
+@maintenance_dag(__file__, __doc__)
+def cost_optimization() -> None:
+    @task
+    def check_spend() -> list[dict[str, Any]]:
+        """Cost Explorer spend by service, this quarter against the last."""
+        return cost_tasks.spend(dict(get_current_context()))
+
+    @task
+    def find_idle_resources() -> list[dict[str, Any]]:
+        """Unattached volumes, old snapshots, stopped instances, idle load balancers; total savings."""
+        return cost_tasks.idle_resources(dict(get_current_context()))
+
+    publish(check_spend(), find_idle_resources())
+
+
+cost_optimization()

@@ -15,6 +15,16 @@ import psycopg
 import pytest
 import yaml
 
+from tests.fixtures.postgres import own_cluster
+
+
+@pytest.fixture(scope="module")
+def pg():
+    """This module's own cluster (see tests.fixtures.postgres.own_cluster): a physical backup
+    copies the whole cluster, which must not carry the other tests' databases."""
+    yield from own_cluster()
+
+
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]

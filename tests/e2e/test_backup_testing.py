@@ -19,6 +19,15 @@ import pytest
 import yaml
 
 from tests.e2e.test_backup_dags import BUCKET, _conn_env, _dag, _pg_conn, _states
+from tests.fixtures.postgres import own_cluster
+
+
+@pytest.fixture(scope="module")
+def pg():
+    """This module's own cluster (see tests.fixtures.postgres.own_cluster): a physical backup
+    copies the whole cluster, which must not carry the other tests' databases."""
+    yield from own_cluster()
+
 
 pytestmark = pytest.mark.e2e
 

@@ -22,6 +22,15 @@ import pytest
 
 from sanvi_ops import backups, restore
 from sanvi_ops.results import Status
+from tests.fixtures.postgres import own_cluster
+
+
+@pytest.fixture(scope="module")
+def pg():
+    """This module's own cluster (see tests.fixtures.postgres.own_cluster): a physical backup
+    copies the whole cluster, which must not carry the other tests' databases."""
+    yield from own_cluster()
+
 
 pytestmark = pytest.mark.integration
 

@@ -247,41 +247,8 @@ def read_write(context: Mapping[str, Any]) -> ResultDicts:
 
 def attach_chart(context: Mapping[str, Any]) -> dict[str, Any]:
     """Share the run's trend chart in the thread of its Slack summary (once per run; never fails the run)."""
-    from sanvi_ops.glue.connections import postgres_dsn, slack_client
-    from sanvi_ops.notify.slack import SlackDeliveryError, SlackSender
-    from sanvi_ops.performance import load_chart, mark_chart_shared
-    from sanvi_ops.store import ResultStore
+    from sanvi_ops.glue import performance_tasks
 
-    cfg = load_config()
-    dag_run = context.get("dag_run")
-    dag_id = str(getattr(dag_run, "dag_id", "") or DAG_ID)
-    run_id = str(getattr(dag_run, "run_id", ""))
-    store_dsn = postgres_dsn(cfg.connections.store)
-    chart = load_chart(store_dsn, dag_id, run_id)
-    if chart is None:
-        return {"shared": False, "reason": "no chart for this run"}
-    png, file_id = chart
-    if file_id:
-        return {"shared": True, "file_id": file_id, "reason": "already shared"}
-    client = slack_client(cfg.connections.slack)
-    if client is None:
-        return {
-            "shared": False,
-            "reason": f"no Slack connection {cfg.connections.slack!r}: chart kept in the store",
-        }
-    summary = ResultStore(store_dsn).get_notification(f"summary:{dag_id}:{run_id}")
-    if summary is None or not summary.slack_ts or not summary.slack_channel:
-        return {"shared": False, "reason": "the run's summary is not in Slack yet: chart kept in the store"}
-    try:
-        file_id = SlackSender(client).upload_file(
-            summary.slack_channel,
-            f"capacity-{run_id}.png".replace(":", "-").replace("+", "-"),
-            png,
-            title="CPU and memory over the period, with the scale-up line",
-            thread_ts=summary.slack_ts,
-        )
-    except SlackDeliveryError as exc:
-        log.warning("chart not shared in Slack (%s); it stays in the results store", exc)
-        return {"shared": False, "reason": str(exc)}
-    mark_chart_shared(store_dsn, dag_id, run_id, file_id)
-    return {"shared": True, "file_id": file_id}
+    return performance_tasks.attach_chart(
+        context, file_prefix="capacity", title="CPU and memory over the period, with the scale-up line"
+    )

@@ -214,8 +214,16 @@ def chart(context: Mapping[str, Any]) -> ResultDicts:
     )
 
 
-def attach_chart(context: Mapping[str, Any]) -> dict[str, Any]:
+def attach_chart(
+    context: Mapping[str, Any],
+    *,
+    file_prefix: str = "performance",
+    title: str = "p95 latency and error rate over the week",
+) -> dict[str, Any]:
     """Share the run's chart in the thread of its Slack summary (once per run).
+
+    Any DAG that stores a chart with :func:`sanvi_ops.performance.save_chart` shares it with
+    this (capacity planning does too), naming the file and its title.
 
     Runs after ``notify``, whatever its outcome. Nothing to do (and no failure) when the chart
     was not drawn, when there is no Slack connection (the chart stays in the results store) or
@@ -250,9 +258,9 @@ def attach_chart(context: Mapping[str, Any]) -> dict[str, Any]:
     try:
         file_id = SlackSender(client).upload_file(
             summary.slack_channel,
-            f"performance-{run_id}.png".replace(":", "-").replace("+", "-"),
+            f"{file_prefix}-{run_id}.png".replace(":", "-").replace("+", "-"),
             png,
-            title="p95 latency and error rate over the week",
+            title=title,
             thread_ts=summary.slack_ts,
         )
     except SlackDeliveryError as exc:

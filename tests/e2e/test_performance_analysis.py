@@ -11,26 +11,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.fixtures.connections import conn_env as _conn_env
+from tests.fixtures.connections import pg_conn as _pg_conn
+
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 DAG_ID = "performance_analysis"
-
-
-def _conn_env(conn_type: str, **fields: object) -> str:
-    return json.dumps({"conn_type": conn_type, **{k: v for k, v in fields.items() if v is not None}})
-
-
-def _pg_conn(dsn: str) -> str:
-    d = psycopg.conninfo.conninfo_to_dict(dsn)
-    return _conn_env(
-        "postgres",
-        host=d["host"],
-        port=int(d["port"]),
-        login=d["user"],
-        password=d["password"],
-        schema=d["dbname"],
-    )
 
 
 @pytest.fixture

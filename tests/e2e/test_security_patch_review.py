@@ -17,6 +17,8 @@ import psycopg
 import pytest
 import yaml
 
+from tests.fixtures.connections import conn_env as _conn_env
+from tests.fixtures.connections import pg_conn as _pg_conn
 from tests.integration.test_patches_aws import _repo, _set_findings
 
 pytestmark = pytest.mark.e2e
@@ -24,22 +26,6 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 DAG_ID = "security_patch_review"
 ARN = "arn:aws:rds:us-east-1:123456789012:db:sanvi-production-db"
-
-
-def _conn_env(conn_type: str, **fields: object) -> str:
-    return json.dumps({"conn_type": conn_type, **{k: v for k, v in fields.items() if v is not None}})
-
-
-def _pg_conn(dsn: str) -> str:
-    d = psycopg.conninfo.conninfo_to_dict(dsn)
-    return _conn_env(
-        "postgres",
-        host=d["host"],
-        port=int(d["port"]),
-        login=d["user"],
-        password=d["password"],
-        schema=d["dbname"],
-    )
 
 
 def _stubbed(service: str, endpoint: str):

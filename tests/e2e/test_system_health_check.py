@@ -18,14 +18,12 @@ import psycopg
 import pytest
 import yaml
 
+from tests.fixtures.connections import conn_env as _conn_env
+
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 DAG_ID = "system_health_check"
-
-
-def _conn_env(conn_type: str, **fields: object) -> str:
-    return json.dumps({"conn_type": conn_type, **{k: v for k, v in fields.items() if v is not None}})
 
 
 @pytest.fixture

@@ -1089,6 +1089,15 @@ class PenetrationTestingConfig(_Model):
 # --------------------------------------------------------------------------------------------
 
 
+# ---- issue 3 sections (dr_testing, RDS restore) above this line ----
+
+
+# ---- issue 5 sections (sign-offs, architecture_review, compliance_audit) above this line ----
+
+
+# ---- issue 6 sections (page, silences, escalation, meta-monitoring, approvals) above this line ----
+
+
 class MaintenanceConfig(_Model):
     """Everything in ``maintenance.yaml``. Build it with :func:`load_config`."""
 
@@ -1121,6 +1130,9 @@ class MaintenanceConfig(_Model):
     backup_testing: BackupTestingConfig = Field(default_factory=BackupTestingConfig)
     penetration_testing: PenetrationTestingConfig = Field(default_factory=PenetrationTestingConfig)
     cost_optimization: CostOptimizationConfig = Field(default_factory=CostOptimizationConfig)
+    # -- issue 3 fields above this line --
+    # -- issue 5 fields above this line --
+    # -- issue 6 fields above this line --
 
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo) -> MaintenanceConfig:

@@ -43,9 +43,12 @@ MIGRATIONS_DIR: Final = Path(__file__).resolve().parents[1] / "sql" / "store"
 MIGRATION_LOCK_KEY: Final = 0x5A4E_5649_0001  # held for the migrate() transaction
 FLUSH_LOCK_KEY: Final = 0x5A4E_5649_0002  # held by the one outbox flusher at a time
 
-NotificationKind = Literal["summary", "incident", "update", "resolved", "failure"]
+#: Kinds of outbox message (migration 007 holds the same list as a CHECK constraint).
+NotificationKind = Literal[
+    "summary", "incident", "update", "resolved", "failure", "escalation", "signoff", "deadline", "heartbeat"
+]
 NOTIFICATION_KINDS: Final[frozenset[str]] = frozenset(
-    {"summary", "incident", "update", "resolved", "failure"}
+    {"summary", "incident", "update", "resolved", "failure", "escalation", "signoff", "deadline", "heartbeat"}
 )
 
 _MIGRATION_NAME = re.compile(r"^(?P<version>\d{3})_[a-z0-9_]+\.sql$")

@@ -10,7 +10,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 BENCH ?=
 
-.PHONY: run test lint bench venv tools clean
+.PHONY: run test lint bench docs venv tools clean
 
 # uv installs Python packages from the pinned requirements; pip bootstraps uv when missing.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -40,6 +40,10 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+# docs/configuration.md is generated from the config schema; a test fails when it is stale.
+docs: venv
+	$(PY) -m sanvi_ops.config_reference
 
 bench: venv tools
 	AIRFLOW_HOME=$$(mktemp -d) $(PY) -m bench $(BENCH)

@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)/include:$(CURDIR)/plugins
+# Let Python cache bytecode (some environments set PYTHONDONTWRITEBYTECODE=1): the tests start
+# many Airflow subprocesses, each of which would otherwise compile Airflow from source again.
+export PYTHONDONTWRITEBYTECODE :=
 # Airflow reads these; nothing at parse time may reach the network.
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
@@ -29,6 +32,13 @@ tools:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null) \
 	      || echo "could not install prometheus; Prometheus-backed tests will be skipped"; \
 	  else echo "apt-get not available: Prometheus-backed tests will be skipped"; fi; }
+	@# Chromium (Debian) for the Maintenance page's browser test; Playwright never downloads one.
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Chromium (Debian package)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null) \
+	      || echo "could not install chromium; the browser test will be skipped (a failure in CI)"; \
+	  else echo "apt-get not available: the browser test will be skipped (a failure in CI)"; fi; }
 
 run: venv tools
 	$(PY) -m sanvi_ops.localstack.run

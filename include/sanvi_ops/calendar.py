@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from airflow.timetables.trigger import CronTriggerTimetable
 
 __all__ = [
+    "WATCHDOG_DAG_ID",
     "JobSchedule",
     "cron_for",
     "describe",
@@ -139,8 +140,13 @@ class JobSchedule:
     execution_timeout_minutes: int
 
 
+#: The meta-monitoring DAG (``dags/meta/sanvi_ops_watchdog.py``), declared by ``meta_monitoring.watchdog``.
+WATCHDOG_DAG_ID = "sanvi_ops_watchdog"
+
+
 def non_guide_dags(cfg: MaintenanceConfig) -> dict[str, JobSchedule]:
-    """DAGs declared by config sections other than ``tasks`` (``database_backups``)."""
+    """DAGs declared by config sections other than ``tasks`` (``database_backups``,
+    ``meta_monitoring.watchdog``)."""
     b = cfg.database_backups
     full_hour, minute = b.full_at.hour, b.full_at.minute
     every = cfg.backups.database.incremental_every
@@ -173,6 +179,18 @@ def non_guide_dags(cfg: MaintenanceConfig) -> dict[str, JobSchedule]:
             "hourly" if step == 1 else f"every-{step}h",
             b.incremental_timeout_minutes,
         )
+    watchdog = cfg.meta_monitoring.watchdog
+    step = watchdog.every_minutes
+    jobs[WATCHDOG_DAG_ID] = JobSchedule(
+        WATCHDOG_DAG_ID,
+        "Sanvi Ops Watchdog",
+        "Heartbeat for an outside monitor, incident escalations and outbox retries",
+        watchdog.team,
+        "0 * * * *" if step == 60 else f"*/{step} * * * *",
+        "meta",
+        "hourly" if step == 60 else f"every-{step}m",
+        watchdog.execution_timeout_minutes,
+    )
     return jobs
 
 

@@ -1089,10 +1089,355 @@ class PenetrationTestingConfig(_Model):
 # --------------------------------------------------------------------------------------------
 
 
+class RdsRestoreConfig(_Model):
+    """RDS mode (``database_backups.mode: rds``): the temporary instances the weekly restore test
+    (latest automated snapshot) and the monthly DR drill (point-in-time restore) create.
+
+    They are tagged ``sanvi-ops:purpose`` / ``sanvi-ops:created-by`` so a later run finds and
+    deletes an orphan; they are always deleted without a final snapshot. SQL validation uses the
+    ``connections.scratch_db`` connection's login/password/schema; its host/port, when set,
+    replace the endpoint the API returns (for workers that reach RDS through a tunnel/proxy).
+    """
+
+    #: The production instance whose backups are restored; ``None``: the first of
+    #: ``health_check.rds_instances``.
+    source_instance: str | None = None
+    instance_class: NonEmpty = "db.t3.micro"
+    subnet_group: str | None = None  # DB subnet group of the temporary instance (None: default VPC)
+    security_group_ids: list[NonEmpty] = Field(default_factory=list)
+    timeout_minutes: int = Field(default=90, gt=0)  # bound of the "available" wait
+    poll_seconds: int = Field(default=30, ge=1, le=300)
+
+
+class DrReplicaBuckets(_Model):
+    """The DR region's copies (replication targets) of the primary buckets."""
+
+    backups: str | None = None  # replica of database_backups.bucket (same prefix)
+    files: str | None = None
+    configuration: str | None = None
+
+
+class DrTestingConfig(_Model):
+    """``dr_testing``: the monthly disaster-recovery drill (``sanvi_ops.dr``).
+
+    Scope follows ``recovery_testing``: its cadences pick the months (quarterly = Jan/Apr/Jul/Oct,
+    semi-annually = Jan/Jul, annually = Jan) from the run's logical date.
+    """
+
+    scratch_dir: str | None = None  # the DR cluster's root; None = <tmp>/sanvi-dr
+    port: int | None = Field(default=None, ge=1, le=65535)  # None = a free port on 127.0.0.1
+    dr_region: NonEmpty = "us-west-2"
+    replica_buckets: DrReplicaBuckets = Field(default_factory=DrReplicaBuckets)
+    #: File storage recovery: objects (and MB) actually copied back per drill; a larger bucket is
+    #: sampled evenly and its full recovery time extrapolated from the measured throughput.
+    files_max_objects: int = Field(default=200, ge=1)
+    files_max_mb: int = Field(default=512, ge=1)
+    configuration_max_objects: int = Field(default=500, ge=1)
+    rto: Threshold = Threshold(warning=45, critical=60, unit="min")  # the guide: Recovery Time < 1 hour
+    rpo: Threshold = Threshold(warning=75, critical=120, unit="min")  # hourly incrementals + slack
+    trend_runs: int = Field(default=5, ge=1, le=50)
+    timeout_minutes: int = Field(default=180, gt=0)
+
+
 # ---- issue 3 sections (dr_testing, RDS restore) above this line ----
 
 
+class AirflowUser(_Model):
+    """An Airflow user allowed to answer a human-in-the-loop request.
+
+    ``id`` is the auth manager's user id: the user name with the simple auth manager, the numeric
+    id (as a string) with the FAB auth manager.
+    """
+
+    id: NonEmpty
+    name: NonEmpty
+
+
+class SignoffSpec(_Model):
+    """One DAG's sign-off: which team answers, by when, and what a missed deadline means.
+
+    ``team`` is a key of ``teams`` (the guide's "Responsible" column). ``assigned_users`` limits
+    who may answer in the Airflow UI; empty means any user whose role may edit the DAG.
+    """
+
+    team: NonEmpty
+    deadline: Duration = dt.timedelta(days=7)
+    on_timeout: Literal["warning", "critical"] = "warning"
+    assigned_users: list[AirflowUser] = Field(default_factory=list)
+
+
+def _default_signoffs() -> dict[str, SignoffSpec]:
+    return {
+        "penetration_testing": SignoffSpec(team="security", deadline=dt.timedelta(days=14)),
+        "architecture_review": SignoffSpec(team="architecture"),
+        "cost_optimization": SignoffSpec(team="finance_devops"),
+        "compliance_audit": SignoffSpec(team="legal_security", on_timeout="critical"),
+    }
+
+
+class SignoffsConfig(_Model):
+    """Human sign-offs after the quarterly reviews' evidence (``sanvi_ops.glue.signoff``), per DAG id.
+
+    A sign-off not answered by its ``deadline`` is ``timed_out``: stored as a ``signoff.*`` result
+    of severity ``on_timeout`` and escalated to ``on_call.team_lead`` in Slack.
+    """
+
+    dags: dict[NonEmpty, SignoffSpec] = Field(default_factory=_default_signoffs)
+
+    def spec(self, dag_id: str) -> SignoffSpec:
+        """The sign-off of ``dag_id``, with an error naming the missing key."""
+        try:
+            return self.dags[dag_id]
+        except KeyError:
+            raise KeyError(
+                f"signoffs.dags.{dag_id}: no sign-off configured for DAG {dag_id!r} "
+                f"(configured: {', '.join(sorted(self.dags)) or 'none'})"
+            ) from None
+
+
+class EcsServiceSpec(_Model):
+    """A documented ECS service: the guide's minimum of tasks ("Min instances: 2")."""
+
+    min_tasks: int = Field(default=2, ge=0)
+
+
+class LoadBalancerSpec(_Model):
+    """A documented load balancer (ELBv2), by name."""
+
+    type: Literal["application", "network", "gateway"] = "application"
+    scheme: Literal["internet-facing", "internal"] = "internet-facing"
+
+
+class RdsInstanceSpec(_Model):
+    """A documented RDS instance: class, Multi-AZ and engine as built."""
+
+    instance_class: NonEmpty
+    multi_az: bool = True
+    engine: NonEmpty = "postgres"
+
+
+class CacheClusterSpec(_Model):
+    """A documented ElastiCache cluster or replication group; ``node_type`` ``null`` = any."""
+
+    engine: NonEmpty = "redis"
+    node_type: str | None = None
+
+
+def _default_ecs_services() -> dict[str, EcsServiceSpec]:
+    return {"frontend": EcsServiceSpec(), "backend": EcsServiceSpec()}
+
+
+class ArchitectureReviewConfig(_Model):
+    """The documented architecture the quarterly Architecture Review (``sanvi_ops.architecture``)
+    compares the AWS inventory with: the guide's component overview and network layout.
+
+    ``ecs_cluster`` ``null`` = ``health_check.ecs_cluster``. Resources whose name matches one of
+    ``undocumented_ok`` (fnmatch patterns) are inventoried but never reported as extra.
+    """
+
+    ecs_cluster: str | None = None
+    ecs_services: dict[NonEmpty, EcsServiceSpec] = Field(default_factory=_default_ecs_services)
+    #: Documented load balancers by name; empty = only the ``require_alb`` rule.
+    load_balancers: dict[NonEmpty, LoadBalancerSpec] = Field(default_factory=dict)
+    #: The guide: "Application Load Balancer for traffic distribution" (internet-facing).
+    require_alb: bool = True
+    rds_instances: dict[NonEmpty, RdsInstanceSpec] = Field(default_factory=dict)
+    cache_clusters: dict[NonEmpty, CacheClusterSpec] = Field(default_factory=dict)
+    buckets: list[NonEmpty] = Field(default_factory=list)
+    #: VPCs of the system, by their ``Name`` tag ("isolated network with public and private subnets").
+    vpc_names: list[NonEmpty] = Field(default_factory=list)
+    #: Every availability zone the VPC uses has a public and a private subnet.
+    require_public_and_private_per_az: bool = True
+    #: The guide: "NAT Gateway: allows private subnets to access internet for updates".
+    require_nat_gateway: bool = True
+    undocumented_ok: list[NonEmpty] = Field(default_factory=list)
+
+
+AuditCategoryName = Literal["system_access", "data_access", "changes"]
+
+
+class VendorSpec(_Model):
+    """A critical vendor of the guide's "Vendor Management": its SLA and the health checks whose
+    history measures it (fnmatch patterns on check names of ``dag_id``'s stored results)."""
+
+    name: NonEmpty
+    sla_pct: float = Field(gt=0, le=100)
+    dag_id: NonEmpty = "system_health_check"
+    checks: list[NonEmpty] = Field(default_factory=list)
+
+
+def _default_vendors() -> dict[str, VendorSpec]:
+    return {
+        "aws": VendorSpec(name="AWS", sla_pct=99.95, checks=["s3.*", "rds.*", "elasticache.*"]),
+        "auth_provider": VendorSpec(name="Authentication provider", sla_pct=99.9, checks=["http.*auth*"]),
+    }
+
+
+class EvidencePackConfig(_Model):
+    """Where the Compliance Audit writes its evidence pack: a versioned bucket (required), one
+    object per quarter (``<prefix><YYYY-Qn>/evidence-pack.json``; a rerun adds a version)."""
+
+    bucket: NonEmpty = "sanvi-machinery-audit"
+    prefix: NonEmpty = "compliance-audit/"
+    sse: Literal["aws:kms", "AES256"] = "aws:kms"
+    #: KMS key (id, ARN or alias) for ``sse: aws:kms``; ``null`` = the account's S3 key.
+    kms_key_id: str | None = None
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix_shape(cls, value: str) -> str:
+        if value.startswith("/") or not value.endswith("/"):
+            raise ValueError(f"{value!r} must be a key prefix ending in '/' and not starting with one")
+        return value
+
+
+def _default_audit_log_groups() -> dict[AuditCategoryName, list[str]]:
+    return {
+        "system_access": ["/sanvi/production/audit/system-access"],
+        "data_access": ["/sanvi/production/audit/data-access"],
+        "changes": ["/sanvi/production/audit/changes"],
+    }
+
+
+class ComplianceAuditConfig(_Model):
+    """What the quarterly Compliance Audit (``sanvi_ops.compliance``) holds the estate to.
+
+    Retention per category is ``audit_retention``; credential ages ``null`` = the Security Scan's
+    (``security_scan.key_max_age_days`` / ``unused_credentials_days``, the guide's 90 days).
+    """
+
+    #: CloudWatch Logs groups holding each audit category's records.
+    log_groups: dict[AuditCategoryName, list[NonEmpty]] = Field(default_factory=_default_audit_log_groups)
+    key_max_age_days: int | None = Field(default=None, gt=0)
+    unused_days: int | None = Field(default=None, gt=0)
+    #: The guide: "Session timeout after 12 hours of inactivity" (Airflow's own UI and API).
+    session_timeout_hours: float = Field(default=12, gt=0)
+    vendors: dict[NonEmpty, VendorSpec] = Field(default_factory=_default_vendors)
+    evidence: EvidencePackConfig = Field(default_factory=EvidencePackConfig)
+    #: Non-ok results of the quarter listed one by one in the evidence pack (the rest are counted).
+    evidence_max_findings: int = Field(default=5000, gt=0)
+
+
 # ---- issue 5 sections (sign-offs, architecture_review, compliance_audit) above this line ----
+
+
+class ApprovalGate(_Model):
+    """A destructive DAG's manual-run rule (``sanvi_ops.glue.approval``).
+
+    ``environment`` is the key of ``deployment_windows`` the DAG changes: its regular window (and
+    the DAG's own maintenance window) is when a manual run may change things without approval;
+    outside them a manual run defaults to a dry run, and a run that asks to change anyway waits for
+    every one of the environment's ``approvers`` (when its ``emergency`` is ``with_approval``) for at
+    most ``deadline``.
+    """
+
+    environment: NonEmpty = "production"
+    deadline: Duration = dt.timedelta(hours=4)
+
+
+class ApprovalsConfig(_Model):
+    """Approvals of production-changing manual runs, per DAG id; ``responders`` maps a key of
+    ``contacts`` (``cto``, ``product_owner``) to the Airflow users who answer for that role (empty:
+    any user whose role may edit the DAG)."""
+
+    dags: dict[NonEmpty, ApprovalGate] = Field(
+        default_factory=lambda: {"database_maintenance": ApprovalGate()}
+    )
+    responders: dict[NonEmpty, list[AirflowUser]] = Field(default_factory=dict)
+
+
+class SilenceSpec(_Model):
+    """One entry of ``silences``: mute the Slack alerts of matching critical results until ``expires``.
+
+    The results are still stored and the incident recorded; the run summary says "silenced until
+    … (reason)". ``dag_id`` (exact) and/or ``check`` (an fnmatch pattern on the check name, e.g.
+    ``http.staging-*``) give the scope; one of them is required. ``expires`` must be in the future
+    and at most ``silence_max_duration`` away when the silence is first applied; a naive time is
+    read in ``timezone``. An expired entry simply stops silencing.
+    """
+
+    dag_id: str | None = Field(default=None, min_length=1)
+    check: str | None = Field(default=None, min_length=1)
+    reason: NonEmpty
+    expires: dt.datetime
+    created_by: NonEmpty
+
+    @model_validator(mode="after")
+    def _has_scope(self) -> SilenceSpec:
+        if self.dag_id is None and self.check is None:
+            raise ValueError("name a dag_id or a check pattern (a silence may not mute everything)")
+        return self
+
+
+class DeadlineAllowances(_Model):
+    """How long a run may take from being queued before a deadline alert is posted, per cadence;
+    a non-guide job (the backups, the watchdog) gets its execution timeout plus ``job_margin``."""
+
+    daily: Duration = dt.timedelta(hours=1)
+    weekly: Duration = dt.timedelta(hours=3)
+    monthly: Duration = dt.timedelta(hours=5)
+    quarterly: Duration = dt.timedelta(hours=5)
+    job_margin: Duration = dt.timedelta(minutes=30)
+
+    @model_validator(mode="after")
+    def _shorter_than_the_cadence(self) -> DeadlineAllowances:
+        for cadence, period in (("daily", 1), ("weekly", 7), ("monthly", 28), ("quarterly", 28)):
+            allowed = getattr(self, cadence)
+            if allowed >= dt.timedelta(days=period):
+                raise ValueError(
+                    f"{cadence} ({format_duration(allowed)}) must be shorter than {period} day(s): "
+                    "an alert after the next run is due comes too late"
+                )
+        return self
+
+    def for_cadence(self, cadence: str) -> dt.timedelta:
+        value: dt.timedelta = getattr(self, cadence)
+        return value
+
+
+class WatchdogConfig(_Model):
+    """The ``sanvi_ops_watchdog`` DAG: every ``every_minutes`` it pings the dead man's switch URL of
+    the Airflow connection ``heartbeat_connection`` (an outside monitor alerts when pings stop),
+    sweeps open incidents for escalations and due updates, and flushes the Slack outbox."""
+
+    every_minutes: int = Field(default=15, ge=5, le=60)
+    team: NonEmpty = "devops"
+    heartbeat_connection: NonEmpty = "sanvi_heartbeat"
+    timeout_seconds: float = Field(default=10, gt=0, le=60)
+    execution_timeout_minutes: int = Field(default=10, gt=0)
+
+    @field_validator("every_minutes")
+    @classmethod
+    def _divides_an_hour(cls, value: int) -> int:
+        if 60 % value:
+            raise ValueError(f"{value} must divide 60 (5, 10, 15, 20, 30 or 60)")
+        return value
+
+
+class AirflowHealthConfig(_Model):
+    """Airflow's own health endpoint (api-server ``/api/v2/monitor/health``), probed by the System
+    Health Check: the base URL is the HTTP connection ``connection`` (no connection: skipped)."""
+
+    connection: NonEmpty = "sanvi_airflow_api"
+    path: NonEmpty = "/api/v2/monitor/health"
+    timeout_seconds: float = Field(default=10, gt=0)
+    #: A heartbeat older than this is a warning / critical even when Airflow says "healthy".
+    heartbeat_warning: Duration = dt.timedelta(minutes=2)
+    heartbeat_critical: Duration = dt.timedelta(minutes=10)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AirflowHealthConfig:
+        if self.heartbeat_warning >= self.heartbeat_critical:
+            raise ValueError("heartbeat_warning must be shorter than heartbeat_critical")
+        return self
+
+
+class MetaMonitoringConfig(_Model):
+    """Who watches the watcher: deadline alerts, the heartbeat, Airflow's health endpoint."""
+
+    deadlines: DeadlineAllowances = Field(default_factory=DeadlineAllowances)
+    watchdog: WatchdogConfig = Field(default_factory=WatchdogConfig)
+    airflow_health: AirflowHealthConfig = Field(default_factory=AirflowHealthConfig)
 
 
 # ---- issue 6 sections (page, silences, escalation, meta-monitoring, approvals) above this line ----
@@ -1130,8 +1475,17 @@ class MaintenanceConfig(_Model):
     backup_testing: BackupTestingConfig = Field(default_factory=BackupTestingConfig)
     penetration_testing: PenetrationTestingConfig = Field(default_factory=PenetrationTestingConfig)
     cost_optimization: CostOptimizationConfig = Field(default_factory=CostOptimizationConfig)
+    dr_testing: DrTestingConfig = Field(default_factory=DrTestingConfig)
+    rds_restore: RdsRestoreConfig = Field(default_factory=RdsRestoreConfig)
     # -- issue 3 fields above this line --
+    signoffs: SignoffsConfig = Field(default_factory=SignoffsConfig)
+    architecture_review: ArchitectureReviewConfig = Field(default_factory=ArchitectureReviewConfig)
+    compliance_audit: ComplianceAuditConfig = Field(default_factory=ComplianceAuditConfig)
     # -- issue 5 fields above this line --
+    approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
+    silences: list[SilenceSpec] = Field(default_factory=list)
+    silence_max_duration: Duration = dt.timedelta(days=30)
+    meta_monitoring: MetaMonitoringConfig = Field(default_factory=MetaMonitoringConfig)
     # -- issue 6 fields above this line --
 
     @model_validator(mode="after")

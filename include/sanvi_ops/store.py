@@ -612,6 +612,39 @@ class ResultStore:
                 if got and not conn.closed:
                     conn.execute("SELECT pg_advisory_unlock(%s)", [FLUSH_LOCK_KEY])
 
+    # ------------------------------------------------------------------------------ heartbeats
+
+    @property
+    def dsn(self) -> str:
+        """The libpq DSN (for modules that take one, e.g. :mod:`sanvi_ops.silences`); never log it."""
+        return self._dsn
+
+    def record_heartbeat(
+        self, source: str, run_id: str, *, pinged: bool, detail: str = "", at: datetime | None = None
+    ) -> None:
+        """Record that ``source`` (the watchdog DAG) ran ``run_id`` at ``at``; a retry updates its row."""
+        _require(source, "source")
+        _require(run_id, "run_id")
+        with self._connect(f"record heartbeat {source}/{run_id}") as conn:
+            conn.execute(
+                """
+                INSERT INTO heartbeats (source, run_id, at, pinged, detail)
+                VALUES (%s, %s, coalesce(%s, now()), %s, %s)
+                ON CONFLICT (source, run_id) DO UPDATE SET
+                    at = EXCLUDED.at, pinged = EXCLUDED.pinged, detail = EXCLUDED.detail
+                """,
+                [source, run_id, at, pinged, redact(detail)[:_ERROR_TEXT_LIMIT]],
+            )
+
+    def latest_heartbeat(self, source: str) -> dict[str, Any] | None:
+        """The newest heartbeat row of ``source`` (``run_id, at, pinged, detail``), or ``None``."""
+        with self._connect(f"read heartbeat of {source}") as conn:
+            row = conn.execute(
+                "SELECT run_id, at, pinged, detail FROM heartbeats WHERE source = %s ORDER BY at DESC, id DESC LIMIT 1",
+                [source],
+            ).fetchone()
+        return dict(row) if row else None
+
     # ------------------------------------------------------------------------------ utilities
 
     def table_counts(self) -> dict[str, int]:

@@ -114,6 +114,12 @@ def test_two_years_of_each_dags_real_timetable(dagbag):
     start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 12, 31, 23, 59, tzinfo=UTC)
     for dag_id, dag in dagbag.dags.items():
         restriction = TimeRestriction(earliest=start, latest=end, catchup=True)
+        if dag_id == "sanvi_ops_watchdog":  # every 15 min: two weeks say all (70 000 runs would not);
+            # its cron covers every hour, a path of Airflow's that needs pendulum times, as the scheduler passes
+            import pendulum
+
+            stop = pendulum.instance(start) + timedelta(days=14)
+            restriction = TimeRestriction(earliest=pendulum.instance(start), latest=stop, catchup=True)
         runs, last = [], None
         # A DAG also triggered by assets (AssetOrTimeSchedule) keeps its calendar in .timetable.
         timetable = getattr(dag.timetable, "timetable", dag.timetable)
@@ -126,7 +132,7 @@ def test_two_years_of_each_dags_real_timetable(dagbag):
             job = _non_guide(cfg)[dag_id]
             it = croniter(job.cron, start.astimezone(ZoneInfo(cfg.timezone)) - timedelta(seconds=1))
             expected = []
-            while (nxt := it.get_next(datetime)) <= end:
+            while (nxt := it.get_next(datetime)) <= (restriction.latest or end):
                 expected.append(nxt)
             assert [r.timestamp() for r in runs] == [e.timestamp() for e in expected], dag_id
             continue

@@ -1,8 +1,8 @@
 """The System Health Check end to end: ``dag.test()`` against real servers on 127.0.0.1.
 
 PostgreSQL (application DB + results store), Redis, moto (S3/ECS/RDS/ElastiCache), Prometheus
-(when installed), a Slack-Web-API-compatible server and a stand-in for the application's HTTP
-endpoints. Asserts what was stored and what Slack received, and that re-running the same run
+(when installed), a Slack-Web-API-compatible server, a stand-in for the application's HTTP
+endpoints and one for Airflow's own health endpoint (``/api/v2/monitor/health``). Asserts what was stored and what Slack received, and that re-running the same run
 duplicates nothing.
 """
 
@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from tests.fixtures.connections import conn_env as _conn_env
+from tests.fixtures.ops_monitor import airflow_health_body
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +29,17 @@ DAG_ID = "system_health_check"
 
 @pytest.fixture
 def health_env(
-    request, pg, redis_server, aws_endpoint, app, slack_api, airflow_db, make_db, tmp_path, monkeypatch
+    request,
+    pg,
+    redis_server,
+    aws_endpoint,
+    app,
+    slack_api,
+    airflow_db,
+    make_db,
+    tmp_path,
+    monkeypatch,
+    ops_monitor,
 ):
     """Connections and a config pointing every component at the local servers."""
     from sanvi_ops.localstack.aws_seed import seed_demo
@@ -82,6 +93,12 @@ def health_env(
         "AIRFLOW_CONN_SLACK_API_DEFAULT",
         _conn_env("slack", password=slack_api.token, extra={"base_url": slack_api.base_url, "timeout": 5}),
     )
+    # Airflow's health endpoint: a server answering in Airflow 3's shape, healthy unless a test says.
+    ops_monitor.health_body = airflow_health_body()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SANVI_AIRFLOW_API",
+        _conn_env("http", host="127.0.0.1", port=ops_monitor.server.port, schema="http"),
+    )
     # Prometheus is opted into by the test that wants it (its demo data has a hot CPU).
     monkeypatch.delenv("AIRFLOW_CONN_SANVI_PROMETHEUS", raising=False)
     return {"store_dsn": store_dsn, "config": cfg}
@@ -128,6 +145,9 @@ def test_healthy_stack_reports_ok_and_rerun_duplicates_nothing(health_env, slack
     checks = {name: status for _run, name, status, _summary in rows}
     assert {"postgres.connect", "redis.ping"} <= set(checks) or len(checks) >= 8, checks
     assert not [c for c, s in checks.items() if s in ("critical", "error")], checks
+    assert {
+        checks[f"airflow.{c}"] for c in ("api", "metadatabase", "scheduler", "triggerer", "dag_processor")
+    } == {"ok"}
     run_ids = {run for run, _c, _s, _summary in rows}
     assert len(run_ids) == 1
 
@@ -199,3 +219,17 @@ def test_no_prometheus_connection_is_skipped_with_reason(health_env, slack_api):
     rows = {name: (status, summary) for _run, name, status, summary in _stored(health_env["store_dsn"])}
     status, summary = rows["host_metrics.connection"]
     assert status == "skipped" and "sanvi_prometheus" in summary
+
+
+def test_unhealthy_airflow_scheduler_is_a_p1_incident(health_env, slack_api, ops_monitor):
+    """Only the airflow component is checked (the trigger form's Checks param)."""
+    ops_monitor.health_body = airflow_health_body(scheduler="unhealthy")
+    dr = _dag().test(
+        logical_date=datetime(2026, 12, 2, 9, 0, tzinfo=UTC), run_conf={"checks": ["check_airflow"]}
+    )
+    rows = {name: status for _run, name, status, _summary in _stored(health_env["store_dsn"])}
+    assert rows["airflow.scheduler"] == "critical" and rows["airflow.triggerer"] == "ok"
+    assert rows["check_postgres.not_selected"] == rows["check_aws.not_selected"] == "skipped"
+    assert _task_states(dr)["notify"] == "failed"
+    incident = [m["text"] for m in slack_api.messages if m.get("text", "").startswith("[INCIDENT]")]
+    assert len(incident) == 1 and "Severity: P1 - Service: airflow" in incident[0]

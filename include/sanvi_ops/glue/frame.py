@@ -11,8 +11,15 @@ A DAG file says only what it does::
 and this module fills in, from ``include/config/maintenance.yaml``: the schedule (a
 time-zone-aware cron timetable), the owner (the responsible team), tags (cadence, team), retries
 with exponential backoff, execution timeouts, ``max_active_runs=1``, ``catchup=False``, the
-failure callback and the runbook (the module docstring). Parsing reads one local YAML file and
-nothing else: no network, no database.
+failure callback, a deadline alert and the runbook (the module docstring). Parsing reads one
+local YAML file and nothing else: no network, no database.
+
+The deadline alert (Airflow's ``DeadlineAlert``, counted from when the run was queued) fires when
+a run has not finished within its cadence's allowance (``meta_monitoring.deadlines``: a daily
+task 1 h, weekly 3 h, ...; a declared job its execution timeout plus ``job_margin``). The
+scheduler then hands :func:`sanvi_ops.glue.callbacks.on_deadline_missed` to the triggerer, which
+writes a ``deadline`` message to the outbox and sends it. A dead scheduler evaluates no deadline:
+that is what the watchdog's heartbeat is for.
 """
 
 from __future__ import annotations
@@ -55,6 +62,7 @@ def dag_kwargs(dag_id: str, cfg: MaintenanceConfig, doc: str | None = None) -> d
         title, description, team_key = job.title, job.description, job.team
         schedule: Any = CronTriggerTimetable(job.cron, timezone=cfg.timezone)
         timeout_minutes, cadence_tag = job.execution_timeout_minutes, job.tag
+        allowance = timedelta(minutes=timeout_minutes) + cfg.meta_monitoring.deadlines.job_margin
     else:
         try:
             spec: TaskSpec = cfg.tasks[dag_id]
@@ -66,6 +74,7 @@ def dag_kwargs(dag_id: str, cfg: MaintenanceConfig, doc: str | None = None) -> d
         title, description, team_key = spec.title, spec.description, spec.team
         schedule = timetable_for(spec, cfg.timezone)
         timeout_minutes, cadence_tag = spec.execution_timeout_minutes, spec.cadence
+        allowance = cfg.meta_monitoring.deadlines.for_cadence(spec.cadence)
     team = cfg.teams[team_key]
     timeout = timedelta(minutes=timeout_minutes)
     return {
@@ -77,6 +86,7 @@ def dag_kwargs(dag_id: str, cfg: MaintenanceConfig, doc: str | None = None) -> d
         "max_active_runs": 1,
         "dagrun_timeout": timeout,
         "doc_md": doc,
+        "deadline": deadline_alert(allowance) if deadline_alerts_enabled() else None,
         "tags": [cadence_tag, team_tag(team.name)],
         "default_args": {
             "owner": team.name,
@@ -88,6 +98,37 @@ def dag_kwargs(dag_id: str, cfg: MaintenanceConfig, doc: str | None = None) -> d
             "on_failure_callback": on_task_failure,
         },
     }
+
+
+#: Set to ``off`` to build DAGs without deadline alerts (the test suite does: Airflow 3.3's
+#: ``dag.test()`` cannot run a DAG that has one; see tests/conftest.py).
+DEADLINE_ALERTS_ENV = "SANVI_OPS_DEADLINE_ALERTS"
+
+
+def deadline_alerts_enabled() -> bool:
+    import os
+
+    return os.environ.get(DEADLINE_ALERTS_ENV, "on").strip().lower() not in {"off", "0", "false", "no"}
+
+
+def deadline_alert(allowance: timedelta) -> Any:
+    """Airflow's ``DeadlineAlert``: a run not finished ``allowance`` after it was queued is reported
+    by :func:`sanvi_ops.glue.callbacks.on_deadline_missed` (in the triggerer) through the outbox."""
+    from airflow.sdk.definitions.callback import AsyncCallback
+    from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
+
+    from sanvi_ops.glue.callbacks import on_deadline_missed
+
+    if allowance <= timedelta(0):
+        raise ValueError(f"deadline allowance must be positive, got {allowance}")
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=allowance,
+        callback=AsyncCallback(
+            on_deadline_missed, kwargs={"allowed_seconds": int(allowance.total_seconds())}
+        ),
+        name="sanvi-ops-overdue-run",
+    )
 
 
 def _tz(name: str) -> Any:

@@ -135,3 +135,24 @@ def host_metrics() -> ResultDicts:
 
     # No Prometheus connection is a supported set-up (the guide's monitoring may live elsewhere).
     return _guard("host_metrics", Status.SKIPPED, run)
+
+
+def airflow() -> ResultDicts:
+    """Airflow's own health endpoint (api-server ``/api/v2/monitor/health``)."""
+    from sanvi_ops.glue.connections import http_base_url
+    from sanvi_ops.health.airflow import check_airflow_health
+
+    def run(cfg: MaintenanceConfig) -> list[CheckResult]:
+        settings = cfg.meta_monitoring.airflow_health
+        base_url, auth = http_base_url(settings.connection)
+        return check_airflow_health(
+            base_url,
+            path=settings.path,
+            timeout_s=min(settings.timeout_seconds, cfg.health_check.component_timeout_seconds),
+            heartbeat_warning=settings.heartbeat_warning,
+            heartbeat_critical=settings.heartbeat_critical,
+            auth=auth,
+        )
+
+    # No connection: the api-server is not reachable from here (or not wanted); say so, not fail.
+    return _guard("airflow", Status.SKIPPED, run)

@@ -198,7 +198,17 @@ def connection_env(
     if addr.prometheus_url:
         url = urlsplit(addr.prometheus_url)
         conns[conn_ids["prometheus"]] = _conn("http", host=url.hostname, port=url.port, schema=url.scheme)
+    if conn_ids.get("airflow_api"):  # Airflow's own health endpoint: the local api-server
+        conns[conn_ids["airflow_api"]] = _conn("http", host=addr.host, port=addr.ui_port, schema="http")
     return {f"AIRFLOW_CONN_{conn_id.upper()}": value for conn_id, value in conns.items()}
+
+
+def _conn_ids(config_path: Path) -> dict[str, str]:
+    """The config's connection ids, plus the one of Airflow's own health endpoint (``airflow_api``)."""
+    from sanvi_ops.config import load_config
+
+    cfg = load_config(config_path)
+    return {**cfg.connections.model_dump(), "airflow_api": cfg.meta_monitoring.airflow_health.connection}
 
 
 def postgres_sqlalchemy_url(addr: Addresses, sec: Secrets, dbname: str) -> str:
@@ -739,7 +749,6 @@ def start_everything(
     stack: contextlib.ExitStack, local_dir: Path, sec: Secrets, pids: StalePids, ui_port: int
 ) -> tuple[Addresses, dict[str, subprocess.Popen[bytes]], int]:
     """Start every part in order; each registers its stop on ``stack`` before it starts."""
-    from sanvi_ops.config import load_config
 
     log_dir = local_dir / "logs"
     config_path = local_dir / "maintenance.yaml"
@@ -756,7 +765,7 @@ def start_everything(
     demo_url = start_demo_http(stack, local_dir, sec, endpoint_environments(SHIPPED_CONFIG))
     write_local_config(SHIPPED_CONFIG, config_path, demo_url)
     addr = Addresses(pg.port, redis_server.port, moto_url, demo_url, prometheus_url, ui_port)
-    conn_ids = load_config(config_path).connections.model_dump()
+    conn_ids = _conn_ids(config_path)
     env = child_env(addr, sec, local_dir, config_path, conn_ids, os.environ)
     prepare_airflow_home(local_dir, sec)
     migrate_airflow_db(env, log_dir)
@@ -769,7 +778,6 @@ def start_everything(
 
 def airflow_cli(args: list[str], local_dir: Path = LOCAL_DIR) -> int:
     """Run ``airflow <args>`` against the running stack (its database, config and connections)."""
-    from sanvi_ops.config import load_config
 
     state = local_dir / "stack.json"
     if not state.exists():
@@ -777,7 +785,7 @@ def airflow_cli(args: list[str], local_dir: Path = LOCAL_DIR) -> int:
     addr = Addresses(**json.loads(state.read_text()))
     sec = load_secrets(local_dir / "secrets.json")
     config_path = local_dir / "maintenance.yaml"
-    conn_ids = load_config(config_path).connections.model_dump()
+    conn_ids = _conn_ids(config_path)
     env = child_env(addr, sec, local_dir, config_path, conn_ids, os.environ)
     return subprocess.run([sys.executable, "-m", "airflow", *args], env=env, check=False).returncode
 

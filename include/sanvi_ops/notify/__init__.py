@@ -2,8 +2,10 @@
 
 - :mod:`sanvi_ops.notify.render`: pure functions building the Block Kit run summary and the
   guide's ``[INCIDENT]`` / ``[UPDATE]`` / ``[RESOLVED]`` templates and the task-failure message.
-- :mod:`sanvi_ops.notify.pipeline`: ``process_run`` (record task) and ``process_failure`` (failure
-  callback) write results, incidents and outbox rows to the results store.
+- :mod:`sanvi_ops.notify.pipeline`: ``process_run`` (record task), ``process_failure`` (failure
+  callback) and ``process_deadline_miss`` (deadline alert callback) write results, incidents and
+  outbox rows to the results store, honouring silences (:mod:`sanvi_ops.silences`); escalations
+  and due updates of open incidents are :mod:`sanvi_ops.escalation` (run by the watchdog DAG).
 - :mod:`sanvi_ops.notify.slack`: ``deliver_pending`` sends the outbox with ``slack_sdk``
   (429 ``Retry-After``, bounded retries, ordered, never twice at once).
 

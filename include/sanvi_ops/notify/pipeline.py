@@ -1,14 +1,20 @@
 """From a run's results to outbox messages: record, open/update/resolve incidents, summarise.
 
 :func:`process_run` is what the ``record`` task calls; :func:`process_failure` is what the failure
-callback calls. Both only write to the results store (results, incidents, outbox); the ``notify``
+callback calls; :func:`process_deadline_miss` is what the deadline alert callback calls. Both only write to the results store (results, incidents, outbox); the ``notify``
 task then calls :func:`sanvi_ops.notify.slack.deliver_pending`. Keeping "decide what to say"
 apart from "say it" is what lets a message survive Slack being down.
+
+Silences (:mod:`sanvi_ops.silences`): a critical result a silence covers is stored and its
+incident opened, but no ``[INCIDENT]``/``[UPDATE]`` is queued; the summary says "silenced until
+… (reason)". When the silence has ended and the check is still critical, the next run queues the
+``[INCIDENT]`` that was held back; an incident never announced is closed without ``[RESOLVED]``.
 
 Every step is idempotent, so a retried ``record`` task produces no duplicate rows or messages:
 results UPSERT, incidents are one-open-per-check, and each message has a dedupe key
 (``summary:<dag>:<run>``, ``incident:<id>``, ``update:<id>:<run>``, ``resolved:<id>``,
-``failure:<dag>:<run>:<task>:<try>``). Where two writes belong together the message is
+``failure:<dag>:<run>:<task>:<try>``, ``deadline:<dag>:<run>``; the watchdog's sweep in
+:mod:`sanvi_ops.escalation` adds ``escalation:<id>:<level>`` and ``update:<id>:due:<time>``). Where two writes belong together the message is
 enqueued first (e.g. ``[RESOLVED]`` before the incident is closed), so a crash in between is
 repaired by the retry instead of losing the message.
 
@@ -29,6 +35,7 @@ from sanvi_ops.notify import render
 from sanvi_ops.results import CheckResult, Status
 
 if TYPE_CHECKING:
+    from sanvi_ops.silences import Silence
     from sanvi_ops.store import Incident, ResultStore
 
 log = logging.getLogger(__name__)
@@ -98,9 +105,13 @@ class RunNotifications:
     updated: list[str] = field(default_factory=list)
     resolved: list[str] = field(default_factory=list)
     message_ids: list[int] = field(default_factory=list)
+    #: check → "silenced until … (reason)" for critical results a silence covered.
+    silenced: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
         parts = [f"{len(self.message_ids)} message(s) queued"]
+        if self.silenced:
+            parts.append(f"silenced: {', '.join(sorted(self.silenced))}")
         for label, refs in (("opened", self.opened), ("updated", self.updated), ("resolved", self.resolved)):
             if refs:
                 parts.append(f"incidents {label}: {', '.join(refs)}")
@@ -151,6 +162,7 @@ def process_run(
     run_url: str | None,
     *,
     now: datetime | None = None,
+    silences: Sequence[Silence] | None = None,
 ) -> RunNotifications:
     """Record a run and queue what Slack should hear about it.
 
@@ -163,6 +175,8 @@ def process_run(
     4. Queue the Block Kit run summary.
 
     :param now: the time messages are written ("Next update" is computed from it); default now.
+    :param silences: the silences in force; default: the config's are synced into the store and
+        the store's active ones are read (:func:`load_silences`).
     """
     if now is not None and now.tzinfo is None:
         raise ValueError(f"now must be timezone-aware, got {now!r}")
@@ -174,7 +188,8 @@ def process_run(
         run_url=run_url,
         now=(now or datetime.now(UTC)).astimezone(ZoneInfo(cfg.timezone)),
     )
-    store.save_results(dag_id, run_id, logical_date, results)
+    store.save_results(dag_id, run_id, logical_date, results)  # first: nothing is lost
+    run.silences = list(silences) if silences is not None else load_silences(store, cfg, now=run.now)
     by_check = {r.check: r for r in results}
     open_by_check = {i.check: i for i in store.open_incidents(dag_id)}
     for check, incident in open_by_check.items():
@@ -186,7 +201,7 @@ def process_run(
             run.raise_incident(result, open_by_check.get(result.check))
 
     title, team = _task_info(cfg, dag_id)
-    text, blocks = render.summary_message(dag_id, run_id, title, team, results, run_url)
+    text, blocks = render.summary_message(dag_id, run_id, title, team, results, run_url, run.out.silenced)
     run.out.summary_id = run.enqueue(f"summary:{dag_id}:{run_id}", "summary", cfg.slack.channel, text, blocks)
     log.info("Run %s/%s recorded: %s", dag_id, run_id, run.out.describe())
     return run.out
@@ -203,6 +218,12 @@ class _Run:
     run_url: str | None
     now: datetime
     out: RunNotifications = field(default_factory=RunNotifications)
+    silences: list[Silence] = field(default_factory=list)
+
+    def silence_for(self, check: str) -> Silence | None:
+        from sanvi_ops.silences import find_silence
+
+        return find_silence(self.silences, self.dag_id, check, self.now)
 
     def enqueue(
         self, key: str, kind: str, channel: str, text: str, blocks: render.Blocks, parent: str | None = None
@@ -212,7 +233,14 @@ class _Run:
         return message_id
 
     def resolve(self, incident: Incident, result: CheckResult) -> None:
-        """Queue ``[RESOLVED]`` in the incident's thread, then close it (in that order: see module doc)."""
+        """Queue ``[RESOLVED]`` in the incident's thread, then close it (in that order: see module doc).
+
+        An incident that was never announced (silenced all along) is closed without a message.
+        """
+        if self.store.get_notification(f"incident:{incident.id}") is None:
+            self.store.resolve_incident(incident.id, self.run_id, at=self.now)
+            self.out.resolved.append(incident.ref)
+            return
         opened = incident.opened_at.astimezone(self.now.tzinfo)
         service = _service(result)
         text, blocks = render.resolved_message(
@@ -239,7 +267,16 @@ class _Run:
         incident = existing or self.store.open_incident(
             self.dag_id, result.check, level, self.run_id, result.summary, at=self.now
         )
-        if incident.opened_run_id == self.run_id:  # opened by this run (or by an earlier try of it)
+        silence = self.silence_for(result.check)
+        if silence is not None:  # recorded, not announced
+            self.out.silenced[result.check] = silence.describe(self.cfg.timezone)
+            log.info("%s %s: critical but %s", incident.ref, result.check, self.out.silenced[result.check])
+            return
+        announced = (
+            incident.opened_run_id != self.run_id
+            and self.store.get_notification(f"incident:{incident.id}") is not None
+        )
+        if not announced:  # opened by this run (or an earlier try of it), or held back by a silence
             text, blocks = render.incident_message(
                 incident.ref,
                 incident.severity,
@@ -253,6 +290,8 @@ class _Run:
             )
             self.enqueue(f"incident:{incident.id}", "incident", channel, text, blocks)
             self.out.opened.append(incident.ref)
+            if incident.opened_run_id != self.run_id:  # announced late: the cadence starts now
+                self.store.mark_incident_updated(incident.id, at=self.now)
             return
         # Still critical in a later run: an [UPDATE] when the severity's cadence says one is due.
         level = _more_severe(incident.severity, level)
@@ -277,6 +316,26 @@ class _Run:
             incident.id, level if level != incident.severity else None, at=self.now
         )
         self.out.updated.append(incident.ref)
+
+
+def load_silences(store: ResultStore, cfg: ConfigLike, *, now: datetime | None = None) -> list[Silence]:
+    """Sync the config's ``silences:`` into the store, then return every active silence.
+
+    A config without the section (an older file, a test double) syncs nothing; a bad entry is
+    logged with its key path and skipped (:func:`sanvi_ops.silences.sync_config_silences`).
+    """
+    from sanvi_ops.silences import MAX_SILENCE, active_silences, sync_config_silences
+
+    specs = getattr(cfg, "silences", None)
+    if specs is not None:
+        sync_config_silences(
+            store.dsn,
+            list(specs),
+            timezone=cfg.timezone,
+            now=now,
+            max_duration=getattr(cfg, "silence_max_duration", MAX_SILENCE),
+        )
+    return active_silences(store.dsn, now=now)
 
 
 def _more_severe(a: str, b: str) -> str:
@@ -319,3 +378,66 @@ def process_failure(
     )  # no team mention: the on-call and the team see the channel; failures are not pages
     key = f"failure:{dag_id}:{run_id}:{task_id}:{try_number if try_number is not None else '-'}"
     return store.enqueue(key, dag_id, run_id, "failure", cfg.slack.channel, text, blocks)
+
+
+def process_deadline_miss(
+    store: ResultStore,
+    cfg: ConfigLike,
+    dag_id: str,
+    run_id: str,
+    *,
+    deadline_at: datetime,
+    allowed: timedelta,
+    queued_at: datetime | None,
+    state: str | None,
+    run_url: str | None,
+    now: datetime | None = None,
+    silences: Sequence[Silence] | None = None,
+) -> int | None:
+    """Queue the "overdue run" message of an Airflow Deadline Alert; returns its outbox id.
+
+    One message per (dag, run) (key ``deadline:<dag>:<run>``). A silence covering the DAG's
+    check ``dag.deadline`` (or all its checks) mutes it: ``None`` is returned and the miss is
+    only logged.
+    """
+    from sanvi_ops.silences import find_silence
+
+    when = now or datetime.now(UTC)
+    active = list(silences) if silences is not None else load_silences(store, cfg, now=when)
+    silence = find_silence(active, dag_id, "dag.deadline", when)
+    if silence is not None:
+        log.warning("%s %s missed its deadline; %s", dag_id, run_id, silence.describe(cfg.timezone))
+        return None
+    title, _team = _task_info(cfg, dag_id)
+    handle = _team_handle(cfg, dag_id)
+    text, blocks = render.deadline_message(
+        dag_id,
+        run_id,
+        title,
+        queued_at=queued_at,
+        deadline_at=deadline_at,
+        allowed=allowed,
+        state=state,
+        team_handle=handle,
+        timezone_name=cfg.timezone,
+        run_url=run_url,
+    )
+    return store.enqueue(
+        f"deadline:{dag_id}:{run_id}", dag_id, run_id, "deadline", cfg.slack.channel, text, blocks
+    )
+
+
+def _team_handle(cfg: ConfigLike, dag_id: str) -> str | None:
+    """The Slack handle of the team responsible for ``dag_id`` (guide task or declared job)."""
+    task = cfg.tasks.get(dag_id)
+    team_key: str | None = task.team if task is not None else None
+    if team_key is None:
+        from sanvi_ops.calendar import non_guide_dags
+
+        try:
+            job = non_guide_dags(cfg).get(dag_id)  # type: ignore[arg-type]
+        except AttributeError:
+            job = None
+        team_key = job.team if job is not None else None
+    team = cfg.teams.get(team_key) if team_key else None
+    return getattr(team, "slack", None) if team is not None else None

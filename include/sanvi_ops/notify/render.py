@@ -14,7 +14,7 @@ control characters).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
@@ -263,18 +263,29 @@ def summary_message(
     team: str,
     results: Sequence[CheckResult],
     run_url: str | None,
+    silenced: Mapping[str, str] | None = None,
 ) -> tuple[str, Blocks]:
     """One message per DAG run: overall status (the worst result), a line per check, the team, a link.
 
     Lines are ordered worst first so problems are on screen without scrolling; a run with more
     checks than one message holds ends with a pointer to the run in Airflow.
+
+    :param silenced: check name → ``"silenced until … (reason)"`` for critical results a silence
+        covers: their line says so (no incident was announced for them).
     """
+    silenced = silenced or {}
+
+    def line(r: CheckResult) -> str:
+        text = check_line(r)
+        note = silenced.get(r.check)
+        return _truncate(f"{text} :mute: _{escape(note)}_", MAX_LINE_CHARS) if note else text
+
     overall = worst(list(results))
     emoji = STATUS_EMOJI[overall]
     headline = f"{title}: {overall.value.upper()}"
     counts = status_counts(results)
     context = f"*Team:* {escape(team)}  ·  *DAG:* {_code(dag_id)}  ·  *Run:* {_code(run_id)}  ·  {counts}"
-    lines = [check_line(r) for r in _worst_first(results)] or ["No checks ran in this run."]
+    lines = [line(r) for r in _worst_first(results)] or ["No checks ran in this run."]
     fixed: Blocks = [
         {
             "type": "header",
@@ -290,7 +301,7 @@ def summary_message(
     sections = _pack_sections(lines, MAX_BLOCKS - len(fixed) - len(button))
     blocks = [*fixed, *sections, *button]
 
-    problems = [check_line(r) for r in _worst_first(results) if r.status not in (Status.OK, Status.SKIPPED)]
+    problems = [line(r) for r in _worst_first(results) if r.status not in (Status.OK, Status.SKIPPED)]
     text_lines = [
         f"{emoji} {escape(headline)} ({counts}) — {_code(dag_id)} run {_code(run_id)}",
         *problems[:10],
@@ -450,6 +461,76 @@ def resolved_message(
             f"Follow-up: Post-mortem scheduled for {postmortem_on:%d/%m/%Y}",
         ]
     )
+    return text, _template_blocks(text, run_url)
+
+
+def escalation_message(
+    ref: str,
+    severity: str,
+    service: str,
+    *,
+    level_role: str,
+    level_handle: str,
+    open_for: timedelta,
+    escalate_after: timedelta,
+    summary: str,
+    on_call: Sequence[str] = (),
+    run_url: str | None = None,
+) -> tuple[str, Blocks]:
+    """The guide's escalation path (On-Call → Team Lead → CTO) as a reply in the incident's thread::
+
+    [ESCALATION] #12 - Severity: P1 - Service: postgres
+    Open for 35 min, longer than the 30 min after which a P1 is escalated
+    Escalated to: Team Lead @devops-lead
+    Issue: PostgreSQL at 127.0.0.1:5432 did not answer: connection refused
+    On-call: @alice (secondary: @bob)
+    """
+    lines = [
+        _headline("ESCALATION", ref, severity, service),
+        f"Open for {format_duration(open_for)}, longer than the {format_duration(escalate_after)} "
+        f"after which a {clean(severity, 10)} is escalated",
+        f"Escalated to: {clean(level_role, 100)} {mention(level_handle)}",
+        f"Issue: {clean(summary)}",
+    ]
+    on_call_line = _on_call_line(on_call)
+    if on_call_line:
+        lines.append(on_call_line)
+    text = "\n".join(lines)
+    return text, _template_blocks(text, run_url)
+
+
+def deadline_message(
+    dag_id: str,
+    run_id: str,
+    title: str,
+    *,
+    queued_at: datetime | None,
+    deadline_at: datetime,
+    allowed: timedelta,
+    state: str | None,
+    team_handle: str | None = None,
+    timezone_name: str = "UTC",
+    run_url: str | None = None,
+) -> tuple[str, Blocks]:
+    """A run that has not finished in the time its cadence allows (an Airflow Deadline Alert)::
+
+    :hourglass: Overdue: System Health Check (`system_health_check`) @devops
+    Run `scheduled__…` queued at 09:00 has not finished after 1 h (deadline 10:00 UTC); state: running
+    A stuck worker, a full pool or a hung check: open the run and look at the task that is not done.
+    """
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(timezone_name)
+    who = f" {mention(team_handle)}" if team_handle else ""
+    queued = f" queued at {queued_at.astimezone(tz):%H:%M %d/%m/%Y}" if queued_at is not None else ""
+    lines = [
+        f":hourglass: Overdue: {clean(title, 200)} ({_code(dag_id)}){who}",
+        f"Run {_code(run_id)}{queued} has not finished after {format_duration(allowed)} "
+        f"(deadline {deadline_at.astimezone(tz):%H:%M %d/%m/%Y} {escape(timezone_name)}); "
+        f"state: {escape(state or 'unknown')}",
+        "A stuck worker, a full pool or a hung check: open the run and look at the task that is not done.",
+    ]
+    text = "\n".join(lines)
     return text, _template_blocks(text, run_url)
 
 

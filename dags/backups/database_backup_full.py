@@ -11,6 +11,10 @@ Not one of the guide's 16 tasks: it is the job whose results `backup_verificatio
 
 Layout and manifest format: `include/sanvi_ops/backups.py` (module docstring) and the README.
 
+Started by hand (trigger form): no Params — a manual run backs up now, exactly as a scheduled
+one (and emits the same Asset). There is no dry run: the backup task has no plan-only mode, so
+the form offers none. See the README, "Starting a DAG by hand".
+
 ## When it is red
 1. `take_full_backup` failed: its log has pg_basebackup's message (never a password). Common
    causes: the role lacks `REPLICATION`, `pg_hba.conf` has no `replication` line for the worker,

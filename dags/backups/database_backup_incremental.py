@@ -14,6 +14,10 @@ Server settings it needs: `wal_level = replica`, `summarize_wal = on`, `max_wal_
 `wal_summary_keep_time` longer than a day, a `replication` line in `pg_hba.conf`, a role with
 `REPLICATION`.
 
+Started by hand (trigger form): no Params — a manual run backs up now, exactly as a scheduled
+one (and emits the same Asset). There is no dry run: the backup task has no plan-only mode, so
+the form offers none. See the README, "Starting a DAG by hand".
+
 ## When it is red
 1. The log has pg_basebackup's message. "WAL summaries are required" means summaries for the
    parent are gone (server restarted without `summarize_wal`, or kept too short): trigger

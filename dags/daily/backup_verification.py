@@ -13,6 +13,10 @@ Runs at 10:00 and also whenever `database_backup_full` emits its Asset
 
 S3 answering 500 or timing out becomes an `error` result naming the call, never a crash.
 
+Started by hand (trigger form): Param `checks` picks what to verify (default both); one left
+out reports `<task>.not_selected` as skipped. Runs started by the full backup's Asset use the
+defaults. See the README, "Starting a DAG by hand".
+
 ## When it is red
 1. `backup.full.exists` critical: no good full last night. Check `database_backup_full`'s run;
    trigger it now (a full takes minutes to hours depending on size).
@@ -32,17 +36,31 @@ from airflow.sdk import task
 
 from sanvi_ops.glue import backup_tasks
 from sanvi_ops.glue.frame import maintenance_dag
+from sanvi_ops.glue.params import checks_param, when_selected
 from sanvi_ops.glue.publish import publish
 
+#: The check tasks a manual run may choose from (the trigger form's `checks`).
+CHECKS = (
+    "verify_database_backups",
+    "verify_other_backups",
+)
 
-@maintenance_dag(__file__, __doc__, also_on_assets=[backup_tasks.backup_asset("full")])
+
+@maintenance_dag(
+    __file__,
+    __doc__,
+    also_on_assets=[backup_tasks.backup_asset("full")],
+    params={"checks": checks_param(CHECKS)},
+)
 def backup_verification() -> None:
     @task
+    @when_selected
     def verify_database_backups() -> list[dict[str, Any]]:
         """Database backups in S3: present, complete, recent, intact, encrypted, chained."""
         return backup_tasks.verify_database()
 
     @task
+    @when_selected
     def verify_other_backups() -> list[dict[str, Any]]:
         """File storage versioning/backups, configuration versioning, recent AMIs."""
         return backup_tasks.verify_other_rows()

@@ -12,6 +12,10 @@ The window ends at the run's scheduled time, so a rerun reads the same 24 h. Sig
 when each was first seen are kept in the results store (`log_signatures`); a source's first
 review is its baseline. Then `record` stores the results and `notify` posts the report.
 
+Started by hand (trigger form): `checks` (CloudWatch and/or the server log; one left out reports
+`<task>.not_selected` as skipped), `hours` (the CloudWatch window, default `log_review.lookback`)
+and `log_groups` (a subset of the configured groups). See the README, "Starting a DAG by hand".
+
 ## When it is not green
 1. **New signature**: read its sample in the Slack report / `record` log, find the owner
    (frontend/backend), open a ticket; page on-call if it is still happening and user-facing.
@@ -28,19 +32,58 @@ from typing import Any
 
 from airflow.sdk import task
 
+from sanvi_ops.config import load_config
 from sanvi_ops.glue import log_tasks
 from sanvi_ops.glue.frame import maintenance_dag
+from sanvi_ops.glue.params import (
+    checks_param,
+    optional_int_param,
+    param_value,
+    string_list_param,
+    when_selected,
+)
 from sanvi_ops.glue.publish import publish
 
+#: The check tasks a manual run may choose from (the trigger form's `checks`).
+CHECKS = ("review_cloudwatch_logs", "review_postgres_log")
+PARAMS = {
+    "checks": checks_param(CHECKS),
+    "hours": optional_int_param(
+        title="Look back (hours)",
+        description=(
+            "CloudWatch window in hours before the run's time (1–336, up to 14 days); "
+            "empty = log_review.lookback (24 h), as scheduled. The server log is always read "
+            "from its end."
+        ),
+        minimum=1,
+        maximum=336,
+    ),
+    "log_groups": string_list_param(
+        title="Log groups",
+        description=(
+            "Review only these CloudWatch Logs groups (one of log_review.log_groups each); "
+            "empty = all configured groups, as scheduled."
+        ),
+        choices=load_config().log_review.log_groups,  # parse time: the local YAML only
+    ),
+}
 
-@maintenance_dag(__file__, __doc__)
+
+@maintenance_dag(__file__, __doc__, params=PARAMS)
 def log_review() -> None:
     @task
+    @when_selected
     def review_cloudwatch_logs(**context: Any) -> list[dict[str, Any]]:
-        """Error events of the last 24 h per log group: signatures, new ones, error rate."""
-        return log_tasks.cloudwatch_logs(context["run_id"], log_tasks.window_end(context))
+        """Error events of the look-back window (24 h) per log group: signatures, new ones, error rate."""
+        return log_tasks.cloudwatch_logs(
+            context["run_id"],
+            log_tasks.window_end(context),
+            hours=param_value(context, "hours"),
+            groups=param_value(context, "log_groups"),
+        )
 
     @task
+    @when_selected
     def review_postgres_log(**context: Any) -> list[dict[str, Any]]:
         """Errors at the end of the PostgreSQL server log, where the role may read it."""
         return log_tasks.postgres_log(context["run_id"], log_tasks.window_end(context))

@@ -11,8 +11,12 @@
 | `check_read_write_ratio` | rows read (`seq_tup_read + idx_tup_fetch`) against rows written (`n_tup_ins + n_tup_upd + n_tup_del`) of `pg_stat_user_tables` since the last statistics reset | above 4:1 a read replica is recommended (warning) |
 | `attach_chart` | after `notify`: the chart is shared in the thread of the run's Slack summary | once per run; without Slack the chart stays in the store |
 
-Settings: `capacity_planning:` in `include/config/maintenance.yaml`. Trigger Param `evaluate_at`
-(ISO time, UTC): plan from the period ending then instead of the run's scheduled time.
+Settings: `capacity_planning:` in `include/config/maintenance.yaml`.
+
+Started by hand (trigger form): `checks` (one left out reports `<task>.not_selected` as skipped),
+`evaluate_at` (ISO time, UTC: plan from the period ending then instead of the run's scheduled
+time), `period_days` and `horizon_days` (instead of the config's). See the README, "Starting a
+DAG by hand".
 
 ## When it is yellow or red
 1. `capacity.*_growth` warning: the target fills within the horizon — plan storage (RDS
@@ -29,42 +33,67 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import Param, get_current_context, task, teardown
+from airflow.sdk import get_current_context, task, teardown
 
 from sanvi_ops.glue import capacity_tasks
 from sanvi_ops.glue.frame import maintenance_dag
+from sanvi_ops.glue.params import checks_param, iso_time_param, optional_int_param, when_selected
 from sanvi_ops.glue.publish import publish
+
+#: The check tasks a manual run may choose from (the trigger form's `checks`).
+CHECKS = ("plan_storage", "plan_compute", "check_autoscaling", "check_read_write_ratio")
 
 
 @maintenance_dag(
     __file__,
     __doc__,
     params={
-        "evaluate_at": Param(
-            None,
-            type=["null", "string"],
+        "checks": checks_param(CHECKS),
+        "evaluate_at": iso_time_param(
             title="Evaluate at",
             description="ISO time (UTC) ending the period to plan from; empty = the run's scheduled time.",
-        )
+        ),
+        "period_days": optional_int_param(
+            title="Period (days)",
+            description=(
+                "Days looked back on for storage growth and CPU/memory trends (1–730; trends need "
+                "capacity_planning.min_trend_days of data); empty = capacity_planning.period (30 d)."
+            ),
+            minimum=1,
+            maximum=730,
+        ),
+        "horizon_days": optional_int_param(
+            title="Horizon (days)",
+            description=(
+                "Planning horizon: full, or crossing the scale-up line, within it is a warning "
+                "(1–1095); empty = capacity_planning.horizon_days (90)."
+            ),
+            minimum=1,
+            maximum=1095,
+        ),
     },
 )
 def capacity_planning() -> None:
     @task
+    @when_selected
     def plan_storage() -> list[dict[str, Any]]:
         """Database/table sizes sampled now; growth and days until full of every stored target."""
         return capacity_tasks.storage(get_current_context())
 
     @task
+    @when_selected
     def plan_compute() -> list[dict[str, Any]]:
         """CPU and memory per instance over the period against the scale-up line; the trend chart."""
         return capacity_tasks.trends(get_current_context())
 
     @task
+    @when_selected
     def check_autoscaling() -> list[dict[str, Any]]:
         """ECS services' auto-scaling min/max (Application Auto Scaling) against the guide."""
         return capacity_tasks.autoscaling(get_current_context())
 
     @task
+    @when_selected
     def check_read_write_ratio() -> list[dict[str, Any]]:
         """Rows read vs written (pg_stat_user_tables); read replica above the configured ratio."""
         return capacity_tasks.read_write(get_current_context())

@@ -27,6 +27,9 @@ Each file gets a summary result (`<app|ops>.requirements[<file>]`) and each pin 
 A `-r` include is reported once, under its own name. Pins not written as `name==version`
 (ranges, URLs) are counted as "not pinned" in the file's summary.
 
+Started by hand (trigger form): Param `checks` picks the sets of files to review (default
+both); one left out reports `<task>.not_selected` as skipped. See the README, "Starting a DAG by hand".
+
 ## Acting on the report
 1. Bump the ready pins in one branch, run `make test`, deploy to staging.
 2. For each major, open a ticket with the changelog link; update after review.
@@ -43,17 +46,26 @@ from airflow.sdk import task
 
 from sanvi_ops.glue import dependency_tasks
 from sanvi_ops.glue.frame import maintenance_dag
+from sanvi_ops.glue.params import checks_param, when_selected
 from sanvi_ops.glue.publish import publish
 
+#: The check tasks a manual run may choose from (the trigger form's `checks`).
+CHECKS = (
+    "check_app_requirements",
+    "check_project_requirements",
+)
 
-@maintenance_dag(__file__, __doc__)
+
+@maintenance_dag(__file__, __doc__, params={"checks": checks_param(CHECKS)})
 def dependency_updates() -> None:
     @task
+    @when_selected
     def check_app_requirements() -> list[dict[str, Any]]:
         """The managed application's pinned requirements vs the package index and advisories."""
         return dependency_tasks.app_requirements()
 
     @task
+    @when_selected
     def check_project_requirements() -> list[dict[str, Any]]:
         """This project's pinned requirements vs the package index and advisories."""
         return dependency_tasks.project_requirements()

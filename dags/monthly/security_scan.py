@@ -20,6 +20,9 @@ Critical findings open a P2 incident (significant impact); `record` stores every
 `notify` posts the summary to Slack. A permission the scan's role lacks (`AccessDenied`) is an
 `error` result naming the missing IAM action; the other areas still run.
 
+Started by hand (trigger form): Param `checks` picks the areas to scan (default all); an area
+left out reports `<task>.not_selected` as skipped. See the README, "Starting a DAG by hand".
+
 ## Acting on the report
 1. Each finding ends with `Action:`; the control id leads to the AWS remediation page
    (docs.aws.amazon.com/securityhub → controls reference).
@@ -38,37 +41,54 @@ from airflow.sdk import task
 
 from sanvi_ops.glue import security_tasks
 from sanvi_ops.glue.frame import maintenance_dag
+from sanvi_ops.glue.params import checks_param, when_selected
 from sanvi_ops.glue.publish import publish
 
+#: The check tasks a manual run may choose from (the trigger form's `checks`).
+CHECKS = (
+    "scan_security_groups",
+    "scan_s3",
+    "scan_rds",
+    "scan_iam",
+    "scan_elasticache",
+    "scan_tls_endpoints",
+)
 
-@maintenance_dag(__file__, __doc__)
+
+@maintenance_dag(__file__, __doc__, params={"checks": checks_param(CHECKS)})
 def security_scan() -> None:
     @task
+    @when_selected
     def scan_security_groups() -> list[dict[str, Any]]:
         """Security group ingress open to the internet beyond the allowed ports."""
         return security_tasks.security_groups()
 
     @task
+    @when_selected
     def scan_s3() -> list[dict[str, Any]]:
         """S3 Block Public Access (account and buckets), default encryption, TLS-only policies."""
         return security_tasks.s3()
 
     @task
+    @when_selected
     def scan_rds() -> list[dict[str, Any]]:
         """RDS public access, storage and snapshot encryption, automated backups."""
         return security_tasks.rds()
 
     @task
+    @when_selected
     def scan_iam() -> list[dict[str, Any]]:
         """IAM users: MFA, access key age, unused credentials."""
         return security_tasks.iam()
 
     @task
+    @when_selected
     def scan_elasticache() -> list[dict[str, Any]]:
         """ElastiCache encryption at rest and in transit."""
         return security_tasks.elasticache()
 
     @task
+    @when_selected
     def scan_tls_endpoints() -> list[dict[str, Any]]:
         """TLS handshake with each public endpoint: protocol, certificate, expiry."""
         return security_tasks.tls_endpoints()

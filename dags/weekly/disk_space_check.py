@@ -14,7 +14,10 @@ days-until-full estimate is a least-squares line through the samples of the last
 forecast of "full within 30 days" is a warning even below 80 %. Settings: `disk_space:` in
 `include/config/maintenance.yaml`.
 
-Trigger Param `evaluate_at` (ISO time, UTC): measure at that time instead of the scheduled one.
+Started by hand (trigger form): `checks` (filesystems, RDS, database sizes; one left out reports
+`<task>.not_selected` as skipped), `evaluate_at` (ISO time, UTC: measure at that time instead of
+the scheduled one), `mount_points` (only filesystems matching these patterns), `top_tables` (how
+many of the largest tables to list). See the README, "Starting a DAG by hand".
 
 ## When it is yellow or red
 1. Read the result: it names the host and mount point (or RDS instance), the % used and the
@@ -29,37 +32,65 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import Param, get_current_context, task
+from airflow.sdk import get_current_context, task
 
 from sanvi_ops.glue import disk_tasks
 from sanvi_ops.glue.frame import maintenance_dag
+from sanvi_ops.glue.params import (
+    checks_param,
+    iso_time_param,
+    optional_int_param,
+    string_list_param,
+    when_selected,
+)
 from sanvi_ops.glue.publish import publish
+
+#: The check tasks a manual run may choose from (the trigger form's `checks`).
+CHECKS = ("check_filesystems", "check_rds_storage", "check_database_sizes")
 
 
 @maintenance_dag(
     __file__,
     __doc__,
     params={
-        "evaluate_at": Param(
-            None,
-            type=["null", "string"],
+        "checks": checks_param(CHECKS),
+        "evaluate_at": iso_time_param(
             title="Evaluate at",
             description="ISO time (UTC) to measure at; empty = the run's scheduled time.",
-        )
+        ),
+        "mount_points": string_list_param(
+            title="Mount points",
+            description=(
+                "Check only filesystems whose mount point matches one of these shell patterns "
+                "(e.g. /var/lib/*); empty = every filesystem, as scheduled."
+            ),
+        ),
+        "top_tables": optional_int_param(
+            title="Largest tables",
+            description=(
+                "How many of the largest tables check_database_sizes lists (1–100); "
+                "empty = disk_space.top_tables (10), as scheduled."
+            ),
+            minimum=1,
+            maximum=100,
+        ),
     },
 )
 def disk_space_check() -> None:
     @task
+    @when_selected
     def check_filesystems() -> list[dict[str, Any]]:
         """Filesystem use per host and mount point from Prometheus node metrics, with a forecast."""
         return disk_tasks.filesystems(get_current_context())
 
     @task
+    @when_selected
     def check_rds_storage() -> list[dict[str, Any]]:
         """RDS free storage (CloudWatch) against allocated storage, with a forecast."""
         return disk_tasks.rds(get_current_context())
 
     @task
+    @when_selected
     def check_database_sizes() -> list[dict[str, Any]]:
         """Database sizes with their growth, and the largest tables."""
         return disk_tasks.postgres(get_current_context())

@@ -14,8 +14,10 @@ The snapshot of `pg_stat_statements` is kept in the results store (`pg_statement
 on every run; counters are cumulative, so this week's calls and mean time are the difference
 to last week's snapshot. Settings: `performance_analysis:` in `include/config/maintenance.yaml`.
 
-Trigger Param `evaluate_at` (ISO time, UTC): analyse the week ending then instead of the run's
-scheduled time.
+Started by hand (trigger form): `checks` (database, service, chart; one left out reports
+`<task>.not_selected` as skipped), `evaluate_at` (ISO time, UTC: analyse the week ending then
+instead of the run's scheduled time), `top_queries` (how many statements to list). See the
+README, "Starting a DAG by hand".
 
 ## When it is yellow or red
 1. `postgres.pg_stat_statements` skipped: its summary gives the commands that enable it
@@ -33,37 +35,52 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import Param, get_current_context, task, teardown
+from airflow.sdk import get_current_context, task, teardown
 
 from sanvi_ops.glue import performance_tasks
 from sanvi_ops.glue.frame import maintenance_dag
+from sanvi_ops.glue.params import checks_param, iso_time_param, optional_int_param, when_selected
 from sanvi_ops.glue.publish import publish
+
+#: The check tasks a manual run may choose from (the trigger form's `checks`).
+CHECKS = ("analyse_database", "analyse_service", "draw_chart")
 
 
 @maintenance_dag(
     __file__,
     __doc__,
     params={
-        "evaluate_at": Param(
-            None,
-            type=["null", "string"],
+        "checks": checks_param(CHECKS),
+        "evaluate_at": iso_time_param(
             title="Evaluate at",
             description="ISO time (UTC) whose week to analyse; empty = the run's scheduled time.",
-        )
+        ),
+        "top_queries": optional_int_param(
+            title="Top statements",
+            description=(
+                "How many statements (per ranking) and sequentially scanned tables to list (1–100); "
+                "empty = performance_analysis.top_queries (10), as scheduled."
+            ),
+            minimum=1,
+            maximum=100,
+        ),
     },
 )
 def performance_analysis() -> None:
     @task
+    @when_selected
     def analyse_database() -> list[dict[str, Any]]:
         """pg_stat_statements top statements vs last week, cache hits, unused indexes, seq scans, connections."""
         return performance_tasks.database(get_current_context())
 
     @task
+    @when_selected
     def analyse_service() -> list[dict[str, Any]]:
         """Request rate, p95 latency, error rate and availability from Prometheus vs SLOs and alerts."""
         return performance_tasks.service(get_current_context())
 
     @task
+    @when_selected
     def draw_chart() -> list[dict[str, Any]]:
         """PNG of the week's p95 latency and error rate, kept in the results store."""
         return performance_tasks.chart(get_current_context())

@@ -15,6 +15,9 @@ Collects everything waiting to be patched, each finding with the action a person
 Then `record` stores the results and `notify` posts the report to Slack. Findings are warnings:
 the run stays green unless an image has CRITICAL vulnerabilities or a source could not be read.
 
+Started by hand (trigger form): Param `checks` picks the sources to review (default all); a
+source left out reports `<task>.not_selected` as skipped. See the README, "Starting a DAG by hand".
+
 ## Acting on the report
 1. Each finding's summary ends with **Action:** — the command or step to take. Engine and
    server upgrades go in the production deployment window (Tuesday/Thursday 22:00–02:00) after
@@ -34,27 +37,40 @@ from airflow.sdk import task
 
 from sanvi_ops.glue import patch_tasks
 from sanvi_ops.glue.frame import maintenance_dag
+from sanvi_ops.glue.params import checks_param, when_selected
 from sanvi_ops.glue.publish import publish
 
+#: The check tasks a manual run may choose from (the trigger form's `checks`).
+CHECKS = (
+    "check_rds_patches",
+    "check_elasticache_patches",
+    "check_ecr_images",
+    "check_postgres_version",
+)
 
-@maintenance_dag(__file__, __doc__)
+
+@maintenance_dag(__file__, __doc__, params={"checks": checks_param(CHECKS)})
 def security_patch_review() -> None:
     @task
+    @when_selected
     def check_rds_patches() -> list[dict[str, Any]]:
         """RDS: pending maintenance actions and engine version vs the newest minor."""
         return patch_tasks.rds()
 
     @task
+    @when_selected
     def check_elasticache_patches() -> list[dict[str, Any]]:
         """ElastiCache: engine version vs the newest of its major; service updates waiting."""
         return patch_tasks.elasticache()
 
     @task
+    @when_selected
     def check_ecr_images() -> list[dict[str, Any]]:
         """ECR: CRITICAL/HIGH scan findings of the newest image of each service."""
         return patch_tasks.ecr_images()
 
     @task
+    @when_selected
     def check_postgres_version() -> list[dict[str, Any]]:
         """The application database server's minor version vs the newest of its major."""
         return patch_tasks.postgres_version()

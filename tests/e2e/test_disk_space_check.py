@@ -138,3 +138,35 @@ def test_rds_almost_full_turns_the_run_red(disk_env, boto_client, slack_api):
     assert rows[f"disk.rds[{RDS}]"][0] == "critical"
     assert _states(dr)["notify"] == "failed"
     assert any(m.get("text", "").startswith("[INCIDENT]") and RDS in m["text"] for m in slack_api.messages)
+
+
+def test_manual_run_params_choose_checks_mount_points_and_tables(disk_env, boto_client, slack_api):
+    """Trigger-form Params: ``checks`` leaves RDS out (reported as skipped, nothing sampled),
+    ``mount_points`` keeps only matching filesystems, ``top_tables`` caps the largest tables."""
+    _free_storage(boto_client, disk_env["at"], 5.0)  # 95 % used: critical, if it were checked
+    with psycopg.connect(disk_env["app_dsn"], autocommit=True) as conn:
+        for i in range(3):
+            conn.execute(f"CREATE TABLE t{i} AS SELECT g FROM generate_series(1, {1000 * 10**i}) g")
+    dr = _dag().test(
+        logical_date=datetime(2026, 11, 26, 10, 30, tzinfo=UTC),
+        run_conf={
+            "evaluate_at": disk_env["at"].isoformat(),
+            "checks": ["check_filesystems", "check_database_sizes"],
+            "mount_points": ["/var/lib/*"],
+            "top_tables": 1,
+        },
+    )
+    assert all(s == "success" for s in _states(dr).values()), _states(dr)  # RDS's 95 % not looked at
+    rows = _stored(disk_env["store_dsn"], dr.run_id)
+    status, summary, details = rows["check_rds_storage.not_selected"]
+    assert status == "skipped" and details["selected"] == ["check_filesystems", "check_database_sizes"]
+    assert not [name for name in rows if name.startswith("disk.rds")], rows
+    filesystems = [name for name in rows if name.startswith("disk.filesystem[")]
+    assert "disk.filesystem[db-1:/var/lib/postgresql]" in filesystems
+    assert all(":/var/lib/" in name for name in filesystems), filesystems
+    assert [t["table"] for t in rows["postgres.largest_tables"][2]["tables"]] == ["t2"]
+    with psycopg.connect(disk_env["store_dsn"]) as conn:
+        targets = [
+            r[0] for r in conn.execute("SELECT target FROM disk_samples WHERE run_id = %s", (dr.run_id,))
+        ]
+    assert PG_VOLUME in targets and not [t for t in targets if t.startswith("rds:")], targets

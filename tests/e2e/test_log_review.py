@@ -111,3 +111,49 @@ def test_review_reports_signatures_then_calls_out_a_new_one(log_env, slack_api) 
             0
         ]
     assert stored == 2
+
+
+def _details(dsn: str, run_id: str) -> dict[str, tuple[str, dict]]:
+    with psycopg.connect(dsn) as conn:
+        return {
+            name: (status, details)
+            for name, status, details in conn.execute(
+                "SELECT check_name, status, details FROM check_results WHERE dag_id = %s AND run_id = %s",
+                (DAG_ID, run_id),
+            ).fetchall()
+        }
+
+
+def test_manual_run_params_narrow_the_review(log_env) -> None:
+    """Trigger-form Params: ``checks`` leaves the server log out (reported as skipped),
+    ``log_groups`` reviews one group, ``hours`` shortens the window; the defaults (a scheduled
+    run) review everything over 24 h."""
+    frontend, backend = log_env["groups"]
+    logs = log_env["logs"]
+    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
+    _put(logs, frontend, [(end - timedelta(minutes=i), f"INFO GET / 200 in {i} ms") for i in range(20)])
+    _put(
+        logs,
+        backend,
+        [(end - timedelta(minutes=i), f"INFO GET /api/health 200 in {i} ms") for i in range(100)]
+        + [
+            (end - timedelta(minutes=30), "ERROR timeout after 100 ms for order 1"),
+            (end - timedelta(hours=5), "ERROR disk quota exceeded on node 3"),
+        ],
+    )
+    manual = _dag().test(
+        logical_date=end,
+        run_conf={"checks": ["review_cloudwatch_logs"], "log_groups": [backend], "hours": 2},
+    )
+    rows = _details(log_env["store_dsn"], manual.run_id)
+    assert rows[f"logs.error_rate[{backend}]"][1]["errors"] == 1  # the 5 h old error is outside 2 h
+    assert not [name for name in rows if frontend in name], rows
+    status, details = rows["review_postgres_log.not_selected"]
+    assert status == "skipped" and details["selected"] == ["review_cloudwatch_logs"]
+    assert "postgres.server_log" not in rows
+
+    scheduled_like = _dag().test(logical_date=end + timedelta(minutes=1))
+    rows = _details(log_env["store_dsn"], scheduled_like.run_id)
+    assert rows[f"logs.error_rate[{backend}]"][1]["errors"] == 2
+    assert f"logs.error_rate[{frontend}]" in rows and "postgres.server_log" in rows
+    assert not [name for name in rows if name.endswith(".not_selected")], rows

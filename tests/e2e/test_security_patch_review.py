@@ -180,3 +180,29 @@ def test_findings_stored_with_actions_and_critical_image_opens_incident(patch_en
     assert any("Security Patch Review" in t for t in texts), texts
     incident = [m["text"] for m in slack_api.messages if m.get("text", "").startswith("[INCIDENT]")]
     assert len(incident) == 1 and "sanvi-backend" in incident[0] and "P3" in incident[0]
+
+
+def test_manual_run_with_a_checks_selection_reports_the_rest_as_skipped(patch_env, slack_api) -> None:
+    """The trigger form's ``checks``: only the PostgreSQL version is reviewed; the three other
+    sources do not run (no ECR finding, so no incident and a green run) and say so."""
+    dr = _dag().test(
+        logical_date=datetime(2026, 11, 30, 9, 0, tzinfo=UTC),
+        run_conf={"checks": ["check_postgres_version"]},
+    )
+    states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    assert all(s == "success" for s in states.values()), states  # the critical image was not looked at
+
+    with psycopg.connect(patch_env["store_dsn"]) as conn:
+        rows = {
+            name: (status, summary)
+            for name, status, summary in conn.execute(
+                "SELECT check_name, status, summary FROM check_results WHERE dag_id = %s AND run_id = %s",
+                (DAG_ID, dr.run_id),
+            ).fetchall()
+        }
+    for task_id in ("check_rds_patches", "check_elasticache_patches", "check_ecr_images"):
+        status, summary = rows[f"{task_id}.not_selected"]
+        assert status == "skipped" and "selected only check_postgres_version" in summary
+    assert rows["postgres.server_version"][0] in ("ok", "warning")
+    assert not [name for name in rows if name.startswith(("ecr.", "rds.", "elasticache."))], rows
+    assert not [m for m in slack_api.messages if m.get("text", "").startswith("[INCIDENT]")]

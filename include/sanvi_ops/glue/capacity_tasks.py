@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sanvi_ops.config import MaintenanceConfig, load_config
 from sanvi_ops.glue.connections import ConnectionMissing
+from sanvi_ops.glue.params import param_value
 from sanvi_ops.glue.performance_tasks import evaluation_time
 from sanvi_ops.results import CheckResult, Status
 
@@ -47,6 +48,17 @@ def _store_dsn(cfg: MaintenanceConfig) -> str:
     dsn = postgres_dsn(cfg.connections.store)
     ResultStore(dsn, name=f"results store (connection {cfg.connections.store!r})").migrate()
     return dsn
+
+
+def period(context: Mapping[str, Any], cfg: MaintenanceConfig) -> timedelta:
+    """The period looked back on: the manual run's ``period_days`` Param, else the config's."""
+    days = param_value(context, "period_days")
+    return cfg.capacity_planning.period if days is None else timedelta(days=int(days))
+
+
+def horizon_days(context: Mapping[str, Any], cfg: MaintenanceConfig) -> float:
+    """The planning horizon: the manual run's ``horizon_days`` Param, else the config's."""
+    return float(param_value(context, "horizon_days", cfg.capacity_planning.horizon_days))
 
 
 def scale_up_pct(cfg: MaintenanceConfig) -> float:
@@ -91,7 +103,7 @@ def storage(context: Mapping[str, Any]) -> ResultDicts:
     try:
         store_dsn = _store_dsn(cfg)
         save_samples(store_dsn, run_id, usages)
-        samples = load_period_samples(store_dsn, at - c.period, at)
+        samples = load_period_samples(store_dsn, at - period(context, cfg), at)
     except (ConnectionMissing, ValueError, psycopg.Error) as exc:
         return [
             *(r.to_dict() for r in extra),
@@ -111,7 +123,7 @@ def storage(context: Mapping[str, Any]) -> ResultDicts:
                 component="storage",
             )
         )
-    results = storage_growth(samples, horizon_days=c.horizon_days)
+    results = storage_growth(samples, horizon_days=horizon_days(context, cfg))
     return [r.to_dict() for r in [*results, *extra]]
 
 
@@ -133,7 +145,8 @@ def trends(context: Mapping[str, Any]) -> ResultDicts:
     except ValueError as exc:
         return _result("capacity.trends", Status.ERROR, str(exc), "prometheus")
     limit = scale_up_pct(cfg)
-    start = at - c.period
+    looked_back = period(context, cfg)
+    start = at - looked_back
     queries = cfg.health_check.prometheus
     results: list[CheckResult] = []
     series: dict[str, dict[str, list[tuple[datetime, float]]]] = {}
@@ -148,7 +161,7 @@ def trends(context: Mapping[str, Any]) -> ResultDicts:
                     at,
                     step=c.trend_step,
                     scale_up_pct=limit,
-                    horizon_days=c.horizon_days,
+                    horizon_days=horizon_days(context, cfg),
                     min_trend_days=c.min_trend_days,
                 )
             except PrometheusError as exc:
@@ -174,7 +187,7 @@ def trends(context: Mapping[str, Any]) -> ResultDicts:
     png = trend_chart(
         series.get("cpu", {}),
         series.get("memory", {}),
-        title=f"CPU and memory — {c.period.days} days to {at:%Y-%m-%d %H:%M} UTC",
+        title=f"CPU and memory — {looked_back.days} days to {at:%Y-%m-%d %H:%M} UTC",
         scale_up_pct=limit,
         start=start,
         end=at,

@@ -11,12 +11,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sanvi_ops.config import MaintenanceConfig, load_config
 from sanvi_ops.glue.connections import ConnectionMissing
+from sanvi_ops.glue.params import param_value
 from sanvi_ops.glue.performance_tasks import evaluation_time
 from sanvi_ops.results import CheckResult, Status
+
+if TYPE_CHECKING:
+    from sanvi_ops.disk import Usage
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +83,21 @@ def grade_and_record(
     return [*results, *extra]
 
 
+def mount_point_filter(context: Mapping[str, Any]) -> list[str]:
+    """The manual run's ``mount_points`` Param (shell-style patterns); empty = every mount point."""
+    return [str(p) for p in param_value(context, "mount_points", [])]
+
+
+def _wanted(usage: Usage, patterns: Sequence[str]) -> bool:
+    from fnmatch import fnmatchcase
+
+    mountpoint = str(usage.details.get("mountpoint", ""))
+    return not patterns or any(fnmatchcase(mountpoint, p) for p in patterns)
+
+
 def filesystems(context: Mapping[str, Any]) -> ResultDicts:
-    """Every filesystem node_exporter reports (Prometheus)."""
+    """Every filesystem node_exporter reports (Prometheus); with the ``mount_points`` Param, only
+    the mount points matching one of its patterns (others are neither graded nor sampled)."""
     from sanvi_ops.disk import filesystem_usage
     from sanvi_ops.glue.connections import http_base_url
     from sanvi_ops.prometheus import PrometheusClient, PrometheusError
@@ -108,6 +125,19 @@ def filesystems(context: Mapping[str, Any]) -> ResultDicts:
                 component="filesystems",
             ).to_dict()
         ]
+    patterns = mount_point_filter(context)
+    if patterns and usages:
+        usages = [u for u in usages if _wanted(u, patterns)]
+        if not usages:
+            return [
+                CheckResult(
+                    check="disk.filesystems",
+                    status=Status.WARNING,
+                    summary=f"no filesystem matches the mount_points Param ({', '.join(patterns)})",
+                    component="filesystems",
+                    details={"mount_points": patterns},
+                ).to_dict()
+            ]
     if not usages:
         return [
             CheckResult(
@@ -152,7 +182,8 @@ def rds(context: Mapping[str, Any]) -> ResultDicts:
 
 
 def postgres(context: Mapping[str, Any]) -> ResultDicts:
-    """Database sizes (growth per week) and the largest tables of the application database."""
+    """Database sizes (growth per week) and the largest tables of the application database (as
+    many as the ``top_tables`` Param, else ``disk_space.top_tables``)."""
     import psycopg
 
     from sanvi_ops.disk import database_sizes
@@ -166,7 +197,10 @@ def postgres(context: Mapping[str, Any]) -> ResultDicts:
         return _connection_result("postgres", exc, Status.ERROR)
     try:
         usages, largest = database_sizes(
-            dsn, at, top_tables=cfg.disk_space.top_tables, timeout_s=cfg.disk_space.timeout_seconds
+            dsn,
+            at,
+            top_tables=int(param_value(context, "top_tables", cfg.disk_space.top_tables)),
+            timeout_s=cfg.disk_space.timeout_seconds,
         )
     except psycopg.Error as exc:
         from sanvi_ops.store import redact

@@ -8,7 +8,8 @@ cannot be reached the review still runs and says that new signatures were not tr
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sanvi_ops.config import MaintenanceConfig
@@ -47,14 +48,23 @@ def _signature_store(cfg: MaintenanceConfig) -> tuple[Any, CheckResult | None]:
     return SignatureStore(dsn), None
 
 
-def cloudwatch_logs(run_id: str, end: datetime) -> ResultDicts:
+def cloudwatch_logs(
+    run_id: str, end: datetime, *, hours: int | None = None, groups: Sequence[str] | None = None
+) -> ResultDicts:
+    """Review the configured log groups over ``log_review.lookback`` before ``end``.
+
+    :param hours: the manual run's ``hours`` Param: look back this many hours instead.
+    :param groups: the manual run's ``log_groups`` Param: review only these groups.
+    """
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
     from sanvi_ops.logs import limits_from, logs_client_config, review_group
 
     def run(cfg: MaintenanceConfig) -> list[CheckResult]:
         lr = cfg.log_review
-        if not lr.log_groups:
+        window = lr.lookback if hours is None else timedelta(hours=hours)
+        chosen = list(lr.log_groups) if not groups else list(groups)
+        if not chosen:
             return [
                 CheckResult(
                     check="logs.groups",
@@ -72,13 +82,13 @@ def cloudwatch_logs(run_id: str, end: datetime) -> ResultDicts:
         client = hook.get_client_type(config=base.merge(ours) if base is not None else ours)
         store, note = _signature_store(cfg)
         results = [note] if note else []
-        for group in lr.log_groups:
+        for group in chosen:
             results.extend(
                 review_group(
                     client,
                     group,
                     end=end,
-                    window=lr.lookback,
+                    window=window,
                     pattern=lr.filter_pattern,
                     max_events=lr.max_events_per_group,
                     max_total_events=lr.max_total_events_per_group,

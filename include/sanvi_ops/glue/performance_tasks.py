@@ -14,6 +14,7 @@ from typing import Any
 
 from sanvi_ops.config import MaintenanceConfig, load_config
 from sanvi_ops.glue.connections import ConnectionMissing
+from sanvi_ops.glue.params import param_value
 from sanvi_ops.results import CheckResult, Status
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,10 @@ def _store_dsn(cfg: MaintenanceConfig) -> str:
 
 def database(context: Mapping[str, Any]) -> ResultDicts:
     """pg_stat_statements (with last week's change), cache hits, unused indexes, sequential
-    scans, connection pool; keeps this week's statement snapshot in the results store."""
+    scans, connection pool; keeps this week's statement snapshot in the results store.
+
+    A manual run's ``top_queries`` Param sets how many statements (and sequentially scanned
+    tables) are listed; empty = ``performance_analysis.top_queries``."""
     from sanvi_ops.glue.connections import postgres_dsn
     from sanvi_ops.performance import check_database, latest_snapshot, save_snapshot
 
@@ -98,7 +102,7 @@ def database(context: Mapping[str, Any]) -> ResultDicts:
     results, snapshot = check_database(
         dsn,
         previous,
-        top_n=p.top_queries,
+        top_n=int(param_value(context, "top_queries", p.top_queries)),
         regression_pct=p.regression_pct,
         regression_min_calls=p.regression_min_calls,
         cache_hit_warning_pct=p.cache_hit_warning_pct,

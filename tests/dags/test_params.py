@@ -1,0 +1,148 @@
+"""Every DAG's trigger form: each Param typed (JSON schema), titled and described, its default
+valid; a ``checks`` multi-select offers exactly the DAG's check tasks; and a bad value is refused
+by Airflow's own validation — on the serialized DAG, the object the API server's trigger
+endpoint validates against — with a message naming the param.
+
+Parametrized per DAG, so a failure names the DAG.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.unit
+
+#: JSON-schema types a Param may declare.
+JSON_TYPES = {"null", "boolean", "integer", "number", "string", "array", "object"}
+#: A value of each JSON type, to find one a param does not accept.
+SAMPLES: dict[str, Any] = {
+    "object": {"not": "valid"},
+    "boolean": True,
+    "string": "not-valid",
+    "array": ["not-valid"],
+    "integer": 123456789,
+    "null": None,
+}
+
+
+def _dagbag() -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(REPO / "dags"), bundle_path=REPO / "dags")
+
+
+_BAG = None
+
+
+def _bag() -> Any:
+    global _BAG
+    if _BAG is None:
+        _BAG = _dagbag()
+    return _BAG
+
+
+def _dag_ids() -> list[str]:
+    return sorted(_bag().dags)
+
+
+def _types(schema: dict[str, Any]) -> set[str]:
+    declared = schema.get("type")
+    return set(declared) if isinstance(declared, list) else {declared} if declared else set()
+
+
+def test_dag_folder_parses():
+    bag = _bag()
+    assert bag.import_errors == {} and bag.dags
+
+
+@pytest.mark.parametrize("dag_id", _dag_ids())
+def test_every_param_is_typed_titled_and_described(dag_id: str):
+    dag = _bag().dags[dag_id]
+    problems = []
+    for name, param in dag.params.items():
+        schema = param.schema
+        types = _types(schema)
+        if not types or not types <= JSON_TYPES:
+            problems.append(f"{name}: no JSON-schema type (type={schema.get('type')!r})")
+        if not str(schema.get("title") or "").strip():
+            problems.append(f"{name}: no title")
+        if not str(param.description or schema.get("description_md") or "").strip():
+            problems.append(f"{name}: no description")
+        if "array" in types and "items" not in schema:
+            problems.append(f"{name}: an array without an items schema")
+    assert not problems, f"{dag_id}: " + "; ".join(problems)
+
+
+@pytest.mark.parametrize("dag_id", _dag_ids())
+def test_defaults_validate(dag_id: str):
+    dag = _bag().dags[dag_id]
+    dag.params.validate()  # a scheduled run uses these: they must be valid
+
+
+@pytest.mark.parametrize("dag_id", _dag_ids())
+def test_checks_param_offers_exactly_the_check_tasks(dag_id: str):
+    """The ``checks`` multi-select lists the tasks whose results ``record`` gathers, all by default."""
+    dag = _bag().dags[dag_id]
+    if "checks" not in dag.params:
+        pytest.skip(f"{dag_id} has no checks Param")
+    schema = dag.params.get_param("checks").schema
+    offered = schema["items"]["enum"]
+    feeding_record = sorted(dag.get_task("record").upstream_task_ids)
+    assert sorted(offered) == feeding_record, (
+        f"{dag_id}: checks offers {offered}, record reads {feeding_record}"
+    )
+    assert dag.params.validate()["checks"] == offered
+    assert schema["examples"] == offered  # the form renders a multi-select from these
+
+
+def _bad_values(schema: dict[str, Any]) -> list[Any]:
+    """Values the schema must refuse: one of a JSON type it does not declare, and one outside its
+    enum / bounds when it has them."""
+    types = _types(schema)
+    bad = [
+        next(v for t, v in SAMPLES.items() if t not in types and not (t == "integer" and "number" in types))
+    ]
+    if "enum" in schema:
+        bad.append("surely-not-an-option")
+    if "items" in schema and "enum" in schema["items"]:
+        bad.append(["surely-not-an-option"])
+    if "minimum" in schema:
+        bad.append(schema["minimum"] - 1)
+    if "maximum" in schema:
+        bad.append(schema["maximum"] + 1)
+    return bad
+
+
+@pytest.mark.parametrize("dag_id", _dag_ids())
+def test_trigger_validation_refuses_bad_values_naming_the_param(dag_id: str):
+    """What the API server does on a trigger (``SerializedDAG.create_dagrun``): merge the form's
+    conf into the serialized DAG's params and validate."""
+    from airflow.sdk.exceptions import ParamValidationError
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    dag = _bag().dags[dag_id]
+    serialized = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+    serialized.params.validate()  # the defaults survive serialization
+    if not len(serialized.params):
+        pytest.skip(f"{dag_id} declares no Params")
+    for name in serialized.params:
+        schema = serialized.params.get_param(name).schema
+        for value in _bad_values(schema):
+            with pytest.raises(ParamValidationError) as info:
+                serialized.params.deep_merge({name: value}).validate()
+            assert f"Invalid input for param {name}:" in str(info.value), (dag_id, name, value)
+
+
+def test_a_bad_checks_value_stops_a_run_before_any_task(airflow_db, monkeypatch):
+    """End to end through ``dag.test()`` (which creates the run as the scheduler and the API do):
+    the run is refused, nothing runs."""
+    from airflow.sdk.exceptions import ParamValidationError
+
+    dag = _bag().dags["security_patch_review"]
+    with pytest.raises(ParamValidationError, match="Invalid input for param checks: .*'scan_everything'"):
+        dag.test(run_conf={"checks": ["scan_everything"]})

@@ -26,6 +26,7 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
+from sanvi_ops.aws_errors import denied_result, is_denied
 from sanvi_ops.backups import MANIFEST_NAME, BackupEntry, backup_id_for, list_backups
 from sanvi_ops.results import CheckResult, Status, grade
 
@@ -47,6 +48,13 @@ def s3_failure(check: str, what: str, exc: Exception) -> CheckResult:
     """An S3 call that failed (5xx, timeout, access denied): ``error``, the check could not run."""
     from botocore.exceptions import ClientError
 
+    if is_denied(exc):
+        # the component is the IAM prefix of the refused call (S3, or EC2/RDS for the callers
+        # that share this helper)
+        service = {"DescribeImages": "ec2", "DescribeDBInstances": "rds", "DescribeDBSnapshots": "rds"}.get(
+            str(getattr(exc, "operation_name", "")), "s3"
+        )
+        return denied_result(check, exc, service=service, component=COMPONENT, details={"what": what})
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")

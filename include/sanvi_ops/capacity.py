@@ -29,6 +29,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from sanvi_ops.aws_errors import denied_result, is_denied
 from sanvi_ops.disk import GIB, Usage, days_until_full, growth_per_day
 from sanvi_ops.prometheus import PrometheusClient, RangeSeries
 from sanvi_ops.results import CheckResult, Status
@@ -333,6 +334,8 @@ def autoscaling_bounds(
         for page in paginator.paginate(ServiceNamespace="ecs", ResourceIds=list(ids)):
             found.extend(page.get("ScalableTargets", []))
     except (ClientError, BotoCoreError) as exc:
+        if is_denied(exc):
+            return [denied_result("capacity.autoscaling", exc, client=client, component="ecs")]
         code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
         return [
             CheckResult(

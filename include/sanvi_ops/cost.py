@@ -18,9 +18,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sanvi_ops.aws_errors import denied_result, is_denied
 from sanvi_ops.results import CheckResult, Status
-
-_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError"}
 
 
 @dataclass(frozen=True)
@@ -404,16 +403,9 @@ def _error(check: str, component: str, client: Any, method: str, exc: Exception)
 
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
-        if err.get("Code") in _DENIED:
-            prefix = client.meta.service_model.signing_name
-            op = exc.operation_name or client.meta.method_to_api_mapping.get(method, method)
-            action = f"{prefix}:{op}"
-            return CheckResult(
-                check=check,
-                status=Status.ERROR,
-                summary=f"permission missing: {action} — Action: grant it to the review's role",
-                details={"missing_action": action},
-                component=component,
+        if is_denied(exc):
+            return denied_result(
+                check, exc, client=client, method=method, component=component, role="the review's role"
             )
         text = f"{err.get('Code', 'ClientError')}: {err.get('Message', exc)}"
     elif isinstance(exc, BotoCoreError):

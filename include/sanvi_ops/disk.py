@@ -27,6 +27,7 @@ from typing import Any, LiteralString
 import psycopg
 from psycopg.rows import dict_row
 
+from sanvi_ops.aws_errors import denied_result, is_denied
 from sanvi_ops.prometheus import PrometheusClient
 from sanvi_ops.results import CheckResult, Status, grade
 
@@ -245,6 +246,11 @@ def rds_usage(rds: Any, cloudwatch: Any, instances: Iterable[str], at: datetime)
                 Statistics=["Average"],
             )
         except ClientError as exc:
+            if is_denied(exc):
+                # rds:DescribeDBInstances or cloudwatch:GetMetricStatistics, by the refused call
+                service = "rds" if exc.operation_name == "DescribeDBInstances" else "cloudwatch"
+                out.append(denied_result(check, exc, service=service, component="rds"))
+                continue
             code = exc.response.get("Error", {}).get("Code", "")
             status = Status.WARNING if code == "DBInstanceNotFound" else Status.ERROR
             out.append(

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from sanvi_ops.aws_errors import DENIED_CODES, denied_result, is_denied
 from sanvi_ops.config import Threshold
 from sanvi_ops.results import CheckResult, Status, grade
 
@@ -458,6 +459,15 @@ def _remember(
 
 
 def _read_error(group: str, exc: LogsReadError, attempts: int) -> CheckResult:
+    if is_denied(exc.__cause__ or exc) or exc.code in DENIED_CODES:
+        return denied_result(
+            f"logs.read[{group}]",
+            exc.__cause__ or exc,
+            service="logs",
+            method="FilterLogEvents",
+            component=COMPONENT,
+            details={"error_code": exc.code, "log_group": group},
+        )
     if exc.code in THROTTLING_CODES:
         summary = (
             f"{group}: CloudWatch Logs throttled the review ({exc.code}) after {attempts} attempt(s) with "
@@ -466,8 +476,8 @@ def _read_error(group: str, exc: LogsReadError, attempts: int) -> CheckResult:
         )
     elif exc.code == "ResourceNotFoundException":
         summary = f"{group}: log group not found; fix log_review.log_groups in the maintenance config"
-    elif exc.code in ("AccessDeniedException", "UnrecognizedClientException"):
-        summary = f"{group}: not allowed to read it ({exc}); grant logs:FilterLogEvents to the AWS connection"
+    elif exc.code == "UnrecognizedClientException":
+        summary = f"{group}: AWS does not know the connection's credentials ({exc}); fix the AWS connection"
     else:
         summary = f"{group}: CloudWatch Logs refused the read ({exc})"
     return CheckResult(

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from sanvi_ops.aws_errors import denied_result, is_denied
 from sanvi_ops.results import CheckResult, Status
 
 COMPONENT_RDS = "rds"
@@ -75,6 +76,8 @@ def _error_text(exc: Exception) -> str:
 
 
 def _aws_error(check: str, component: str, call: str, exc: Exception) -> CheckResult:
+    if is_denied(exc):
+        return denied_result(check, exc, action=call, component=component, details={"call": call})
     return CheckResult(
         check=check,
         status=Status.ERROR,

@@ -19,6 +19,7 @@ import ssl
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from sanvi_ops.aws_errors import denied_result, iam_action, is_denied
 from sanvi_ops.results import CheckResult, Status
 
 __all__ = [
@@ -59,14 +60,6 @@ HIGH_RISK_PORTS: frozenset[int] = frozenset(
     }
 )
 _OPEN = ("0.0.0.0/0", "::/0")
-_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError"}
-#: API operations whose IAM action has another name.
-_ACTION_NAMES = {
-    ("s3", "GetPublicAccessBlock", "s3control"): "s3:GetAccountPublicAccessBlock",
-    ("s3", "GetPublicAccessBlock", "s3"): "s3:GetBucketPublicAccessBlock",
-    ("s3", "GetBucketEncryption", "s3"): "s3:GetEncryptionConfiguration",
-    ("s3", "ListBuckets", "s3"): "s3:ListAllMyBuckets",
-}
 
 
 class _Denied(Exception):
@@ -86,11 +79,8 @@ def _call(client: Any, method: str, missing: Iterable[str] = (), **kwargs: Any) 
         code = exc.response.get("Error", {}).get("Code", "")
         if code in set(missing):
             return None
-        if code in _DENIED:
-            op = client.meta.method_to_api_mapping.get(method, method)
-            prefix = client.meta.service_model.signing_name
-            service = client.meta.service_model.service_name
-            action = _ACTION_NAMES.get((prefix, op, service), f"{prefix}:{op}")
+        if is_denied(exc):
+            action = iam_action(exc, client=client, method=method)
             raise _Denied(action, exc.response.get("Error", {}).get("Message", "")) from None
         raise
 
@@ -99,18 +89,26 @@ def _error(check: str, component: str, control: str | None, exc: Exception) -> C
     from botocore.exceptions import BotoCoreError, ClientError
 
     prefix = f"[{control}] " if control else ""
-    if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in _DENIED:
-        # a paginated call: the component is the IAM service prefix (ec2, rds, iam, elasticache)
-        exc = _Denied(f"{component}:{exc.operation_name}", str(exc))
-    if isinstance(exc, _Denied):
-        summary = f"{prefix}permission missing: {exc.action} — Action: grant it to the scan's role"
-        details: dict[str, Any] = {"control": control, "missing_action": exc.action}
-    elif isinstance(exc, (ClientError, BotoCoreError)):
+    if isinstance(exc, _Denied) or is_denied(exc):
+        # a paginated call raises the ClientError itself: the component is the IAM service
+        # prefix (ec2, rds, iam, elasticache)
+        action = exc.action if isinstance(exc, _Denied) else None
+        return denied_result(
+            check,
+            exc,
+            service=component,
+            action=action,
+            component=component,
+            control=control,
+            role="the scan's role",
+            details={"control": control},
+        )
+    if isinstance(exc, (ClientError, BotoCoreError)):
         response = getattr(exc, "response", {}) or {}
         err = response.get("Error", {})
         text = f"{err.get('Code', type(exc).__name__)}: {err.get('Message', exc)}"
         summary = f"{prefix}could not be checked: {text}"
-        details = {"control": control}
+        details: dict[str, Any] = {"control": control}
     else:
         raise exc
     return CheckResult(

@@ -144,6 +144,7 @@ def test_fab_auth_manager_with_a_twelve_hour_idle_session(services: dict[str, di
         env = svc["environment"]
         assert env["AIRFLOW__CORE__AUTH_MANAGER"] == FAB_AUTH_MANAGER, name
         assert int(env["AIRFLOW__FAB__SESSION_LIFETIME_MINUTES"]) == TWELVE_HOURS_IN_MINUTES, name
+        assert int(env["AIRFLOW__API_AUTH__JWT_EXPIRATION_TIME"]) == TWELVE_HOURS_IN_MINUTES * 60, name
     # The auth manager class and the option exist in the pinned provider.
     module, _, cls = FAB_AUTH_MANAGER.rpartition(".")
     assert hasattr(importlib.import_module(module), cls)

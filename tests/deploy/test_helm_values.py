@@ -58,6 +58,7 @@ def test_dags_come_with_the_image(values: dict[str, Any]) -> None:
 def test_fab_auth_manager_and_twelve_hour_session(values: dict[str, Any]) -> None:
     assert values["config"]["core"]["auth_manager"] == FAB_AUTH_MANAGER
     assert int(values["config"]["fab"]["session_lifetime_minutes"]) == TWELVE_HOURS_IN_MINUTES
+    assert int(values["config"]["api_auth"]["jwt_expiration_time"]) == TWELVE_HOURS_IN_MINUTES * 60
     assert values["createUserJob"]["enabled"] is False  # no admin password in values
 
 

@@ -28,6 +28,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from sanvi_ops.aws_errors import iam_action, is_denied
 from sanvi_ops.results import CheckResult, Status, grade
 
 __all__ = ["check_buckets", "check_ecs", "check_elasticache", "check_rds"]
@@ -117,17 +118,26 @@ def _error_code(exc: ClientError) -> tuple[str, str]:
     return str(error.get("Code", "Unknown")), message
 
 
-def _aws_failure(check: str, component: str, resource: str, exc: Exception) -> CheckResult:
-    """Turn a botocore error about ``resource`` into a result naming it and the AWS error code."""
+def _aws_failure(
+    check: str, component: str, resource: str, exc: Exception, client: Any = None
+) -> CheckResult:
+    """Turn a botocore error about ``resource`` into a result naming it and the AWS error code
+    (and, for a missing permission, the IAM action to grant: ``client`` made the call)."""
     if isinstance(exc, ClientError):
         code, message = _error_code(exc)
         details: dict[str, Any] = {"resource": resource, "aws_error_code": code, "aws_error_message": message}
         text = f"{code}: {message}" if message else code
         if code in _CANNOT_RUN_CODES:
+            grant = ""
+            if is_denied(exc):
+                details["missing_action"] = iam_action(
+                    exc, client=client, service=None if client else component
+                )
+                grant = f" — permission missing: {details['missing_action']}; grant it to the DAG's AWS role"
             return CheckResult(
                 check=check,
                 status=Status.ERROR,
-                summary=f"Could not check {resource}: AWS refused the request ({text})",
+                summary=f"Could not check {resource}: AWS refused the request ({text}){grant}",
                 details=details,
                 component=component,
             )
@@ -201,10 +211,10 @@ def check_buckets(s3: Any, buckets: dict[str, str]) -> list[CheckResult]:
                     )
                 )
             else:
-                results.append(_aws_failure(check, "s3", resource, exc))
+                results.append(_aws_failure(check, "s3", resource, exc, s3))
             continue
         except (BotoCoreError, ValueError) as exc:
-            results.append(_aws_failure(check, "s3", resource, exc))
+            results.append(_aws_failure(check, "s3", resource, exc, s3))
             continue
         headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
         region = response.get("BucketRegion") or headers.get("x-amz-bucket-region")
@@ -314,12 +324,12 @@ def check_ecs(ecs: Any, cluster: str, services: Sequence[str]) -> list[CheckResu
                     for name in services
                 ]
             return [
-                _aws_failure(f"ecs.{name}", "ecs", f"ECS service {name} in cluster {cluster!r}", exc)
+                _aws_failure(f"ecs.{name}", "ecs", f"ECS service {name} in cluster {cluster!r}", exc, ecs)
                 for name in services
             ]
         except BotoCoreError as exc:
             return [
-                _aws_failure(f"ecs.{name}", "ecs", f"ECS service {name} in cluster {cluster!r}", exc)
+                _aws_failure(f"ecs.{name}", "ecs", f"ECS service {name} in cluster {cluster!r}", exc, ecs)
                 for name in services
             ]
         for svc in response.get("services", []):
@@ -407,7 +417,7 @@ def check_rds(rds: Any, instances: Sequence[str]) -> list[CheckResult]:
             for db in page.get("DBInstances", []):
                 found[str(db["DBInstanceIdentifier"])] = db
     except (ClientError, BotoCoreError) as exc:
-        return [_aws_failure(f"rds.{name}", "rds", f"RDS instance {name!r}", exc) for name in instances]
+        return [_aws_failure(f"rds.{name}", "rds", f"RDS instance {name!r}", exc, rds) for name in instances]
     results = []
     for name in instances:
         resource = f"RDS instance {name}"
@@ -462,7 +472,7 @@ def check_elasticache(ec: Any, clusters: Sequence[str]) -> list[CheckResult]:
                     groups[str(group["ReplicationGroupId"])] = group
     except (ClientError, BotoCoreError) as exc:
         return [
-            _aws_failure(f"elasticache.{n}", "elasticache", f"ElastiCache cluster {n!r}", exc)
+            _aws_failure(f"elasticache.{n}", "elasticache", f"ElastiCache cluster {n!r}", exc, ec)
             for n in clusters
         ]
     results = []

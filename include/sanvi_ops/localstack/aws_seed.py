@@ -12,20 +12,41 @@ a service we update it to its own desired count, which makes running == desired.
 and ElastiCache clusters are ``available`` as soon as they are created.
 
 It refuses any endpoint that is not on this machine: it must never create resources in real AWS.
+
+:func:`seed_governance` (called by :func:`seed_demo`) adds what the quarterly Architecture
+Review and Compliance Audit look at, compliant and not, so a local run has findings to show:
+
+- network: the ``architecture_review.vpc_names[0]`` VPC with an internet gateway, a public and a
+  private subnet in the region's first zone, only a public one in the second (finding: no
+  private subnet there), a NAT gateway the private subnet routes through, and an internet-facing
+  ALB in the public subnets; the demo RDS instance is single-AZ (finding: documented Multi-AZ);
+  an undocumented bucket ``sanvi-legacy-exports`` (finding: extra);
+- audit logs: the system-access group keeps 400 days (ok), the data-access group 365 days
+  (finding: 3 years needed), the changes group is missing (finding);
+- the backup bucket encrypted with SSE-KMS and carrying the backups' lifecycle rule (ok); the
+  evidence bucket versioned (ok);
+- IAM: a deployment user whose key is used, a contractor's user whose key never is, and a role.
+  moto stamps them with the current time, so the 90-day access review and key rotation have
+  nothing to report until they age (the tests age them in moto's own state).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
 from sanvi_ops.localstack.aws import LOCAL_AWS_ENV
 
-__all__ = ["DemoNames", "seed_demo"]
+__all__ = ["DemoNames", "seed_demo", "seed_governance"]
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+#: ``0`` skips :func:`seed_governance` in :func:`seed_demo` (the test suite: only the tests of
+#: the quarterly reviews need those resources, and they seed them themselves).
+GOVERNANCE_ENV = "SANVI_OPS_SEED_GOVERNANCE"
 
 
 @dataclass(frozen=True)
@@ -49,6 +70,19 @@ class DemoNames:
             rds_instances=tuple(health_check.rds_instances),
             elasticache_clusters=tuple(health_check.elasticache_clusters),
         )
+
+
+@cache
+def _session(region: str) -> Any:
+    """One boto3 session per region for the process: its loader keeps the service models, so a
+    second seeding does not parse them again (seconds for EC2's)."""
+    import boto3
+
+    return boto3.session.Session(
+        aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+        region_name=region,
+    )
 
 
 def _require_local(endpoint_url: str) -> None:
@@ -166,7 +200,12 @@ def _seed_elasticache(ec: Any, clusters: Sequence[str]) -> None:
             )
 
 
-def seed_demo(endpoint_url: str, region: str = "us-east-1", names: DemoNames | None = None) -> dict[str, Any]:
+def seed_demo(
+    endpoint_url: str,
+    region: str = "us-east-1",
+    names: DemoNames | None = None,
+    governance: bool | None = None,
+) -> dict[str, Any]:
     """Create (idempotently) the healthy demo AWS stack in the moto server at ``endpoint_url``.
 
     Existing resources are kept; a service below its desired count is brought back to it and a
@@ -176,23 +215,18 @@ def seed_demo(endpoint_url: str, region: str = "us-east-1", names: DemoNames | N
     :param region: region of every resource.
     :param names: resource names; by default the ones ``health_check`` in the loaded config
         (``load_config()``, honouring ``SANVI_OPS_CONFIG``) checks, so seed and checks never drift.
+    :param governance: also :func:`seed_governance`; ``None`` = unless ``SANVI_OPS_SEED_GOVERNANCE=0``.
     :returns: what was seeded, shaped like ``health_check``'s settings: ``buckets``,
         ``ecs_cluster``, ``ecs_services``, ``rds_instances``, ``elasticache_clusters``, plus
         ``endpoint_url`` and ``region``.
     :raises ValueError: when ``endpoint_url`` is not local.
     """
-    import boto3
-
     _require_local(endpoint_url)
     if names is None:
         from sanvi_ops.config import load_config
 
         names = DemoNames.from_health_config(load_config().health_check)
-    session = boto3.session.Session(
-        aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-        region_name=region,
-    )
+    session = _session(region)
 
     def client(service: str) -> Any:
         return session.client(service, endpoint_url=endpoint_url)
@@ -201,6 +235,10 @@ def seed_demo(endpoint_url: str, region: str = "us-east-1", names: DemoNames | N
     _seed_ecs(client("ecs"), names.ecs_cluster, list(names.ecs_services), names.ecs_desired_count)
     _seed_rds(client("rds"), list(names.rds_instances))
     _seed_elasticache(client("elasticache"), list(names.elasticache_clusters))
+    if governance is None:
+        governance = os.environ.get(GOVERNANCE_ENV, "1") != "0"
+    if governance:
+        seed_governance(endpoint_url, region)
     return {
         "endpoint_url": endpoint_url,
         "region": region,
@@ -210,3 +248,143 @@ def seed_demo(endpoint_url: str, region: str = "us-east-1", names: DemoNames | N
         "rds_instances": list(names.rds_instances),
         "elasticache_clusters": list(names.elasticache_clusters),
     }
+
+
+# --------------------------------------------------------------------------------------------
+# Quarterly governance: architecture review and compliance audit
+# --------------------------------------------------------------------------------------------
+
+#: What :func:`seed_governance` makes non-compliant on purpose (the tests hold the checks to it).
+LEGACY_BUCKET = "sanvi-legacy-exports"
+DEPLOY_USER = "ci-deployer"
+CONTRACTOR_USER = "former-contractor"
+DEPLOY_ROLE = "sanvi-deploy"
+
+
+def _seed_network(ec2: Any, elbv2: Any, vpc_name: str, region: str) -> dict[str, Any]:
+    existing = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [vpc_name]}])["Vpcs"]
+    if existing:
+        return {"vpc_id": existing[0]["VpcId"]}
+
+    def tagged(kind: str, name: str) -> list[dict[str, Any]]:
+        return [{"ResourceType": kind, "Tags": [{"Key": "Name", "Value": name}]}]
+
+    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16", TagSpecifications=tagged("vpc", vpc_name))["Vpc"]["VpcId"]
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2] or [
+        f"{region}a"
+    ]
+
+    def subnet(cidr: str, az: str, name: str) -> str:
+        return str(
+            ec2.create_subnet(
+                VpcId=vpc, CidrBlock=cidr, AvailabilityZone=az, TagSpecifications=tagged("subnet", name)
+            )["Subnet"]["SubnetId"]
+        )
+
+    public_a = subnet("10.20.0.0/24", zones[0], f"{vpc_name}-public-a")
+    private_a = subnet("10.20.10.0/24", zones[0], f"{vpc_name}-private-a")
+    public_b = subnet("10.20.1.0/24", zones[-1], f"{vpc_name}-public-b")  # no private subnet in b
+    public_rt = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=public_rt, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    for sn in (public_a, public_b):
+        ec2.associate_route_table(RouteTableId=public_rt, SubnetId=sn)
+    eip = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    nat = ec2.create_nat_gateway(SubnetId=public_a, AllocationId=eip)["NatGateway"]["NatGatewayId"]
+    private_rt = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=private_rt, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
+    ec2.associate_route_table(RouteTableId=private_rt, SubnetId=private_a)
+    sg = ec2.create_security_group(GroupName=f"{vpc_name}-alb", Description="ALB", VpcId=vpc)["GroupId"]
+    elbv2.create_load_balancer(
+        Name=f"{vpc_name}-alb",
+        Subnets=[public_a, public_b],
+        SecurityGroups=[sg],
+        Scheme="internet-facing",
+        Type="application",
+    )
+    return {"vpc_id": vpc, "public": [public_a, public_b], "private": [private_a], "nat_gateway": nat}
+
+
+def _ensure_bucket(s3: Any, bucket: str, region: str) -> None:
+    _seed_buckets(s3, {"bucket": bucket}, region)
+
+
+def _seed_audit_logs(logs: Any, groups: Mapping[str, Sequence[str]]) -> None:
+    # system access: 400 d (≥ 1 y, ok); data access: 365 d (< 3 y); changes: not created
+    retention = {"system_access": 400, "data_access": 365}
+    for category, days in retention.items():
+        for name in groups.get(category, []):
+            if not logs.describe_log_groups(logGroupNamePrefix=name).get("logGroups"):
+                logs.create_log_group(logGroupName=name)
+            logs.put_retention_policy(logGroupName=name, retentionInDays=days)
+
+
+def _seed_iam(iam: Any, endpoint_url: str, region: str) -> None:
+    from botocore.exceptions import ClientError
+
+    try:
+        iam.get_user(UserName=DEPLOY_USER)
+        return
+    except ClientError as exc:
+        if _code(exc) != "NoSuchEntity":
+            raise
+    for user in (DEPLOY_USER, CONTRACTOR_USER):
+        iam.create_user(UserName=user)
+    key = iam.create_access_key(UserName=DEPLOY_USER)["AccessKey"]
+    iam.create_access_key(UserName=CONTRACTOR_USER)  # never used
+    trust = (
+        '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", '
+        '"Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]}'
+    )
+    iam.create_role(RoleName=DEPLOY_ROLE, AssumeRolePolicyDocument=trust)
+    # one call with the deployment key: moto records its last use, as AWS would
+    _session(region).client(
+        "sts",
+        endpoint_url=endpoint_url,
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+    ).get_caller_identity()
+
+
+def seed_governance(endpoint_url: str, region: str = "us-east-1", cfg: Any = None) -> dict[str, Any]:
+    """Create (idempotently) what the Architecture Review and the Compliance Audit inspect, with
+    the deliberate gaps listed in the module docstring; names come from ``cfg`` (default: the
+    loaded config)."""
+    from sanvi_ops.backups import lifecycle_rule
+
+    _require_local(endpoint_url)
+    if cfg is None:
+        from sanvi_ops.config import load_config
+
+        cfg = load_config()
+    session = _session(region)
+
+    def client(service: str) -> Any:
+        return session.client(service, endpoint_url=endpoint_url)
+
+    s3 = client("s3")
+    ar, ca, db = cfg.architecture_review, cfg.compliance_audit, cfg.database_backups
+    network = _seed_network(client("ec2"), client("elbv2"), ar.vpc_names[0], region) if ar.vpc_names else {}
+    _ensure_bucket(s3, LEGACY_BUCKET, region)
+    _ensure_bucket(s3, ca.evidence.bucket, region)
+    s3.put_bucket_versioning(Bucket=ca.evidence.bucket, VersioningConfiguration={"Status": "Enabled"})
+    _ensure_bucket(s3, db.bucket, region)
+    s3.put_bucket_encryption(
+        Bucket=db.bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {
+                    "ApplyServerSideEncryptionByDefault": {
+                        "SSEAlgorithm": "aws:kms",
+                        "KMSMasterKeyID": db.kms_key_alias,
+                    }
+                }
+            ]
+        },
+    )
+    rule = lifecycle_rule(db.prefix, db.glacier_after_days, cfg.backups.database.retention_days)
+    s3.put_bucket_lifecycle_configuration(Bucket=db.bucket, LifecycleConfiguration={"Rules": [rule]})
+    _seed_audit_logs(client("logs"), {k: list(v) for k, v in ca.log_groups.items()})
+    _seed_iam(client("iam"), endpoint_url, region)
+    return {"network": network, "legacy_bucket": LEGACY_BUCKET, "evidence_bucket": ca.evidence.bucket}

@@ -16,7 +16,15 @@ a killed run's leftovers removes them first (`restore.leftovers` warning).
 
 Every test is a row of `recovery_tests` in the results store (duration, MB/s, RTO, RPO);
 `restore.trend` shows the earlier ones. Params: `backup_id` (empty = newest), `dry_run` (pick
-and guard only). RDS mode (snapshot restore) is not built yet: the task reports `skipped`.
+and guard only).
+
+RDS mode (`database_backups.mode: rds`): the newest automated snapshot of
+`rds_restore.source_instance` (or the snapshot named by `backup_id`) is restored to a temporary
+instance tagged `sanvi-ops:purpose=restore-test` / `sanvi-ops:created-by=<run id>`, waited for
+(bounded by `rds_restore.timeout_minutes`), validated over SQL with the `scratch_db` connection's
+login (smoke queries, tables/rows present, RPO against the snapshot time) and always deleted
+without a final snapshot (`restore.cleanup`); an orphan of a killed run is deleted by the next
+(`restore.leftovers`). Recorded as kind `restore_test_rds`.
 
 ## When it is red
 1. `restore.run` critical: the backup could not be restored (checksum, truncated object,
@@ -26,7 +34,9 @@ and guard only). RDS mode (snapshot restore) is not built yet: the task reports 
    investigate the source (`pg_amcheck` on production in a quiet hour).
 3. `restore.duration` red: recovery takes longer than the 1-hour objective; look at MB/s in the
    trend (S3 throughput, worker disk) and at the backup size.
-4. `restore.guard` critical: the configuration points the test at production or at a foreign
+4. `restore.cleanup` critical (RDS): the temporary instance was not deleted; the next run deletes it,
+   or delete it by hand (it carries the `sanvi-ops:purpose=restore-test` tag).
+5. `restore.guard` critical: the configuration points the test at production or at a foreign
    directory. Fix `backup_testing` in `include/config/maintenance.yaml`; nothing was touched.
 """
 
@@ -49,7 +59,7 @@ from sanvi_ops.glue.publish import publish
             None,
             type=["null", "string"],
             title="Backup id",
-            description="e.g. 20261127T010000Z-full; empty = the newest complete backup.",
+            description="e.g. 20261127T010000Z-full (RDS mode: a snapshot id); empty = the newest.",
         ),
         "dry_run": Param(False, type="boolean", title="Dry run", description="Pick and guard only."),
     },

@@ -608,8 +608,8 @@ def _schema(manifest: dict[str, Any], restored_dsn: str, source_dsn: str | None)
         return _result(
             "schema",
             Status.OK,
-            f"table list matches the manifest ({len(tables)} tables); source catalog not reachable, "
-            "columns not compared",
+            f"table list matches the manifest ({len(tables)} tables); columns not compared "
+            "(source catalog not reachable or, in a DR drill, not consulted)",
             details={"compared_with": "manifest"},
         )
     changed = sorted(t for t in set(source) | set(restored) if source.get(t) != restored.get(t))
@@ -658,13 +658,36 @@ def _smoke(dsn: str, queries: list[tuple[str, str]]) -> CheckResult:
     )
 
 
-def _rpo(dsn: str, manifest: dict[str, Any], settings: RestoreSettings) -> tuple[CheckResult, float | None]:
+def _rpo(
+    dsn: str, manifest: dict[str, Any], settings: RestoreSettings, reference: dt.datetime | None = None
+) -> tuple[CheckResult, float | None]:
+    point = reference or dt.datetime.fromisoformat(manifest.get("row_counts_at") or manifest["started_at"])
+    return rpo_check(
+        dsn,
+        settings.rpo_column,
+        point,
+        settings.rpo_warning_min,
+        settings.rpo_critical_min,
+        against="the drill start" if reference else "the backup point",
+    )
+
+
+def rpo_check(
+    dsn: str,
+    rpo_column: str | None,
+    point: dt.datetime,
+    warning_min: float,
+    critical_min: float,
+    *,
+    against: str = "the backup point",
+) -> tuple[CheckResult, float | None]:
+    """Measured RPO: how much older the newest ``rpo_column`` value is than ``point``."""
     import psycopg
     from psycopg import sql
 
-    if not settings.rpo_column:
+    if not rpo_column:
         return _result("rpo", Status.SKIPPED, "no backup_testing.rpo_column configured"), None
-    schema, table, column = settings.rpo_column.split(".")
+    schema, table, column = rpo_column.split(".")
     query = sql.SQL("SELECT max({}) FROM {}.{}").format(
         sql.Identifier(column), sql.Identifier(schema), sql.Identifier(table)
     )
@@ -672,28 +695,25 @@ def _rpo(dsn: str, manifest: dict[str, Any], settings: RestoreSettings) -> tuple
         with psycopg.connect(dsn) as conn:
             row = conn.execute(query).fetchone()
     except psycopg.Error as exc:
-        return _result(
-            "rpo", Status.ERROR, f"{settings.rpo_column}: {' '.join(str(exc).split())[:300]}"
-        ), None
+        return _result("rpo", Status.ERROR, f"{rpo_column}: {' '.join(str(exc).split())[:300]}"), None
     newest = row[0] if row else None
     if newest is None:
-        return _result(
-            "rpo", Status.WARNING, f"{settings.rpo_column}: no rows in the restored database"
-        ), None
-    point = dt.datetime.fromisoformat(manifest.get("row_counts_at") or manifest["started_at"])
+        return _result("rpo", Status.WARNING, f"{rpo_column}: no rows in the restored database"), None
+    if newest.tzinfo is None:  # timestamp without time zone: taken as UTC
+        newest = newest.replace(tzinfo=dt.UTC)
     seconds = max(0.0, (point - newest).total_seconds())
     minutes = seconds / 60
-    status = grade(minutes, settings.rpo_warning_min, settings.rpo_critical_min)
+    status = grade(minutes, warning_min, critical_min)
     return (
         _result(
             "rpo",
             status,
-            f"newest {settings.rpo_column} in the restore is {minutes:.1f} min older than the backup point "
+            f"newest {rpo_column} in the restore is {minutes:.1f} min older than {against} "
             f"({newest.isoformat()} vs {point.isoformat()})",
             metric="rpo_minutes",
             observed=round(minutes, 2),
             unit="min",
-            thresholds={"warning": settings.rpo_warning_min, "critical": settings.rpo_critical_min},
+            thresholds={"warning": warning_min, "critical": critical_min},
             severity="P2" if status == Status.CRITICAL else None,
         ),
         seconds,
@@ -712,15 +732,23 @@ def run_restore_test(
     app: PgTarget | None,
     backup_id: str | None = None,
     dry_run: bool = False,
+    rpo_reference: dt.datetime | None = None,
+    compare_source: bool = True,
+    clock: tuple[dt.datetime, float] | None = None,
 ) -> RestoreOutcome:
     """Guard, clean leftovers, restore, validate, always clean up; never raises for a bad backup.
 
     :param app: the application database (for the production guard and the source catalog);
         ``None`` when its connection is not configured.
+    :param rpo_reference: measure the RPO against this moment (the DR drill's start) instead of
+        the backup's point.
+    :param compare_source: compare the schema with the live source's catalog (the DR drill does
+        not: it recovers as if the primary were lost).
+    :param clock: ``(started_at, time.monotonic() at that moment)`` when RTO counts from an
+        earlier start (the drill's).
     :raises RestoreRefused: a guard refused the target (nothing was run).
     """
-    started = dt.datetime.now(dt.UTC)
-    t0 = time.monotonic()
+    started, t0 = clock or (dt.datetime.now(dt.UTC), time.monotonic())
     root = settings.scratch_root
     refuse_production(
         scratch_host="127.0.0.1",
@@ -812,10 +840,10 @@ def run_restore_test(
         checks = [
             _amcheck(work, server.port, settings),
             _row_counts(manifest, row_counts(dsn)),
-            _schema(manifest, dsn, app_dsn),
+            _schema(manifest, dsn, app_dsn if compare_source else None),
             smoke,
         ]
-        rpo_result, outcome.rpo_seconds = _rpo(dsn, manifest, settings)
+        rpo_result, outcome.rpo_seconds = _rpo(dsn, manifest, settings, rpo_reference)
         checks.append(rpo_result)
         results.extend(checks)
     except Exception as exc:  # noqa: BLE001 - validation could not run
@@ -856,8 +884,10 @@ def run_restore_test(
 # --------------------------------------------------------------------------------------------
 
 
-def record_test(store_dsn: str, dag_id: str, run_id: str, outcome: RestoreOutcome) -> None:
-    """One row in ``recovery_tests``; a retried task overwrites its own row."""
+def record_test(
+    store_dsn: str, dag_id: str, run_id: str, outcome: RestoreOutcome, *, kind: str = KIND
+) -> None:
+    """One row in ``recovery_tests`` of ``kind``; a retried task overwrites its own row."""
     import psycopg
     from psycopg.types.json import Jsonb
 
@@ -876,7 +906,7 @@ def record_test(store_dsn: str, dag_id: str, run_id: str, outcome: RestoreOutcom
             (
                 dag_id,
                 run_id,
-                KIND,
+                kind,
                 outcome.backup_id,
                 outcome.started_at,
                 str(outcome.status),
@@ -890,8 +920,10 @@ def record_test(store_dsn: str, dag_id: str, run_id: str, outcome: RestoreOutcom
         )
 
 
-def recent_tests(store_dsn: str, limit: int, *, before_run: str | None = None) -> list[dict[str, Any]]:
-    """The newest ``limit`` restore tests (other than ``before_run``), newest first."""
+def recent_tests(
+    store_dsn: str, limit: int, *, before_run: str | None = None, kind: str = KIND
+) -> list[dict[str, Any]]:
+    """The newest ``limit`` recovery tests of ``kind`` (other than ``before_run``), newest first."""
     import psycopg
     from psycopg.rows import dict_row
 
@@ -903,15 +935,25 @@ def recent_tests(store_dsn: str, limit: int, *, before_run: str | None = None) -
             FROM recovery_tests WHERE kind = %s AND run_id IS DISTINCT FROM %s
             ORDER BY started_at DESC LIMIT %s
             """,
-            (KIND, before_run, limit),
+            (kind, before_run, limit),
         ).fetchall()
 
 
-def trend_result(outcome: RestoreOutcome, earlier: list[dict[str, Any]]) -> CheckResult:
+def trend_result(
+    outcome: RestoreOutcome,
+    earlier: list[dict[str, Any]],
+    *,
+    check: str = "restore.trend",
+    what: str = "restore",
+) -> CheckResult:
     """The trend line for the report: this test's RTO/MB/s against the earlier ones."""
     if not earlier:
-        return _result(
-            "trend", Status.OK, "first recorded restore test: no trend yet", details={"earlier": []}
+        return CheckResult(
+            check,
+            Status.OK,
+            f"first recorded {what} test: no trend yet",
+            component="backups",
+            details={"earlier": []},
         )
     rows = [
         {
@@ -927,9 +969,10 @@ def trend_result(outcome: RestoreOutcome, earlier: list[dict[str, Any]]) -> Chec
     rtos = [r["rto_min"] for r in rows if r["rto_min"] is not None]
     now_rto = round((outcome.rto_seconds or 0) / 60, 2) if outcome.rto_seconds is not None else None
     trend = " → ".join(str(r) for r in [*reversed(rtos), now_rto] if r is not None)
-    return _result(
-        "trend",
+    return CheckResult(
+        check,
         Status.OK,
-        f"RTO (min) over the last {len(rows) + 1} tests: {trend}",
+        f"RTO (min) over the last {len(rows) + 1} tests ({what}): {trend}",
+        component="backups",
         details={"earlier": rows},
     )

@@ -48,6 +48,80 @@ def settings_from(cfg: MaintenanceConfig) -> Any:
     )
 
 
+def rds_settings(cfg: MaintenanceConfig, *, rto: Any = None, rpo: Any = None) -> Any:
+    """:class:`sanvi_ops.rds_restore.RdsSettings` from ``rds_restore`` (+ ``backup_testing``'s
+    validation; ``rto``/``rpo`` thresholds of the caller's section)."""
+    from sanvi_ops.rds_restore import RdsSettings
+
+    r, t = cfg.rds_restore, cfg.backup_testing
+    production = list(cfg.health_check.rds_instances)
+    source = r.source_instance or (production[0] if production else None)
+    if not source:
+        raise ValueError("rds_restore.source_instance is not set and health_check.rds_instances is empty")
+    rto, rpo = rto or t.rto, rpo or t.rpo
+    return RdsSettings(
+        source_instance=source,
+        production_instances=production,
+        production_targets=list(t.production_targets),
+        instance_class=r.instance_class,
+        subnet_group=r.subnet_group,
+        security_group_ids=list(r.security_group_ids),
+        timeout_s=r.timeout_minutes * 60,
+        poll_s=r.poll_seconds,
+        smoke_queries=[(q.name, q.sql) for q in t.smoke_queries],
+        rpo_column=t.rpo_column,
+        rpo_warning_min=rpo.warning,
+        rpo_critical_min=rpo.critical,
+        rto_warning_min=rto.warning,
+        rto_critical_min=rto.critical,
+    )
+
+
+def sql_login(cfg: MaintenanceConfig) -> Any:
+    """How to log in to a restored RDS instance: the ``connections.scratch_db`` connection
+    (login, password, schema = database; host/port, when set, replace the API's endpoint)."""
+    from sanvi_ops.glue.connections import get_connection
+    from sanvi_ops.rds_restore import SqlLogin
+
+    conn = get_connection(cfg.connections.scratch_db)
+    if not conn.login:
+        raise ValueError(f"Airflow connection {cfg.connections.scratch_db!r}: login is empty")
+    return SqlLogin(
+        user=conn.login,
+        password=conn.password or "",
+        dbname=conn.schema or None,
+        host=conn.host or None,
+        port=int(conn.port) if conn.port else None,
+    )
+
+
+def run_id_of(context: Mapping[str, Any], fallback: str) -> tuple[str, str]:
+    """``(dag_id, run_id)`` of the running DAG run."""
+    import datetime as dt
+
+    dag_run = context.get("dag_run")
+    run_id = str(getattr(dag_run, "run_id", "") or f"manual__{dt.datetime.now(dt.UTC).isoformat()}")
+    return str(getattr(dag_run, "dag_id", "") or fallback), run_id
+
+
+def _rds_restore_test(
+    cfg: MaintenanceConfig, context: Mapping[str, Any], *, app: Any, snapshot_id: str | None, dry_run: bool
+) -> Any:
+    from sanvi_ops.glue.connections import aws_client
+    from sanvi_ops.rds_restore import restore_snapshot
+
+    _, run_id = run_id_of(context, "backup_testing")
+    return restore_snapshot(
+        aws_client(cfg.connections.aws, "rds"),
+        rds_settings(cfg),
+        sql_login(cfg),
+        run_id=run_id,
+        app=app,
+        snapshot_id=snapshot_id,
+        dry_run=dry_run,
+    )
+
+
 def _param(context: Mapping[str, Any], name: str) -> Any:
     params = context.get("params") or {}
     return params.get(name)
@@ -58,7 +132,9 @@ def restore_test(context: Mapping[str, Any]) -> ResultDicts:
     from sanvi_ops.backups import PgTarget
     from sanvi_ops.glue.backup_tasks import _s3
     from sanvi_ops.glue.connections import postgres_dsn
+    from sanvi_ops.rds_restore import KIND_RDS
     from sanvi_ops.restore import (
+        KIND,
         RestoreRefused,
         recent_tests,
         record_test,
@@ -67,25 +143,22 @@ def restore_test(context: Mapping[str, Any]) -> ResultDicts:
     )
 
     cfg = load_config()
-    if cfg.database_backups.mode == "rds":
-        return [
-            CheckResult(
-                "restore.run",
-                Status.SKIPPED,
-                "database_backups.mode is rds: the RDS snapshot restore test is not built yet",
-                component="backups",
-            ).to_dict()
-        ]
     backup_id = _param(context, "backup_id") or None
     dry_run = bool(_param(context, "dry_run"))
     try:
         app: PgTarget | None = PgTarget.from_dsn(postgres_dsn(cfg.connections.app_db))
     except ConnectionMissing:
         app = None  # the guard still holds production_targets; the schema is compared with the manifest
+    rds_mode = cfg.database_backups.mode == "rds"
     try:
-        outcome = run_restore_test(
-            _s3(cfg), settings_from(cfg), app=app, backup_id=backup_id, dry_run=dry_run
-        )
+        if rds_mode:
+            outcome = _rds_restore_test(cfg, context, app=app, snapshot_id=backup_id, dry_run=dry_run)
+        else:
+            outcome = run_restore_test(
+                _s3(cfg), settings_from(cfg), app=app, backup_id=backup_id, dry_run=dry_run
+            )
+    except ConnectionMissing as exc:
+        return [CheckResult("restore.connection", Status.ERROR, str(exc), component="backups").to_dict()]
     except (RestoreRefused, ValueError) as exc:
         return [
             CheckResult(
@@ -94,16 +167,15 @@ def restore_test(context: Mapping[str, Any]) -> ResultDicts:
         ]
     results = list(outcome.results)
     if outcome.backup_id and not dry_run:
-        dag_run = context.get("dag_run")
-        run_id = str(getattr(dag_run, "run_id", "") or f"manual__{outcome.started_at.isoformat()}")
-        dag_id = str(getattr(dag_run, "dag_id", "") or "backup_testing")
+        dag_id, run_id = run_id_of(context, "backup_testing")
         try:
             from sanvi_ops.store import ResultStore
 
             store_dsn = postgres_dsn(cfg.connections.store)
             ResultStore(store_dsn, name=f"results store (connection {cfg.connections.store!r})").migrate()
-            earlier = recent_tests(store_dsn, cfg.backup_testing.trend_runs, before_run=run_id)
-            record_test(store_dsn, dag_id, run_id, outcome)
+            kind = KIND_RDS if rds_mode else KIND
+            earlier = recent_tests(store_dsn, cfg.backup_testing.trend_runs, before_run=run_id, kind=kind)
+            record_test(store_dsn, dag_id, run_id, outcome, kind=kind)
             results.append(trend_result(outcome, earlier))
         except Exception as exc:  # noqa: BLE001 - the test stands without its history
             log.warning("results store unavailable for recovery_tests: %s", exc)

@@ -19,6 +19,7 @@ from pathlib import Path
 from bench.backup import backup_figures
 from bench.common import Figure
 from bench.health import health_probe_50
+from bench.maintenance_page import maintenance_page
 from bench.parsing import parse_figures
 from bench.restore import restore_figures
 from bench.vacuum import vacuum_figures
@@ -32,6 +33,7 @@ BENCHES: dict[str, Callable[[], Iterator[Figure]]] = {
     "backup": backup_figures,
     "vacuum": vacuum_figures,  # vacuum_all and vacuum_needed, side by side in one run
     "restore_test": restore_figures,  # restore test vs boto3 download + pg_restore -j 2
+    "maintenance_page": maintenance_page,  # the Maintenance page with a year of history, < 300 ms
 }
 
 

@@ -585,3 +585,12 @@ def test_busy_ui_port_is_refused_before_anything_starts(
     monkeypatch.setenv("SANVI_UI_PORT", "http")
     with pytest.raises(run.StartupError, match="SANVI_UI_PORT"):
         run.ui_port_from_env()
+
+
+def test_airflow_health_connection_points_at_the_local_api_server() -> None:
+    """`make run` gives the System Health Check's `check_airflow` the local api-server."""
+    ids = {**_conn_ids(), "airflow_api": "sanvi_airflow_api"}
+    conns = _connections(run.connection_env(_addresses(), run.Secrets.generate(), ids))
+    c = conns["sanvi_airflow_api"]
+    assert (c.conn_type, c.host, c.port, c.schema) == ("http", "127.0.0.1", 48080, "http")
+    assert run._conn_ids(run.SHIPPED_CONFIG)["airflow_api"] == "sanvi_airflow_api"

@@ -1,0 +1,240 @@
+"""Sanvi Ops Airflow plugin: the "Maintenance" page in the Airflow UI.
+
+A FastAPI app mounted by the API server under ``/sanvi-ops`` and a top-level nav entry (an external
+view shown in the UI's frame at ``/plugin/maintenance``). What the page shows and how it is read
+from the results store lives in :mod:`sanvi_ops.page`; this file only wires Airflow to it.
+
+Authentication is Airflow's own: every route depends on the core API's ``get_user`` (the JWT in the
+``Authorization: Bearer`` header or the UI's ``_token`` cookie, validated by the auth manager), so
+without a logged-in user there is no data: the JSON route answers 401 and a browser asking for the
+HTML page is sent to the auth manager's login page. Rows are limited to the DAGs the auth manager
+lets the user read; adding or lifting a silence needs edit (PUT) access to the DAG it silences (all
+DAGs for a silence of every DAG). Forms carry a token derived from the session cookie, and the
+cookie itself is ``SameSite=Lax``, so another site cannot post them on the user's behalf.
+
+Imports of ``sanvi_ops`` and of Airflow's API security happen inside the handlers: the scheduler,
+DAG processor and workers also load plugins and need none of this.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import hmac
+import logging
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import quote
+
+from airflow.plugins_manager import AirflowPlugin
+from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+if TYPE_CHECKING:
+    from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
+
+log = logging.getLogger(__name__)
+
+URL_PREFIX = "/sanvi-ops"
+PAGE_PATH = "/maintenance/"
+_COOKIE = "_token"  # airflow.api_fastapi.auth.managers.base_auth_manager.COOKIE_NAME_JWT_TOKEN
+_CSRF_CONTEXT = b"sanvi-ops maintenance page forms"
+
+
+async def _user(request: Request) -> BaseUser:
+    """The logged-in user, exactly as the core API resolves it (bearer header, else the cookie)."""
+    from airflow.api_fastapi.core_api.security import get_user
+    from fastapi.security import HTTPBearer
+
+    bearer = await HTTPBearer(auto_error=False)(request)
+    return await get_user(request, None, bearer)
+
+
+UserDep = Annotated["BaseUser", Depends(_user)]
+
+
+def _csrf_token(request: Request) -> str:
+    """A token only the holder of the session cookie can compute (empty for bearer-token callers)."""
+    cookie = request.cookies.get(_COOKIE, "")
+    if not cookie:
+        return ""
+    return hmac.new(cookie.encode(), _CSRF_CONTEXT, hashlib.sha256).hexdigest()
+
+
+def _check_csrf(request: Request, token: str) -> None:
+    expected = _csrf_token(request)
+    if expected and not hmac.compare_digest(expected, token or ""):
+        raise HTTPException(403, "The form token does not match this session; reload the page and try again")
+
+
+def _dag_access(user: BaseUser) -> tuple[list[str], set[str], set[str]]:
+    """(every DAG the page knows, those the user may read, those the user may edit)."""
+    from airflow.api_fastapi.app import get_auth_manager
+
+    from sanvi_ops.config import load_config
+    from sanvi_ops.page import all_dag_ids
+
+    known = all_dag_ids(load_config())
+    am = get_auth_manager()
+    readable = am.filter_authorized_dag_ids(dag_ids=set(known), user=user, method="GET")
+    editable = am.filter_authorized_dag_ids(dag_ids=set(known), user=user, method="PUT")
+    return known, set(readable), set(editable)
+
+
+def _store() -> tuple[str, str]:
+    """(DSN, name) of the results store, from the connection the config names."""
+    from sanvi_ops.config import load_config
+    from sanvi_ops.glue.connections import postgres_dsn
+
+    conn_id = load_config().connections.store
+    return postgres_dsn(conn_id, application_name="sanvi-ops-page"), f"results store (connection {conn_id!r})"
+
+
+def _load(user: BaseUser) -> tuple[Any, list[str], set[str]]:
+    from sanvi_ops.config import load_config
+    from sanvi_ops.page import load_page, page_without_store
+
+    known, readable, editable = _dag_access(user)
+    cfg = load_config()
+    try:
+        dsn, name = _store()
+    except (LookupError, ValueError) as exc:  # connection missing or incomplete: say so on the page
+        return page_without_store(cfg, f"results store: {exc}", readable_dag_ids=readable), known, editable
+    return load_page(dsn, cfg, readable_dag_ids=readable, store_name=name), known, editable
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="Sanvi Ops maintenance page", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.exception_handler(HTTPException)
+    async def _unauthenticated(request: Request, exc: HTTPException) -> Response:
+        """A browser without a session goes to the login page (and comes back); API callers get 401."""
+        wants_html = "text/html" in request.headers.get("accept", "")
+        if exc.status_code == 401 and request.method == "GET" and wants_html:
+            from airflow.api_fastapi.app import get_auth_manager
+
+            back = str(request.url)
+            return RedirectResponse(get_auth_manager().get_url_login(next_url=back), status_code=303)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.get(PAGE_PATH, response_class=HTMLResponse)
+    def page(request: Request, user: UserDep, msg: str | None = None, err: str | None = None) -> HTMLResponse:
+        """The Maintenance page."""
+        from sanvi_ops.page import render_page
+
+        data, _known, editable = _load(user)
+        body = render_page(
+            data,
+            user=user.get_name(),
+            csrf_token=_csrf_token(request),
+            may_silence=bool(editable),
+            airflow_base="../../",
+            action_base="",
+            message=msg,
+            error=err,
+        )
+        return HTMLResponse(body, headers={"Cache-Control": "no-store"})
+
+    @app.get(PAGE_PATH + "api/page")
+    def page_json(user: UserDep) -> JSONResponse:
+        """The same data as JSON (for scripts and tests)."""
+        data, _known, _editable = _load(user)
+        return JSONResponse(_jsonable(dataclasses.asdict(data)), headers={"Cache-Control": "no-store"})
+
+    @app.post(PAGE_PATH + "silences")
+    def add(
+        request: Request,
+        user: UserDep,
+        reason: Annotated[str, Form()] = "",
+        hours: Annotated[float, Form(gt=0)] = 0,
+        dag_id: Annotated[str, Form()] = "",
+        check_pattern: Annotated[str, Form()] = "",
+        csrf: Annotated[str, Form()] = "",
+    ) -> RedirectResponse:
+        """Add a UI silence (reason and duration required; the user is the one signed in)."""
+        from sanvi_ops.config import load_config
+        from sanvi_ops.page import SilencesUnavailable, add_silence
+        from sanvi_ops.store import StoreError
+
+        _check_csrf(request, csrf)
+        known, _readable, editable = _dag_access(user)
+        needed = {dag_id} if dag_id else set(known)
+        if not needed <= editable:
+            raise HTTPException(403, "Adding this silence needs edit access to " + (dag_id or "every DAG"))
+        try:
+            expires = dt.datetime.now(dt.UTC) + dt.timedelta(hours=hours)
+            dsn, _name = _store()
+            sid = add_silence(
+                dsn,
+                dag_id=dag_id or None,
+                check_pattern=check_pattern or None,
+                reason=reason,
+                created_by=user.get_name(),
+                expires_at=expires,
+                known_dag_ids=known,
+                max_duration=load_config().silence_max_duration,
+            )
+        except (ValueError, OverflowError, SilencesUnavailable, LookupError, StoreError) as exc:
+            return RedirectResponse(f"./?err={quote(str(exc))}#silences", status_code=303)
+        return RedirectResponse(f"./?msg={quote(f'Silence #{sid} added')}#silences", status_code=303)
+
+    @app.post(PAGE_PATH + "silences/{silence_id}/lift")
+    def lift(
+        request: Request, user: UserDep, silence_id: int, csrf: Annotated[str, Form()] = ""
+    ) -> RedirectResponse:
+        """Lift an active silence now."""
+        from sanvi_ops.page import SilencesUnavailable, lift_silence
+        from sanvi_ops.store import StoreError
+
+        _check_csrf(request, csrf)
+        known, _readable, editable = _dag_access(user)
+        try:
+            dsn, _name = _store()
+            lifted = lift_silence(
+                dsn, silence_id, by=user.get_name(), editable_dag_ids=editable, known_dag_ids=known
+            )
+        except PermissionError as exc:
+            raise HTTPException(403, str(exc)) from None
+        except (SilencesUnavailable, LookupError, ValueError, StoreError) as exc:
+            return RedirectResponse(f"../../?err={quote(str(exc))}#silences", status_code=303)
+        text = f"Silence #{silence_id} lifted" if lifted else f"Silence #{silence_id} was not active"
+        return RedirectResponse(f"../../?msg={quote(text)}#silences", status_code=303)
+
+    @app.get("/")
+    def root() -> RedirectResponse:
+        return RedirectResponse("." + PAGE_PATH, status_code=307)
+
+    return app
+
+
+app = create_app()
+
+
+class SanviOpsPlugin(AirflowPlugin):
+    """The Maintenance page: a FastAPI app and its entry in the UI's navigation."""
+
+    name = "sanvi_ops"
+    fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "Sanvi Ops maintenance page"}]
+    external_views = [
+        {
+            "name": "Maintenance",
+            # Relative (no leading slash) so it works under a base_url too; shown in the UI's frame.
+            "href": URL_PREFIX.lstrip("/") + PAGE_PATH,
+            "url_route": "maintenance",
+            "destination": "nav",
+            "nav_top_level": True,
+            "category": "Sanvi Ops",
+        }
+    ]

@@ -1,0 +1,328 @@
+"""The Maintenance page's data and HTML (sanvi_ops.page) against a real PostgreSQL results store.
+
+Every row is written through the store's own API (ResultStore) or, for tables other helpers own
+(recovery_tests, silences), with the SQL their migrations define; the page reads them back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from sanvi_ops.config import load_config
+from sanvi_ops.page import (
+    SilencesUnavailable,
+    add_silence,
+    all_dag_ids,
+    lift_silence,
+    load_page,
+    recovery_chart_svg,
+    render_page,
+)
+from sanvi_ops.results import CheckResult, Status
+from sanvi_ops.store import MIGRATIONS_DIR, ResultStore
+
+pytestmark = pytest.mark.integration
+
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+SILENCES_DDL = """
+CREATE TABLE IF NOT EXISTS silences (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    dag_id        text,
+    check_pattern text,
+    reason        text NOT NULL,
+    created_by    text NOT NULL,
+    source        text NOT NULL CHECK (source IN ('config', 'ui')),
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    expires_at    timestamptz NOT NULL,
+    lifted_at     timestamptz
+)
+"""
+
+
+@pytest.fixture(scope="module")
+def cfg():  # type: ignore[no-untyped-def]
+    return load_config()
+
+
+def _migrated_without_silences(dsn: str, tmp_path: Path) -> ResultStore:
+    """The store as it is before migration 011 (no silences table), whatever this tree holds."""
+    older = tmp_path / "migrations"
+    older.mkdir()
+    for path in MIGRATIONS_DIR.glob("*.sql"):
+        if int(path.name[:3]) < 11:
+            shutil.copy(path, older / path.name)
+    store = ResultStore(dsn)
+    store.migrate(older)
+    return store
+
+
+@pytest.fixture
+def store_dsn(make_db: Callable[[str], str]) -> str:
+    dsn = make_db("page")
+    ResultStore(dsn).migrate()
+    with psycopg.connect(dsn) as conn:
+        conn.execute(SILENCES_DDL)  # migration 011's table, if 011 is not in this tree yet
+    return dsn
+
+
+def _result(check: str, status: Status, summary: str = "", **kw: object) -> CheckResult:
+    return CheckResult(check=check, status=status, summary=summary or f"{check} is {status.value}", **kw)  # type: ignore[arg-type]
+
+
+def _recovery(dsn: str, dag_id: str, kind: str, started: dt.datetime, rto_s: float) -> None:
+    with psycopg.connect(dsn) as conn:
+        conn.execute(
+            """
+            INSERT INTO recovery_tests (dag_id, run_id, kind, started_at, status, rto_seconds)
+            VALUES (%s, %s, %s, %s, 'ok', %s)
+            """,
+            [dag_id, f"manual__{started.isoformat()}", kind, started, rto_s],
+        )
+
+
+def test_unmigrated_store_shows_the_calendar_and_says_why_nothing_else(make_db, cfg) -> None:  # type: ignore[no-untyped-def]
+    data = load_page(make_db("empty"), cfg, now=NOW, store_name="results store (connection 'x')")
+    assert data.problems == [
+        "results store (connection 'x') has no schema yet: it is created by the first DAG run that records results"
+    ]
+    # The guide's four tables, every task in its cadence, each with a next run in the future.
+    for cadence in ("daily", "weekly", "monthly", "quarterly"):
+        rows = data.calendar[cadence]
+        assert {r.dag_id for r in rows} == {d for d, t in cfg.tasks.items() if t.cadence == cadence}
+        assert all(r.next_run is not None and r.next_run >= NOW for r in rows)
+        assert all(r.last_status is None for r in rows)
+    assert {r.dag_id for r in data.calendar["backups"]} >= {"database_backup_full"}
+    html = render_page(data, user="alice", csrf_token="t", may_silence=True)
+    assert "has no schema yet" in html and "never ran" in html
+
+
+def test_unreachable_store_is_a_problem_line_without_the_password(cfg) -> None:  # type: ignore[no-untyped-def]
+    dsn = "host=127.0.0.1 port=1 dbname=store user=ops password=s3cret-pw connect_timeout=2"
+    data = load_page(dsn, cfg, now=NOW)
+    assert len(data.problems) == 1 and "could not be read" in data.problems[0]
+    assert "s3cret-pw" not in data.problems[0]
+    assert data.calendar["daily"]
+
+
+def test_latest_run_status_incidents_slos_notifications_and_recovery(store_dsn: str, cfg) -> None:  # type: ignore[no-untyped-def]
+    store = ResultStore(store_dsn)
+    older, newer = NOW - dt.timedelta(days=1, hours=2), NOW - dt.timedelta(hours=2)
+    store.save_results("system_health_check", "r1", older, [_result("http.api", Status.CRITICAL)])
+    store.save_results(
+        "system_health_check",
+        "r2",
+        newer,
+        [
+            _result("http.api", Status.OK, metric="latency_ms", observed=120.0, unit="ms"),
+            _result(
+                "http.web", Status.WARNING, "web p95 412 ms", metric="latency_ms", observed=412.0, unit="ms"
+            ),
+            _result("postgres.availability", Status.OK),
+        ],
+    )
+    store.save_results(
+        "performance_analysis",
+        "p1",
+        newer,
+        [
+            _result("service.availability", Status.OK, observed=80.0, details={"availability_pct": 99.95}),
+            _result("service.latency_p95", Status.WARNING, observed=340.0, details={"week_ms": 340.0}),
+            _result("service.error_rate", Status.OK, observed=0.02, details={"week_pct": 0.02}),
+        ],
+    )
+    inc = store.open_incident(
+        "system_health_check", "http.web", "P2", "r2", "web down", at=NOW - dt.timedelta(hours=3, minutes=5)
+    )
+    fixed = store.open_incident(
+        "log_review", "logs.rate", "P3", "l1", "errors", at=NOW - dt.timedelta(days=3)
+    )
+    store.resolve_incident(fixed.id, "l2", at=NOW - dt.timedelta(days=3) + dt.timedelta(minutes=95))
+    sent = store.enqueue("summary:a", "system_health_check", "r1", "summary", "#ops", "first\nline two", None)
+    store.mark_sent(sent, "1.1", "C1")
+    gone = store.enqueue("summary:b", "system_health_check", "r2", "summary", "#nope", "never posted", None)
+    store.mark_failed(gone, "channel_not_found", give_up=True)
+    store.enqueue("incident:1", "system_health_check", "r2", "incident", "#inc", "[INCIDENT] #1 P2", None)
+    _recovery(store_dsn, "backup_testing", "restore_test", NOW - dt.timedelta(days=20), 1500)
+    _recovery(store_dsn, "dr_testing", "dr_database", NOW - dt.timedelta(days=10), 4300)
+    _recovery(store_dsn, "backup_testing", "restore_test", NOW - dt.timedelta(days=6), 1320)
+
+    data = load_page(store_dsn, cfg, now=NOW)
+    assert data.problems == []
+    health = next(r for r in data.calendar["daily"] if r.dag_id == "system_health_check")
+    assert (health.last_run_id, health.last_status, health.checks) == ("r2", "warning", 3)
+    assert health.last_summary == "web p95 412 ms"
+    assert next(r for r in data.calendar["daily"] if r.dag_id == "log_review").last_status is None
+
+    assert [(i.ref, i.severity, i.dag_id) for i in data.incidents] == [(inc.ref, "P2", "system_health_check")]
+    assert dt.timedelta(hours=3) <= data.incidents[0].age < dt.timedelta(hours=3, minutes=10)
+
+    slo = {s.name: s for s in data.slos}
+    assert (slo["Availability"].state, slo["Availability"].measured) == ("met", "99.950 % this month")
+    assert slo["Response time (p95)"].state == "missed"
+    assert slo["Response time (daily probe, slowest endpoint)"].measured == "412 ms (web)"
+    assert slo["Error rate"].state == "met"
+    # Latest recovery test (22 min) meets the hour; the incident that took 95 min does not.
+    assert (
+        slo["Recovery time (latest recovery test)"].state,
+        slo["Recovery time (latest recovery test)"].measured,
+    ) == (
+        "met",
+        "22 min (restore_test)",
+    )
+    assert slo["Recovery time (incidents, last 90 days)"].state == "missed"
+
+    assert [(p.kind, p.rto_seconds) for p in data.recovery] == [
+        ("restore_test", 1500),
+        ("dr_database", 4300),
+        ("restore_test", 1320),
+    ]
+    assert (data.pending_count, data.given_up_count) == (1, 1)
+    assert [(n.kind, n.state) for n in data.undelivered] == [("incident", "pending"), ("summary", "given up")]
+    assert [n.state for n in data.notifications] == ["pending", "given up", "sent"]
+
+    html = render_page(data, user="alice", csrf_token="tok", may_silence=True)
+    assert 'data-dag="system_health_check"' in html and inc.ref in html and "3 h 5 min" in html
+    assert "1 pending, 1 given up" in html and "channel_not_found" in html
+    # The chart: one point per test, the 70-min DR drill marked as over the objective.
+    assert html.count('class="point') == 3 and html.count('class="point over"') == 1
+    assert "objective 60 min" in html
+
+
+def test_pending_signoffs_are_listed(store_dsn: str, cfg) -> None:  # type: ignore[no-untyped-def]
+    with psycopg.connect(store_dsn) as conn:
+        for task, outcome, responded in [("sign_off", "pending", None), ("done", "approved", NOW)]:
+            conn.execute(
+                """
+                INSERT INTO signoffs (dag_id, run_id, task_id, kind, team, team_name, subject, deadline,
+                                      outcome, responded_at, url)
+                VALUES ('architecture_review', 'q1', %s, 'signoff', 'architecture', 'Architecture Team',
+                        'Q4 architecture review', %s, %s, %s, '/dags/architecture_review/required_actions')
+                """,
+                [task, NOW + dt.timedelta(days=5), outcome, responded],
+            )
+    data = load_page(store_dsn, cfg, now=NOW)
+    assert [(s.dag_id, s.team, s.subject) for s in data.signoffs] == [
+        ("architecture_review", "Architecture Team", "Q4 architecture review")
+    ]
+    html = render_page(data, user="a", csrf_token="t", may_silence=False)
+    assert "Waiting for a person (1)" in html and 'href="/dags/architecture_review/required_actions"' in html
+    assert load_page(store_dsn, cfg, now=NOW, readable_dag_ids={"log_review"}).signoffs == []
+
+
+def test_rows_of_dags_the_user_may_not_read_are_left_out(store_dsn: str, cfg) -> None:  # type: ignore[no-untyped-def]
+    store = ResultStore(store_dsn)
+    store.save_results("log_review", "l1", NOW, [_result("logs.rate", Status.CRITICAL)])
+    store.open_incident("log_review", "logs.rate", "P3", "l1", "errors")
+    store.enqueue("summary:l1", "log_review", "l1", "summary", "#ops", "log review", None)
+    _recovery(store_dsn, "dr_testing", "dr_database", NOW - dt.timedelta(days=3), 1800)
+
+    data = load_page(store_dsn, cfg, now=NOW, readable_dag_ids={"system_health_check"})
+    assert [r.dag_id for rows in data.calendar.values() for r in rows] == ["system_health_check"]
+    assert data.incidents == [] and data.notifications == [] and data.recovery == []
+    assert data.dag_ids == ["system_health_check"]
+
+
+def test_silences_add_list_lift_and_validation(store_dsn: str, cfg) -> None:  # type: ignore[no-untyped-def]
+    known = all_dag_ids(cfg)
+    later = NOW + dt.timedelta(hours=4)
+
+    def add(**kw: object) -> int:
+        args: dict[str, object] = {
+            "dag_id": "log_review",
+            "check_pattern": "logs.*",
+            "reason": "deploy in progress",
+            "created_by": "alice",
+            "expires_at": later,
+            "known_dag_ids": known,
+        }
+        args.update(kw)
+        return add_silence(store_dsn, **args)  # type: ignore[arg-type]
+
+    for bad, message in [
+        ({"reason": "  "}, "silence.reason: required"),
+        ({"expires_at": NOW - dt.timedelta(minutes=1)}, "is not in the future"),
+        ({"expires_at": NOW + dt.timedelta(days=31)}, "is more than 30 days away"),
+        ({"dag_id": "no_such_dag"}, "silence.dag_id: 'no_such_dag' is not a DAG"),
+        ({"created_by": ""}, "silence.created_by: required"),
+        ({"dag_id": None, "check_pattern": None}, "name a dag_id or a check pattern"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            add(**bad)
+
+    first = add()
+    every = add(dag_id=None, check_pattern="aws.s3[*]", reason="AWS maintenance")
+    with psycopg.connect(store_dsn) as conn:
+        from_config = conn.execute(
+            "INSERT INTO silences (dag_id, check_pattern, reason, created_by, source, expires_at)"
+            " VALUES ('disk_space_check', NULL, 'resize planned', 'ops', 'config', %s) RETURNING id",
+            [NOW + dt.timedelta(days=2)],
+        ).fetchone()[0]
+    data = load_page(store_dsn, cfg, now=NOW)
+    assert data.silences_available
+    assert [(s.id, s.dag_id, s.check_pattern, s.created_by, s.source) for s in data.silences] == [
+        (first, "log_review", "logs.*", "alice", "ui"),
+        (every, None, "aws.s3[*]", "alice", "ui"),
+        (from_config, "disk_space_check", None, "ops", "config"),
+    ]
+    html = render_page(data, user="alice", csrf_token="tok", may_silence=True)
+    assert f'action="silences/{first}/lift"' in html and 'name="reason" required' in html
+    # A silence from the config file is lifted by deleting its entry, not on the page.
+    assert f'action="silences/{from_config}/lift"' not in html
+    with pytest.raises(ValueError, match="comes from the config file"):
+        lift_silence(store_dsn, from_config, by="alice")
+    assert "Add silence" not in render_page(data, user="bob", csrf_token="", may_silence=False)
+
+    # Lifting needs edit access to the silenced DAG (every DAG for a silence of every DAG).
+    with pytest.raises(PermissionError, match=f"silence #{every}: bob may not edit DAG"):
+        lift_silence(store_dsn, every, by="bob", editable_dag_ids={"log_review"}, known_dag_ids=known)
+    assert lift_silence(store_dsn, first, by="bob", editable_dag_ids={"log_review"}, known_dag_ids=known)
+    assert not lift_silence(store_dsn, first, by="bob")  # already lifted
+    assert [s.id for s in load_page(store_dsn, cfg, now=NOW).silences] == [every, from_config]
+
+
+def test_without_the_silences_table_the_page_says_so_and_writes_refuse(make_db, cfg, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    dsn = make_db("page_old")
+    _migrated_without_silences(dsn, tmp_path)
+    data = load_page(dsn, cfg, now=NOW)
+    assert data.problems == [] and not data.silences_available
+    html = render_page(data, user="alice", csrf_token="t", may_silence=True)
+    assert "store migration 011" in html and "Add silence" not in html
+    with pytest.raises(SilencesUnavailable, match="migration 011"):
+        add_silence(
+            dsn,
+            dag_id=None,
+            check_pattern=None,
+            reason="r",
+            created_by="a",
+            expires_at=NOW + dt.timedelta(hours=1),
+            known_dag_ids=[],
+        )
+    with pytest.raises(SilencesUnavailable):
+        lift_silence(dsn, 1, by="a")
+
+
+def test_hostile_text_from_the_store_is_escaped(store_dsn: str, cfg) -> None:  # type: ignore[no-untyped-def]
+    store = ResultStore(store_dsn)
+    store.save_results(
+        "system_health_check", "x", NOW, [_result("http.x", Status.ERROR, '<script>alert("x")</script>')]
+    )
+    store.enqueue(
+        "summary:x", "system_health_check", "x", "summary", "#ops", "<img src=x onerror=alert(1)>", None
+    )
+    html = render_page(
+        load_page(store_dsn, cfg, now=NOW), user="<b>eve</b>", csrf_token='"x', may_silence=True
+    )
+    assert "<script>alert" not in html and "<img src=x" not in html and "<b>eve</b>" not in html
+    assert "&lt;script&gt;" in html and "&lt;b&gt;eve&lt;/b&gt;" in html
+
+
+def test_chart_without_measurements_says_so() -> None:
+    svg = recovery_chart_svg([], 3600, start=NOW - dt.timedelta(days=365), end=NOW)
+    assert svg.startswith("<svg") and "no recovery time measured" in svg and "objective 60 min" in svg

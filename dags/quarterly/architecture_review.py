@@ -17,6 +17,13 @@ layout), then compares it with the last review's inventory.
 Then `record` stores the results (the inventory with them) and `notify` posts the report to
 Slack. Findings are warnings: the run stays green unless something could not run.
 
+Then `sign_off` asks the **Architecture Team** to sign the review off (even when the evidence run
+is red): they are mentioned in Slack with a link, and answer in the Airflow UI under **Required
+actions** (Approve / Reject with a comment) within `signoffs.dags.architecture_review.deadline`
+(7 days). The answer is stored and posted in Slack. Rejected: the run turns red with the comment
+as the reason. No answer by the deadline: a `signoff.sign_off` result of severity `on_timeout`
+(warning) and an `[ESCALATION]` to the team lead.
+
 ## When it is red
 A check is in `error`: an area could not be inventoried (its summary names the missing IAM
 action, e.g. `elasticloadbalancing:DescribeLoadBalancers`, or the AWS error), the results store
@@ -40,6 +47,7 @@ from airflow.sdk import get_current_context, task
 from sanvi_ops.glue import architecture_tasks
 from sanvi_ops.glue.frame import maintenance_dag
 from sanvi_ops.glue.publish import publish
+from sanvi_ops.glue.signoff import sign_off
 
 
 @maintenance_dag(__file__, __doc__)
@@ -60,7 +68,15 @@ def architecture_review() -> None:
         return architecture_tasks.last_quarter(inventory, dict(get_current_context()))
 
     inventory = take_inventory()
-    publish(inventory, compare_with_documented(inventory), compare_with_last_quarter(inventory))
+    reported = publish(inventory, compare_with_documented(inventory), compare_with_last_quarter(inventory))
+    sign_off(
+        reported,
+        subject="Quarterly architecture review: sign-off by the Architecture Team",
+        body="Review what is missing, extra or different against the documented architecture and "
+        "what changed since last quarter; approve when each difference is accepted or ticketed "
+        "(update `architecture_review` in the config for accepted changes), reject with the reason "
+        "otherwise.",
+    )
 
 
 architecture_review()

@@ -17,6 +17,13 @@ The guide's audit requirements as checks, then an evidence pack of every result.
 
 Then `record` stores the results and `notify` posts the report to Slack.
 
+Then `sign_off` asks **Legal & Security** to sign the audit off (even when the evidence run is
+red): they are mentioned in Slack with a link, and answer in the Airflow UI under **Required
+actions** (Approve / Reject with a comment) within `signoffs.dags.compliance_audit.deadline`
+(7 days). The answer is stored and posted in Slack. Rejected: the run turns red with the comment
+as the reason. No answer by the deadline: a **critical** `signoff.sign_off` result (an unsigned
+audit is a compliance gap) and an `[ESCALATION]` to the team lead.
+
 ## When it is red
 - `compliance.evidence_pack` in `error`: the evidence was not kept. Enable versioning on the
   evidence bucket (the summary gives the command) or grant `s3:PutObject`, and rerun.
@@ -39,6 +46,7 @@ from airflow.sdk import TriggerRule, get_current_context, task
 from sanvi_ops.glue import compliance_tasks
 from sanvi_ops.glue.frame import maintenance_dag
 from sanvi_ops.glue.publish import publish
+from sanvi_ops.glue.signoff import sign_off
 
 
 @maintenance_dag(__file__, __doc__)
@@ -84,7 +92,14 @@ def compliance_audit() -> None:
     pack = write_evidence_pack([c.operator.task_id for c in checks])
     for c in checks:
         c >> pack
-    publish(*checks, pack)
+    reported = publish(*checks, pack)
+    sign_off(
+        reported,
+        subject="Quarterly compliance audit: sign-off by Legal & Security",
+        body="Review the audit results and the evidence pack (its S3 version id is in the "
+        "`compliance.evidence_pack` result); approve when the findings are accepted or have owners, "
+        "reject with the reason otherwise.",
+    )
 
 
 compliance_audit()

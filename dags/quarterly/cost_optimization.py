@@ -16,8 +16,12 @@ Then `record` stores the results and `notify` posts the report to Slack. Finding
 the run stays green unless a check could not run (`error`, e.g. a missing IAM permission — the
 summary names the action, such as `ce:GetCostAndUsage`).
 
-**Not yet automated:** the sign-off by Finance & DevOps (a human-in-the-loop step) — until it
-is added, record the review's decisions in the quarterly cost ticket.
+Then `sign_off` asks **Finance & DevOps** to sign the review off (even when the evidence run is
+red): they are mentioned in Slack with a link, and answer in the Airflow UI under **Required
+actions** (Approve / Reject with a comment) within `signoffs.dags.cost_optimization.deadline`
+(7 days). The answer is stored and posted in Slack. Rejected: the run turns red with the
+comment as the reason. No answer by the deadline: a `signoff.sign_off` result of severity
+`on_timeout` (warning) and an `[ESCALATION]` to the team lead.
 
 ## Acting on the report
 1. Spend increases: the service owner explains each (growth, a new feature) or opens a
@@ -25,7 +29,8 @@ is added, record the review's decisions in the quarterly cost ticket.
 2. Idle resources: each summary ends with **Action:**; delete after confirming with the owner
    (snapshot a volume first; keep an AMI of a stopped instance you terminate).
 3. Keep the price table in `include/config/maintenance.yaml` current with the region's prices.
-4. An `error`: grant the named action to the role (read-only: `ce:GetCostAndUsage`,
+4. Sign-off rejected: the comment says why; act on it and re-run the DAG (a new sign-off).
+5. An `error`: grant the named action to the role (read-only: `ce:GetCostAndUsage`,
    `ec2:Describe*`, `elasticloadbalancing:Describe*`).
 """
 
@@ -38,6 +43,7 @@ from airflow.sdk import get_current_context, task
 from sanvi_ops.glue import cost_tasks
 from sanvi_ops.glue.frame import maintenance_dag
 from sanvi_ops.glue.publish import publish
+from sanvi_ops.glue.signoff import sign_off
 
 
 @maintenance_dag(__file__, __doc__)
@@ -52,7 +58,13 @@ def cost_optimization() -> None:
         """Unattached volumes, old snapshots, stopped instances, idle load balancers; total savings."""
         return cost_tasks.idle_resources(dict(get_current_context()))
 
-    publish(check_spend(), find_idle_resources())
+    reported = publish(check_spend(), find_idle_resources())
+    sign_off(
+        reported,
+        subject="Quarterly cost review: sign-off by Finance & DevOps",
+        body="Review the spend by service and the idle resources below; approve when the actions "
+        "are agreed (owners named, tickets opened), reject with the reason otherwise.",
+    )
 
 
 cost_optimization()

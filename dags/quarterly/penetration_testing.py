@@ -16,13 +16,23 @@ from a fresh picture of what the public hosts expose. Settings: `penetration_tes
 `record` stores every result and `notify` posts the summary to Slack (the run turns red on a
 critical finding).
 
+Then `record_pentest_outcome` waits for the **Security** team to record the human test: they are
+mentioned in Slack with a link and fill in a form in the Airflow UI under **Required actions**:
+outcome (pass / fail / partial), tester, report URL, findings by severity, notes. The deadline is
+`signoffs.dags.penetration_testing.deadline` (14 days, the time a test takes). The entry is
+stored (table `signoffs`, and a `record_pentest_outcome.findings` result: fail or any critical
+finding **critical**, partial or any high finding warning) and posted to Slack. No entry by the
+deadline: a warning result (`on_timeout`) and an `[ESCALATION]` to the team lead.
+
 ## Acting on the report
 1. Hand the report to the testers as the starting scope; an open admin or database port is fixed
    the same day (close it in the security group), not left for the test.
 2. Weak ciphers / old protocols: switch the load balancer listener to an
    `ELBSecurityPolicy-TLS13-1-2-*` policy.
 3. Missing headers: add them in the frontend's web server / CDN response-headers policy.
-4. Only scan hosts you own: the scan is a plain TCP connect to each listed port.
+4. A critical/failed test outcome: fix the critical findings first, then re-test; the report URL
+   is in the stored result.
+5. Only scan hosts you own: the scan is a plain TCP connect to each listed port.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ from airflow.sdk import task
 from sanvi_ops.glue import exposure_tasks
 from sanvi_ops.glue.frame import maintenance_dag
 from sanvi_ops.glue.publish import publish
+from sanvi_ops.glue.signoff import sign_off
 
 
 @maintenance_dag(__file__, __doc__)
@@ -53,7 +64,17 @@ def penetration_testing() -> None:
         """HSTS, CSP, X-Frame-Options and X-Content-Type-Options on each frontend URL."""
         return exposure_tasks.security_headers()
 
-    publish(scan_open_ports(), check_tls(), check_security_headers())
+    reported = publish(scan_open_ports(), check_tls(), check_security_headers())
+    sign_off(
+        reported,
+        task_id="record_pentest_outcome",
+        subject="Penetration test: record the outcome and findings",
+        body="Run the penetration test from the automated exposure picture below, then record its "
+        "outcome here. Findings are counted by severity (CVSS: critical 9.0+, high 7.0-8.9, "
+        "medium 4.0-6.9, low below 4).",
+        form=exposure_tasks.pentest_form(),
+        form_results=exposure_tasks.pentest_findings,
+    )
 
 
 penetration_testing()

@@ -15,12 +15,27 @@ reads and writes):
   the Airflow pool `vacuum.pool` (`sanvi_db_heavy`) so no other heavy database work overlaps.
   Per table `lock_timeout` and `statement_timeout`; the whole run has a time box, cut to the end
   of the maintenance window.
-- **When**: only inside `vacuum.window` (Wednesday 03:00–06:00 in the config's time zone);
-  outside it the run refuses (a `skipped` result) unless triggered with
-  `force_outside_window: true`.
+- **When**: the scheduled run inside `vacuum.window` (Wednesday 03:00–06:00 in the config's
+  time zone); a scheduled run that starts outside it (queued too long) refuses with a `skipped`
+  result.
 
-Trigger Params: `mode` = `needed` (default) | `all` | `tables` (with `tables: ["schema.table"]`)
-| `dry_run` (reports the plan and changes nothing; allowed any time).
+## Manual runs and approvals
+`decide_run` applies the guide's deployment-window rules (`approvals.dags.database_maintenance`:
+the production database) to the run, before anything touches the database:
+
+| run | what happens |
+|---|---|
+| `dry_run: yes` | dry run: reports the plan, changes nothing (any time) |
+| scheduled | vacuums (inside its window) |
+| manual, inside `vacuum.window` or the production deployment window (Tue & Thu 22:00–02:00) | vacuums |
+| manual, outside both, `dry_run: auto` (the default) | **dry run** |
+| manual, outside both, `dry_run: no` | waits for `approve_product_owner` **and** `approve_cto` (the guide: "Product Owner & CTO"); both approve → vacuums; one rejects or the deadline (`approvals.dags.database_maintenance.deadline`, 4 h) passes → refused, nothing vacuumed |
+
+The approvers are mentioned in Slack with a link; they answer under **Required actions** in the
+Airflow UI (Approve / Reject and a comment). Every request and answer is stored (`signoffs`).
+
+Trigger Params: `mode` = `needed` (default) | `all` | `tables` (with `tables: ["schema.table"]`),
+`dry_run` = `auto` (default) | `yes` | `no`.
 
 Then `record` stores one result per table (dead tuples before/after, duration, skipped or timed
 out), a result per table near transaction-ID wraparound (`age(relfrozenxid)` > 50 % of
@@ -38,8 +53,9 @@ worst tables; `notify` posts it to Slack.
 4. **wraparound warning/critical**: run `VACUUM (FREEZE, VERBOSE) schema.table` in a quiet hour
    and find what holds the xmin horizon back (`pg_stat_activity.backend_xmin`, replication slots,
    prepared transactions).
-5. **refused**: the run started outside the window (queued too long in the pool?). Trigger it
-   again inside the window, or with `force_outside_window: true` if the load allows.
+5. **refused**: the scheduled run started outside the window (queued too long in the pool?), or
+   an approval was rejected or not answered in time (the summary names who). Trigger it again
+   inside the window, or with `dry_run: no` and ask the approvers to answer in time.
 6. **error, permission denied**: the `sanvi_app_db` role may not vacuum that table; make it the
    owner, or `GRANT pg_maintain TO <role>` (PostgreSQL 17+).
 """
@@ -51,6 +67,7 @@ from typing import Any
 from airflow.sdk import Param, get_current_context, task
 
 from sanvi_ops.config import load_config
+from sanvi_ops.glue.approval import approval_gate, dry_run_param, run_verdict
 from sanvi_ops.glue.frame import maintenance_dag
 from sanvi_ops.glue.publish import publish
 
@@ -62,35 +79,34 @@ from sanvi_ops.glue.publish import publish
         "mode": Param(
             "needed",
             type="string",
-            enum=["needed", "all", "tables", "dry_run"],
+            enum=["needed", "all", "tables"],
             title="Mode",
-            description="needed: only tables over a threshold; all; tables: the list below; "
-            "dry_run: report the plan, change nothing",
+            description="needed: only tables over a threshold; all: every table; tables: the list below",
         ),
         "tables": Param(
             [],
             type="array",
-            items={"type": "string"},
+            items={"type": "string", "minLength": 1},
             title="Tables",
             description="schema.table names for mode 'tables' (or to plan in a dry run)",
         ),
-        "force_outside_window": Param(
-            False,
-            type="boolean",
-            title="Run outside the maintenance window",
-            description="Vacuum even though it is outside vacuum.window (the load is yours to judge)",
-        ),
+        "dry_run": dry_run_param(),
     },
 )
 def database_maintenance() -> None:
-    @task(pool=load_config().vacuum.pool)
+    gate = approval_gate(maintenance_window=lambda cfg: cfg.vacuum.window)
+
+    @task(pool=load_config().vacuum.pool, trigger_rule="none_failed")
     def vacuum_analyze() -> list[dict[str, Any]]:
         """VACUUM (ANALYZE, SKIP_LOCKED) the tables that need it, N at once, within the time box."""
         from sanvi_ops.glue import vacuum_tasks
 
-        return vacuum_tasks.vacuum_analyze(dict(get_current_context()["params"]))
+        context = get_current_context()
+        return vacuum_tasks.vacuum_analyze(dict(context["params"]), verdict=run_verdict(context))
 
-    publish(vacuum_analyze())
+    vacuumed = vacuum_analyze()
+    gate >> vacuumed
+    publish(vacuumed)
 
 
 database_maintenance()

@@ -825,8 +825,8 @@ class DiskSpaceConfig(_Model):
 class VacuumConfig(_Model):
     """The weekly VACUUM ANALYZE (``database_maintenance``): how hard and when it may work.
 
-    ``window`` is when the run may vacuum at all (a run outside it refuses unless the manual
-    run's ``force_outside_window`` Param says so); the time box is cut to the window's end.
+    ``window`` is when the run may vacuum at all (a manual run outside it is a dry run, or waits
+    for the approvers of ``approvals``); the time box is cut to the window's end.
     ``wraparound`` grades ``age(relfrozenxid)`` as a percentage of ``autovacuum_freeze_max_age``.
     """
 

@@ -619,7 +619,8 @@ def refusal(window: DeploymentWindow, timezone: str, now: dt.datetime) -> CheckR
         summary=(
             f"refused: outside the maintenance window ({window_text(window, timezone)}); it is "
             f"{local:%A %H:%M} {timezone}. Nothing was vacuumed. To run anyway, trigger the DAG "
-            "with force_outside_window: true (or mode dry_run to see the plan)."
+            "with dry_run: no (it then waits for the approvers of the deployment-window table), "
+            "or dry_run: yes to see the plan."
         ),
         details={"window": window_text(window, timezone), "now": now.isoformat()},
         component=COMPONENT,

@@ -64,7 +64,8 @@ def _dag():
 def test_spend_and_idle_resources_are_stored_and_reported(cost_env, slack_api) -> None:
     # moto stamps snapshots with the real time: a logical date 40 days on makes them old
     logical = datetime.now(UTC).replace(microsecond=0) + timedelta(days=40)
-    dr = _dag().test(logical_date=logical)
+    # The Finance & DevOps sign-off is answered through the API in tests/e2e/test_signoff_api.py.
+    dr = _dag().test(logical_date=logical, mark_success_pattern="sign_off")
     states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
     assert all(s == "success" for s in states.values()), states  # warnings only: the run stays green
 

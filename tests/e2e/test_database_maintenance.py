@@ -4,6 +4,7 @@ results store) and the Slack-compatible server. Kept small: three tables, one ru
 from __future__ import annotations
 
 import json
+import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,7 +109,14 @@ def test_vacuum_run_stores_results_and_posts_the_summary(maint_env, slack_api):
     dr = dag.test(logical_date=datetime(2026, 11, 25, 4, 0, tzinfo=UTC))
     states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
     stored = _stored(maint_env["store_dsn"], dr.run_id)
-    assert states == {"vacuum_analyze": "success", "record": "success", "notify": "success"}, stored
+    assert states == {
+        "decide_run": "success",  # a manual run inside the (anytime) maintenance window: vacuum
+        "approve_product_owner": "skipped",
+        "approve_cto": "skipped",
+        "vacuum_analyze": "success",
+        "record": "success",
+        "notify": "success",
+    }, stored
 
     assert stored["vacuum.table[public.orders]"][0] == "ok"
     assert "→ 0 dead tuples" in stored["vacuum.table[public.orders]"][1]
@@ -131,19 +139,32 @@ def test_vacuum_run_stores_results_and_posts_the_summary(maint_env, slack_api):
     assert psycopg.conninfo.conninfo_to_dict(maint_env["app_dsn"])["password"] not in body
 
 
-def test_outside_the_window_the_run_refuses_and_says_so(maint_env, slack_api):
+def test_a_manual_run_outside_the_windows_is_a_dry_run_by_default(maint_env, slack_api):
+    """Outside the maintenance window and the production deployment window, a run started by hand
+    with the default ``dry_run: auto`` changes nothing and asks nobody (the approvals are skipped);
+    ``tests/e2e/test_signoff_api.py`` covers ``dry_run: no`` and its approvals."""
     today = datetime.now(UTC).weekday()
     other = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"][(today + 3) % 7]
     maint_env["use_window"]({"days": [other], "start": "03:00", "end": "06:00"})
+    from sanvi_ops.config import clear_config_cache
+
+    path = Path(os.environ["SANVI_OPS_CONFIG"])
+    cfg = yaml.safe_load(path.read_text())
+    cfg["deployment_windows"]["production"]["regular"] = {"days": [other], "start": "22:00", "end": "23:00"}
+    path.write_text(yaml.safe_dump(cfg))
+    clear_config_cache()
+
     dr = _dag().test(logical_date=datetime(2026, 11, 26, 4, 0, tzinfo=UTC))
+    states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    assert states["approve_cto"] == states["approve_product_owner"] == "skipped", states
     stored = _stored(maint_env["store_dsn"], dr.run_id)
-    assert (
-        stored["vacuum.run"][0] == "skipped" and "outside the maintenance window" in stored["vacuum.run"][1]
-    )
-    assert not [c for c in stored if c.startswith("vacuum.table[")]
+    status, summary = stored["vacuum.run"]
+    assert status == "ok" and summary.startswith("dry run:") and "dry run by default" in summary, summary
+    assert "dry_run: no" in summary  # says how to ask for a real run
+    assert stored["vacuum.table[public.orders]"][0] == "skipped"  # planned, not vacuumed
     with psycopg.connect(maint_env["app_dsn"]) as conn:
         (dead,) = conn.execute(
             "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'orders'"
         ).fetchone()
     assert dead >= 2000  # nothing was vacuumed
-    assert any("outside the maintenance window" in json.dumps(m) for m in slack_api.messages)
+    assert any("dry run by default" in json.dumps(m) for m in slack_api.messages)

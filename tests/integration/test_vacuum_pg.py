@@ -236,7 +236,7 @@ def test_outside_the_window_refuses_unless_forced(make_db):
     friday = dt.datetime(2026, 11, 27, 4, 30, tzinfo=dt.UTC)
     (refused,) = plan_and_vacuum(cfg, dsn, {"mode": "needed"}, friday)
     assert refused.status == Status.SKIPPED and "outside the maintenance window" in refused.summary
-    assert "Wednesday 03:00–06:00 UTC" in refused.summary and "force_outside_window" in refused.summary
+    assert "Wednesday 03:00–06:00 UTC" in refused.summary and "dry_run: no" in refused.summary
     assert _stat(dsn, "public", "dirty") == before
 
     forced = plan_and_vacuum(cfg, dsn, {"mode": "needed", "force_outside_window": True}, friday)

@@ -173,7 +173,7 @@ def test_refusal_is_a_skipped_result_that_says_how_to_override():
     w = DeploymentWindow(days=["wednesday"], start="03:00", end="06:00")
     r = vacuum.refusal(w, "UTC", dt.datetime(2026, 11, 27, 10, 15, tzinfo=dt.UTC))
     assert r.status == Status.SKIPPED and "Friday 10:15 UTC" in r.summary
-    assert "force_outside_window: true" in r.summary
+    assert "dry_run: no" in r.summary and "approvers" in r.summary
 
 
 # ----------------------------------------------------------------------------------- config

@@ -6,6 +6,8 @@ for that area alone and the others still run.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from sanvi_ops.config import MaintenanceConfig
@@ -117,3 +119,60 @@ def security_headers() -> ResultDicts:
         return results
 
     return _guard("headers", Status.ERROR, run)
+
+
+# ------------------------------------------------------------------ the human test's record
+
+
+def pentest_form() -> dict[str, Any]:
+    """The form the Security team fills in after the test (typed, validated by Airflow)."""
+
+    from airflow.sdk import Param
+
+    def count(severity: str) -> Any:
+        return Param(
+            0,
+            type="integer",
+            minimum=0,
+            title=f"{severity.capitalize()} findings",
+            description=f"How many {severity} findings the test reported",
+        )
+
+    return {
+        # No value until someone enters one: Airflow validates a task's Params when the task
+        # starts, so a required field is typed "null or ..." and checked when the form comes back.
+        "outcome": Param(
+            None,
+            type=["null", "string"],
+            enum=[None, "pass", "fail", "partial"],
+            title="Outcome",
+            description="pass: no critical/high finding; fail: critical findings or the test failed; "
+            "partial: not all of the scope was tested",
+        ),
+        "tester": Param(
+            None, type=["null", "string"], title="Tester", description="Who ran the test (person or firm)"
+        ),
+        "report_url": Param(
+            "",
+            type="string",
+            title="Report URL",
+            description="Where the full report is kept (ticket, document store)",
+        ),
+        "findings_critical": count("critical"),
+        "findings_high": count("high"),
+        "findings_medium": count("medium"),
+        "findings_low": count("low"),
+        "notes": Param(
+            "",
+            type="string",
+            title="Notes",
+            description="Scope, exclusions, anything the next test should know",
+        ),
+    }
+
+
+def pentest_findings(task_id: str, form: Mapping[str, Any]) -> list[CheckResult]:
+    """The Security team's entry as a result (see :func:`sanvi_ops.signoffs.form_findings_result`)."""
+    from sanvi_ops.signoffs import form_findings_result
+
+    return [form_findings_result(task_id, form)]

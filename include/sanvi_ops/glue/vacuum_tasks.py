@@ -1,18 +1,25 @@
 """Body of the Database Maintenance task: config + Params + the app DB connection in, results out.
 
 The run's Params (see ``dags/weekly/database_maintenance.py``): ``mode`` (``needed`` |
-``all`` | ``tables`` | ``dry_run``), ``tables`` (``schema.table`` list) and
-``force_outside_window``. A run outside ``vacuum.window`` refuses with a ``skipped`` result
-(a dry run changes nothing, so it may run any time); inside it, the time box is cut to the
-window's end. A missing or unreachable database is an ``error`` result, never a crash.
+``all`` | ``tables``; ``dry_run`` is still accepted), ``tables`` (``schema.table`` list) and
+``dry_run`` (``auto`` | ``yes`` | ``no``), judged before this task by the approval gate
+(:mod:`sanvi_ops.glue.approval`) into a :class:`~sanvi_ops.approvals.Verdict`: a dry run reports
+the plan and changes nothing; a refused run (an approval rejected or unanswered) is a ``skipped``
+result naming why; a scheduled run outside ``vacuum.window`` refuses with a ``skipped`` result;
+a manual run the gate let change things (inside a window, or approved) may vacuum outside
+``vacuum.window``. Inside the window the time box is cut to the window's end. A missing or
+unreachable database is an ``error`` result, never a crash.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
+from sanvi_ops.approvals import Verdict
 from sanvi_ops.config import MaintenanceConfig, load_config
 from sanvi_ops.glue.connections import ConnectionMissing
 from sanvi_ops.results import CheckResult, Status
@@ -75,14 +82,64 @@ def plan_and_vacuum(
     )
 
 
-def vacuum_analyze(params: Mapping[str, Any], now: dt.datetime | None = None) -> ResultDicts:
-    """One Airflow task: VACUUM ANALYZE the application database as the Params say."""
+def _skipped(summary: str, verdict: Verdict) -> ResultDicts:
+    return [
+        CheckResult(
+            check="vacuum.run",
+            status=Status.SKIPPED,
+            summary=summary,
+            details={"verdict": verdict.reason, "approvals": dict(verdict.answers)},
+            component="postgres",
+        ).to_dict()
+    ]
+
+
+def apply_verdict(
+    cfg: MaintenanceConfig, params: Mapping[str, Any], verdict: Verdict, now: dt.datetime
+) -> dict[str, Any] | ResultDicts:
+    """The Params the vacuum runs with under ``verdict``, or the ``skipped`` result that ends it."""
+    from sanvi_ops.vacuum import window_text
+
+    if verdict.refused:
+        return _skipped(verdict.reason, verdict)
+    effective = {k: v for k, v in params.items() if k != "force_outside_window"}
+    if verdict.dry_run:
+        return {**effective, "mode": "dry_run"}
+    window = cfg.vacuum.window
+    if window.is_open(now, cfg.timezone):
+        return effective  # the time box is cut to the window's end
+    if verdict.outside_window_ok:
+        return {**effective, "force_outside_window": True}
+    local = now.astimezone(ZoneInfo(cfg.timezone))
+    return _skipped(
+        f"refused: the scheduled run started outside the maintenance window "
+        f"({window_text(window, cfg.timezone)}); it is {local:%A %H:%M} {cfg.timezone}. Nothing was "
+        "vacuumed (queued too long in the pool?). Trigger it by hand inside the window, or with "
+        "dry_run: no to ask the approvers for a run outside it.",
+        verdict,
+    )
+
+
+def vacuum_analyze(
+    params: Mapping[str, Any], now: dt.datetime | None = None, verdict: Verdict | None = None
+) -> ResultDicts:
+    """One Airflow task: VACUUM ANALYZE the application database as the Params say.
+
+    :param verdict: the approval gate's verdict for this run; ``None`` (direct calls) applies the
+        Params as given (``mode: dry_run``, ``force_outside_window``).
+    """
     import psycopg
 
     from sanvi_ops.glue.connections import postgres_dsn
     from sanvi_ops.vacuum import MODES
 
     cfg = load_config()
+    now = now or dt.datetime.now(dt.UTC)
+    if verdict is not None:
+        applied = apply_verdict(cfg, params, verdict, now)
+        if isinstance(applied, list):
+            return applied
+        params = applied
     mode = str(params.get("mode") or "needed")
     if mode not in MODES:
         return _error(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
@@ -93,11 +150,19 @@ def vacuum_analyze(params: Mapping[str, Any], now: dt.datetime | None = None) ->
     except (ConnectionMissing, ValueError) as exc:
         return _error(str(exc))
     try:
-        results = plan_and_vacuum(cfg, dsn, params, now or dt.datetime.now(dt.UTC))
+        results = plan_and_vacuum(cfg, dsn, params, now)
     except psycopg.Error as exc:
         # Only planning talks to the database outside a per-table guard: it could not start.
         return _error(
             f"could not read table statistics from {cfg.connections.app_db!r}: "
             f"{type(exc).__name__}: {str(exc).strip()}"
         )
+    if verdict is not None and not verdict.scheduled:
+        # Say why this manual run did what it did (dry run by default, approved, in a window).
+        results = [
+            dataclasses.replace(r, summary=f"{r.summary} [{verdict.reason}]")
+            if r.check == "vacuum.run"
+            else r
+            for r in results
+        ]
     return [r.to_dict() for r in results]

@@ -136,3 +136,32 @@ def denied_result(
         details={**extra, "missing_action": missing, **(details or {})},
         component=component,
     )
+
+
+def aws_error_result(
+    check: str,
+    exc: Exception,
+    *,
+    client: Any = None,
+    component: str = "",
+    role: str = "the DAG's AWS role",
+    failed: str,
+) -> CheckResult:
+    """A failed AWS call as a result: refused → :func:`denied_result`; any other AWS error →
+    ``error`` whose summary is ``failed.format(reason=<code: message>)``. Anything that is not an
+    AWS error (a bug) is raised again.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if is_denied(exc):
+        return denied_result(check, exc, client=client, component=component, role=role)
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        reason = f"{err.get('Code', 'ClientError')}: {err.get('Message', '')}"
+    elif isinstance(exc, BotoCoreError):
+        reason = f"{type(exc).__name__}: {exc}"
+    else:
+        raise exc
+    return CheckResult(
+        check=check, status=Status.ERROR, summary=failed.format(reason=reason), component=component
+    )

@@ -36,7 +36,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, LiteralString
 
-from sanvi_ops.aws_errors import denied_result, is_denied
+from sanvi_ops.aws_errors import aws_error_result
 from sanvi_ops.cost import Quarter, as_utc
 from sanvi_ops.results import CheckResult, Status
 
@@ -74,22 +74,13 @@ def _sql(name: str) -> LiteralString:
 
 def _aws_error(check: str, component: str, client: Any, what: str, exc: Exception) -> CheckResult:
     """A refused call → :func:`denied_result`; any other AWS failure → ``error`` naming it."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    if is_denied(exc):
-        return denied_result(check, exc, client=client, component=component, role=ROLE)
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        text = f"{err.get('Code', 'ClientError')}: {err.get('Message', '')}"
-    elif isinstance(exc, BotoCoreError):
-        text = f"{type(exc).__name__}: {exc}"
-    else:
-        raise exc
-    return CheckResult(
-        check=check,
-        status=Status.ERROR,
-        summary=f"{what}: could not be checked ({text})",
+    return aws_error_result(
+        check,
+        exc,
+        client=client,
         component=component,
+        role=ROLE,
+        failed=f"{what}: could not be checked ({{reason}})",
     )
 
 

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from sanvi_ops.localstack.aws_seed import LEGACY_BUCKET, seed_demo
-from tests.fixtures.connections import conn_env, pg_conn
+from tests.fixtures.connections import aws_conn, pg_conn, slack_conn
 
 pytestmark = pytest.mark.e2e
 
@@ -31,16 +31,11 @@ def arch_env(aws_endpoint, slack_api, airflow_db, make_db, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", pg_conn(store_dsn))
     monkeypatch.setenv(
         "AIRFLOW_CONN_AWS_DEFAULT",
-        conn_env(
-            "aws",
-            login="testing",
-            password="testing",
-            extra={"endpoint_url": aws_endpoint, "region_name": "us-east-1"},
-        ),
+        aws_conn(aws_endpoint),
     )
     monkeypatch.setenv(
         "AIRFLOW_CONN_SLACK_API_DEFAULT",
-        conn_env("slack", password=slack_api.token, extra={"base_url": slack_api.base_url, "timeout": 5}),
+        slack_conn(slack_api),
     )
     return store_dsn
 

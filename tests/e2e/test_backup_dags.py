@@ -15,7 +15,7 @@ import psycopg
 import pytest
 import yaml
 
-from tests.fixtures.connections import conn_env as _conn_env
+from tests.fixtures.connections import aws_conn, slack_conn
 from tests.fixtures.connections import pg_conn as _pg_conn
 from tests.fixtures.postgres import own_cluster
 
@@ -58,16 +58,11 @@ def backup_env(pg, aws_endpoint, boto_client, slack_api, airflow_db, make_db, tm
     monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", _pg_conn(store_dsn))
     monkeypatch.setenv(
         "AIRFLOW_CONN_AWS_DEFAULT",
-        _conn_env(
-            "aws",
-            login="testing",
-            password="testing",
-            extra={"endpoint_url": aws_endpoint, "region_name": "us-east-1"},
-        ),
+        aws_conn(aws_endpoint),
     )
     monkeypatch.setenv(
         "AIRFLOW_CONN_SLACK_API_DEFAULT",
-        _conn_env("slack", password=slack_api.token, extra={"base_url": slack_api.base_url, "timeout": 5}),
+        slack_conn(slack_api),
     )
     return {"s3": s3, "app_dsn": app_dsn, "store_dsn": store_dsn, "password": pg.password}
 

@@ -18,7 +18,8 @@ import psycopg
 import pytest
 import yaml
 
-from tests.e2e.test_backup_dags import BUCKET, _conn_env, _dag, _pg_conn, _states
+from tests.e2e.test_backup_dags import BUCKET, _dag, _pg_conn, _states
+from tests.fixtures.connections import aws_conn, slack_conn
 from tests.fixtures.postgres import own_cluster
 
 
@@ -63,16 +64,11 @@ def restore_env(pg, aws_endpoint, boto_client, slack_api, airflow_db, make_db, t
     monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", _pg_conn(store_dsn))
     monkeypatch.setenv(
         "AIRFLOW_CONN_AWS_DEFAULT",
-        _conn_env(
-            "aws",
-            login="testing",
-            password="testing",
-            extra={"endpoint_url": aws_endpoint, "region_name": "us-east-1"},
-        ),
+        aws_conn(aws_endpoint),
     )
     monkeypatch.setenv(
         "AIRFLOW_CONN_SLACK_API_DEFAULT",
-        _conn_env("slack", password=slack_api.token, extra={"base_url": slack_api.base_url, "timeout": 5}),
+        slack_conn(slack_api),
     )
     return {"app_dsn": app_dsn, "store_dsn": store_dsn, "password": pg.password, "scratch": scratch}
 

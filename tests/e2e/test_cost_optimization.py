@@ -15,7 +15,8 @@ import psycopg
 import pytest
 import yaml
 
-from tests.e2e.test_security_patch_review import _conn_env, _pg_conn
+from tests.e2e.test_security_patch_review import _pg_conn
+from tests.fixtures.connections import aws_conn, slack_conn
 from tests.integration.test_cost_aws import seed_idle, seed_quarters
 
 pytestmark = pytest.mark.e2e
@@ -39,16 +40,11 @@ def cost_env(pg, aws_endpoint, boto_client, slack_api, airflow_db, make_db, tmp_
     monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", _pg_conn(store_dsn))
     monkeypatch.setenv(
         "AIRFLOW_CONN_AWS_DEFAULT",
-        _conn_env(
-            "aws",
-            login="testing",
-            password="testing",
-            extra={"endpoint_url": aws_endpoint, "region_name": "us-east-1"},
-        ),
+        aws_conn(aws_endpoint),
     )
     monkeypatch.setenv(
         "AIRFLOW_CONN_SLACK_API_DEFAULT",
-        _conn_env("slack", password=slack_api.token, extra={"base_url": slack_api.base_url, "timeout": 5}),
+        slack_conn(slack_api),
     )
     return {"store_dsn": store_dsn, "ids": ids}
 

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tests.fixtures.connections import conn_env as _conn_env
+from tests.fixtures.connections import slack_conn
 
 pytestmark = pytest.mark.e2e
 
@@ -61,7 +62,7 @@ def deps_env(package_index, slack_api, airflow_db, make_db, tmp_path, monkeypatc
     )
     monkeypatch.setenv(
         "AIRFLOW_CONN_SLACK_API_DEFAULT",
-        _conn_env("slack", password=slack_api.token, extra={"base_url": slack_api.base_url, "timeout": 5}),
+        slack_conn(slack_api),
     )
     return {"store_dsn": store_dsn, "cfg_path": cfg_path, "cfg": cfg}
 

@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from sanvi_ops.disk import GIB
+from tests.fixtures.connections import aws_conn, slack_conn
 from tests.fixtures.connections import conn_env as _conn_env
 from tests.fixtures.connections import pg_conn as _pg_conn
 
@@ -38,16 +39,11 @@ def disk_env(pg, prometheus_server, aws_endpoint, boto_client, slack_api, airflo
     )
     monkeypatch.setenv(
         "AIRFLOW_CONN_AWS_DEFAULT",
-        _conn_env(
-            "aws",
-            login="testing",
-            password="testing",
-            extra={"endpoint_url": aws_endpoint, "region_name": "us-east-1"},
-        ),
+        aws_conn(aws_endpoint),
     )
     monkeypatch.setenv(
         "AIRFLOW_CONN_SLACK_API_DEFAULT",
-        _conn_env("slack", password=slack_api.token, extra={"base_url": slack_api.base_url, "timeout": 5}),
+        slack_conn(slack_api),
     )
     return {"app_dsn": app_dsn, "store_dsn": store_dsn, "at": prometheus_server.now}
 

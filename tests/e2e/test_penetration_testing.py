@@ -20,8 +20,8 @@ import psycopg
 import pytest
 import yaml
 
-from tests.fixtures.connections import conn_env as _conn_env
 from tests.fixtures.connections import pg_conn as _pg_conn
+from tests.fixtures.connections import slack_conn
 from tests.integration.test_exposure import closed_ports, header_server  # noqa: F401 - fixture
 from tests.integration.test_security_tls import _leaf, _TLSServer, ca  # noqa: F401 - fixture
 
@@ -62,7 +62,7 @@ def pentest_env(slack_api, airflow_db, make_db, tmp_path, monkeypatch, ca, heade
     monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", _pg_conn(store_dsn))
     monkeypatch.setenv(
         "AIRFLOW_CONN_SLACK_API_DEFAULT",
-        _conn_env("slack", password=slack_api.token, extra={"base_url": slack_api.base_url, "timeout": 5}),
+        slack_conn(slack_api),
     )
     yield {"store_dsn": store_dsn, "unexpected": unexpected}
     tls.close()

@@ -13,6 +13,7 @@ import pytest
 
 from tests.fixtures.connections import conn_env as _conn_env
 from tests.fixtures.connections import pg_conn as _pg_conn
+from tests.fixtures.connections import slack_conn
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +33,7 @@ def perf_env(pg, slack_api, airflow_db, make_db, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", _pg_conn(store_dsn))
     monkeypatch.setenv(
         "AIRFLOW_CONN_SLACK_API_DEFAULT",
-        _conn_env("slack", password=slack_api.token, extra={"base_url": slack_api.base_url, "timeout": 5}),
+        slack_conn(slack_api),
     )
     monkeypatch.delenv("AIRFLOW_CONN_SANVI_PROMETHEUS", raising=False)
     return {"app_dsn": app_dsn, "store_dsn": store_dsn}

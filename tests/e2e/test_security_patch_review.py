@@ -17,7 +17,7 @@ import psycopg
 import pytest
 import yaml
 
-from tests.fixtures.connections import conn_env as _conn_env
+from tests.fixtures.connections import aws_conn, slack_conn
 from tests.fixtures.connections import pg_conn as _pg_conn
 from tests.integration.test_patches_aws import _repo, _set_findings
 
@@ -131,16 +131,11 @@ def patch_env(pg, aws_endpoint, boto_client, slack_api, airflow_db, make_db, tmp
     monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", _pg_conn(store_dsn))
     monkeypatch.setenv(
         "AIRFLOW_CONN_AWS_DEFAULT",
-        _conn_env(
-            "aws",
-            login="testing",
-            password="testing",
-            extra={"endpoint_url": aws_endpoint, "region_name": "us-east-1"},
-        ),
+        aws_conn(aws_endpoint),
     )
     monkeypatch.setenv(
         "AIRFLOW_CONN_SLACK_API_DEFAULT",
-        _conn_env("slack", password=slack_api.token, extra={"base_url": slack_api.base_url, "timeout": 5}),
+        slack_conn(slack_api),
     )
     return {"store_dsn": store_dsn}
 

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 import yaml
 
-from tests.fixtures.connections import conn_env as _conn_env
+from tests.fixtures.connections import aws_conn, slack_conn
 from tests.fixtures.connections import pg_conn as _pg_conn
 from tests.integration.test_security_tls import _leaf, _TLSServer, ca  # noqa: F401 - fixture
 
@@ -49,16 +49,11 @@ def scan_env(aws_endpoint, slack_api, airflow_db, make_db, tmp_path, monkeypatch
     monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", _pg_conn(store_dsn))
     monkeypatch.setenv(
         "AIRFLOW_CONN_AWS_DEFAULT",
-        _conn_env(
-            "aws",
-            login="testing",
-            password="testing",
-            extra={"endpoint_url": aws_endpoint, "region_name": "us-east-1"},
-        ),
+        aws_conn(aws_endpoint),
     )
     monkeypatch.setenv(
         "AIRFLOW_CONN_SLACK_API_DEFAULT",
-        _conn_env("slack", password=slack_api.token, extra={"base_url": slack_api.base_url, "timeout": 5}),
+        slack_conn(slack_api),
     )
     yield {"store_dsn": store_dsn, "endpoint": aws_endpoint}
     server.close()

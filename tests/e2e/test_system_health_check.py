@@ -18,6 +18,7 @@ import psycopg
 import pytest
 import yaml
 
+from tests.fixtures.connections import aws_conn, slack_conn
 from tests.fixtures.connections import conn_env as _conn_env
 from tests.fixtures.ops_monitor import airflow_health_body
 
@@ -82,16 +83,11 @@ def health_env(
     )
     monkeypatch.setenv(
         "AIRFLOW_CONN_AWS_DEFAULT",
-        _conn_env(
-            "aws",
-            login="testing",
-            password="testing",
-            extra={"endpoint_url": aws_endpoint, "region_name": "us-east-1"},
-        ),
+        aws_conn(aws_endpoint),
     )
     monkeypatch.setenv(
         "AIRFLOW_CONN_SLACK_API_DEFAULT",
-        _conn_env("slack", password=slack_api.token, extra={"base_url": slack_api.base_url, "timeout": 5}),
+        slack_conn(slack_api),
     )
     # Airflow's health endpoint: a server answering in Airflow 3's shape, healthy unless a test says.
     ops_monitor.health_body = airflow_health_body()

@@ -17,7 +17,7 @@ from sanvi_ops.config import load_config
 from sanvi_ops.notify.pipeline import process_run
 from sanvi_ops.results import CheckResult, Status
 from sanvi_ops.store import ResultStore
-from tests.fixtures.connections import conn_env, pg_conn
+from tests.fixtures.connections import conn_env, pg_conn, slack_conn
 
 if TYPE_CHECKING:
     from tests.fixtures.ops_monitor import OpsMonitor
@@ -49,7 +49,7 @@ def test_watchdog_pings_records_escalates_and_flushes(
     monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", pg_conn(store.dsn))
     monkeypatch.setenv(
         "AIRFLOW_CONN_SLACK_API_DEFAULT",
-        conn_env("slack", password=slack_api.token, extra={"base_url": slack_api.base_url, "timeout": 5}),
+        slack_conn(slack_api),
     )
     monkeypatch.setenv("AIRFLOW_CONN_SANVI_HEARTBEAT", conn_env("http", host=ops_monitor.ping_url))
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from sanvi_ops.store import ResultStore
-from tests.fixtures.connections import conn_env, pg_conn
+from tests.fixtures.connections import pg_conn, slack_conn
 
 if TYPE_CHECKING:
     from tests.fixtures.slack import SlackApi
@@ -54,7 +54,7 @@ def test_missed_deadline_runs_our_callback_through_airflow(
     monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", pg_conn(store.dsn))
     monkeypatch.setenv(
         "AIRFLOW_CONN_SLACK_API_DEFAULT",
-        conn_env("slack", password=slack_api.token, extra={"base_url": slack_api.base_url, "timeout": 5}),
+        slack_conn(slack_api),
     )
 
     manager = DagBundlesManager()

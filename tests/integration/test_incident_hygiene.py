@@ -27,7 +27,7 @@ from sanvi_ops.silences import (
     sync_config_silences,
 )
 from sanvi_ops.store import ResultStore
-from tests.fixtures.connections import conn_env, pg_conn
+from tests.fixtures.connections import pg_conn, slack_conn
 
 if TYPE_CHECKING:
     from tests.fixtures.ops_monitor import OpsMonitor
@@ -251,7 +251,7 @@ def airflow_env(store: ResultStore, slack_api: SlackApi, monkeypatch):  # type: 
     monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", pg_conn(store.dsn))
     monkeypatch.setenv(
         "AIRFLOW_CONN_SLACK_API_DEFAULT",
-        conn_env("slack", password=slack_api.token, extra={"base_url": slack_api.base_url, "timeout": 5}),
+        slack_conn(slack_api),
     )
     return store
 

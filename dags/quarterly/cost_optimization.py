@@ -32,6 +32,9 @@ comment as the reason. No answer by the deadline: a `signoff.sign_off` result of
 4. Sign-off rejected: the comment says why; act on it and re-run the DAG (a new sign-off).
 5. An `error`: grant the named action to the role (read-only: `ce:GetCostAndUsage`,
    `ec2:Describe*`, `elasticloadbalancing:Describe*`).
+
+Trigger form: `checks` picks which automated checks run; the ones left out are
+recorded as `skipped` (`<task>.not_selected`). Scheduled runs check everything.
 """
 
 from __future__ import annotations
@@ -42,18 +45,23 @@ from airflow.sdk import get_current_context, task
 
 from sanvi_ops.glue import cost_tasks
 from sanvi_ops.glue.frame import maintenance_dag
+from sanvi_ops.glue.params import checks_param, when_selected
 from sanvi_ops.glue.publish import publish
 from sanvi_ops.glue.signoff import sign_off
 
+CHECKS = ("check_spend", "find_idle_resources")
 
-@maintenance_dag(__file__, __doc__)
+
+@maintenance_dag(__file__, __doc__, params={"checks": checks_param(CHECKS)})
 def cost_optimization() -> None:
     @task
+    @when_selected
     def check_spend() -> list[dict[str, Any]]:
         """Cost Explorer spend by service, this quarter against the last."""
         return cost_tasks.spend(dict(get_current_context()))
 
     @task
+    @when_selected
     def find_idle_resources() -> list[dict[str, Any]]:
         """Unattached volumes, old snapshots, stopped instances, idle load balancers; total savings."""
         return cost_tasks.idle_resources(dict(get_current_context()))

@@ -33,6 +33,9 @@ deadline: a warning result (`on_timeout`) and an `[ESCALATION]` to the team lead
 4. A critical/failed test outcome: fix the critical findings first, then re-test; the report URL
    is in the stored result.
 5. Only scan hosts you own: the scan is a plain TCP connect to each listed port.
+
+Trigger form: `checks` picks which automated checks run; the ones left out are
+recorded as `skipped` (`<task>.not_selected`). Scheduled runs check everything.
 """
 
 from __future__ import annotations
@@ -43,23 +46,29 @@ from airflow.sdk import task
 
 from sanvi_ops.glue import exposure_tasks
 from sanvi_ops.glue.frame import maintenance_dag
+from sanvi_ops.glue.params import checks_param, when_selected
 from sanvi_ops.glue.publish import publish
 from sanvi_ops.glue.signoff import sign_off
 
+CHECKS = ("scan_open_ports", "check_tls", "check_security_headers")
 
-@maintenance_dag(__file__, __doc__)
+
+@maintenance_dag(__file__, __doc__, params={"checks": checks_param(CHECKS)})
 def penetration_testing() -> None:
     @task
+    @when_selected
     def scan_open_ports() -> list[dict[str, Any]]:
         """TCP connect scan of the configured ports on the public hosts."""
         return exposure_tasks.ports()
 
     @task
+    @when_selected
     def check_tls() -> list[dict[str, Any]]:
         """TLS protocol, certificate, negotiated cipher and weak ciphers on each https endpoint."""
         return exposure_tasks.tls_ciphers()
 
     @task
+    @when_selected
     def check_security_headers() -> list[dict[str, Any]]:
         """HSTS, CSP, X-Frame-Options and X-Content-Type-Options on each frontend URL."""
         return exposure_tasks.security_headers()

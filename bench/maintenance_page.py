@@ -28,22 +28,6 @@ from typing import Any
 
 from bench.common import Figure
 
-#: The ``silences`` table as the shared contract fixes it (store migration 011). Created here only
-#: when the store does not have it yet, so the page has silences to show.
-SILENCES_DDL = """
-CREATE TABLE IF NOT EXISTS silences (
-    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    dag_id        text,
-    check_pattern text,
-    reason        text NOT NULL,
-    created_by    text NOT NULL,
-    source        text NOT NULL CHECK (source IN ('config', 'ui')),
-    created_at    timestamptz NOT NULL DEFAULT now(),
-    expires_at    timestamptz NOT NULL,
-    lifted_at     timestamptz
-)
-"""
-
 _HEALTH_CHECKS = [
     "http.frontend",
     "http.backend_api",
@@ -266,7 +250,6 @@ def _write(
         ) as copy:
             for row in recovery:
                 copy.write_row(row)
-        cur.execute(SILENCES_DDL)
         cur.execute(
             """
             INSERT INTO silences (dag_id, check_pattern, reason, created_by, source, created_at, expires_at, lifted_at)

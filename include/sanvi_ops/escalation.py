@@ -178,7 +178,7 @@ def _update_if_due(
     run_id: str,
 ) -> None:
     cadence = cfg.severities[incident.severity].update_every
-    if now - incident.last_update_at < cadence:
+    if not incident.update_due(now, cadence):
         return
     last = incident.last_update_at.astimezone(now.tzinfo)
     opened = incident.opened_at.astimezone(now.tzinfo)

@@ -476,29 +476,42 @@ def _load_slos(
             value = row["observed"]
         return None if value is None else float(value)
 
+    def add(
+        name: str, target: str, value: float | None, shown: str, met: bool, source: str, row: Any
+    ) -> None:
+        """One SLO row; ``shown``/``met`` only count when something was measured (``value``)."""
+        data.slos.append(
+            SloRow(
+                name,
+                target,
+                "no measurement yet" if value is None else shown,
+                "unknown" if value is None else ("met" if met else "missed"),
+                source,
+                None if row is None else row["recorded_at"],
+            )
+        )
+
     avail = latest(perf, "service.availability")
     a = measured_of(avail, "availability_pct")
-    data.slos.append(
-        SloRow(
-            "Availability",
-            f"{slos.availability_pct:g} %",
-            "no measurement yet" if a is None else f"{_fmt_number(a, 3)} % this month",
-            "unknown" if a is None else ("met" if a >= slos.availability_pct else "missed"),
-            f"{perf} · service.availability",
-            None if avail is None else avail["recorded_at"],
-        )
+    add(
+        "Availability",
+        f"{slos.availability_pct:g} %",
+        a,
+        f"{_fmt_number(a or 0, 3)} % this month",
+        a is not None and a >= slos.availability_pct,
+        f"{perf} · service.availability",
+        avail,
     )
     lat = latest(perf, "service.latency_p95")
     p95 = measured_of(lat, "week_ms")
-    data.slos.append(
-        SloRow(
-            "Response time (p95)",
-            f"< {slos.response_time_p95_ms:g} ms",
-            "no measurement yet" if p95 is None else f"{p95:.0f} ms this week",
-            "unknown" if p95 is None else ("met" if p95 < slos.response_time_p95_ms else "missed"),
-            f"{perf} · service.latency_p95",
-            None if lat is None else lat["recorded_at"],
-        )
+    add(
+        "Response time (p95)",
+        f"< {slos.response_time_p95_ms:g} ms",
+        p95,
+        f"{p95 or 0:.0f} ms this week",
+        p95 is not None and p95 < slos.response_time_p95_ms,
+        f"{perf} · service.latency_p95",
+        lat,
     )
     health = "system_health_check"
     probe: dict[str, Any] | None = None
@@ -514,31 +527,26 @@ def _load_slos(
             """,
             {"dag": health},
         ).fetchone()
-    data.slos.append(
-        SloRow(
-            "Response time (daily probe, slowest endpoint)",
-            f"< {slos.response_time_p95_ms:g} ms",
-            "no measurement yet"
-            if probe is None
-            else f"{float(probe['observed']):.0f} ms ({probe['check_name'].removeprefix('http.')})",
-            "unknown"
-            if probe is None
-            else ("met" if float(probe["observed"]) < slos.response_time_p95_ms else "missed"),
-            f"{health} · http.*",
-            None if probe is None else probe["recorded_at"],
-        )
+    slowest = None if probe is None else float(probe["observed"])
+    add(
+        "Response time (daily probe, slowest endpoint)",
+        f"< {slos.response_time_p95_ms:g} ms",
+        slowest,
+        "" if probe is None else f"{slowest:.0f} ms ({probe['check_name'].removeprefix('http.')})",
+        slowest is not None and slowest < slos.response_time_p95_ms,
+        f"{health} · http.*",
+        probe,
     )
     err = latest(perf, "service.error_rate")
     e = measured_of(err, "week_pct")
-    data.slos.append(
-        SloRow(
-            "Error rate",
-            f"< {slos.error_rate_pct:g} %",
-            "no measurement yet" if e is None else f"{_fmt_number(e, 3)} % this week",
-            "unknown" if e is None else ("met" if e < slos.error_rate_pct else "missed"),
-            f"{perf} · service.error_rate",
-            None if err is None else err["recorded_at"],
-        )
+    add(
+        "Error rate",
+        f"< {slos.error_rate_pct:g} %",
+        e,
+        f"{_fmt_number(e or 0, 3)} % this week",
+        e is not None and e < slos.error_rate_pct,
+        f"{perf} · service.error_rate",
+        err,
     )
     objective = slos.recovery_time_minutes * 60
     tables = _tables(conn)

@@ -160,21 +160,7 @@ def _section(text: str) -> dict[str, Any]:
 
 
 def _button(url: str, label: str) -> list[dict[str, Any]]:
-    if not url:
-        return []
-    return [
-        {
-            "type": "actions",
-            "elements": [
-                {
-                    "type": "button",
-                    "text": {"type": "plain_text", "text": label[:75], "emoji": True},
-                    "url": url[:3000],
-                    "action_id": "open_required_action",
-                }
-            ],
-        }
-    ]
+    return render.link_button(label, url, "open_required_action")
 
 
 def request_message(request: Request, body: str, tz: Any) -> tuple[str, list[dict[str, Any]]]:

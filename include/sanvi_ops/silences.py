@@ -25,16 +25,15 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, Protocol
 
 import psycopg
-from psycopg.rows import dict_row
 
-from sanvi_ops.store import StoreError, describe_dsn, redact
+from sanvi_ops.store import ResultStore
 
 log = logging.getLogger(__name__)
 
@@ -145,27 +144,9 @@ def validate(
 # ------------------------------------------------------------------------------- database
 
 
-@contextmanager
-def _connect(store_dsn: str, action: str) -> Iterator[psycopg.Connection[dict[str, Any]]]:
-    target = describe_dsn(store_dsn)
-    try:
-        conn = psycopg.connect(
-            store_dsn, connect_timeout=10, application_name="sanvi-ops", row_factory=dict_row
-        )
-    except psycopg.Error as exc:
-        reason = redact(" ".join(str(exc).split()), store_dsn)
-        raise StoreError(f"results store: cannot connect to {target}: {reason}") from None
-    try:
-        with conn:
-            yield conn
-    except psycopg.errors.UndefinedTable:
-        raise StoreError(
-            f"results store at {target}: {action} failed: table silences missing "
-            "(run ResultStore.migrate(); migration 011)"
-        ) from None
-    except psycopg.Error as exc:
-        reason = redact(" ".join(str(exc).split()), store_dsn).splitlines()[0]
-        raise StoreError(f"results store at {target}: {action} failed: {reason}") from exc
+def _connect(store_dsn: str, action: str) -> AbstractContextManager[psycopg.Connection[dict[str, Any]]]:
+    """The store's own short-lived connection (errors become a :class:`StoreError` naming ``action``)."""
+    return ResultStore(store_dsn).connection(action)
 
 
 def _row(row: Mapping[str, Any]) -> Silence:

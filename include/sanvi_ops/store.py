@@ -22,9 +22,9 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -96,6 +96,10 @@ class Incident:
     @property
     def is_open(self) -> bool:
         return self.resolved_at is None
+
+    def update_due(self, now: datetime, every: timedelta) -> bool:
+        """Whether the severity's communication cadence (``every``) calls for an ``[UPDATE]``."""
+        return now - self.last_update_at >= every
 
 
 @dataclass(frozen=True)
@@ -226,6 +230,11 @@ class ResultStore:
             ) from exc
         except psycopg.Error as exc:
             raise StoreError(f"{self.name} at {self.target}: {action} failed: {_reason(exc)}") from exc
+
+    def connection(self, action: str) -> AbstractContextManager[psycopg.Connection[dict[str, Any]]]:
+        """One short-lived connection for modules that own tables of this store (silences, sign-offs):
+        the same timeouts, redaction and :class:`StoreError` naming ``action`` as the store's own."""
+        return self._connect(action)
 
     # ----------------------------------------------------------------------------- migrations
 

@@ -31,19 +31,6 @@ from sanvi_ops.store import MIGRATIONS_DIR, ResultStore
 pytestmark = pytest.mark.integration
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
-SILENCES_DDL = """
-CREATE TABLE IF NOT EXISTS silences (
-    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    dag_id        text,
-    check_pattern text,
-    reason        text NOT NULL,
-    created_by    text NOT NULL,
-    source        text NOT NULL CHECK (source IN ('config', 'ui')),
-    created_at    timestamptz NOT NULL DEFAULT now(),
-    expires_at    timestamptz NOT NULL,
-    lifted_at     timestamptz
-)
-"""
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +54,6 @@ def _migrated_without_silences(dsn: str, tmp_path: Path) -> ResultStore:
 def store_dsn(make_db: Callable[[str], str]) -> str:
     dsn = make_db("page")
     ResultStore(dsn).migrate()
-    with psycopg.connect(dsn) as conn:
-        conn.execute(SILENCES_DDL)  # migration 011's table, if 011 is not in this tree yet
     return dsn
 
 

@@ -86,6 +86,13 @@ class _Recording:
     response_timeout: dt.timedelta | None
     body: str | None
 
+    def execute(self, context: Any) -> Any:
+        self._ask(context)
+        return super().execute(context)  # type: ignore[misc]
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        return self._answered(context, event)
+
     def _request(self, context: Mapping[str, Any]) -> Request:
         from sanvi_ops.glue.publish import run_url
         from sanvi_ops.signoffs import Request
@@ -292,13 +299,6 @@ class RecordedApproval(_Recording, ApprovalOperator):
         kwargs.setdefault("params", {COMMENT_PARAM: _comment_param()})
         super().__init__(**kwargs)
 
-    def execute(self, context: Any) -> Any:
-        self._ask(context)
-        return super().execute(context)
-
-    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
-        return self._answered(context, event)
-
 
 class RecordedEntry(_Recording, HITLEntryOperator):
     """``HITLEntryOperator`` (a typed form, one OK button) that stores and reports the entry."""
@@ -318,13 +318,6 @@ class RecordedEntry(_Recording, HITLEntryOperator):
         # "submitted" with its default values.
         kwargs.setdefault("options", [HITLEntryOperator.OK])
         super().__init__(**kwargs)
-
-    def execute(self, context: Any) -> Any:
-        self._ask(context)
-        return super().execute(context)
-
-    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
-        return self._answered(context, event)
 
 
 def hitl_users(users: Any) -> list[dict[str, str]] | None:

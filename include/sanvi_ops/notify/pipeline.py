@@ -296,7 +296,7 @@ class _Run:
         # Still critical in a later run: an [UPDATE] when the severity's cadence says one is due.
         level = _more_severe(incident.severity, level)
         cadence = _severity(self.cfg, level).update_every
-        if self.now - incident.last_update_at < cadence:
+        if not incident.update_due(self.now, cadence):
             return
         since = incident.opened_at.astimezone(self.now.tzinfo)
         text, blocks = render.update_message(

@@ -238,7 +238,7 @@ def _pack_sections(lines: list[str], max_sections: int) -> Blocks:
     return [{"type": "section", "text": {"type": "mrkdwn", "text": text}} for text in sections]
 
 
-def _link_button(label: str, url: str | None, action_id: str) -> Blocks:
+def link_button(label: str, url: str | None, action_id: str) -> Blocks:
     if not url:
         return []
     return [
@@ -297,7 +297,7 @@ def summary_message(
         },
         {"type": "context", "elements": [{"type": "mrkdwn", "text": _truncate(context, MAX_SECTION_CHARS)}]},
     ]
-    button = _link_button("Open the run in Airflow", run_url, "open_run")
+    button = link_button("Open the run in Airflow", run_url, "open_run")
     sections = _pack_sections(lines, MAX_BLOCKS - len(fixed) - len(button))
     blocks = [*fixed, *sections, *button]
 
@@ -351,7 +351,7 @@ def _headline(tag: str, ref: str, severity: str, service: str) -> str:
 def _template_blocks(text: str, run_url: str | None, label: str = "Open the run in Airflow") -> Blocks:
     return [
         {"type": "section", "text": {"type": "mrkdwn", "text": _truncate(text, MAX_SECTION_CHARS)}},
-        *_link_button(label, run_url, "open_run"),
+        *link_button(label, run_url, "open_run"),
     ]
 
 
@@ -589,6 +589,6 @@ def failure_message(
             "text": {"type": "mrkdwn", "text": _truncate("\n".join(lines[:2]), MAX_SECTION_CHARS)},
         },
         {"type": "section", "text": {"type": "mrkdwn", "text": f"```{error_text}```"}},
-        *_link_button("Open the task log", log_url, "open_log"),
+        *link_button("Open the task log", log_url, "open_log"),
     ]
     return text, blocks

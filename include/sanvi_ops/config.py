@@ -909,6 +909,10 @@ class BackupTestingConfig(_Model):
     port: int | None = Field(default=None, ge=1, le=65535)  # None = a free port on 127.0.0.1
     superuser: NonEmpty = "postgres"  # a superuser role of the restored cluster (local trust only)
     production_targets: list[NonEmpty] = Field(default_factory=list)  # "host:port[/db]" never restored into
+    #: Absolute data directories of the production PostgreSQL servers on this machine. The scratch
+    #: root must lie outside them; when the app role cannot read ``data_directory`` (no
+    #: ``pg_read_all_settings``) the restore is refused unless this list is set.
+    production_data_dirs: list[Annotated[str, Field(pattern=r"^/")]] = Field(default_factory=list)
     amcheck_heapallindexed: bool = True
     smoke_queries: list[SmokeQuery] = Field(default_factory=list)
     rpo_column: str | None = Field(default=None, pattern=r"^[^.]+\.[^.]+\.[^.]+$")  # schema.table.column

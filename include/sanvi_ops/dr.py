@@ -488,7 +488,7 @@ def self_managed_database(
 
     :param settings: :class:`sanvi_ops.restore.RestoreSettings` of the DR cluster.
     """
-    from sanvi_ops.restore import production_data_dir, refuse_production, run_restore_test
+    from sanvi_ops.restore import guard_scratch_root, refuse_production, run_restore_test
 
     # The guards first, before even listing S3 (run_restore_test repeats them).
     refuse_production(
@@ -498,7 +498,7 @@ def self_managed_database(
         app=app,
         production_targets=settings.production_targets,
     )
-    check_scratch_root(settings.scratch_root, production_data_dir(app.dsn() if app else None))
+    guard_scratch_root(settings.scratch_root, app, settings.production_data_dirs)
     extra: list[CheckResult] = []
     if backup_id is None:
         try:

@@ -17,10 +17,13 @@ by ``rds_restore.timeout_minutes``), validates over SQL — the configured smoke
 tables and rows present, the measured RPO (newest ``rpo_column`` against the snapshot time or
 the drill start) — and is **always** deleted (``SkipFinalSnapshot``, automated backups too).
 
-Guards: the temporary identifier never names a production instance (the source or
-``health_check.rds_instances``); only instances carrying our purpose tag are ever deleted; the
-SQL target is refused when it resolves to the application database (same host+port+dbname) or
-an entry of ``backup_testing.production_targets``. The SQL login is the ``scratch_db``
+Guards, checked before ``RestoreDBInstance*`` creates anything (:func:`refuse_before_restore`):
+the temporary identifier never names a production instance (the source or
+``health_check.rds_instances``); the SQL target is refused when it is on the application
+database's server (same host and port, whatever the database name) or an entry of
+``backup_testing.production_targets`` — decided up front when the ``scratch_db`` connection fixes
+the host, and again on the new instance's endpoint. Only instances carrying our purpose tag are
+ever deleted. The SQL login is the ``scratch_db``
 connection's (never logged); its host/port replace the endpoint when set (a tunnel/proxy).
 """
 
@@ -151,18 +154,38 @@ def _refuse_identifier(identifier: str, settings: RdsSettings) -> None:
 def refuse_sql_target(
     host: str, port: int, dbname: str, app: PgTarget | None, production_targets: list[str]
 ) -> None:
-    """A validation target that is the application database (or listed as production) is refused."""
-    if app is not None and _same_server(host, port, app.host, app.port) and dbname == app.dbname:
+    """A validation target on the application database's server (same host and port, whatever
+    the database name) or on a server listed as production is refused."""
+    if app is not None and _same_server(host, port, app.host, app.port):
         raise RestoreRefused(
-            f"validation target {host}:{port}/{dbname} is the application database: refused "
-            "(check the scratch_db connection's host/port/schema)"
+            f"validation target {host}:{port}/{dbname} is on the application database's server "
+            f"({app.host}:{app.port}, database {app.dbname}): same server, whatever the database: refused "
+            "(check the scratch_db connection's host/port)"
         )
     for entry in production_targets:
-        p_host, p_port, p_db = _parse_target(entry)
-        if _same_server(host, port, p_host, p_port) and p_db in (None, dbname):
+        p_host, p_port, _db = _parse_target(entry)
+        if _same_server(host, port, p_host, p_port):
             raise RestoreRefused(
                 f"validation target {host}:{port}/{dbname} is listed as production ({entry}): refused"
             )
+
+
+def refuse_before_restore(
+    ident: str, login: SqlLogin, settings: RdsSettings, app: PgTarget | None, expected_port: int
+) -> None:
+    """Every refusal that can be decided before ``RestoreDBInstance*`` creates anything: the
+    temporary identifier, and the SQL target when the ``scratch_db`` connection fixes its host
+    (a tunnel/proxy; its port, else the port the restored instance will have). Without a host
+    override the target is the new instance's own endpoint, checked again once it exists."""
+    _refuse_identifier(ident, settings)
+    if login.host:
+        refuse_sql_target(
+            login.host,
+            login.port or expected_port,
+            login.dbname or "postgres",
+            app,
+            settings.production_targets,
+        )
 
 
 def delete_orphans(rds: Any, purpose: str, run_id: str, settings: RdsSettings) -> list[str]:
@@ -244,13 +267,18 @@ def _launch_validate_delete(
     rpo_point: Callable[[dict[str, Any]], tuple[dt.datetime, str]],
     clock: tuple[dt.datetime, float] | None,
     backup_id: str,
+    expected_port: int = 5432,
 ) -> RestoreOutcome:
     started, t0 = clock or (dt.datetime.now(dt.UTC), time.monotonic())
     ident = temp_identifier(purpose, started)
-    _refuse_identifier(ident, settings)
     results: list[CheckResult] = []
     outcome = RestoreOutcome(results=results, started_at=started, backup_id=backup_id)
     outcome.details = {"instance": ident, "source": describe_source, "region": rds.meta.region_name}
+    try:
+        refuse_before_restore(ident, login, settings, app, expected_port)
+    except RestoreRefused as exc:  # nothing was created
+        results.append(_result(prefix, "guard", Status.CRITICAL, str(exc), severity="P3"))
+        return outcome
     try:
         orphans = delete_orphans(rds, purpose, run_id, settings)
     except Exception as exc:  # noqa: BLE001 - an AWS failure is a result; the test goes on
@@ -496,6 +524,7 @@ def restore_snapshot(
         rpo_point=lambda _inst: (snap["SnapshotCreateTime"], "the snapshot time"),
         clock=(started, time.monotonic()),
         backup_id=sid,
+        expected_port=int(snap.get("Port") or 5432),
     )
 
 

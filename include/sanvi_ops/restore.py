@@ -46,12 +46,24 @@ import subprocess
 import tarfile
 import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sanvi_ops.backups import MANIFEST_NAME, TAR_NAME, BackupEntry, PgTarget, list_backups, resolve_pg_bin
+from sanvi_ops.backups import MANIFEST_NAME, TAR_NAME, BackupEntry, PgTarget, list_backups
+from sanvi_ops.pgserver import (
+    SESSION_OPTIONS,
+    ConfigFinding,
+    ScratchServer,
+    binary_major,
+    child_env,
+    neutralise_data_dir,
+    resolve_pg_bin,
+    start_scratch,
+    stop_data_dir,
+)
 from sanvi_ops.results import CheckResult, Status, grade, worst
 
 log = logging.getLogger(__name__)
@@ -67,6 +79,7 @@ __all__ = [
     "RestoreRefused",
     "RestoreSettings",
     "check_scratch_root",
+    "guard_scratch_root",
     "clean_leftovers",
     "default_scratch_root",
     "record_test",
@@ -82,6 +95,22 @@ class RestoreRefused(RuntimeError):
 
 class RestoreFailed(RuntimeError):
     """The restore could not be completed (download, checksum, combine, start)."""
+
+
+class VerificationFailed(RestoreFailed):
+    """``pg_verifybackup`` found a restored backup different from its ``backup_manifest``."""
+
+
+class VersionMismatch(RestoreFailed):
+    """The server binaries are another major version than the backup."""
+
+
+class _StartFailed(RestoreFailed):
+    """The scratch server did not start; carries what the backup's configuration held."""
+
+    def __init__(self, cause: Exception, findings: list[ConfigFinding]) -> None:
+        super().__init__(str(cause))
+        self.findings = findings
 
 
 def default_scratch_root() -> Path:
@@ -127,50 +156,102 @@ def refuse_production(
     app: PgTarget | None,
     production_targets: list[str] = [],  # noqa: B006 - read only
 ) -> None:
-    """Raise :class:`RestoreRefused` when the restore target is a production database.
+    """Raise :class:`RestoreRefused` when the restore target is a production server.
 
-    Production = the application connection (same host+port+dbname; a physical restore brings
-    back the whole cluster, so the same host+port alone is already production) or an entry of
-    ``production_targets`` (``host:port`` or ``host:port/dbname``).
+    Production = the application connection's server or an entry of ``production_targets``
+    (``host:port``; a ``/dbname`` suffix is accepted but does not narrow it): the same host
+    (by address, aliases included) and port, **whatever the database name** — a physical restore
+    brings back a whole cluster, and any database of a production server is production.
     """
     if scratch_port is None:
         return  # a free port is picked: it cannot be a running server's
     if app is not None and _same_server(scratch_host, scratch_port, app.host, app.port):
         raise RestoreRefused(
             f"restore target {scratch_host}:{scratch_port}/{dbname} is the application database's server "
-            f"({app.host}:{app.port}/{app.dbname}): refused"
+            f"({app.host}:{app.port}, database {app.dbname}): same server, whatever the database: refused"
         )
     for entry in production_targets:
-        host, port, db = _parse_target(entry)
-        if _same_server(scratch_host, scratch_port, host, port) and db in (None, dbname):
+        host, port, _db = _parse_target(entry)
+        if _same_server(scratch_host, scratch_port, host, port):
             raise RestoreRefused(
                 f"restore target {scratch_host}:{scratch_port}/{dbname} is listed as production ({entry}): refused"
             )
 
 
-def production_data_dir(app_dsn: str | None) -> Path | None:
-    """The application server's data directory, when it is reachable and tells us."""
-    if not app_dsn:
-        return None
+def _is_local(host: str) -> bool:
+    """Does ``host`` name this machine (a unix socket, loopback, or an address of ours)?"""
+    if not host or host.startswith("/") or host.startswith("@"):
+        return True
+    for addr in _addresses(host):
+        if addr in {"localhost", "::1"} or addr.startswith("127."):
+            return True
+        family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as s:
+                s.bind((addr, 0))  # only an address of one of our interfaces binds
+            return True
+        except OSError:
+            continue
+    return False
+
+
+def production_data_dir(app: PgTarget | None) -> tuple[Path | None, str | None]:
+    """``(data directory, why it is not known)`` of the application server.
+
+    ``(None, None)``: nothing to ask (no application connection, or a server on another machine,
+    whose data directory cannot be under a local path). ``(None, reason)``: the guard cannot
+    decide — the reason names the missing permission or the failure.
+    """
+    if app is None or not _is_local(app.host):
+        return None, None
     import psycopg
 
     try:
-        with psycopg.connect(app_dsn, connect_timeout=5) as conn:
-            row = conn.execute("SELECT current_setting('data_directory', true)").fetchone()
-    except psycopg.Error:
-        return None
-    return Path(row[0]) if row and row[0] else None
+        with psycopg.connect(app.dsn(), connect_timeout=5) as conn:
+            row = conn.execute("SELECT current_setting('data_directory')").fetchone()
+    except psycopg.errors.InsufficientPrivilege:
+        return None, (
+            f"role {app.user!r} may not read data_directory on {app.host}:{app.port} "
+            f"(it needs pg_read_all_settings: GRANT pg_read_all_settings TO {app.user})"
+        )
+    except psycopg.Error as exc:
+        reason = " ".join(str(exc).split())[:200]
+        return (
+            None,
+            f"the application server {app.host}:{app.port} did not tell its data_directory ({reason})",
+        )
+    if not row or not row[0]:
+        return None, f"the application server {app.host}:{app.port} returned no data_directory"
+    return Path(row[0]), None
 
 
-def check_scratch_root(root: Path, production_dir: Path | None) -> None:
+def guard_scratch_root(root: Path, app: PgTarget | None, production_data_dirs: list[str]) -> None:
+    """Raise :class:`RestoreRefused` unless ``root`` lies outside every known production data
+    directory: the application server's own (asked of it) and ``production_data_dirs``
+    (``backup_testing.production_data_dirs``). When the server cannot tell (a role without
+    ``pg_read_all_settings``, the server down) the guard refuses — unless
+    ``production_data_dirs`` is configured, which then stands for the server's answer."""
+    asked, problem = production_data_dir(app)
+    known = [Path(p) for p in production_data_dirs]
+    if problem and not known:
+        raise RestoreRefused(
+            f"cannot tell whether scratch directory {root} lies inside production's data directory: {problem}; "
+            "refused — grant the permission, or list the production data directories in "
+            "backup_testing.production_data_dirs"
+        )
+    check_scratch_root(root, [*known, *([asked] if asked else [])])
+
+
+def check_scratch_root(root: Path, production_dir: Path | Sequence[Path] | None) -> None:
     """Raise :class:`RestoreRefused` unless ``root`` is a safe place for scratch clusters.
 
-    It must not be (inside) the production data directory nor contain it, and must hold nothing
+    It must not be (inside) a production data directory nor contain one, and must hold nothing
     but our own marked ``sanvi-restore-*`` directories (empty is fine).
     """
     resolved = root.resolve()
-    if production_dir is not None:
-        prod = production_dir.resolve()
+    dirs = [production_dir] if isinstance(production_dir, Path) else list(production_dir or [])
+    for production in dirs:
+        prod = production.resolve()
         if resolved == prod or prod in resolved.parents or resolved in prod.parents:
             raise RestoreRefused(
                 f"scratch directory {root} overlaps the production data directory {prod}: refused"
@@ -193,11 +274,8 @@ def check_scratch_root(root: Path, production_dir: Path | None) -> None:
 
 
 def _stop_dir(work: Path) -> None:
-    from sanvi_ops.localstack.postgres import LocalPostgres
-
-    server = LocalPostgres(root=work, password="")  # noqa: S106 - local trust only, no password
     with contextlib.suppress(Exception):
-        server.stop("immediate")
+        stop_data_dir(work / "data", "immediate")
 
 
 def _process_start(pid: int) -> str | None:
@@ -335,18 +413,6 @@ def _download_extract(
     return reader.size
 
 
-def _chown_tree(root: Path) -> None:
-    from sanvi_ops.localstack.postgres import _ensure_server_user
-
-    user = _ensure_server_user()
-    if user is None:
-        return
-    for dirpath, dirnames, filenames in os.walk(root):
-        os.chown(dirpath, user.pw_uid, user.pw_gid)
-        for name in [*dirnames, *filenames]:
-            os.chown(os.path.join(dirpath, name), user.pw_uid, user.pw_gid, follow_symlinks=False)
-
-
 @dataclass
 class RestoreSettings:
     """What :func:`run_restore_test` needs besides S3 (``backup_testing`` config, resolved)."""
@@ -357,6 +423,7 @@ class RestoreSettings:
     port: int | None = None
     superuser: str = "postgres"
     production_targets: list[str] = field(default_factory=list)
+    production_data_dirs: list[str] = field(default_factory=list)
     heapallindexed: bool = True
     smoke_queries: list[tuple[str, str]] = field(default_factory=list)
     rpo_column: str | None = None
@@ -449,6 +516,8 @@ def _restore_files(s3: Any, settings: RestoreSettings, manifest: dict[str, Any],
 
     with ThreadPoolExecutor(max_workers=settings.download_concurrency, thread_name_prefix="restore") as pool:
         total = sum(pool.map(one, chain))
+    for bid in chain:  # before anything is changed in the directories
+        _verify(dirs[bid], bid, settings)
     if len(chain) > 1:
         proc = subprocess.run(  # noqa: S603
             [
@@ -460,6 +529,7 @@ def _restore_files(s3: Any, settings: RestoreSettings, manifest: dict[str, Any],
             capture_output=True,
             text=True,
             check=False,
+            env=child_env(),
             timeout=settings.timeout_s,
         )
         if proc.returncode != 0:
@@ -469,31 +539,95 @@ def _restore_files(s3: Any, settings: RestoreSettings, manifest: dict[str, Any],
     return total
 
 
-def _start(work: Path, settings: RestoreSettings) -> Any:
-    """Start the restored cluster in ``work/data``: 127.0.0.1, local trust only."""
-    from sanvi_ops.localstack.postgres import LocalPostgres
-
-    data = work / "data"
-    if not (data / "postgresql.conf").exists():  # configuration kept outside PGDATA (Debian layout)
-        (data / "postgresql.conf").write_text("")
-    (data / "pg_hba.conf").write_text("# sanvi restore test: local socket only\nlocal all all trust\n")
-    for stale in ("postmaster.pid", "postmaster.opts", "standby.signal", "recovery.signal"):
-        (data / stale).unlink(missing_ok=True)
-    (work / "sock").mkdir(exist_ok=True)
-    data.chmod(0o700)
-    (work / "sock").chmod(0o700)
-    server = LocalPostgres(
-        root=work,
-        password="",  # noqa: S106 - nobody logs in over TCP (pg_hba has no host lines)
-        port=settings.port,
-        settings={"archive_mode": "off", "max_connections": "20", "shared_preload_libraries": "''"},
+def _verify(member: Path, backup_id: str, settings: RestoreSettings) -> None:
+    """``pg_verifybackup`` on one extracted backup of the chain: every file against PostgreSQL's
+    own ``backup_manifest`` and the WAL the backup needs (parsed with ``pg_waldump``)."""
+    proc = subprocess.run(  # noqa: S603
+        [resolve_pg_bin("pg_verifybackup", settings.pg_bin_dir), "--quiet", str(member)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=child_env(),
+        timeout=settings.timeout_s,
     )
-    from sanvi_ops.localstack.postgres import _open_path_for
+    if proc.returncode != 0:
+        out = " ".join((proc.stderr + proc.stdout).split())
+        raise VerificationFailed(f"pg_verifybackup of {backup_id} exited {proc.returncode}: {out[-500:]}")
 
-    _open_path_for(work)
-    _chown_tree(work)
-    server.start()
-    return server
+
+def _check_major(manifest: dict[str, Any], settings: RestoreSettings) -> int:
+    """The server binaries' major version, which must be the backup's; raises otherwise."""
+    try:
+        ours = binary_major(settings.pg_bin_dir)
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        raise RestoreFailed(f"cannot run the PostgreSQL server binary: {exc}") from exc
+    num = manifest.get("server_version_num")
+    theirs = int(num) // 10000 if isinstance(num, int) or str(num).isdigit() else None
+    if theirs is not None and theirs != ours:
+        raise VersionMismatch(
+            f"backup {manifest.get('backup_id')} is PostgreSQL {theirs} ({manifest.get('server_version')}), "
+            f"the server binaries are PostgreSQL {ours} ({resolve_pg_bin('postgres', settings.pg_bin_dir)}): "
+            "set database_backups.pg_bin_dir to PostgreSQL "
+            f"{theirs}'s bin directory"
+        )
+    return ours
+
+
+def _config_result(findings: list[ConfigFinding]) -> CheckResult:
+    """What the backup's configuration asked for, and that it was not used."""
+    critical = [f for f in findings if f.critical]
+    signals = [f for f in findings if f.kind == "signal"]
+    details = {
+        "findings": [
+            {"file": f.file, "setting": f.setting, "value": f.value[:200], "line": f.line, "kind": f.kind}
+            for f in findings
+        ],
+        "neutralised": "postgresql.conf not read, postgresql.auto.conf emptied, signal files removed, "
+        "program/library settings forced off on the command line",
+    }
+    if critical:
+        return _result(
+            "config",
+            Status.CRITICAL,
+            f"SECURITY: the backup's postgresql.auto.conf sets {'; '.join(f.describe() for f in critical[:4])}"
+            " — neutralised, nothing ran; ALTER SYSTEM on production or a tampered backup: find out who set it",
+            severity="P2",
+            details=details,
+        )
+    if signals:
+        return _result(
+            "config",
+            Status.WARNING,
+            f"the backup carried {', '.join(f.describe() for f in signals)}: the restore ran without them",
+            details=details,
+        )
+    kept = [f.describe() for f in findings]
+    return _result(
+        "config",
+        Status.OK,
+        "the backup's configuration was not used (own config file, postgresql.auto.conf emptied, "
+        "program/library settings forced off)"
+        + (f"; postgresql.conf sets {'; '.join(kept[:3])}" if kept else ""),
+        details=details,
+    )
+
+
+def _start(work: Path, settings: RestoreSettings, major: int) -> tuple[ScratchServer, list[ConfigFinding]]:
+    """Start the restored cluster in ``work/data`` (see :mod:`sanvi_ops.pgserver`): its own
+    configuration disarmed, a private unix socket, local trust only, a minimal environment."""
+    data = work / "data"
+    version_file = data / "PG_VERSION"
+    found = version_file.read_text().strip() if version_file.is_file() else "?"
+    if found != str(major):
+        raise VersionMismatch(
+            f"the restored data directory is PostgreSQL {found}, the server binaries are PostgreSQL {major}: "
+            f"set database_backups.pg_bin_dir to PostgreSQL {found}'s bin directory"
+        )
+    findings = neutralise_data_dir(data)
+    try:
+        return start_scratch(work, port=settings.port, bin_dir=settings.pg_bin_dir), findings
+    except Exception as exc:
+        raise _StartFailed(exc, findings) from exc
 
 
 def _local_dsn(work: Path, port: int, dbname: str, user: str) -> str:
@@ -501,7 +635,12 @@ def _local_dsn(work: Path, port: int, dbname: str, user: str) -> str:
 
     return str(
         make_conninfo(
-            host=str(work / "sock"), port=port, dbname=dbname, user=user, application_name="sanvi_ops.restore"
+            host=str(work / "sock"),
+            port=port,
+            dbname=dbname,
+            user=user,
+            application_name="sanvi_ops.restore",
+            options=SESSION_OPTIONS,
         )
     )
 
@@ -512,7 +651,7 @@ def _local_dsn(work: Path, port: int, dbname: str, user: str) -> str:
 
 
 def _amcheck(work: Path, port: int, settings: RestoreSettings) -> CheckResult:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env = child_env(extra={"PGOPTIONS": SESSION_OPTIONS})
     cmd = [
         resolve_pg_bin("pg_amcheck", settings.pg_bin_dir),
         "-h",
@@ -758,7 +897,7 @@ def run_restore_test(
         production_targets=settings.production_targets,
     )
     app_dsn = app.dsn() if app else None
-    check_scratch_root(root, production_data_dir(app_dsn))
+    guard_scratch_root(root, app, settings.production_data_dirs)
 
     results: list[CheckResult] = []
     if dry_run:
@@ -818,13 +957,26 @@ def run_restore_test(
     server = None
     try:
         try:
+            major = _check_major(manifest, settings)
             outcome.bytes = _restore_files(s3, settings, manifest, work)
-            outcome.restore_seconds = round(time.monotonic() - t0, 3)
-            server = _start(work, settings)
-        except Exception as exc:  # noqa: BLE001 - every failure is a result; cleanup follows
             results.append(
                 _result(
-                    "run",
+                    "verify",
+                    Status.OK,
+                    f"pg_verifybackup: {len(manifest['chain'])} backup(s) of the chain match their "
+                    "backup_manifest (files and WAL)",
+                )
+            )
+            outcome.restore_seconds = round(time.monotonic() - t0, 3)
+            server, findings = _start(work, settings, major)
+            results.append(_config_result(findings))
+        except Exception as exc:  # noqa: BLE001 - every failure is a result; cleanup follows
+            if isinstance(exc, _StartFailed):
+                results.append(_config_result(exc.findings))
+            check = {VerificationFailed: "verify", VersionMismatch: "version"}.get(type(exc), "run")
+            results.append(
+                _result(
+                    check,
                     Status.CRITICAL,
                     f"restore of {entry.backup_id} failed: {exc}",
                     severity="P2",

@@ -34,6 +34,7 @@ def settings_from(cfg: MaintenanceConfig) -> Any:
         port=t.port,
         superuser=t.superuser,
         production_targets=list(t.production_targets),
+        production_data_dirs=list(t.production_data_dirs),
         heapallindexed=t.amcheck_heapallindexed,
         smoke_queries=[(q.name, q.sql) for q in t.smoke_queries],
         rpo_column=t.rpo_column,

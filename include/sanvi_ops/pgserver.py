@@ -490,9 +490,6 @@ def start_scratch(
     log_file.touch()
     _hand_over(work)
     user = _server_user()
-    creds: dict[str, object] = {}
-    if user is not None:
-        creds = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
     with log_file.open("ab") as log:
         proc = subprocess.Popen(  # noqa: S603
             argv,
@@ -503,7 +500,9 @@ def start_scratch(
             cwd=work,
             start_new_session=True,
             umask=0o077,
-            **creds,  # type: ignore[arg-type]
+            user=user.pw_uid if user else None,
+            group=user.pw_gid if user else None,
+            extra_groups=[] if user else None,
         )
     server = ScratchServer(work=work, port=port, proc=proc, bin_dir=bin_dir, argv=argv)
     deadline = time.monotonic() + timeout_s

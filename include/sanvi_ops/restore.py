@@ -2,11 +2,14 @@
 
 What a run does (self-managed mode; the backups are :mod:`sanvi_ops.backups`')
 ===========================================================================
-1. **Guards, before any command runs** (:func:`refuse_production`, :func:`check_scratch_root`):
-   the scratch server's ``host:port`` must not resolve to the application database's, nor to an
-   entry of ``backup_testing.production_targets``; the scratch root must not lie inside the
-   production server's data directory (asked of the server when reachable); the scratch root
-   holds nothing but our own marked directories.
+1. **Guards, before any command runs** (:func:`refuse_production`, :func:`guard_scratch_root`):
+   the scratch server's ``host:port`` must not resolve to the application database's server nor
+   to an entry of ``backup_testing.production_targets`` (same host and port, whatever the
+   database name); the scratch root must not lie inside a production data directory — the
+   application server's (asked of it when it runs on this machine) or one of
+   ``backup_testing.production_data_dirs`` — and when the server cannot tell (no
+   ``pg_read_all_settings``, not answering) the restore is refused unless that list is set; the
+   scratch root holds nothing but our own marked directories.
 2. **Leftovers of a killed run are removed first**: every ``sanvi-restore-*`` directory under the
    scratch root carrying our marker file is stopped (its postmaster, if still running) and deleted.
 3. The backup: the newest complete one, or the ``backup_id`` asked for (an unknown or half-written
@@ -15,9 +18,13 @@ What a run does (self-managed mode; the backups are :mod:`sanvi_ops.backups`')
    are downloaded concurrently (``download_concurrency``; with ``download_part_mb`` > 0 each object
    also as that many ranged GETs in flight); each ``base.tar`` is streamed straight
    into ``tarfile`` while its SHA-256 and size are checked against the manifest (no local copy of
-   the tar), a chain is merged with ``pg_combinebackup``. The server starts on a free port with a
-   ``pg_hba.conf`` of ``local all all trust`` only (no TCP login at all, no password anywhere)
-   and reaches consistency from the WAL inside ``base.tar`` (``pg_basebackup -X fetch``).
+   the tar), a chain is merged with ``pg_combinebackup``. Each member is first checked with
+   ``pg_verifybackup``; the server binaries must be the backup's major version. The server
+   (:mod:`sanvi_ops.pgserver`) never uses the backup's own configuration: its program- and
+   library-loading settings are forced off on the command line, ``postgresql.auto.conf`` is
+   emptied, signal files removed (``restore.config`` reports what the backup carried); it
+   listens on a private unix socket (``local all all trust``, no TCP), with a minimal
+   environment, and reaches consistency from the WAL inside ``base.tar`` (``-X fetch``).
 5. **Validate**: ``pg_amcheck --all`` (``--heapallindexed`` by default); every table's row count
    against the manifest (a missing table is critical; a different count a warning, because the
    counts are taken just before the backup and a busy database moves on); the schema — table
@@ -561,8 +568,8 @@ def _check_major(manifest: dict[str, Any], settings: RestoreSettings) -> int:
         ours = binary_major(settings.pg_bin_dir)
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
         raise RestoreFailed(f"cannot run the PostgreSQL server binary: {exc}") from exc
-    num = manifest.get("server_version_num")
-    theirs = int(num) // 10000 if isinstance(num, int) or str(num).isdigit() else None
+    num = str(manifest.get("server_version_num") or "")
+    theirs = int(num) // 10000 if num.isdigit() else None
     if theirs is not None and theirs != ours:
         raise VersionMismatch(
             f"backup {manifest.get('backup_id')} is PostgreSQL {theirs} ({manifest.get('server_version')}), "
@@ -973,7 +980,8 @@ def run_restore_test(
         except Exception as exc:  # noqa: BLE001 - every failure is a result; cleanup follows
             if isinstance(exc, _StartFailed):
                 results.append(_config_result(exc.findings))
-            check = {VerificationFailed: "verify", VersionMismatch: "version"}.get(type(exc), "run")
+            names: dict[type[Exception], str] = {VerificationFailed: "verify", VersionMismatch: "version"}
+            check = names.get(type(exc), "run")
             results.append(
                 _result(
                     check,

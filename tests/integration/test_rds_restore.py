@@ -95,7 +95,8 @@ def test_snapshot_restore_test_validates_over_sql_and_deletes_the_instance(rds, 
     )
     snap = rds_restore.latest_automated_snapshot(rds, SOURCE)
     assert snap is not None and snap["SnapshotType"] == "automated"
-    app = PgTarget.from_dsn(make_db("app"))
+    # The application database lives on another server than the one validation reaches.
+    app = PgTarget(host="192.0.2.10", port=5432, user="app", password="x", dbname="sanvi")
     outcome = rds_restore.restore_snapshot(
         rds, _settings(), _login(restored_db), run_id="scheduled__1", app=app
     )
@@ -149,18 +150,46 @@ def test_no_snapshot_and_unknown_snapshot(boto_client, restored_db):
     assert result.status == Status.ERROR and "does not exist" in result.summary
 
 
-def test_validation_target_that_is_the_application_database_is_refused_and_instance_deleted(rds, restored_db):
-    app = PgTarget.from_dsn(restored_db)  # the override points SQL at the application database
+@pytest.mark.parametrize("other_database", [False, True])
+def test_validation_target_on_the_application_server_is_refused_before_any_restore(
+    rds, restored_db, other_database
+):
+    """Same host and port as the application database — whatever the database name — is
+    production: refused before RestoreDBInstanceFromDBSnapshot creates anything."""
+    calls: list[str] = []
+    rds.meta.events.register("before-call.rds.*", lambda model, **_: calls.append(model.name))
+    app = PgTarget.from_dsn(restored_db)
+    if other_database:
+        app = PgTarget(
+            host=app.host, port=app.port, user=app.user, password=app.password, dbname="production"
+        )
     outcome = rds_restore.restore_snapshot(rds, _settings(), _login(restored_db), run_id="r", app=app)
     checks = _by_check(outcome)
-    assert (
-        checks["restore.guard"].status == Status.CRITICAL
-        and "application database" in checks["restore.guard"].summary
-    )
-    assert "restore.smoke" not in checks and checks["restore.cleanup"].status == Status.OK
+    guard = checks["restore.guard"]
+    assert guard.status == Status.CRITICAL and "application database's server" in guard.summary
+    assert app.password not in guard.summary
+    assert "restore.smoke" not in checks and "restore.cleanup" not in checks  # nothing was created
+    assert not [c for c in calls if c.startswith("RestoreDBInstance")], calls
     assert _instances(rds) == {SOURCE}
     with pytest.raises(RestoreRefused, match="production instance"):
         rds_restore._refuse_identifier(SOURCE, _settings())
+
+
+def test_listed_production_target_is_refused_before_a_pitr_restore(rds, restored_db):
+    calls: list[str] = []
+    rds.meta.events.register("before-call.rds.*", lambda model, **_: calls.append(model.name))
+    t = PgTarget.from_dsn(restored_db)
+    outcome = rds_restore.restore_latest_time(
+        rds,
+        _settings(production_targets=[f"localhost:{t.port}/some_other_db"]),
+        _login(restored_db),
+        source_region="us-east-1",
+        run_id="r",
+        app=None,
+    )
+    (guard,) = outcome.results
+    assert guard.check == "dr.database.guard" and "listed as production" in guard.summary
+    assert "RestoreDBInstanceToPointInTime" not in calls and _instances(rds) == {SOURCE}
 
 
 def test_instance_that_never_answers_sql_is_critical_and_deleted(rds, pg):

@@ -245,22 +245,43 @@ def test_scratch_server_down_ends_in_a_clear_result_and_cleanup(
 def test_scratch_server_that_cannot_start_is_critical_and_removed(
     s3, boto_client, seeded, scratch, monkeypatch
 ):
-    from sanvi_ops.localstack import postgres
+    from sanvi_ops import pgserver
 
     _backup(s3, boto_client, seeded)
 
-    def cannot_start(self):
-        raise postgres.PostgresCommandError("pg_ctl exited 1: could not bind IPv4 address")
+    def cannot_start(work, **kw):
+        raise pgserver.ScratchStartError("postgres exited 1 at start: could not create lock file")
 
-    monkeypatch.setattr(postgres.LocalPostgres, "start", cannot_start)
+    monkeypatch.setattr(restore, "start_scratch", cannot_start)
     outcome = restore.run_restore_test(s3, _settings(scratch), app=backups.PgTarget.from_dsn(seeded))
-    (result,) = outcome.results
-    assert (
-        result.check == "restore.run"
-        and result.status == Status.CRITICAL
-        and "could not bind" in result.summary
-    )
+    result = _by_check(outcome)["restore.run"]
+    assert result.status == Status.CRITICAL and "could not create lock file" in result.summary
+    assert _by_check(outcome)["restore.config"].status == Status.OK  # what the backup carried, still said
     assert _left(scratch) == []
+
+
+def test_pgdata_guard_without_pg_read_all_settings_refuses_unless_configured(s3, pg, seeded, scratch):
+    """A real role that may not read data_directory: the guard cannot decide, so it refuses,
+    naming the permission; backup_testing.production_data_dirs lets it decide."""
+    with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+        conn.execute("DROP ROLE IF EXISTS app_no_settings")
+        conn.execute("CREATE ROLE app_no_settings LOGIN PASSWORD 'app-pw-1'")
+    app = backups.PgTarget(
+        host=pg.host, port=pg.port, user="app_no_settings", password="app-pw-1", dbname="postgres"
+    )
+    inside = pg.data_dir / "sanvi-scratch-never-created"
+    for root in (inside, scratch):
+        with pytest.raises(restore.RestoreRefused, match="pg_read_all_settings") as err:
+            restore.run_restore_test(s3, _settings(root), app=app, dry_run=True)
+        assert "backup_testing.production_data_dirs" in str(err.value) and "app-pw-1" not in str(err.value)
+    listed = [str(pg.data_dir)]
+    with pytest.raises(restore.RestoreRefused, match="production data directory"):
+        restore.run_restore_test(s3, _settings(inside, production_data_dirs=listed), app=app, dry_run=True)
+    outcome = restore.run_restore_test(
+        s3, _settings(scratch, production_data_dirs=listed), app=app, dry_run=True
+    )
+    assert [r.check for r in outcome.results] == ["restore.run"]  # past the guards (nothing to restore)
+    assert not inside.exists()
 
 
 KILLED_CHILD = r"""

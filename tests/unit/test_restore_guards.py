@@ -25,6 +25,45 @@ def test_the_application_server_is_refused(host, port):
     assert "s3cret" not in str(err.value)
 
 
+def test_same_server_with_another_database_name_is_refused():
+    from sanvi_ops import rds_restore
+
+    with pytest.raises(restore.RestoreRefused, match="whatever the database"):
+        restore.refuse_production(scratch_host="localhost", scratch_port=5432, dbname="scratch", app=APP)
+    with pytest.raises(restore.RestoreRefused, match="whatever the database") as err:
+        rds_restore.refuse_sql_target("localhost", 5432, "scratch_copy", APP, [])
+    assert "s3cret" not in str(err.value)
+    with pytest.raises(restore.RestoreRefused, match="listed as production"):
+        rds_restore.refuse_sql_target("127.0.0.1", 6001, "other", None, ["localhost:6001/orders"])
+    rds_restore.refuse_sql_target("127.0.0.1", 5433, "sanvi", APP, [])
+
+
+def test_local_hosts_are_recognised():
+    assert restore._is_local("127.0.0.1") and restore._is_local("localhost") and restore._is_local("/run/pg")
+    assert not restore._is_local("192.0.2.10")  # TEST-NET-1: never an address of ours
+
+
+def test_production_data_dir_of_a_remote_server_is_not_asked():
+    remote = PgTarget(host="192.0.2.10", port=5432, user="app", password="x", dbname="sanvi")
+    assert restore.production_data_dir(remote) == (None, None)
+    assert restore.production_data_dir(None) == (None, None)
+
+
+def test_unreachable_local_server_refuses_unless_data_dirs_are_listed(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once closed
+    down = PgTarget(host="127.0.0.1", port=port, user="app", password="s3cret", dbname="sanvi")
+    with pytest.raises(restore.RestoreRefused, match="did not tell its data_directory") as err:
+        restore.guard_scratch_root(tmp_path / "scratch", down, [])
+    assert "s3cret" not in str(err.value)
+    restore.guard_scratch_root(tmp_path / "scratch", down, ["/var/lib/postgresql"])
+    with pytest.raises(restore.RestoreRefused, match="production data directory"):
+        restore.guard_scratch_root(tmp_path / "scratch", down, [str(tmp_path)])
+
+
 def test_another_port_or_a_free_port_is_allowed():
     restore.refuse_production(scratch_host="127.0.0.1", scratch_port=5433, dbname="sanvi", app=APP)
     restore.refuse_production(scratch_host="127.0.0.1", scratch_port=None, dbname="sanvi", app=APP)
@@ -38,8 +77,12 @@ def test_targets_listed_as_production_are_refused():
             restore.refuse_production(
                 scratch_host="localhost", scratch_port=port, dbname=db, app=None, production_targets=listed
             )
+    with pytest.raises(restore.RestoreRefused, match="listed as production"):  # same server, other database
+        restore.refuse_production(
+            scratch_host="127.0.0.1", scratch_port=6001, dbname="other", app=None, production_targets=listed
+        )
     restore.refuse_production(
-        scratch_host="127.0.0.1", scratch_port=6001, dbname="other", app=None, production_targets=listed
+        scratch_host="127.0.0.1", scratch_port=6002, dbname="orders", app=None, production_targets=listed
     )
     with pytest.raises(ValueError, match="host:port"):
         restore.refuse_production(

@@ -195,6 +195,9 @@ def test_rds_mode_restore_test_and_dr_drill(
 ):
     app_dsn, store_dsn = _seed(make_db), make_db("store")
     restored = _seed(make_db)  # where SQL validation lands: the scratch_db host/port override
+    # The application database is the production RDS instance: a server other than the one the
+    # override reaches (the same host and port, whatever the database, is refused as production).
+    app_dsn = app_dsn.replace(f"port={pg.port}", f"port={pg.port + 1}")
     rds = boto_client("rds")
     rds.create_db_instance(
         DBInstanceIdentifier="sanvi-production-db",

@@ -190,17 +190,20 @@ def test_the_same_tampered_data_directory_started_naively_does_run_the_command(s
         **creds,
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # generous: a loaded 2-core CI machine
         while time.monotonic() < deadline:  # the restore test's first work: pg_amcheck --install-missing
             with contextlib.suppress(psycopg.OperationalError):
                 dsn = f"host={work / 'sock'} port=5999 dbname=postgres user=postgres"
                 with psycopg.connect(dsn, autocommit=True) as conn:
                     conn.execute("CREATE EXTENSION IF NOT EXISTS amcheck")
+                    conn.execute("SELECT pg_switch_wal()")  # what archive_timeout does a second later
                 break
             time.sleep(0.2)
-        while time.monotonic() < deadline and not leak.exists():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (leak.exists() and leak.stat().st_size):
             time.sleep(0.2)
         assert leak.exists(), (drop / "naive.log").read_text()
+        assert "PATH=" in leak.read_text()  # the server's environment, written by the backup's command
     finally:
         proc.terminate()
         proc.wait(30)

@@ -56,6 +56,42 @@ def drop() -> Path:
     return path
 
 
+_GENUINE: dict[str, object] = {}
+
+
+@pytest.fixture
+def genuine(s3, boto_client, pg, seeded) -> dict:
+    """A genuine backup (its manifest), taken once per module and put back into each test's clean
+    moto. Its cluster has a superuser ``restorer`` whose catalog entry carries ``ALTER ROLE
+    restorer SET session_preload_libraries`` naming a file that is not a library."""
+    if not _GENUINE:
+        with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+            conn.execute("DROP ROLE IF EXISTS restorer")
+            conn.execute("CREATE ROLE restorer SUPERUSER LOGIN")
+            conn.execute(f"ALTER ROLE restorer SET session_preload_libraries = '{EVIL_ROLE_LIB}'")
+        try:
+            manifest = _backup(s3, boto_client, seeded)
+        finally:
+            with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+                conn.execute("DROP ROLE restorer")
+        _GENUINE["manifest"] = manifest
+        _GENUINE["objects"] = {
+            o["key"]: s3.get_object(Bucket=BUCKET, Key=o["key"])["Body"].read() for o in manifest["objects"]
+        }
+        return manifest
+    manifest = _GENUINE["manifest"]
+    for key, body in _GENUINE["objects"].items():  # type: ignore[attr-defined]
+        s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+    import json
+
+    key = f"{PREFIX}{manifest['backup_id']}/manifest.json"  # type: ignore[index]
+    s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(manifest).encode())
+    return manifest  # type: ignore[return-value]
+
+
+EVIL_ROLE_LIB = "/tmp/sanvi-test-not-a-library.so"
+
+
 def _retampered(s3, manifest: dict, changes: dict[str, bytes], *, append: bool = True) -> str:
     """Re-upload ``manifest``'s base.tar with ``changes`` (member name → bytes appended or the new
     content) under a new backup id, with a manifest.json that matches; returns the new id."""
@@ -125,9 +161,8 @@ def _server_env_probe(seen: dict[str, str]):
 
 
 def test_archive_command_in_auto_conf_runs_nothing_leaks_nothing_and_is_a_finding(
-    s3, boto_client, seeded, scratch, drop, monkeypatch
+    s3, genuine, seeded, scratch, drop, monkeypatch
 ):
-    genuine = _backup(s3, boto_client, seeded)
     leak = drop / "leak"
     hostile = f"\narchive_mode = on\narchive_command = 'env > {leak}'\narchive_timeout = 1\n".encode()
     bad_id = _retampered(s3, genuine, {"postgresql.auto.conf": hostile})
@@ -155,10 +190,9 @@ def test_archive_command_in_auto_conf_runs_nothing_leaks_nothing_and_is_a_findin
     assert _left(scratch) == []
 
 
-def test_the_same_tampered_data_directory_started_naively_does_run_the_command(s3, boto_client, seeded, drop):
+def test_the_same_tampered_data_directory_started_naively_does_run_the_command(s3, genuine, drop):
     """The control: the attack of the test above is real — a server that reads the backup's own
     configuration (what the restore did before) runs the command at once."""
-    genuine = _backup(s3, boto_client, seeded)
     leak = drop / "naive-leak"
     hostile = f"\narchive_mode = on\narchive_command = 'env > {leak}'\narchive_timeout = 1\n".encode()
     bad_id = _retampered(s3, genuine, {"postgresql.auto.conf": hostile})
@@ -212,23 +246,12 @@ def test_the_same_tampered_data_directory_started_naively_does_run_the_command(s
         shutil.rmtree(work, ignore_errors=True)
 
 
-def test_hostile_shared_preload_libraries_is_not_loaded_and_is_a_finding(
-    s3, boto_client, pg, seeded, scratch, drop
-):
+def test_hostile_shared_preload_libraries_is_not_loaded_and_is_a_finding(s3, genuine, seeded, scratch, drop):
     """Libraries named by the backup's postgresql.auto.conf, and by ``ALTER ROLE ... SET
     session_preload_libraries`` stored in its catalog (which beats the command line; the
     restore's sessions override it), are never loaded."""
     evil = drop / "evil.so"
     evil.write_bytes(b"not a library: loading it would fail the start or the login")
-    with psycopg.connect(pg.dsn(), autocommit=True) as conn:
-        conn.execute("DROP ROLE IF EXISTS restorer")
-        conn.execute("CREATE ROLE restorer SUPERUSER LOGIN")
-        conn.execute(f"ALTER ROLE restorer SET session_preload_libraries = '{evil}'")
-    try:
-        genuine = _backup(s3, boto_client, seeded)
-    finally:
-        with psycopg.connect(pg.dsn(), autocommit=True) as conn:
-            conn.execute("DROP ROLE restorer")
     hostile = (
         f"\nshared_preload_libraries = '{evil}'\nsession_preload_libraries = '{evil}'\n"
         f"dynamic_library_path = '{drop}'\ninclude_if_exists = '/etc/hostile.conf'\n"
@@ -254,13 +277,12 @@ def test_hostile_shared_preload_libraries_is_not_loaded_and_is_a_finding(
     assert _left(scratch) == []
 
 
-def test_server_of_another_major_version_is_a_clear_finding(s3, boto_client, seeded, scratch):
+def test_server_of_another_major_version_is_a_clear_finding(s3, genuine, seeded, scratch):
     other = Path("/usr/lib/postgresql")
     majors = sorted(p for p in other.glob("*/bin") if (p / "postgres").exists()) if other.exists() else []
     majors = [p for p in majors if pgserver.binary_major(str(p)) != 18]
     if not majors:
         pytest.skip("no PostgreSQL other than 18 installed")
-    _backup(s3, boto_client, seeded)
     outcome = restore.run_restore_test(
         s3, _settings(scratch, pg_bin_dir=str(majors[0])), app=backups.PgTarget.from_dsn(seeded)
     )
@@ -269,8 +291,7 @@ def test_server_of_another_major_version_is_a_clear_finding(s3, boto_client, see
     assert "pg_bin_dir" in version.summary and _left(scratch) == []
 
 
-def test_failed_pg_verifybackup_is_critical_and_nothing_starts(s3, boto_client, seeded, scratch, monkeypatch):
-    genuine = _backup(s3, boto_client, seeded)
+def test_failed_pg_verifybackup_is_critical_and_nothing_starts(s3, genuine, seeded, scratch, monkeypatch):
     # A file PostgreSQL's backup_manifest lists, changed: sizes and checksums no longer match.
     bad_id = _retampered(s3, genuine, {"PG_VERSION": b"18\n# changed\n"}, append=False)
     started: list[object] = []

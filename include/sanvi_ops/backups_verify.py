@@ -333,6 +333,15 @@ def _size_check(newest: BackupEntry, earlier: list[BackupEntry], shrink_pct: flo
     )
 
 
+def gap_span(start: dt.datetime, end: dt.datetime) -> str:
+    """``08:49–09:39 UTC`` within one day; ``2 Dec 08:49 → 3 Dec 08:39 UTC`` across midnight (a
+    gap of almost a day read ``08:49–08:39`` without its dates: backwards)."""
+    start, end = start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+    if start.date() == end.date():
+        return f"{start:%H:%M}–{end:%H:%M} UTC"
+    return f"{start.day} {start:%b %H:%M} → {end.day} {end:%b %H:%M} UTC"
+
+
 def _chain_check(
     complete: list[BackupEntry],
     *,
@@ -365,7 +374,7 @@ def _chain_check(
     status = grade(minutes, warning_min, critical_min)
     summary = (
         f"{len(inside)} backups in the last 24 h; largest gap {minutes:.0f} min "
-        f"({gap_from:%H:%M}–{gap_to:%H:%M} UTC) = current RPO"
+        f"({gap_span(gap_from, gap_to)}) = current RPO"
     )
     if broken:
         status = Status.CRITICAL

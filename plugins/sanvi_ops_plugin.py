@@ -12,6 +12,12 @@ lets the user read; adding or lifting a silence needs edit (PUT) access to the D
 DAGs for a silence of every DAG). Forms carry a token derived from the session cookie, and the
 cookie itself is ``SameSite=Lax``, so another site cannot post them on the user's behalf.
 
+When the page cannot do its job — the results store is down or its connection undefined, or the
+maintenance config is broken — every route (the page, its JSON API, the silence forms) answers
+HTTP 503 with the page's own error panel (JSON ``{"detail": reason}`` for API callers) naming the
+reason, never a 500 or a dropped connection. The page itself still shows the calendar under the
+panel when only the store is down.
+
 Imports of ``sanvi_ops`` and of Airflow's API security happen inside the handlers: the scheduler,
 DAG processor and workers also load plugins and need none of this.
 """
@@ -39,6 +45,45 @@ URL_PREFIX = "/sanvi-ops"
 PAGE_PATH = "/maintenance/"
 _COOKIE = "_token"  # airflow.api_fastapi.auth.managers.base_auth_manager.COOKIE_NAME_JWT_TOKEN
 _CSRF_CONTEXT = b"sanvi-ops maintenance page forms"
+
+
+class Unavailable(Exception):
+    """The page cannot do what was asked (store down, config broken): HTTP 503 with ``reason``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _config() -> Any:
+    """The maintenance config, or :class:`Unavailable` naming what is wrong with the file."""
+    from sanvi_ops.config import ConfigError, load_config
+
+    try:
+        return load_config()
+    except ConfigError as exc:
+        raise Unavailable(f"the maintenance config cannot be used: {exc}") from None
+
+
+def _wants_html(request: Request) -> bool:
+    """Browsers (and the page's own forms) get HTML; scripts get JSON."""
+    accept = request.headers.get("accept", "")
+    form = request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/")
+    )
+    return "text/html" in accept or form or (request.method == "POST" and "json" not in accept)
+
+
+def _unavailable_response(request: Request, reason: str, user: str | None = None) -> Response:
+    from sanvi_ops.page import render_unavailable
+
+    headers = {"Cache-Control": "no-store", "Retry-After": "60"}
+    if _wants_html(request):
+        back = "../../" if "/lift" in request.url.path else "./"
+        return HTMLResponse(
+            render_unavailable(reason, user=user, retry_url=back), status_code=503, headers=headers
+        )
+    return JSONResponse({"detail": reason}, status_code=503, headers=headers)
 
 
 async def _user(request: Request) -> BaseUser:
@@ -71,10 +116,9 @@ def _dag_access(user: BaseUser) -> tuple[list[str], set[str], set[str]]:
     """(every DAG the page knows, those the user may read, those the user may edit)."""
     from airflow.api_fastapi.app import get_auth_manager
 
-    from sanvi_ops.config import load_config
     from sanvi_ops.page import all_dag_ids
 
-    known = all_dag_ids(load_config())
+    known = all_dag_ids(_config())
     am = get_auth_manager()
     readable = am.filter_authorized_dag_ids(dag_ids=set(known), user=user, method="GET")
     editable = am.filter_authorized_dag_ids(dag_ids=set(known), user=user, method="PUT")
@@ -82,20 +126,29 @@ def _dag_access(user: BaseUser) -> tuple[list[str], set[str], set[str]]:
 
 
 def _store() -> tuple[str, str]:
-    """(DSN, name) of the results store, from the connection the config names."""
-    from sanvi_ops.config import load_config
+    """(DSN, name) of the results store, from the connection the config names.
+
+    :raises LookupError, ValueError: the connection is missing or unusable.
+    """
     from sanvi_ops.glue.connections import postgres_dsn
 
-    conn_id = load_config().connections.store
+    conn_id = _config().connections.store
     return postgres_dsn(conn_id, application_name="sanvi-ops-page"), f"results store (connection {conn_id!r})"
 
 
+def _writable_store() -> tuple[str, str]:
+    """(DSN, name) of the store for a write, or :class:`Unavailable` saying why there is none."""
+    try:
+        return _store()
+    except (LookupError, ValueError) as exc:
+        raise Unavailable(f"results store: {exc}") from None
+
+
 def _load(user: BaseUser) -> tuple[Any, list[str], set[str]]:
-    from sanvi_ops.config import load_config
     from sanvi_ops.page import load_page, page_without_store
 
     known, readable, editable = _dag_access(user)
-    cfg = load_config()
+    cfg = _config()
     try:
         dsn, name = _store()
     except (LookupError, ValueError) as exc:  # connection missing or incomplete: say so on the page
@@ -115,6 +168,58 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _add_silence(
+    request: Request, user: BaseUser, reason: str, hours: float, dag_id: str, check_pattern: str, csrf: str
+) -> RedirectResponse:
+    """The silence form: a bad field goes back to the page naming it; a store that is down is a 503."""
+    from sanvi_ops.page import SilencesUnavailable, StoreUnavailable, add_silence
+
+    _check_csrf(request, csrf)
+    known, _readable, editable = _dag_access(user)
+    needed = {dag_id} if dag_id else set(known)
+    if not needed <= editable:
+        raise HTTPException(403, "Adding this silence needs edit access to " + (dag_id or "every DAG"))
+    dsn, name = _writable_store()
+    try:
+        expires = dt.datetime.now(dt.UTC) + dt.timedelta(hours=hours)
+        sid = add_silence(
+            dsn,
+            dag_id=dag_id or None,
+            check_pattern=check_pattern or None,
+            reason=reason,
+            created_by=user.get_name(),
+            expires_at=expires,
+            known_dag_ids=known,
+            max_duration=_config().silence_max_duration,
+        )
+    except StoreUnavailable as exc:
+        raise Unavailable(f"{name}: {exc}") from None
+    except (ValueError, OverflowError, SilencesUnavailable, LookupError) as exc:
+        return RedirectResponse(f"./?err={quote(str(exc))}#silences", status_code=303)
+    return RedirectResponse(f"./?msg={quote(f'Silence #{sid} added')}#silences", status_code=303)
+
+
+def _lift_silence(request: Request, user: BaseUser, silence_id: int, csrf: str) -> RedirectResponse:
+    """The lift button: refusals are 403, a store that is down is a 503."""
+    from sanvi_ops.page import SilencesUnavailable, StoreUnavailable, lift_silence
+
+    _check_csrf(request, csrf)
+    known, _readable, editable = _dag_access(user)
+    dsn, name = _writable_store()
+    try:
+        lifted = lift_silence(
+            dsn, silence_id, by=user.get_name(), editable_dag_ids=editable, known_dag_ids=known
+        )
+    except PermissionError as exc:
+        raise HTTPException(403, str(exc)) from None
+    except StoreUnavailable as exc:
+        raise Unavailable(f"{name}: {exc}") from None
+    except (SilencesUnavailable, LookupError, ValueError) as exc:
+        return RedirectResponse(f"../../?err={quote(str(exc))}#silences", status_code=303)
+    text = f"Silence #{silence_id} lifted" if lifted else f"Silence #{silence_id} was not active"
+    return RedirectResponse(f"../../?msg={quote(text)}#silences", status_code=303)
+
+
 def create_app() -> FastAPI:
     app = FastAPI(title="Sanvi Ops maintenance page", docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -129,12 +234,19 @@ def create_app() -> FastAPI:
             return RedirectResponse(get_auth_manager().get_url_login(next_url=back), status_code=303)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
+    @app.exception_handler(Unavailable)
+    async def _unavailable(request: Request, exc: Unavailable) -> Response:
+        """The page's own error panel (HTTP 503), whichever route could not do its job."""
+        log.warning("Maintenance page unavailable (%s %s): %s", request.method, request.url.path, exc.reason)
+        return _unavailable_response(request, exc.reason)
+
     @app.get(PAGE_PATH, response_class=HTMLResponse)
     def page(request: Request, user: UserDep, msg: str | None = None, err: str | None = None) -> HTMLResponse:
         """The Maintenance page."""
         from sanvi_ops.page import render_page
 
         data, _known, editable = _load(user)
+        status = 503 if data.unavailable else 200  # the calendar still shows, under the reason
         body = render_page(
             data,
             user=user.get_name(),
@@ -145,13 +257,19 @@ def create_app() -> FastAPI:
             message=msg,
             error=err,
         )
-        return HTMLResponse(body, headers={"Cache-Control": "no-store"})
+        return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
 
     @app.get(PAGE_PATH + "api/page")
     def page_json(user: UserDep) -> JSONResponse:
-        """The same data as JSON (for scripts and tests)."""
+        """The same data as JSON (for scripts and tests); 503 with ``detail`` when the store is down."""
         data, _known, _editable = _load(user)
-        return JSONResponse(_jsonable(dataclasses.asdict(data)), headers={"Cache-Control": "no-store"})
+        body = _jsonable(dataclasses.asdict(data))
+        if data.unavailable:
+            body = {"detail": data.unavailable, **body}
+            return JSONResponse(
+                body, status_code=503, headers={"Cache-Control": "no-store", "Retry-After": "60"}
+            )
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     @app.post(PAGE_PATH + "silences")
     def add(
@@ -164,53 +282,14 @@ def create_app() -> FastAPI:
         csrf: Annotated[str, Form()] = "",
     ) -> RedirectResponse:
         """Add a UI silence (reason and duration required; the user is the one signed in)."""
-        from sanvi_ops.config import load_config
-        from sanvi_ops.page import SilencesUnavailable, add_silence
-        from sanvi_ops.store import StoreError
-
-        _check_csrf(request, csrf)
-        known, _readable, editable = _dag_access(user)
-        needed = {dag_id} if dag_id else set(known)
-        if not needed <= editable:
-            raise HTTPException(403, "Adding this silence needs edit access to " + (dag_id or "every DAG"))
-        try:
-            expires = dt.datetime.now(dt.UTC) + dt.timedelta(hours=hours)
-            dsn, _name = _store()
-            sid = add_silence(
-                dsn,
-                dag_id=dag_id or None,
-                check_pattern=check_pattern or None,
-                reason=reason,
-                created_by=user.get_name(),
-                expires_at=expires,
-                known_dag_ids=known,
-                max_duration=load_config().silence_max_duration,
-            )
-        except (ValueError, OverflowError, SilencesUnavailable, LookupError, StoreError) as exc:
-            return RedirectResponse(f"./?err={quote(str(exc))}#silences", status_code=303)
-        return RedirectResponse(f"./?msg={quote(f'Silence #{sid} added')}#silences", status_code=303)
+        return _add_silence(request, user, reason, hours, dag_id, check_pattern, csrf)
 
     @app.post(PAGE_PATH + "silences/{silence_id}/lift")
     def lift(
         request: Request, user: UserDep, silence_id: int, csrf: Annotated[str, Form()] = ""
     ) -> RedirectResponse:
         """Lift an active silence now."""
-        from sanvi_ops.page import SilencesUnavailable, lift_silence
-        from sanvi_ops.store import StoreError
-
-        _check_csrf(request, csrf)
-        known, _readable, editable = _dag_access(user)
-        try:
-            dsn, _name = _store()
-            lifted = lift_silence(
-                dsn, silence_id, by=user.get_name(), editable_dag_ids=editable, known_dag_ids=known
-            )
-        except PermissionError as exc:
-            raise HTTPException(403, str(exc)) from None
-        except (SilencesUnavailable, LookupError, ValueError, StoreError) as exc:
-            return RedirectResponse(f"../../?err={quote(str(exc))}#silences", status_code=303)
-        text = f"Silence #{silence_id} lifted" if lifted else f"Silence #{silence_id} was not active"
-        return RedirectResponse(f"../../?msg={quote(text)}#silences", status_code=303)
+        return _lift_silence(request, user, silence_id, csrf)
 
     @app.get("/")
     def root() -> RedirectResponse:

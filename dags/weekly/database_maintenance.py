@@ -69,6 +69,7 @@ from airflow.sdk import Param, get_current_context, task
 from sanvi_ops.config import load_config
 from sanvi_ops.glue.approval import approval_gate, dry_run_param, run_verdict
 from sanvi_ops.glue.frame import maintenance_dag
+from sanvi_ops.glue.params import string_list_param
 from sanvi_ops.glue.publish import publish
 
 
@@ -83,12 +84,12 @@ from sanvi_ops.glue.publish import publish
             title="Mode",
             description="needed: only tables over a threshold; all: every table; tables: the list below",
         ),
-        "tables": Param(
-            [],
-            type="array",
-            items={"type": "string", "minLength": 1},
+        # Optional in the form (a null type): only mode 'tables' needs it, and the task says so
+        # (an error result naming the Param) when that mode comes without tables.
+        "tables": string_list_param(
             title="Tables",
-            description="schema.table names for mode 'tables' (or to plan in a dry run)",
+            description="Only for mode 'tables' (or to plan in a dry run): schema.table names. "
+            "Leave empty for modes 'needed' and 'all'.",
         ),
         "dry_run": dry_run_param(),
     },

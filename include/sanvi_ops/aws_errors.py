@@ -15,16 +15,40 @@ uses :func:`is_denied` / :func:`denied_result` from here instead of its own list
 The action is the client's IAM prefix (its signing name: ``elasticloadbalancing`` for ``elbv2``,
 ``ce`` for Cost Explorer) and the ClientError's ``operation_name``; the few operations whose IAM
 action has another name (``s3:ListBuckets`` is ``s3:ListAllMyBuckets``) are translated.
+
+Every AWS call site catches the same set of errors, :func:`aws_error_types` (``ClientError``,
+any ``BotoCoreError`` such as ``EndpointConnectionError``, and ``ResponseParserError``, which
+botocore raises when an endpoint answers with a body it cannot read: moto's HTTP 500 for an API
+it does not implement, a proxy's HTML error page). ``ResponseParserError`` is *not* a
+``BotoCoreError``, so a handler written as ``except (ClientError, BotoCoreError)`` lets it crash
+the task; write ``except aws_error_types() as exc`` and describe it with :func:`aws_error_text`
+(or turn it into a result with :func:`aws_error_result`)::
+
+    try:
+        page = rds.describe_pending_maintenance_actions()
+    except aws_error_types() as exc:
+        return [aws_error_result("rds.pending", exc, client=rds, failed="listing failed: {reason}")]
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
 from sanvi_ops.results import CheckResult, Status
 
-__all__ = ["DENIED_CODES", "denied_result", "error_code", "iam_action", "is_denied"]
+__all__ = [
+    "DENIED_CODES",
+    "aws_error_result",
+    "aws_error_text",
+    "aws_error_types",
+    "denied_result",
+    "error_code",
+    "iam_action",
+    "is_aws_error",
+    "is_denied",
+]
 
 #: Error codes AWS answers when the caller's policies do not allow the call (the Query, JSON and
 #: REST-XML protocols spell it differently; EC2 says UnauthorizedOperation, SNS/SES
@@ -71,6 +95,53 @@ def error_code(exc: BaseException) -> str:
     if code.isdigit() and (found := _XML_CODE.search(str(error.get("Message", "")))):
         return found.group(1)
     return code
+
+
+@functools.cache
+def aws_error_types(*also: type[Exception]) -> tuple[type[Exception], ...]:
+    """The exceptions an AWS call raises for an AWS-side or transport failure (catch exactly these;
+    anything else is a bug and should crash), plus ``also`` (``aws_error_types(OSError)`` for a
+    call that also reads a stream). botocore is imported here, not at module load."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.parsers import ResponseParserError
+
+    return (ClientError, BotoCoreError, ResponseParserError, *also)
+
+
+def is_aws_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is one of :func:`aws_error_types`."""
+    return isinstance(exc, aws_error_types())
+
+
+_TITLE = re.compile(r"<title>\s*([^<]{1,120}?)\s*</title>", re.IGNORECASE)
+_MAX_REASON = 300
+
+
+def aws_error_text(exc: BaseException) -> str:
+    """A one-line reason for an AWS failure, fit for a result's summary.
+
+    ``ClientError`` → ``Code: message``; an unreadable answer (``ResponseParserError``) →
+    ``unreadable answer (HTTP 500 Internal Server Error): the endpoint may not implement this
+    API``; any other botocore error → ``ClassName: message``. Never the raw response body.
+    """
+    from botocore.parsers import ResponseParserError
+
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict) and "Error" in response:
+        message = " ".join(str(response["Error"].get("Message", "")).split())
+        if message.startswith("<"):  # an unparsed markup body: the code inside it, not the markup
+            status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            message = f"HTTP {status}" if status else ""
+        code = error_code(exc) or type(exc).__name__
+        text = f"{code}: {message}" if message else code
+    elif isinstance(exc, ResponseParserError):
+        raw = str(exc)
+        title = _TITLE.search(raw)
+        status = f"HTTP {title.group(1)}" if title else raw.split(":", 1)[0].strip()
+        text = f"unreadable answer ({status}): the endpoint may not implement this API"
+    else:
+        text = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 1] + "…"
 
 
 def is_denied(exc: BaseException) -> bool:
@@ -147,21 +218,18 @@ def aws_error_result(
     role: str = "the DAG's AWS role",
     failed: str,
 ) -> CheckResult:
-    """A failed AWS call as a result: refused → :func:`denied_result`; any other AWS error →
-    ``error`` whose summary is ``failed.format(reason=<code: message>)``. Anything that is not an
-    AWS error (a bug) is raised again.
+    """A failed AWS call as a result: refused → :func:`denied_result`; any other AWS error
+    (:func:`aws_error_types`) → ``error`` whose summary is ``failed.format(reason=...)`` with
+    :func:`aws_error_text`'s reason. Anything that is not an AWS error (a bug) is raised again.
     """
-    from botocore.exceptions import BotoCoreError, ClientError
-
     if is_denied(exc):
         return denied_result(check, exc, client=client, component=component, role=role)
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        reason = f"{err.get('Code', 'ClientError')}: {err.get('Message', '')}"
-    elif isinstance(exc, BotoCoreError):
-        reason = f"{type(exc).__name__}: {exc}"
-    else:
+    if not is_aws_error(exc):
         raise exc
     return CheckResult(
-        check=check, status=Status.ERROR, summary=failed.format(reason=reason), component=component
+        check=check,
+        status=Status.ERROR,
+        summary=failed.format(reason=aws_error_text(exc)),
+        component=component,
+        details={"aws_error": type(exc).__name__},
     )

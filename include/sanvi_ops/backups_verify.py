@@ -26,7 +26,7 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
-from sanvi_ops.aws_errors import denied_result, is_denied
+from sanvi_ops.aws_errors import aws_error_text, aws_error_types, denied_result, is_denied
 from sanvi_ops.backups import MANIFEST_NAME, BackupEntry, backup_id_for, list_backups
 from sanvi_ops.results import CheckResult, Status, grade
 
@@ -55,12 +55,11 @@ def s3_failure(check: str, what: str, exc: Exception) -> CheckResult:
             str(getattr(exc, "operation_name", "")), "s3"
         )
         return denied_result(check, exc, service=service, component=COMPONENT, details={"what": what})
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        reason = f"{err.get('Code', '?')} (HTTP {status}): {err.get('Message', '')}".strip()
-    else:
-        reason = f"{type(exc).__name__}: {exc}"
+    reason = aws_error_text(exc)
+    if isinstance(exc, ClientError) and (
+        status := exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    ):
+        reason = f"{reason} (HTTP {status})"
     return CheckResult(
         check, Status.ERROR, f"{what}: S3 did not answer usefully — {reason}", component=COMPONENT
     )
@@ -160,11 +159,9 @@ def verify_objects(s3: Any, bucket: str, entry: BackupEntry, *, check: str) -> l
 
 
 def _guarded(check: str, what: str, fn: Callable[[], list[CheckResult]]) -> list[CheckResult]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
     try:
         return fn()
-    except (ClientError, BotoCoreError, OSError) as exc:
+    except aws_error_types(OSError) as exc:
         return [s3_failure(check, what, exc)]
 
 
@@ -189,7 +186,6 @@ def verify_database_backups(
     glacier_after_days: int,
 ) -> list[CheckResult]:
     """All database-backup checks of the daily verification (self-managed mode)."""
-    from botocore.exceptions import BotoCoreError, ClientError
 
     where = f"s3://{bucket}/{prefix}"
     try:
@@ -197,7 +193,7 @@ def verify_database_backups(
         # size history need no more, and older objects cannot be read back without a restore.
         since = now - dt.timedelta(days=glacier_after_days + 1)
         entries = list_backups(s3, bucket, prefix, since=since)
-    except (ClientError, BotoCoreError, OSError) as exc:
+    except aws_error_types(OSError) as exc:
         return [s3_failure("backup.list", f"listing {where}", exc)]
 
     results: list[CheckResult] = []
@@ -337,6 +333,15 @@ def _size_check(newest: BackupEntry, earlier: list[BackupEntry], shrink_pct: flo
     )
 
 
+def gap_span(start: dt.datetime, end: dt.datetime) -> str:
+    """``08:49–09:39 UTC`` within one day; ``2 Dec 08:49 → 3 Dec 08:39 UTC`` across midnight (a
+    gap of almost a day read ``08:49–08:39`` without its dates: backwards)."""
+    start, end = start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+    if start.date() == end.date():
+        return f"{start:%H:%M}–{end:%H:%M} UTC"
+    return f"{start.day} {start:%b %H:%M} → {end.day} {end:%b %H:%M} UTC"
+
+
 def _chain_check(
     complete: list[BackupEntry],
     *,
@@ -369,7 +374,7 @@ def _chain_check(
     status = grade(minutes, warning_min, critical_min)
     summary = (
         f"{len(inside)} backups in the last 24 h; largest gap {minutes:.0f} min "
-        f"({gap_from:%H:%M}–{gap_to:%H:%M} UTC) = current RPO"
+        f"({gap_span(gap_from, gap_to)}) = current RPO"
     )
     if broken:
         status = Status.CRITICAL
@@ -396,7 +401,7 @@ def _chain_check(
 def check_file_storage(s3: Any, bucket: str, *, now: dt.datetime, within: dt.timedelta) -> CheckResult:
     """File storage is protected: versioning on, or replication configured, or a backup object
     written in the last ``within``."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import ClientError
 
     check = "file_storage.backup"
     try:
@@ -430,7 +435,7 @@ def check_file_storage(s3: Any, bucket: str, *, now: dt.datetime, within: dt.tim
                 severity=SEVERITY,
             )
         return s3_failure(check, f"s3://{bucket}", exc)
-    except (BotoCoreError, OSError) as exc:
+    except aws_error_types(OSError) as exc:
         return s3_failure(check, f"s3://{bucket}", exc)
     if newest is not None and now - newest <= within:
         return CheckResult(
@@ -451,7 +456,7 @@ def check_file_storage(s3: Any, bucket: str, *, now: dt.datetime, within: dt.tim
 
 def check_configuration(s3: Any, bucket: str, *, retention_days: int) -> CheckResult:
     """Configuration backups: the bucket is versioned and keeps old versions ≥ ``retention_days``."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import ClientError
 
     check = "configuration.backup"
     try:
@@ -472,7 +477,7 @@ def check_configuration(s3: Any, bucket: str, *, retention_days: int) -> CheckRe
                 severity=SEVERITY,
             )
         return s3_failure(check, f"s3://{bucket}", exc)
-    except (BotoCoreError, OSError) as exc:
+    except aws_error_types(OSError) as exc:
         return s3_failure(check, f"s3://{bucket}", exc)
     if versioning != "Enabled":
         return CheckResult(
@@ -507,11 +512,10 @@ def check_system_images(
     ec2: Any, *, now: dt.datetime, newest_within: dt.timedelta, retention_days: int
 ) -> list[CheckResult]:
     """An AMI of ours created within ``newest_within``; none older than ``retention_days`` kept."""
-    from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         images = ec2.describe_images(Owners=["self"]).get("Images", [])
-    except (ClientError, BotoCoreError, OSError) as exc:
+    except aws_error_types(OSError) as exc:
         return [s3_failure("system_images.backup", "EC2 describe_images", exc)]
 
     def created(img: dict[str, Any]) -> dt.datetime:
@@ -578,7 +582,7 @@ def check_rds_backups(
     """Per instance: automated backups on with retention ≥ ``retention_days``, the latest
     restorable time within ``restorable_within`` (the RPO), a snapshot from the last
     ``snapshot_within``, and every snapshot encrypted."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import ClientError
 
     results: list[CheckResult] = []
     for name in instances:
@@ -600,7 +604,7 @@ def check_rds_backups(
                 continue
             results.append(s3_failure(check, f"RDS {name}", exc))
             continue
-        except (BotoCoreError, OSError) as exc:
+        except aws_error_types(OSError) as exc:
             results.append(s3_failure(check, f"RDS {name}", exc))
             continue
         inst = found[0]

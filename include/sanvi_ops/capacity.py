@@ -29,7 +29,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from sanvi_ops.aws_errors import denied_result, is_denied
+from sanvi_ops.aws_errors import aws_error_text, aws_error_types, denied_result, is_denied
 from sanvi_ops.disk import GIB, Usage, days_until_full, growth_per_day
 from sanvi_ops.prometheus import PrometheusClient, RangeSeries
 from sanvi_ops.results import CheckResult, Status
@@ -325,7 +325,6 @@ def autoscaling_bounds(
     Not registered, or min/max other than the guide's, is a warning; an AWS error an ``error``
     result naming the call.
     """
-    from botocore.exceptions import BotoCoreError, ClientError
 
     ids = {f"service/{cluster}/{s}": s for s in services}
     try:
@@ -333,15 +332,14 @@ def autoscaling_bounds(
         paginator = client.get_paginator("describe_scalable_targets")
         for page in paginator.paginate(ServiceNamespace="ecs", ResourceIds=list(ids)):
             found.extend(page.get("ScalableTargets", []))
-    except (ClientError, BotoCoreError) as exc:
+    except aws_error_types() as exc:
         if is_denied(exc):
             return [denied_result("capacity.autoscaling", exc, client=client, component="ecs")]
-        code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
         return [
             CheckResult(
                 check="capacity.autoscaling",
                 status=Status.ERROR,
-                summary=f"application-autoscaling:DescribeScalableTargets failed: {code or ''} {exc}".strip(),
+                summary=f"application-autoscaling:DescribeScalableTargets failed: {aws_error_text(exc)}",
                 component="ecs",
             )
         ]

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sanvi_ops.aws_errors import denied_result, is_denied
+from sanvi_ops.aws_errors import aws_error_text, denied_result, is_aws_error, is_denied
 from sanvi_ops.results import CheckResult, Status
 
 
@@ -399,19 +399,13 @@ def savings_summary(results: Iterable[CheckResult]) -> CheckResult:
 
 
 def _error(check: str, component: str, client: Any, method: str, exc: Exception) -> CheckResult:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        if is_denied(exc):
-            return denied_result(
-                check, exc, client=client, method=method, component=component, role="the review's role"
-            )
-        text = f"{err.get('Code', 'ClientError')}: {err.get('Message', exc)}"
-    elif isinstance(exc, BotoCoreError):
-        text = str(exc)
-    else:
+    if is_denied(exc):
+        return denied_result(
+            check, exc, client=client, method=method, component=component, role="the review's role"
+        )
+    if not is_aws_error(exc):
         raise exc
+    text = aws_error_text(exc)
     return CheckResult(
         check=check, status=Status.ERROR, summary=f"could not be checked: {text}", component=component
     )

@@ -27,7 +27,7 @@ from typing import Any, LiteralString
 import psycopg
 from psycopg.rows import dict_row
 
-from sanvi_ops.aws_errors import denied_result, is_denied
+from sanvi_ops.aws_errors import aws_error_text, aws_error_types, denied_result, is_denied
 from sanvi_ops.prometheus import PrometheusClient
 from sanvi_ops.results import CheckResult, Status, grade
 
@@ -228,7 +228,7 @@ def rds_usage(rds: Any, cloudwatch: Any, instances: Iterable[str], at: datetime)
     An instance that is missing or has no datapoints becomes a ``warning`` / ``error`` result;
     AWS errors (throttling after botocore's retries, access denied) an ``error`` result.
     """
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import ClientError
 
     out: list[Usage | CheckResult] = []
     for name in instances:
@@ -262,9 +262,14 @@ def rds_usage(rds: Any, cloudwatch: Any, instances: Iterable[str], at: datetime)
                 )
             )
             continue
-        except BotoCoreError as exc:
+        except aws_error_types() as exc:
             out.append(
-                CheckResult(check=check, status=Status.ERROR, summary=f"RDS {name}: {exc}", component="rds")
+                CheckResult(
+                    check=check,
+                    status=Status.ERROR,
+                    summary=f"RDS {name}: {aws_error_text(exc)}",
+                    component="rds",
+                )
             )
             continue
         points = sorted(stats.get("Datapoints", []), key=lambda p: p["Timestamp"])

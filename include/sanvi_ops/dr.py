@@ -112,12 +112,10 @@ def _result(check: str, status: Status, summary: str, **kw: Any) -> CheckResult:
 
 
 def _s3_error(what: str, exc: Exception) -> str:
-    from botocore.exceptions import ClientError
+    from sanvi_ops.aws_errors import aws_error_text
 
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        return f"{what}: {getattr(exc, 'operation_name', '?')} {err.get('Code', '?')} ({err.get('Message', '')[:200]})"
-    return f"{what}: {type(exc).__name__}: {str(exc)[:200]}"
+    operation = getattr(exc, "operation_name", None)
+    return f"{what}: {operation + ' ' if operation else ''}{aws_error_text(exc)}"
 
 
 # --------------------------------------------------------------------------------------------

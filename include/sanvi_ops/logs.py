@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from sanvi_ops.aws_errors import DENIED_CODES, denied_result, is_denied
+from sanvi_ops.aws_errors import DENIED_CODES, aws_error_text, aws_error_types, denied_result, is_denied
 from sanvi_ops.config import Threshold
 from sanvi_ops.results import CheckResult, Status, grade
 
@@ -404,20 +404,18 @@ def review_group(
     attempts: int = 1,
 ) -> list[CheckResult]:
     """Read, group, remember and judge one CloudWatch Logs group; never raises for AWS errors."""
-    from botocore.exceptions import BotoCoreError
-
     start = end - window
     try:
         digest, truncated = read_errors(client, group, start, end, pattern=pattern, limit=max_events)
         total = count_events(client, group, start, end, max_total_events)
     except LogsReadError as exc:
         return [_read_error(group, exc, attempts)]
-    except BotoCoreError as exc:
+    except aws_error_types() as exc:
         return [
             CheckResult(
                 check=f"logs.read[{group}]",
                 status=Status.ERROR,
-                summary=f"{group}: CloudWatch Logs unreachable ({type(exc).__name__}: {exc})",
+                summary=f"{group}: CloudWatch Logs unreachable ({aws_error_text(exc)})",
                 component=COMPONENT,
             )
         ]

@@ -28,7 +28,8 @@ import datetime as dt
 import html
 import logging
 import math
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -37,7 +38,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from sanvi_ops import silences as silence_rules
-from sanvi_ops.calendar import describe, next_runs, non_guide_dags
+from sanvi_ops.calendar import WATCHDOG_DAG_ID, describe, next_runs, non_guide_dags
 from sanvi_ops.config import MaintenanceConfig
 from sanvi_ops.silences import MAX_REASON_CHARS, MAX_SILENCE
 from sanvi_ops.store import redact
@@ -53,6 +54,7 @@ __all__ = [
     "SignoffRow",
     "SilencesUnavailable",
     "SloRow",
+    "StoreUnavailable",
     "add_silence",
     "all_dag_ids",
     "lift_silence",
@@ -60,6 +62,7 @@ __all__ = [
     "page_without_store",
     "recovery_chart_svg",
     "render_page",
+    "render_unavailable",
 ]
 
 log = logging.getLogger(__name__)
@@ -84,6 +87,11 @@ _RECOVERY_WINDOW: Final = dt.timedelta(days=90)
 
 class SilencesUnavailable(RuntimeError):
     """The store has no ``silences`` table yet (migration 011 not applied)."""
+
+
+class StoreUnavailable(RuntimeError):
+    """The results store cannot be reached or read; the message says why (never a password).
+    The page answers HTTP 503 with it."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,6 +209,9 @@ class PageData:
     given_up_count: int = 0
     #: Things a person should know about the page itself (store unreachable, schema missing).
     problems: list[str] = field(default_factory=list)
+    #: Why the store could not be read at all (unreachable, connection missing): the page is then
+    #: answered with HTTP 503 and this reason (it is also in :attr:`problems`).
+    unavailable: str | None = None
     dag_ids: list[str] = field(default_factory=list)
     #: Longest a silence may last (config ``silence_max_duration``): the form's upper bound.
     max_silence: dt.timedelta = MAX_SILENCE
@@ -221,7 +232,15 @@ def _connect(dsn: str) -> psycopg.Connection[dict[str, Any]]:
 
 
 def _tables(conn: psycopg.Connection[dict[str, Any]]) -> set[str]:
-    wanted = ["check_results", "incidents", "notifications", "recovery_tests", "silences", "signoffs"]
+    wanted = [
+        "check_results",
+        "heartbeats",
+        "incidents",
+        "notifications",
+        "recovery_tests",
+        "silences",
+        "signoffs",
+    ]
     row = conn.execute(
         "SELECT array_agg(t) AS present FROM unnest(%s::text[]) AS t WHERE to_regclass(t) IS NOT NULL",
         [wanted],
@@ -296,11 +315,13 @@ def page_without_store(
         max_silence=cfg.silence_max_duration,
     )
     data.problems.append(problem)
+    data.unavailable = problem
     return data
 
 
 #: Newest run per DAG: one index probe per DAG on (dag_id, recorded_at DESC), then that run's rows
-#: through the (dag_id, run_id, check_name) unique index. Never a scan of the history.
+#: through the (dag_id, run_id, check_name) unique index. Never a scan of the history. The run's
+#: status is the worst result that ran (a skipped check ranks below ok: ``results.run_status``).
 _LATEST_RUNS: Final = """
 SELECT d.dag_id, l.run_id, l.recorded_at, w.status, w.summary, w.checks
 FROM unnest(%(dags)s::text[]) AS d(dag_id)
@@ -311,10 +332,10 @@ CROSS JOIN LATERAL (
 CROSS JOIN LATERAL (
     SELECT (array_agg(r.status ORDER BY
                 CASE r.status WHEN 'critical' THEN 4 WHEN 'error' THEN 3 WHEN 'warning' THEN 2
-                              WHEN 'skipped' THEN 1 ELSE 0 END DESC, r.position))[1] AS status,
+                              WHEN 'skipped' THEN -1 ELSE 0 END DESC, r.position))[1] AS status,
            (array_agg(r.summary ORDER BY
                 CASE r.status WHEN 'critical' THEN 4 WHEN 'error' THEN 3 WHEN 'warning' THEN 2
-                              WHEN 'skipped' THEN 1 ELSE 0 END DESC, r.position))[1] AS summary,
+                              WHEN 'skipped' THEN -1 ELSE 0 END DESC, r.position))[1] AS summary,
            count(*) AS checks,
            max(r.recorded_at) AS last_write
     FROM check_results r WHERE r.dag_id = d.dag_id AND r.run_id = l.run_id
@@ -367,7 +388,7 @@ def load_page(
                     f"{store_name} has no schema yet: it is created by the first DAG run that records results"
                 )
                 return data
-            _load_calendar(conn, data, dags)
+            _load_calendar(conn, data, dags, heartbeats="heartbeats" in tables)
             if "incidents" in tables:
                 _load_incidents(conn, data, readable)
             data.silences_available = "silences" in tables
@@ -383,11 +404,18 @@ def load_page(
     except psycopg.Error as exc:
         reason = redact(" ".join(str(exc).split()), dsn)
         data.problems.append(f"{store_name} could not be read: {reason}")
+        data.unavailable = data.problems[-1]
     return data
 
 
-def _load_calendar(conn: psycopg.Connection[dict[str, Any]], data: PageData, dags: list[str]) -> None:
+def _load_calendar(
+    conn: psycopg.Connection[dict[str, Any]], data: PageData, dags: list[str], *, heartbeats: bool = False
+) -> None:
     latest = {row["dag_id"]: row for row in conn.execute(_LATEST_RUNS, {"dags": dags}).fetchall()}
+    if heartbeats and WATCHDOG_DAG_ID in dags and WATCHDOG_DAG_ID not in latest:
+        beat = _watchdog_run(conn)
+        if beat is not None:
+            latest[WATCHDOG_DAG_ID] = beat
     for key, rows in data.calendar.items():
         filled = []
         for row in rows:
@@ -410,6 +438,28 @@ def _load_calendar(conn: psycopg.Connection[dict[str, Any]], data: PageData, dag
                 )
             )
         data.calendar[key] = filled
+
+
+def _watchdog_run(conn: psycopg.Connection[dict[str, Any]]) -> dict[str, Any] | None:
+    """The watchdog records no check results (it runs every 15 min): its calendar row comes from
+    its newest heartbeat (table ``heartbeats``, 011) — pinged = ok; no ping connection = warning
+    (a supported set-up, but nothing outside Airflow would notice a dead scheduler); a failed
+    ping = error."""
+    row = conn.execute(
+        "SELECT run_id, at, pinged, detail FROM heartbeats WHERE source = %s ORDER BY at DESC, id DESC LIMIT 1",
+        [WATCHDOG_DAG_ID],
+    ).fetchone()
+    if row is None:
+        return None
+    detail = str(row["detail"] or "")
+    status = "ok" if row["pinged"] else "warning" if detail.startswith("no heartbeat ping") else "error"
+    return {
+        "run_id": row["run_id"],
+        "recorded_at": row["at"],
+        "status": status,
+        "summary": detail or ("heartbeat pinged" if row["pinged"] else "heartbeat not pinged"),
+        "checks": 1,
+    }
 
 
 def _load_incidents(conn: psycopg.Connection[dict[str, Any]], data: PageData, readable: set[str]) -> None:
@@ -704,6 +754,7 @@ def add_silence(
 
     :raises ValueError: naming the field (:class:`~sanvi_ops.silences.SilenceError` is one).
     :raises SilencesUnavailable: when migration 011 has not created the table yet.
+    :raises StoreUnavailable: when the store cannot be reached or written.
     """
     dag = (dag_id or "").strip() or None
     pattern = (check_pattern or "").strip() or None
@@ -711,19 +762,20 @@ def add_silence(
         raise ValueError(f"silence.dag_id: {dag!r} is not a DAG of this project")
     if pattern is not None and len(pattern) > MAX_PATTERN_CHARS:
         raise ValueError(f"silence.check_pattern: at most {MAX_PATTERN_CHARS} characters")
-    with _connect(dsn) as conn:
-        _require_silences(conn)
-    silence = silence_rules.add_silence(
-        dsn,
-        dag_id=dag,
-        check_pattern=pattern,
-        reason=reason,
-        created_by=created_by,
-        expires_at=expires_at,
-        source="ui",
-        now=now,
-        max_duration=max_duration,
-    )
+    with _reaching(dsn, "add the silence"):
+        with _connect(dsn) as conn:
+            _require_silences(conn)
+        silence = silence_rules.add_silence(
+            dsn,
+            dag_id=dag,
+            check_pattern=pattern,
+            reason=reason,
+            created_by=created_by,
+            expires_at=expires_at,
+            source="ui",
+            now=now,
+            max_duration=max_duration,
+        )
     return silence.id
 
 
@@ -743,8 +795,9 @@ def lift_silence(
     :raises ValueError: for a silence from the config file (deleting its entry lifts it; lifted
         here, the next run's sync would put it back).
     :raises SilencesUnavailable: when migration 011 has not created the table yet.
+    :raises StoreUnavailable: when the store cannot be reached or written.
     """
-    with _connect(dsn) as conn:
+    with _reaching(dsn, f"lift silence #{silence_id}"), _connect(dsn) as conn:
         _require_silences(conn)
         found = conn.execute(
             "SELECT dag_id, source FROM silences WHERE id = %s AND lifted_at IS NULL AND expires_at > now()",
@@ -764,8 +817,23 @@ def lift_silence(
             raise PermissionError(
                 f"silence #{silence_id}: {by} may not edit DAG(s) {', '.join(missing)}, so may not lift it"
             )
-    silence_rules.lift_silence(dsn, silence_id, by)
+    with _reaching(dsn, f"lift silence #{silence_id}"):
+        silence_rules.lift_silence(dsn, silence_id, by)
     return True
+
+
+@contextmanager
+def _reaching(dsn: str, action: str) -> Iterator[None]:
+    """Store failures while doing ``action`` → :class:`StoreUnavailable` naming it (no password)."""
+    from sanvi_ops.store import StoreError
+
+    try:
+        yield
+    except psycopg.Error as exc:
+        reason = redact(" ".join(str(exc).split()), dsn)
+        raise StoreUnavailable(f"the results store could not {action}: {reason}") from None
+    except StoreError as exc:
+        raise StoreUnavailable(f"the results store could not {action}: {redact(str(exc), dsn)}") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1020,6 +1088,25 @@ def render_page(
     return "".join(parts)
 
 
+def render_unavailable(reason: str, *, user: str | None = None, retry_url: str = "./") -> str:
+    """The page's own error panel, for when it cannot show anything useful (answered with HTTP
+    503): the maintenance config is broken, or the results store is down for a write. ``reason``
+    is shown as given (escaped): callers pass text without secrets."""
+    who = f" · signed in as <b>{_e(user)}</b>" if user else ""
+    return "".join(
+        [
+            "<!doctype html><html lang=en><head><meta charset=utf-8>",
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>Maintenance unavailable · Sanvi Ops</title><style>{_CSS}</style></head><body>",
+            "<h1>Maintenance</h1>",
+            f'<p class="meta">The page cannot be shown right now (HTTP 503){who}</p>',
+            f'<div class="problem" role="alert"><b>Unavailable:</b> <span class="reason">{_e(reason)}</span></div>',
+            f'<p><a href="{_e(retry_url)}">Try again</a> once it is fixed. Nothing was changed.</p>',
+            "</body></html>",
+        ]
+    )
+
+
 _CALENDAR_COLS: Final = (
     "<colgroup>"
     + "".join(f'<col style="width:{w}%">' for w in (13, 16, 9, 21, 10, 10, 7, 14))
@@ -1076,7 +1163,11 @@ def _render_calendar(data: PageData, airflow_base: str) -> str:
         )
         for r in rows:
             # An all-green run needs no detail; otherwise its worst result is what to read first.
-            worst = f"{r.checks} checks ok" if r.last_status == "ok" else r.last_summary
+            worst = (
+                f"{r.checks} check{'s' if r.checks != 1 else ''} ok"
+                if r.last_status == "ok"
+                else r.last_summary
+            )
             parts.append(
                 f'<tr data-dag="{_e(r.dag_id)}"><td>{_e(r.title)}</td><td>{_dag_link(r.dag_id, airflow_base)}</td>'
                 f'<td>{_e(r.team)}</td><td>{_e(r.schedule)}</td><td class="t">{_e(_when(r.next_run, tz))}</td>'

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sanvi_ops.aws_errors import denied_result, is_denied
+from sanvi_ops.aws_errors import aws_error_text, aws_error_types, denied_result, error_code, is_denied
 from sanvi_ops.results import CheckResult, Status
 
 COMPONENT_RDS = "rds"
@@ -66,24 +66,15 @@ def newest_same_major(current: str, candidates: Iterable[str]) -> str | None:
     return max(same, key=version_key) if same else None
 
 
-def _error_text(exc: Exception) -> str:
-    """``Code: message`` of a botocore ClientError; the exception text otherwise."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        err = response.get("Error", {})
-        return f"{err.get('Code', type(exc).__name__)}: {err.get('Message', '')}".strip()
-    return f"{type(exc).__name__}: {exc}"
-
-
 def _aws_error(check: str, component: str, call: str, exc: Exception) -> CheckResult:
     if is_denied(exc):
         return denied_result(check, exc, action=call, component=component, details={"call": call})
     return CheckResult(
         check=check,
         status=Status.ERROR,
-        summary=f"{call} failed: {_error_text(exc)}",
+        summary=f"{call} failed: {aws_error_text(exc)}",
         component=component,
-        details={"call": call},
+        details={"call": call, "aws_error": type(exc).__name__},
     )
 
 
@@ -100,7 +91,6 @@ def _iso(value: Any) -> str | None:
 
 def review_rds(client: Any, instances: Iterable[str]) -> list[CheckResult]:
     """Pending maintenance and engine version of each RDS instance."""
-    from botocore.exceptions import BotoCoreError, ClientError
 
     results: list[CheckResult] = []
     pending_by_arn: dict[str, list[dict[str, Any]]] | None = None
@@ -112,13 +102,13 @@ def review_rds(client: Any, instances: Iterable[str]) -> list[CheckResult]:
                 pending_by_arn.setdefault(item["ResourceIdentifier"], []).extend(
                     item.get("PendingMaintenanceActionDetails", [])
                 )
-    except (ClientError, BotoCoreError) as exc:
+    except aws_error_types() as exc:
         pending_by_arn, pending_error = None, exc
 
     for name in instances:
         try:
             db = client.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]
-        except (ClientError, BotoCoreError) as exc:
+        except aws_error_types() as exc:
             results.append(_aws_error(f"rds.patches[{name}]", COMPONENT_RDS, "rds:DescribeDBInstances", exc))
             continue
         arn = db.get("DBInstanceArn", name)
@@ -181,15 +171,13 @@ def _rds_pending_result(name: str, arn: str, actions: list[dict[str, Any]]) -> C
 
 
 def _rds_engine_result(client: Any, name: str, db: Mapping[str, Any]) -> CheckResult:
-    from botocore.exceptions import BotoCoreError, ClientError
-
     check = f"rds.engine_version[{name}]"
     engine, current = str(db.get("Engine", "")), str(db.get("EngineVersion", ""))
     try:
         versions = client.describe_db_engine_versions(Engine=engine, EngineVersion=current)[
             "DBEngineVersions"
         ]
-    except (ClientError, BotoCoreError) as exc:
+    except aws_error_types() as exc:
         return _aws_error(check, COMPONENT_RDS, "rds:DescribeDBEngineVersions", exc)
     targets = [
         t["EngineVersion"]
@@ -248,14 +236,13 @@ def _version_result(
 
 def review_elasticache(client: Any, clusters: Iterable[str]) -> list[CheckResult]:
     """Engine version and open service updates of each ElastiCache cluster."""
-    from botocore.exceptions import BotoCoreError, ClientError
 
     results: list[CheckResult] = []
     versions_cache: dict[str, list[str] | Exception] = {}
     for name in clusters:
         try:
             cluster = client.describe_cache_clusters(CacheClusterId=name)["CacheClusters"][0]
-        except (ClientError, BotoCoreError) as exc:
+        except aws_error_types() as exc:
             results.append(
                 _aws_error(
                     f"elasticache.patches[{name}]",
@@ -273,7 +260,7 @@ def review_elasticache(client: Any, clusters: Iterable[str]) -> list[CheckResult
                 for page in paginator.paginate(Engine=engine):
                     found.extend(v["EngineVersion"] for v in page.get("CacheEngineVersions", []))
                 versions_cache[engine] = found
-            except (ClientError, BotoCoreError) as exc:
+            except aws_error_types() as exc:
                 versions_cache[engine] = exc
         offered = versions_cache[engine]
         check = f"elasticache.engine_version[{name}]"
@@ -301,15 +288,13 @@ def review_elasticache(client: Any, clusters: Iterable[str]) -> list[CheckResult
 
 
 def _elasticache_updates(client: Any, name: str) -> CheckResult:
-    from botocore.exceptions import BotoCoreError, ClientError
-
     check = f"elasticache.service_updates[{name}]"
     try:
         actions: list[dict[str, Any]] = []
         paginator = client.get_paginator("describe_update_actions")
         for page in paginator.paginate(CacheClusterIds=[name], UpdateActionStatus=OPEN_UPDATE_STATUSES):
             actions.extend(page.get("UpdateActions", []))
-    except (ClientError, BotoCoreError) as exc:
+    except aws_error_types() as exc:
         return _aws_error(check, COMPONENT_ELASTICACHE, "elasticache:DescribeUpdateActions", exc)
     if not actions:
         return CheckResult(
@@ -366,14 +351,12 @@ def review_ecr(client: Any, repositories: Iterable[str], *, max_listed: int = 10
 
 
 def _review_repository(client: Any, repo: str, max_listed: int) -> CheckResult:
-    from botocore.exceptions import BotoCoreError, ClientError
-
     check = f"ecr.image_findings[{repo}]"
     try:
         images: list[dict[str, Any]] = []
         for page in client.get_paginator("describe_images").paginate(repositoryName=repo):
             images.extend(page.get("imageDetails", []))
-    except (ClientError, BotoCoreError) as exc:
+    except aws_error_types() as exc:
         return _aws_error(check, COMPONENT_ECR, "ecr:DescribeImages", exc)
     if not images:
         return CheckResult(
@@ -389,8 +372,8 @@ def _review_repository(client: Any, repo: str, max_listed: int) -> CheckResult:
     rescan = f"aws ecr start-image-scan --repository-name {repo} --image-id imageDigest={digest}"
     try:
         scan = client.describe_image_scan_findings(repositoryName=repo, imageId={"imageDigest": digest})
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ScanNotFoundException":
+    except aws_error_types() as exc:
+        if error_code(exc) == "ScanNotFoundException":
             return CheckResult(
                 check=check,
                 status=Status.WARNING,
@@ -401,8 +384,6 @@ def _review_repository(client: Any, repo: str, max_listed: int) -> CheckResult:
                 component=COMPONENT_ECR,
                 details={"image": label, "digest": digest, "action": rescan},
             )
-        return _aws_error(check, COMPONENT_ECR, "ecr:DescribeImageScanFindings", exc)
-    except BotoCoreError as exc:
         return _aws_error(check, COMPONENT_ECR, "ecr:DescribeImageScanFindings", exc)
 
     status_info = scan.get("imageScanStatus", {})
@@ -550,13 +531,13 @@ def review_postgres_server(
         source = "rds"
         try:
             newest = rds_lookup(major)
-        except Exception as exc:  # noqa: BLE001 - any AWS failure becomes the result's reason
+        except aws_error_types() as exc:  # the lookup's AWS failure becomes the result's reason
             return CheckResult(
                 check=check,
                 status=Status.ERROR,
                 summary=(
                     f"PostgreSQL {major}.{minor}: the newest minor of {major} is not in config and the RDS "
-                    f"lookup failed ({_error_text(exc)})"
+                    f"lookup failed (rds:DescribeDBEngineVersions: {aws_error_text(exc)})"
                 ),
                 component=COMPONENT_POSTGRES,
             )
@@ -569,7 +550,10 @@ def review_postgres_server(
                 "security_patch_review.postgres_newest_minor"
             ),
             component=COMPONENT_POSTGRES,
-            details={"current": f"{major}.{minor}"},
+            details={
+                "current": f"{major}.{minor}",
+                "config_key": "security_patch_review.postgres_newest_minor",
+            },
         )
     result = _version_result(
         check,

@@ -119,13 +119,10 @@ def _result(prefix: str, check: str, status: Status, summary: str, **kw: Any) ->
 
 
 def _aws_error(exc: Exception) -> str:
-    from botocore.exceptions import ClientError
+    from sanvi_ops.aws_errors import aws_error_text
 
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        op = getattr(exc, "operation_name", "?")
-        return f"{op}: {err.get('Code', '?')} ({err.get('Message', '')[:200]})"
-    return f"{type(exc).__name__}: {str(exc)[:200]}"
+    operation = getattr(exc, "operation_name", None)
+    return f"{operation}: {aws_error_text(exc)}" if operation else aws_error_text(exc)
 
 
 def _denied(exc: Exception) -> bool:

@@ -779,7 +779,12 @@ def _smoke(dsn: str, queries: list[tuple[str, str]]) -> CheckResult:
     import psycopg
 
     if not queries:
-        return _result("smoke", Status.SKIPPED, "no smoke queries configured (backup_testing.smoke_queries)")
+        return _result(
+            "smoke",
+            Status.SKIPPED,
+            "no smoke queries configured (backup_testing.smoke_queries)",
+            details={"config_key": "backup_testing.smoke_queries"},
+        )
     failed: dict[str, str] = {}
     digests: dict[str, str] = {}  # sha256 of each answer: comparable with the source, leaks no data
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -832,7 +837,13 @@ def rpo_check(
     from psycopg import sql
 
     if not rpo_column:
-        return _result("rpo", Status.SKIPPED, "no backup_testing.rpo_column configured"), None
+        skipped = _result(
+            "rpo",
+            Status.SKIPPED,
+            "no backup_testing.rpo_column configured",
+            details={"config_key": "backup_testing.rpo_column"},
+        )
+        return skipped, None
     schema, table, column = rpo_column.split(".")
     query = sql.SQL("SELECT max({}) FROM {}.{}").format(
         sql.Identifier(column), sql.Identifier(schema), sql.Identifier(table)

@@ -87,6 +87,33 @@ def worst(results: list[CheckResult]) -> Status:
     return max((r.status for r in results), key=SEVERITY_ORDER.__getitem__)
 
 
+#: ``details`` key of a ``skipped`` result that was skipped because an optional setting is not
+#: configured: the config key path to set (``backup_testing.smoke_queries``). The run summary
+#: counts them ("2 optional checks not configured") and names the keys.
+CONFIG_KEY: str = "config_key"
+
+
+def run_status(results: list[CheckResult]) -> Status:
+    """The headline of a run: its worst result among the checks that ran.
+
+    A skipped check (an optional one not configured, one left out of a manual run) does not set
+    the headline: a run whose other results are all ok is ``ok``. ``skipped`` only when nothing
+    ran at all; ``ok`` for an empty run.
+    """
+    ran = [r for r in results if r.status is not Status.SKIPPED]
+    if ran:
+        return worst(ran)
+    return Status.SKIPPED if results else Status.OK
+
+
+def missing_setting(result: CheckResult) -> str | None:
+    """The config key a ``skipped`` result asks for (:data:`CONFIG_KEY`), else ``None``."""
+    if result.status is not Status.SKIPPED:
+        return None
+    key = result.details.get(CONFIG_KEY)
+    return key if isinstance(key, str) and key else None
+
+
 def grade(value: float, warning: float, critical: float, *, higher_is_worse: bool = True) -> Status:
     """Hold ``value`` to a warning and a critical threshold (strictly beyond = crossed).
 

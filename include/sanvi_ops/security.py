@@ -19,7 +19,7 @@ import ssl
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sanvi_ops.aws_errors import denied_result, iam_action, is_denied
+from sanvi_ops.aws_errors import aws_error_types, denied_result, iam_action, is_aws_error, is_denied
 from sanvi_ops.results import CheckResult, Status
 
 __all__ = [
@@ -86,8 +86,6 @@ def _call(client: Any, method: str, missing: Iterable[str] = (), **kwargs: Any) 
 
 
 def _error(check: str, component: str, control: str | None, exc: Exception) -> CheckResult:
-    from botocore.exceptions import BotoCoreError, ClientError
-
     prefix = f"[{control}] " if control else ""
     if isinstance(exc, _Denied) or is_denied(exc):
         # a paginated call raises the ClientError itself: the component is the IAM service
@@ -103,7 +101,7 @@ def _error(check: str, component: str, control: str | None, exc: Exception) -> C
             role="the scan's role",
             details={"control": control},
         )
-    if isinstance(exc, (ClientError, BotoCoreError)):
+    if is_aws_error(exc):
         response = getattr(exc, "response", {}) or {}
         err = response.get("Error", {})
         text = f"{err.get('Code', type(exc).__name__)}: {err.get('Message', exc)}"
@@ -143,11 +141,9 @@ def _all_clear(check: str, component: str, text: str, **details: Any) -> CheckRe
 def _guarded(
     check: str, component: str, control: str | None, fn: Callable[[], list[CheckResult]]
 ) -> list[CheckResult]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
     try:
         return fn()
-    except (_Denied, ClientError, BotoCoreError) as exc:
+    except aws_error_types(_Denied) as exc:
         return [_error(check, component, control, exc)]
 
 
@@ -314,7 +310,6 @@ def check_s3_buckets(s3: Any, buckets: Iterable[str] | None = None) -> list[Chec
 
     :param buckets: the buckets to check; ``None`` checks every bucket of the account.
     """
-    from botocore.exceptions import BotoCoreError, ClientError
 
     results: list[CheckResult] = []
     try:
@@ -323,7 +318,7 @@ def check_s3_buckets(s3: Any, buckets: Iterable[str] | None = None) -> list[Chec
             if buckets is not None
             else [b["Name"] for b in _call(s3, "list_buckets").get("Buckets", [])]
         )
-    except (_Denied, ClientError, BotoCoreError) as exc:
+    except aws_error_types(_Denied) as exc:
         return [_error("s3.buckets", "s3", None, exc)]
     per_bucket: list[tuple[str, str, Callable[[Any, str], CheckResult | None]]] = [
         ("public_access_block", "S3.8", _bucket_pab),
@@ -334,7 +329,7 @@ def check_s3_buckets(s3: Any, buckets: Iterable[str] | None = None) -> list[Chec
         for key, control, fn in per_bucket:
             try:
                 finding = fn(s3, name)
-            except (_Denied, ClientError, BotoCoreError) as exc:
+            except aws_error_types(_Denied) as exc:
                 finding = _error(f"s3.{key}[{name}]", "s3", control, exc)
             if finding is not None:
                 results.append(finding)

@@ -87,6 +87,8 @@ class Incident:
     resolved_at: datetime | None
     resolved_run_id: str | None
     last_update_at: datetime
+    #: The component the critical result was about (migration 014; ``""`` for rows written before).
+    component: str = ""
 
     @property
     def ref(self) -> str:
@@ -418,11 +420,21 @@ class ResultStore:
     # ------------------------------------------------------------------------------ incidents
 
     def open_incident(
-        self, dag_id: str, check: str, severity: str, run_id: str, summary: str, *, at: datetime | None = None
+        self,
+        dag_id: str,
+        check: str,
+        severity: str,
+        run_id: str,
+        summary: str,
+        *,
+        at: datetime | None = None,
+        component: str = "",
     ) -> Incident:
         """Open an incident for ``check``, or return the one already open (one open per dag and check).
 
         :param at: when it opened (the run's clock, so messages and records agree); default now().
+        :param component: what the check is about (:func:`sanvi_ops.notify.closing.component_of`):
+            a later run closes the incident by component and target, not only by check name.
 
         The partial unique index ``incidents_one_open_idx`` makes this safe under concurrency: the
         loser of a race gets the winner's incident.
@@ -434,9 +446,9 @@ class ResultStore:
                 row = conn.execute(
                     """
                     INSERT INTO incidents (dag_id, check_name, severity, summary, opened_run_id,
-                                           opened_at, last_update_at)
+                                           opened_at, last_update_at, component)
                     VALUES (%(dag)s, %(check)s, %(severity)s, %(summary)s, %(run)s,
-                            coalesce(%(at)s, now()), coalesce(%(at)s, now()))
+                            coalesce(%(at)s, now()), coalesce(%(at)s, now()), %(component)s)
                     ON CONFLICT (dag_id, check_name) WHERE resolved_at IS NULL DO NOTHING
                     RETURNING *
                     """,
@@ -447,6 +459,7 @@ class ResultStore:
                         "summary": summary,
                         "run": run_id,
                         "at": at,
+                        "component": component,
                     },
                 ).fetchone()
                 if row is None:
@@ -707,6 +720,7 @@ def _incident(row: Mapping[str, Any]) -> Incident:
         resolved_at=row["resolved_at"],
         resolved_run_id=row["resolved_run_id"],
         last_update_at=row["last_update_at"],
+        component=row.get("component") or "",
     )
 
 

@@ -151,3 +151,25 @@ def test_a_bad_checks_value_stops_a_run_before_any_task(airflow_db, monkeypatch)
     dag = _bag().dags["security_patch_review"]
     with pytest.raises(ParamValidationError, match="Invalid input for param checks: .*'scan_everything'"):
         dag.test(run_conf={"checks": ["scan_everything"]})
+
+
+def test_tables_is_optional_in_the_form_and_required_only_by_mode_tables() -> None:
+    """The trigger form marks a Param required when its type has no ``null``: ``tables`` applies
+    only to ``mode: tables``, so it is optional there and the task checks it for that mode."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    from sanvi_ops.glue.vacuum_tasks import vacuum_analyze
+
+    dag = _bag().dags["database_maintenance"]
+    serialized = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+    schema = serialized.params.get_param("tables").schema
+    assert "null" in _types(schema) and serialized.params.get_param("tables").value is None
+    for conf in (
+        {"mode": "needed"},
+        {"mode": "all", "tables": None},
+        {"mode": "tables", "tables": ["app.orders"]},
+    ):
+        serialized.params.deep_merge(conf).validate()
+    for tables in (None, [], [" "]):
+        (result,) = vacuum_analyze({"mode": "tables", "tables": tables})
+        assert result["status"] == "error" and "mode 'tables' needs the tables Param" in result["summary"]

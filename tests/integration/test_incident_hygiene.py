@@ -332,3 +332,114 @@ def test_watchdog_ping_without_a_connection_is_a_recorded_warning(
     assert beat is not None and beat["run_id"] == "manual__1" and beat["pinged"] is False
     with psycopg.connect(airflow_env.dsn) as conn:
         assert conn.execute("SELECT count(*) FROM heartbeats").fetchone() == (1,)
+
+
+# ------------------------------------------------------- closing incidents by component and target
+
+
+@pytest.mark.parametrize(
+    ("dag", "failed", "healthy", "said"),
+    [
+        (  # the whole component timed out; the next run names the instance
+            "system_health_check",
+            CheckResult("rds", Status.CRITICAL, "rds did not answer within 20 s", component="rds"),
+            [
+                CheckResult(
+                    "rds.sanvi-production-db",
+                    Status.OK,
+                    "RDS instance sanvi-production-db is available",
+                    component="rds",
+                )
+            ],
+            "rds is healthy again in run run2: rds.sanvi-production-db ok",
+        ),
+        (  # no restorable backup yet; the next restore test runs, optional parts not configured
+            "backup_testing",
+            CheckResult(
+                "restore.run", Status.CRITICAL, "no restorable backup", severity="P1", component="backups"
+            ),
+            [
+                CheckResult(
+                    "restore.amcheck", Status.OK, "pg_amcheck --all: no corruption found", component="backups"
+                ),
+                CheckResult("restore.rto", Status.OK, "restored in 40 s", component="backups"),
+                CheckResult(
+                    "restore.smoke", Status.SKIPPED, "no smoke queries configured", component="backups"
+                ),
+            ],
+            "restore.run is healthy again in run run2: restore.amcheck ok, restore.rto ok",
+        ),
+        (  # the DR drill's database part (renamed dr.database.*)
+            "dr_testing",
+            CheckResult(
+                "dr.database.run", Status.CRITICAL, "no restorable backup", severity="P1", component="dr"
+            ),
+            [
+                CheckResult("dr.scope", Status.OK, "scope database", component="dr"),
+                CheckResult("dr.database.amcheck", Status.OK, "no corruption found", component="dr"),
+            ],
+            "dr.database.run is healthy again in run run2: dr.database.amcheck ok",
+        ),
+    ],
+    ids=["rds", "restore.run", "dr.database.run"],
+)
+def test_an_incident_closes_when_its_component_is_healthy_under_another_check_name(
+    store: ResultStore, cfg, dag: str, failed: CheckResult, healthy: list[CheckResult], said: str
+) -> None:  # type: ignore[no-untyped-def]
+    first = process_run(store, cfg, dag, "run1", NOW, [failed], None, now=NOW)
+    [incident] = store.open_incidents(dag)
+    assert first.opened == [incident.ref] and incident.component == failed.component
+    later = NOW + timedelta(hours=1)
+    out = process_run(store, cfg, dag, "run2", later, healthy, None, now=later)
+    assert out.resolved == [incident.ref] and store.open_incidents(dag) == []
+    resolved = store.get_notification(f"resolved:{incident.id}")
+    assert resolved is not None and said in resolved.text
+    assert f"Service: {failed.component}" in resolved.text
+    closed = store.get_incident(incident.id)
+    assert closed is not None and closed.resolved_run_id == "run2"
+
+
+def test_an_incident_whose_check_is_gone_from_a_complete_run_closes_as_no_longer_checked(
+    store: ResultStore, cfg
+) -> None:  # type: ignore[no-untyped-def]
+    old = CheckResult("http.old-site", Status.CRITICAL, "HTTP 503", severity="P1", component="http")
+    api = CheckResult("http.api", Status.OK, "200 in 40 ms", component="http")
+    _run(store, cfg, "run1", [old, api], NOW)
+    [incident] = store.open_incidents(DAG)
+    crashed = CheckResult(
+        "check_aws.task", Status.ERROR, "task check_aws returned no results", component="check_aws"
+    )
+    _run(store, cfg, "run2", [api, crashed], NOW + timedelta(minutes=10))  # incomplete: stays open
+    assert [i.id for i in store.open_incidents(DAG)] == [incident.id]
+    _run(store, cfg, "run3", [api], NOW + timedelta(minutes=20))
+    assert store.open_incidents(DAG) == []
+    resolved = store.get_notification(f"resolved:{incident.id}")
+    assert (
+        resolved is not None
+        and "http.old-site is no longer checked: run run3 completed without it" in resolved.text
+    )
+
+
+def test_incidents_from_before_migration_014_get_their_component(
+    make_db: Callable[[str], str], tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """The backfill: an incident opened before the column existed takes its result's component."""
+    import shutil
+
+    from sanvi_ops.store import MIGRATIONS_DIR
+
+    store = ResultStore(make_db("backfill"))
+    for path in MIGRATIONS_DIR.glob("*.sql"):
+        if int(path.name[:3]) < 14:
+            shutil.copy(path, tmp_path)
+    store.migrate(tmp_path)  # the schema as it was (same files, same checksums)
+    failed = CheckResult("restore.run", Status.CRITICAL, "no restorable backup", component="backups")
+    store.save_results("backup_testing", "run1", NOW, [failed])
+    with psycopg.connect(store.dsn, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO incidents (dag_id, check_name, severity, summary, opened_run_id) "
+            "VALUES ('backup_testing', 'restore.run', 'P1', 'no restorable backup', 'run1')"
+        )
+    assert "014_incident_components.sql" in store.migrate()
+    [incident] = store.open_incidents("backup_testing")
+    assert incident.component == "backups"

@@ -18,6 +18,7 @@ import pytest
 from sanvi_ops.config import load_config
 from sanvi_ops.page import (
     SilencesUnavailable,
+    StoreUnavailable,
     add_silence,
     all_dag_ids,
     lift_silence,
@@ -94,6 +95,57 @@ def test_unreachable_store_is_a_problem_line_without_the_password(cfg) -> None: 
     assert len(data.problems) == 1 and "could not be read" in data.problems[0]
     assert "s3cret-pw" not in data.problems[0]
     assert data.calendar["daily"]
+    assert data.unavailable == data.problems[0]  # the plugin answers 503 with it
+
+
+def test_silence_writes_with_the_store_down_raise_a_reason_not_a_driver_error(cfg) -> None:  # type: ignore[no-untyped-def]
+    """Adding or lifting a silence while the store is down was a raw psycopg.OperationalError
+    (HTTP 500); it is a StoreUnavailable naming the action, without the password."""
+    dsn = "host=127.0.0.1 port=1 dbname=store user=ops password=s3cret-pw connect_timeout=2"
+    known = all_dag_ids(cfg)
+    with pytest.raises(StoreUnavailable, match="could not add the silence: .*refused") as added:
+        add_silence(
+            dsn, dag_id="system_health_check", check_pattern=None, reason="disk swap", created_by="alice",
+            expires_at=NOW + dt.timedelta(hours=1), known_dag_ids=known,
+        )  # fmt: skip
+    with pytest.raises(StoreUnavailable, match="could not lift silence #7") as lifted:
+        lift_silence(dsn, 7, by="alice", known_dag_ids=known)
+    assert "s3cret-pw" not in str(added.value) + str(lifted.value)
+
+
+def test_watchdog_row_comes_from_its_heartbeats_and_skipped_checks_do_not_head_a_run(  # type: ignore[no-untyped-def]
+    store_dsn: str, cfg
+) -> None:
+    """The watchdog records heartbeats, not check results: its row showed "never ran" after
+    successful runs. A run whose only non-ok results are skipped (optional checks not
+    configured) is ok, as its Slack headline."""
+    store = ResultStore(store_dsn)
+    store.record_heartbeat("sanvi_ops_watchdog", "scheduled__1", pinged=False, detail="no heartbeat ping: x")
+    store.record_heartbeat("sanvi_ops_watchdog", "scheduled__2", pinged=True, detail="pinged in 12 ms")
+    store.save_results(
+        "backup_testing",
+        "manual__1",
+        NOW,
+        [
+            _result("restore.amcheck", Status.OK),
+            _result("restore.smoke", Status.SKIPPED, details={"config_key": "backup_testing.smoke_queries"}),
+        ],
+    )
+    data = load_page(store_dsn, cfg, now=NOW)
+    rows = {r.dag_id: r for rows in data.calendar.values() for r in rows}
+    watchdog = rows["sanvi_ops_watchdog"]
+    assert watchdog.last_status == "ok" and watchdog.last_run_id == "scheduled__2"
+    assert watchdog.last_run is not None
+    assert rows["backup_testing"].last_status == "ok"
+    html = render_page(data, user="alice", csrf_token="t", may_silence=True)
+    row = re.search(r'<tr data-dag="sanvi_ops_watchdog">.*?</tr>', html, re.DOTALL)
+    assert row and "never ran" not in row.group(0) and "1 check ok" in row.group(0)
+    store.record_heartbeat(
+        "sanvi_ops_watchdog", "scheduled__3", pinged=False, detail="HTTP 500 from the monitor"
+    )
+    failed = {r.dag_id: r for rows in load_page(store_dsn, cfg, now=NOW).calendar.values() for r in rows}
+    assert failed["sanvi_ops_watchdog"].last_status == "error"
+    assert failed["sanvi_ops_watchdog"].last_summary == "HTTP 500 from the monitor"
 
 
 def test_latest_run_status_incidents_slos_notifications_and_recovery(store_dsn: str, cfg) -> None:  # type: ignore[no-untyped-def]

@@ -2,8 +2,10 @@
 
 ECR ``DescribeImages`` / ``DescribeImageScanFindings`` are served by moto; the scan results are
 set through moto's own API (``/moto-api/static/ecr/scan-finding-results``). The RDS and
-ElastiCache calls moto does not implement are covered with ``Stubber`` in
-tests/unit/test_patches.py.
+ElastiCache answers moto does not implement are covered with ``Stubber`` in
+tests/unit/test_patches.py; what moto *does* answer for them (an HTTP 500 page, which botocore
+cannot parse: ``ResponseParserError``) is tested here against the real server, since that is
+what the local stack's weekly run meets.
 """
 
 from __future__ import annotations
@@ -14,7 +16,13 @@ import urllib.request
 import psycopg
 import pytest
 
-from sanvi_ops.patches import review_ecr, review_postgres_server, server_version
+from sanvi_ops.patches import (
+    review_ecr,
+    review_elasticache,
+    review_postgres_server,
+    review_rds,
+    server_version,
+)
 from sanvi_ops.results import Status
 
 pytestmark = pytest.mark.integration
@@ -153,10 +161,19 @@ def test_postgres_server_minor_against_config_and_rds(make_db) -> None:
     assert unknown.status is Status.SKIPPED and "postgres_newest_minor" in unknown.summary
 
     def boom(_m: int) -> int:
-        raise RuntimeError("no route to AWS")
+        from botocore.exceptions import EndpointConnectionError
+
+        raise EndpointConnectionError(endpoint_url="https://rds.us-east-1.amazonaws.com/")
 
     failed = review_postgres_server(dsn, {}, rds_lookup=boom)
-    assert failed.status is Status.ERROR and "no route to AWS" in failed.summary
+    assert failed.status is Status.ERROR and "EndpointConnectionError" in failed.summary
+    assert "rds.us-east-1.amazonaws.com" in failed.summary
+
+    def bug(_m: int) -> int:
+        raise KeyError("not an AWS failure")
+
+    with pytest.raises(KeyError):  # a bug is not reported as an AWS problem
+        review_postgres_server(dsn, {}, rds_lookup=bug)
 
 
 def test_postgres_unreachable_is_an_error_result(pg) -> None:
@@ -164,3 +181,68 @@ def test_postgres_unreachable_is_an_error_result(pg) -> None:
         "host=127.0.0.1 port=1 dbname=x user=x connect_timeout=2", {18: 1}, timeout_s=2
     )
     assert r.status is Status.ERROR and "cannot read" in r.summary
+
+
+def test_apis_moto_does_not_implement_are_error_results_naming_the_api(aws_endpoint, boto_client) -> None:
+    """moto answers DescribePendingMaintenanceActions, DescribeDBEngineVersions,
+    DescribeCacheEngineVersions and DescribeUpdateActions with an HTTP 500 page: each check that
+    needs one is an ``error`` naming the API, the others still report, nothing is raised."""
+    rds = boto_client("rds")
+    rds.create_db_instance(
+        DBInstanceIdentifier="sanvi-production-db",
+        Engine="postgres",
+        EngineVersion="16.3",
+        DBInstanceClass="db.t3.micro",
+        AllocatedStorage=20,
+        MasterUsername="sanvi",
+        MasterUserPassword="not-a-secret-1",
+    )
+    ec = boto_client("elasticache")
+    ec.create_cache_cluster(
+        CacheClusterId="sanvi-redis", Engine="redis", EngineVersion="7.0", CacheNodeType="cache.t3.micro",
+        NumCacheNodes=1,
+    )  # fmt: skip
+
+    found = {r.check: r for r in review_rds(rds, ["sanvi-production-db", "sanvi-gone"])}
+    pending = found["rds.pending_maintenance[sanvi-production-db]"]
+    assert pending.status is Status.ERROR
+    assert pending.summary.startswith(
+        "rds:DescribePendingMaintenanceActions failed: unreadable answer (HTTP 500"
+    )
+    assert pending.details["aws_error"] == "ResponseParserError" and "<" not in pending.summary
+    engine = found["rds.engine_version[sanvi-production-db]"]
+    assert engine.status is Status.ERROR and "rds:DescribeDBEngineVersions" in engine.summary
+    gone = found["rds.patches[sanvi-gone]"]  # implemented by moto: a real AWS error code
+    assert gone.status is Status.ERROR and "DBInstanceNotFound" in gone.summary
+
+    found = {r.check: r for r in review_elasticache(ec, ["sanvi-redis"])}
+    version = found["elasticache.engine_version[sanvi-redis]"]
+    assert version.status is Status.ERROR
+    assert "elasticache:DescribeCacheEngineVersions failed: unreadable answer" in version.summary
+    updates = found["elasticache.service_updates[sanvi-redis]"]
+    assert updates.status is Status.ERROR and "elasticache:DescribeUpdateActions" in updates.summary
+
+
+def test_patch_tasks_report_moto_gaps_instead_of_crashing(aws_endpoint, boto_client, monkeypatch) -> None:
+    """The Airflow task bodies (what crashed three tries in a row on the local stack) return
+    results; ``aws_default`` points at the moto server, the shipped config names the resources."""
+    from sanvi_ops.glue import patch_tasks
+    from tests.fixtures.connections import aws_conn
+
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_conn(aws_endpoint))
+    boto_client("rds").create_db_instance(
+        DBInstanceIdentifier="sanvi-production-db", Engine="postgres", EngineVersion="16.3",
+        DBInstanceClass="db.t3.micro", AllocatedStorage=20, MasterUsername="sanvi",
+        MasterUserPassword="not-a-secret-1",
+    )  # fmt: skip
+    boto_client("elasticache").create_cache_cluster(
+        CacheClusterId="sanvi-production-redis", Engine="redis", EngineVersion="7.0",
+        CacheNodeType="cache.t3.micro", NumCacheNodes=1,
+    )  # fmt: skip
+    for task, api in (
+        (patch_tasks.rds, "rds:DescribePendingMaintenanceActions"),
+        (patch_tasks.elasticache, "elasticache:DescribeCacheEngineVersions"),
+    ):
+        results = task()
+        errors = [r for r in results if r["status"] == "error"]
+        assert any(api in r["summary"] for r in errors), results

@@ -38,6 +38,9 @@ from sanvi_ops.localstack.postgres import LocalPostgres, free_port
 from tests.fixtures.connections import pg_conn
 
 REPO = Path(__file__).resolve().parents[2]
+#: A connection the server knows that points at a closed port on 127.0.0.1: a config naming it as
+#: ``connections.store`` is a results store that is down.
+DOWN_STORE_CONN = "sanvi_ops_store_down"
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 
 
@@ -48,6 +51,9 @@ class AirflowUI:
     store_dsn: str
     log: Path
     pid: int
+    #: The maintenance config the server reads ($SANVI_OPS_CONFIG): a copy of the shipped file that
+    #: a test may break or point elsewhere (and must put back, see ``DOWN_STORE_CONN``).
+    config_path: Path
 
     def token(self, user: str) -> str:
         """A JWT from the auth manager's own token endpoint (what the login page gets too)."""
@@ -99,10 +105,10 @@ def _wait(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) ->
 @pytest.fixture(scope="session")
 def airflow_ui(pg: LocalPostgres) -> Iterator[AirflowUI]:
     from bench.maintenance_page import fill_history
-    from sanvi_ops.config import load_config
+    from sanvi_ops.config import DEFAULT_CONFIG_PATH, load_config
     from sanvi_ops.store import ResultStore
 
-    cfg = load_config()
+    cfg = load_config(DEFAULT_CONFIG_PATH)
     home = Path(tempfile.mkdtemp(prefix="sanvi-ui-airflow-"))
     (home / "dags").mkdir()
     passwords = {"admin": secrets.token_urlsafe(12), "viewer": secrets.token_urlsafe(12)}
@@ -111,6 +117,8 @@ def airflow_ui(pg: LocalPostgres) -> Iterator[AirflowUI]:
     pg.create_database(store_db)
     store_dsn = pg.dsn(store_db)
     port = free_port()
+    config_path = home / "maintenance.yaml"
+    config_path.write_bytes(DEFAULT_CONFIG_PATH.read_bytes())
     env = {
         **os.environ,
         "AIRFLOW_HOME": str(home),
@@ -128,6 +136,10 @@ def airflow_ui(pg: LocalPostgres) -> Iterator[AirflowUI]:
         "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(24),
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
         f"AIRFLOW_CONN_{cfg.connections.store.upper()}": pg_conn(store_dsn),
+        f"AIRFLOW_CONN_{DOWN_STORE_CONN.upper()}": pg_conn(
+            "host=127.0.0.1 port=1 dbname=store user=sanvi password=down-s3cret"  # refused at once
+        ),
+        "SANVI_OPS_CONFIG": str(config_path),
         # Compiled Airflow modules, kept between the two processes (and runs) outside the venv: with
         # PYTHONDONTWRITEBYTECODE each process compiles all of Airflow again, seconds each time.
         "PYTHONPYCACHEPREFIX": str(Path(tempfile.gettempdir()) / "sanvi-ui-pycache"),
@@ -162,7 +174,7 @@ def airflow_ui(pg: LocalPostgres) -> Iterator[AirflowUI]:
     try:
         filler.result(timeout=120)
         _wait(f"http://127.0.0.1:{port}/api/v2/monitor/health", proc, log, timeout=120)
-        yield AirflowUI(f"http://127.0.0.1:{port}", passwords, store_dsn, log, proc.pid)
+        yield AirflowUI(f"http://127.0.0.1:{port}", passwords, store_dsn, log, proc.pid, config_path)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)

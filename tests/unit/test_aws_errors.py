@@ -104,3 +104,35 @@ def test_a_bare_403_is_only_a_refusal_when_its_body_says_so() -> None:
         with pytest.raises(ClientError) as info:
             logs.describe_log_groups()
     assert is_denied(info.value) and iam_action(info.value, client=logs) == "logs:DescribeLogGroups"
+
+
+def test_every_aws_failure_kind_is_caught_and_described_without_the_raw_body():
+    """``ResponseParserError`` (an HTTP 500 page botocore cannot read) is not a ``BotoCoreError``:
+    the one list of AWS errors must hold it, and its text must not be the HTML."""
+    from botocore.exceptions import BotoCoreError, EndpointConnectionError
+    from botocore.parsers import ResponseParserError
+
+    from sanvi_ops.aws_errors import aws_error_result, aws_error_text, aws_error_types, is_aws_error
+
+    assert not issubclass(ResponseParserError, BotoCoreError)
+    page = (
+        "Unable to parse response (syntax error: line 1, column 0), invalid XML received. Further "
+        "retries may succeed:\nb'<!doctype html>\\n<html lang=en>\\n<title>500 Internal Server Error</title>"
+        "\\n<h1>Internal Server Error</h1>'"
+    )
+    unreadable = ResponseParserError(page)
+    unreachable = EndpointConnectionError(endpoint_url="http://127.0.0.1:9")
+    refused = _refused(_client("ec2"), "describe_subnets", "UnauthorizedOperation")
+    for exc in (unreadable, unreachable, refused):
+        assert is_aws_error(exc) and isinstance(exc, aws_error_types())
+    assert aws_error_text(unreadable) == (
+        "unreadable answer (HTTP 500 Internal Server Error): the endpoint may not implement this API"
+    )
+    assert "http://127.0.0.1:9" in aws_error_text(unreachable)
+    assert aws_error_text(refused) == "UnauthorizedOperation: not authorized"
+    result = aws_error_result("x.y", unreadable, component="rds", failed="listing failed: {reason}")
+    assert result.status is Status.ERROR and "<" not in result.summary
+    assert result.details["aws_error"] == "ResponseParserError"
+    assert not is_aws_error(KeyError("a bug"))
+    with pytest.raises(KeyError):
+        aws_error_result("x.y", KeyError("a bug"), failed="{reason}")

@@ -195,3 +195,78 @@ def test_summary_line_says_silenced_until() -> None:
     note = "silenced until 18:00 27/11/2026 UTC (failover drill)"
     text, blocks = render.summary_message("d", "r", "T", "DevOps", results, None, {"redis.ping": note})
     assert note in text and note in str(blocks)
+
+
+# ------------------------------------------------------------ closing incidents by component
+
+
+def _r(check: str, status: str, component: str = "", summary: str = "s") -> object:
+    from sanvi_ops.results import CheckResult
+
+    return CheckResult(check, status, summary, component=component)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("check", "component", "later", "expected"),
+    [
+        # a timed-out health component (`rds`) is closed by its instance's healthy result
+        ("rds", "rds", [("rds.sanvi-production-db", "ok", "rds")], "healthy"),
+        ("rds", "rds", [("rds.sanvi-production-db", "critical", "rds")], None),
+        # a restore that could not start is closed by a restore whose parts ran green (skipped
+        # optional parts don't count), not by one whose parts were all skipped
+        (
+            "restore.run",
+            "backups",
+            [("restore.amcheck", "ok", "backups"), ("restore.smoke", "skipped", "backups")],
+            "healthy",
+        ),
+        ("restore.run", "backups", [("restore.smoke", "skipped", "backups")], None),
+        (
+            "dr.database.run",
+            "dr",
+            [("dr.scope", "ok", "dr"), ("dr.database.rto", "warning", "dr")],
+            "healthy",
+        ),
+        (
+            "dr.database.run",
+            "dr",
+            [("dr.database.rto", "ok", "dr"), ("dr.database.amcheck", "critical", "dr")],
+            None,
+        ),
+        # same scope name, another component: not its counterpart, so only "gone from a complete run"
+        ("restore.run", "backups", [("restore.amcheck", "ok", "other")], "no longer checked"),
+        ("http.old-site", "http", [("http.api", "ok", "http")], "no longer checked"),
+        # gone, but the run was not complete: a check failed to run, or one was left out
+        (
+            "http.old-site",
+            "http",
+            [("http.api", "ok", "http"), ("check_aws.task", "error", "check_aws")],
+            None,
+        ),
+        ("http.old-site", "http", [("check_http.not_selected", "skipped", "check_http")], None),
+        # gone because the whole component timed out this time: still open
+        ("rds.sanvi-production-db", "rds", [("rds", "critical", "rds")], None),
+        # the exact check decides when it is there
+        ("redis.ping", "redis", [("redis.ping", "warning", "redis")], "healthy"),
+        ("redis.ping", "redis", [("redis.ping", "skipped", "redis"), ("redis.memory", "ok", "redis")], None),
+        ("redis.ping", "redis", [], None),
+    ],
+)
+def test_an_incident_closes_by_component_and_target(check, component, later, expected) -> None:  # type: ignore[no-untyped-def]
+    from sanvi_ops.notify.closing import closure_for
+
+    closure = closure_for(check, component, [_r(*spec) for spec in later])  # type: ignore[misc]
+    assert (closure.reason if closure else None) == expected
+
+
+def test_component_and_scope_are_derived_from_the_name_when_not_given() -> None:
+    from sanvi_ops.notify.closing import component_of, in_scope, scope_of
+
+    assert component_of("rds.pending_maintenance[db-1]") == "rds"
+    assert (
+        component_of("host.cpu[backend-1]") == "host" and component_of("restore.run", "backups") == "backups"
+    )
+    assert scope_of("restore.run") == "restore" and scope_of("dr.database.run") == "dr.database"
+    assert scope_of("rds") == "rds" and scope_of("run") == "run" and scope_of("http.api") == "http.api"
+    assert in_scope("rds", "rds.db-1") and in_scope("rds", "rds[x]") and in_scope("rds", "rds")
+    assert not in_scope("rds", "rds_proxy.x")

@@ -212,6 +212,35 @@ def test_summary_of_a_healthy_run_and_without_run_url() -> None:
     assert "1 check: 1 ok" in text
 
 
+def test_headline_is_the_worst_of_what_ran_and_unconfigured_options_are_named() -> None:
+    """A green restore whose two optional checks are not configured is OK, not SKIPPED, and the
+    summary says which keys to set."""
+    results = [
+        CheckResult("restore.amcheck", Status.OK, "pg_amcheck --all: no corruption found", component="backups"),
+        CheckResult("restore.rto", Status.OK, "restored in 40 s", component="backups"),
+        CheckResult("restore.smoke", Status.SKIPPED, "no smoke queries configured (backup_testing.smoke_queries)",
+                    details={"config_key": "backup_testing.smoke_queries"}, component="backups"),
+        CheckResult("restore.rpo", Status.SKIPPED, "no backup_testing.rpo_column configured",
+                    details={"config_key": "backup_testing.rpo_column"}, component="backups"),
+    ]  # fmt: skip
+    text, blocks = render.summary_message("backup_testing", "r1", "Backup Testing", "DBA", results, None)
+    assert blocks[0]["text"]["text"] == ":white_check_mark: Backup Testing: OK"
+    note = "2 optional checks not configured (set backup_testing.smoke_queries, backup_testing.rpo_column)"
+    assert note in blocks[1]["elements"][0]["text"] and note in text.splitlines()[0]
+    assert text.startswith(":white_check_mark: Backup Testing: OK (4 checks: 2 ok, 2 skipped")
+
+    # a warning among them still heads the run; a skip for another reason is not "not configured"
+    left_out = CheckResult("check_rds.not_selected", Status.SKIPPED, "not selected", component="check_rds")
+    warned = [*results[:1], CheckResult("restore.rto", Status.WARNING, "slow"), left_out]
+    text, blocks = render.summary_message("backup_testing", "r2", "Backup Testing", "DBA", warned, None)
+    assert blocks[0]["text"]["text"] == ":warning: Backup Testing: WARNING" and "not configured" not in text
+    # only skipped checks: the run is SKIPPED (nothing ran); no checks at all: OK
+    _text, blocks = render.summary_message("d", "r3", "T", "DBA", results[2:], None)
+    assert blocks[0]["text"]["text"] == ":fast_forward: T: SKIPPED"
+    _text, blocks = render.summary_message("d", "r4", "T", "DBA", [], None)
+    assert blocks[0]["text"]["text"] == ":white_check_mark: T: OK"
+
+
 def test_summary_stays_within_slack_limits() -> None:
     many = [
         CheckResult(f"http.endpoint_{i:03d}", Status.OK, "x" * 300, "latency_ms", float(i), "ms")

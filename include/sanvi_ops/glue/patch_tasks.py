@@ -81,4 +81,5 @@ def _nothing(check: str, component: str, setting: str) -> CheckResult:
         status=Status.SKIPPED,
         summary=f"nothing to review: {setting} is empty in the maintenance config",
         component=component,
+        details={"config_key": setting},
     )

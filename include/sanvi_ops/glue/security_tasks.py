@@ -10,6 +10,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from sanvi_ops.aws_errors import aws_error_types
 from sanvi_ops.config import MaintenanceConfig
 from sanvi_ops.glue.health_tasks import ResultDicts, _guard
 from sanvi_ops.results import CheckResult, Status
@@ -44,12 +45,10 @@ def s3() -> ResultDicts:
     from sanvi_ops.security import check_s3_account, check_s3_buckets
 
     def run(cfg: MaintenanceConfig) -> list[CheckResult]:
-        from botocore.exceptions import BotoCoreError, ClientError
-
         results: list[CheckResult] = []
         try:
             account = _client(cfg, "sts").get_caller_identity()["Account"]
-        except (ClientError, BotoCoreError) as exc:
+        except aws_error_types() as exc:
             results.append(
                 CheckResult(
                     check="s3.account_public_access_block",

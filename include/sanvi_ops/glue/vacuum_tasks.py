@@ -1,7 +1,8 @@
 """Body of the Database Maintenance task: config + Params + the app DB connection in, results out.
 
 The run's Params (see ``dags/weekly/database_maintenance.py``): ``mode`` (``needed`` |
-``all`` | ``tables``; ``dry_run`` is still accepted), ``tables`` (``schema.table`` list) and
+``all`` | ``tables``; ``dry_run`` is still accepted), ``tables`` (``schema.table`` list, optional
+in the form: only ``mode: tables`` requires it, checked here, and other modes ignore it) and
 ``dry_run`` (``auto`` | ``yes`` | ``no``), judged before this task by the approval gate
 (:mod:`sanvi_ops.glue.approval`) into a :class:`~sanvi_ops.approvals.Verdict`: a dry run reports
 the plan and changes nothing; a refused run (an approval rejected or unanswered) is a ``skipped``
@@ -143,7 +144,7 @@ def vacuum_analyze(
     mode = str(params.get("mode") or "needed")
     if mode not in MODES:
         return _error(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
-    if mode == "tables" and not params.get("tables"):
+    if mode == "tables" and not [t for t in params.get("tables") or [] if str(t).strip()]:
         return _error("mode 'tables' needs the tables Param (a list of schema.table)")
     try:
         dsn = postgres_dsn(cfg.connections.app_db)

@@ -19,7 +19,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from botocore.exceptions import (
-    BotoCoreError,
     ClientError,
     ConnectTimeoutError,
     EndpointConnectionError,
@@ -28,7 +27,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from sanvi_ops.aws_errors import iam_action, is_denied
+from sanvi_ops.aws_errors import aws_error_text, aws_error_types, iam_action, is_denied
 from sanvi_ops.results import CheckResult, Status, grade
 
 __all__ = ["check_buckets", "check_ecs", "check_elasticache", "check_rds"]
@@ -96,12 +95,15 @@ ELASTICACHE_CRITICAL = {"create-failed", "deleted", "deleting", "incompatible-ne
 
 
 def _skipped(check: str, component: str, what: str) -> list[CheckResult]:
+    """``what`` ends with the config key in parentheses: ``"RDS instances (health_check.rds_instances)"``."""
+    key = what.rsplit("(", 1)[-1].rstrip(")") if what.endswith(")") else ""
     return [
         CheckResult(
             check=check,
             status=Status.SKIPPED,
             summary=f"No {what} configured: nothing to check",
             component=component,
+            details={"config_key": key} if key else {},
         )
     ]
 
@@ -168,7 +170,7 @@ def _aws_failure(
     return CheckResult(
         check=check,
         status=Status.ERROR,
-        summary=f"Could not check {resource}: {type(exc).__name__}: {exc}",
+        summary=f"Could not check {resource}: {aws_error_text(exc)}",
         details=details,
         component=component,
     )
@@ -213,7 +215,7 @@ def check_buckets(s3: Any, buckets: dict[str, str]) -> list[CheckResult]:
             else:
                 results.append(_aws_failure(check, "s3", resource, exc, s3))
             continue
-        except (BotoCoreError, ValueError) as exc:
+        except aws_error_types(ValueError) as exc:
             results.append(_aws_failure(check, "s3", resource, exc, s3))
             continue
         headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
@@ -327,7 +329,7 @@ def check_ecs(ecs: Any, cluster: str, services: Sequence[str]) -> list[CheckResu
                 _aws_failure(f"ecs.{name}", "ecs", f"ECS service {name} in cluster {cluster!r}", exc, ecs)
                 for name in services
             ]
-        except BotoCoreError as exc:
+        except aws_error_types() as exc:
             return [
                 _aws_failure(f"ecs.{name}", "ecs", f"ECS service {name} in cluster {cluster!r}", exc, ecs)
                 for name in services
@@ -416,7 +418,7 @@ def check_rds(rds: Any, instances: Sequence[str]) -> list[CheckResult]:
         for page in pages:
             for db in page.get("DBInstances", []):
                 found[str(db["DBInstanceIdentifier"])] = db
-    except (ClientError, BotoCoreError) as exc:
+    except aws_error_types() as exc:
         return [_aws_failure(f"rds.{name}", "rds", f"RDS instance {name!r}", exc, rds) for name in instances]
     results = []
     for name in instances:
@@ -470,7 +472,7 @@ def check_elasticache(ec: Any, clusters: Sequence[str]) -> list[CheckResult]:
             for page in ec.get_paginator("describe_replication_groups").paginate():
                 for group in page.get("ReplicationGroups", []):
                     groups[str(group["ReplicationGroupId"])] = group
-    except (ClientError, BotoCoreError) as exc:
+    except aws_error_types() as exc:
         return [
             _aws_failure(f"elasticache.{n}", "elasticache", f"ElastiCache cluster {n!r}", exc, ec)
             for n in clusters

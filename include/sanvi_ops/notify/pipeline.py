@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 from zoneinfo import ZoneInfo
 
 from sanvi_ops.notify import render
+from sanvi_ops.notify.closing import HEALTHY, Closure, closure_for, component_of
 from sanvi_ops.results import CheckResult, Status
 
 if TYPE_CHECKING:
@@ -44,9 +45,8 @@ log = logging.getLogger(__name__)
 #: ``P1`` itself; a critical threshold crossed (disk > 90 %) is a significant impact, not an outage.
 DEFAULT_INCIDENT_SEVERITY: Final = "P2"
 
-#: Statuses that close an open incident: the critical condition is gone (a warning is reported
-#: in the summary, and a new incident opens if it turns critical again).
-RESOLVING_STATUSES: Final = frozenset({Status.OK, Status.WARNING})
+#: Statuses that close an open incident (:data:`sanvi_ops.notify.closing.HEALTHY`).
+RESOLVING_STATUSES: Final = HEALTHY
 
 
 class SeverityLike(Protocol):
@@ -167,8 +167,10 @@ def process_run(
     """Record a run and queue what Slack should hear about it.
 
     1. Save the results (UPSERT).
-    2. For each open incident of this DAG whose check is now ok/warning: queue ``[RESOLVED]`` as a
-       reply in the incident's thread, then close the incident.
+    2. For each open incident of this DAG that this run closes (its check, or its component and
+       target, is ok/warning again, or the check is gone from a complete run: "no longer
+       checked"; :mod:`sanvi_ops.notify.closing`): queue ``[RESOLVED]`` as a reply in the
+       incident's thread, then close the incident.
     3. For each critical result: open an incident (or find the open one) and queue ``[INCIDENT]``
        with the on-call mention; if it was already open from an earlier run and the severity's
        update cadence has passed, queue an ``[UPDATE]`` in its thread.
@@ -190,12 +192,17 @@ def process_run(
     )
     store.save_results(dag_id, run_id, logical_date, results)  # first: nothing is lost
     run.silences = list(silences) if silences is not None else load_silences(store, cfg, now=run.now)
-    by_check = {r.check: r for r in results}
-    open_by_check = {i.check: i for i in store.open_incidents(dag_id)}
-    for check, incident in open_by_check.items():
-        result = by_check.get(check)
-        if result is not None and result.status in RESOLVING_STATUSES and incident.opened_run_id != run_id:
-            run.resolve(incident, result)
+    open_by_check: dict[str, Incident] = {}
+    for incident in store.open_incidents(dag_id):
+        closure = (
+            None
+            if incident.opened_run_id == run_id
+            else closure_for(incident.check, incident.component, results)
+        )
+        if closure is not None:
+            run.resolve(incident, closure)
+        else:
+            open_by_check[incident.check] = incident
     for result in results:
         if result.status is Status.CRITICAL:
             run.raise_incident(result, open_by_check.get(result.check))
@@ -232,7 +239,7 @@ class _Run:
         self.out.message_ids.append(message_id)
         return message_id
 
-    def resolve(self, incident: Incident, result: CheckResult) -> None:
+    def resolve(self, incident: Incident, closure: Closure) -> None:
         """Queue ``[RESOLVED]`` in the incident's thread, then close it (in that order: see module doc).
 
         An incident that was never announced (silenced all along) is closed without a message.
@@ -242,12 +249,12 @@ class _Run:
             self.out.resolved.append(incident.ref)
             return
         opened = incident.opened_at.astimezone(self.now.tzinfo)
-        service = _service(result)
+        service = incident.component or incident.check
         text, blocks = render.resolved_message(
             incident.ref,
             incident.severity,
             service,
-            f"{result.check} is {result.status.value} again in run {self.run_id}: {result.summary}",
+            closure.describe(incident.check, self.run_id),
             "Not determined automatically; to be confirmed in the post-mortem",
             f"{service} affected for {render.format_duration(self.now - opened)} "
             f"({opened:%H:%M %d/%m/%Y} to {self.now:%H:%M %d/%m/%Y}): {incident.summary}",
@@ -265,8 +272,9 @@ class _Run:
         severity = _severity(self.cfg, level)
         channel = self.cfg.slack.incident_channel
         incident = existing or self.store.open_incident(
-            self.dag_id, result.check, level, self.run_id, result.summary, at=self.now
-        )
+            self.dag_id, result.check, level, self.run_id, result.summary, at=self.now,
+            component=component_of(result.check, result.component),
+        )  # fmt: skip
         silence = self.silence_for(result.check)
         if silence is not None:  # recorded, not announced
             self.out.silenced[result.check] = silence.describe(self.cfg.timezone)

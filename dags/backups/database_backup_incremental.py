@@ -31,6 +31,7 @@ from typing import Any
 
 from airflow.sdk import task
 
+from sanvi_ops.config import load_config
 from sanvi_ops.glue import backup_tasks
 from sanvi_ops.glue.frame import maintenance_dag
 from sanvi_ops.glue.publish import publish
@@ -40,7 +41,7 @@ INCREMENTAL = backup_tasks.backup_asset("incremental")
 
 @maintenance_dag(__file__, __doc__)
 def database_backup_incremental() -> None:
-    @task(outlets=[INCREMENTAL])
+    @task(outlets=[INCREMENTAL], pool=load_config().vacuum.pool)
     def take_incremental_backup(*, outlet_events: Any = None) -> list[dict[str, Any]]:
         """Stream an incremental backup chained to the newest complete one."""
         return backup_tasks.take_backup("incremental", outlet_events)

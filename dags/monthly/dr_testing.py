@@ -56,6 +56,7 @@ from typing import Any
 
 from airflow.sdk import Param, get_current_context, task
 
+from sanvi_ops.config import load_config
 from sanvi_ops.glue import dr_tasks
 from sanvi_ops.glue.frame import maintenance_dag
 from sanvi_ops.glue.publish import publish
@@ -84,7 +85,7 @@ from sanvi_ops.glue.publish import publish
     },
 )
 def dr_testing() -> None:
-    @task
+    @task(pool=load_config().vacuum.pool)
     def drill() -> list[dict[str, Any]]:
         """Recover the scope's components from backups alone; measure RTO/RPO; record; clean up."""
         return dr_tasks.dr_test(get_current_context())

@@ -46,6 +46,7 @@ from typing import Any
 
 from airflow.sdk import Param, get_current_context, task
 
+from sanvi_ops.config import load_config
 from sanvi_ops.glue import restore_tasks
 from sanvi_ops.glue.frame import maintenance_dag
 from sanvi_ops.glue.publish import publish
@@ -65,7 +66,7 @@ from sanvi_ops.glue.publish import publish
     },
 )
 def backup_testing() -> None:
-    @task
+    @task(pool=load_config().vacuum.pool)
     def restore_backup() -> list[dict[str, Any]]:
         """Restore a backup into a scratch PostgreSQL, validate it, record RTO/RPO, clean up."""
         return restore_tasks.restore_test(get_current_context())

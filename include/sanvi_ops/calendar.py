@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from sanvi_ops.config import MaintenanceConfig, TaskSpec
 
 if TYPE_CHECKING:
+    # Public (Airflow's Timetables interface); airflow.sdk's CronTriggerTimetable lacks next_dagrun_info_v2.
     from airflow.timetables.trigger import CronTriggerTimetable
 
 __all__ = [
@@ -64,6 +65,7 @@ def cron_for(task: TaskSpec) -> str:
 
 def timetable_for(task: TaskSpec, timezone: str) -> CronTriggerTimetable:
     """The Airflow timetable for ``task`` in ``timezone`` (an IANA name, e.g. the config's)."""
+    # Public (Airflow's Timetables interface); airflow.sdk's CronTriggerTimetable lacks next_dagrun_info_v2.
     from airflow.timetables.trigger import CronTriggerTimetable
 
     return CronTriggerTimetable(cron_for(task), timezone=timezone)

@@ -256,6 +256,8 @@ def _next_run(cfg: MaintenanceConfig, dag_id: str, cron: str | None, now: dt.dat
             return runs[0] if runs else None
         import pendulum
         from airflow.timetables.base import TimeRestriction
+
+        # Public (Airflow's Timetables interface); airflow.sdk's CronTriggerTimetable lacks next_dagrun_info_v2.
         from airflow.timetables.trigger import CronTriggerTimetable
 
         info = CronTriggerTimetable(cron, timezone=cfg.timezone).next_dagrun_info_v2(

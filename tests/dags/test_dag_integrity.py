@@ -138,3 +138,45 @@ def test_two_years_of_each_dags_real_timetable(dagbag):
             continue
         spec = cfg.tasks[dag_id]
         assert runs == expected_runs(spec, ZoneInfo(cfg.timezone), start.date(), end.date()), dag_id
+
+
+#: Every task that puts heavy load on a database (VACUUM, pg_basebackup) or restores a backup into
+#: a scratch server; they share the pool of deploy/pools.json (``vacuum.pool``), one at a time.
+HEAVY_DB_TASKS = {
+    ("database_maintenance", "vacuum_analyze"),
+    ("database_backup_full", "take_full_backup"),
+    ("database_backup_incremental", "take_incremental_backup"),
+    ("backup_testing", "restore_backup"),
+    ("dr_testing", "drill"),
+}
+POOLS_FILE = REPO / "deploy" / "pools.json"
+
+
+def test_pools_file_is_valid_and_defines_the_pool_the_code_uses():
+    pools = json.loads(POOLS_FILE.read_text())
+    assert isinstance(pools, dict) and pools, "deploy/pools.json must be a non-empty object"
+    for name, pool in pools.items():
+        # The fields `airflow pools import` requires (it rejects an entry without them).
+        assert isinstance(pool.get("slots"), int) and pool["slots"] >= 1, f"{name}.slots"
+        assert isinstance(pool.get("description"), str) and pool["description"].strip(), f"{name}.description"
+        assert pool.get("include_deferred", False) is False, f"{name}: a deferred task holds no database"
+    assert load_config().vacuum.pool in pools
+
+
+def test_every_heavy_database_task_runs_in_the_pool(dagbag):
+    pool = load_config().vacuum.pool
+    for dag_id, task_id in sorted(HEAVY_DB_TASKS):
+        task = dagbag.dags[dag_id].get_task(task_id)
+        assert task.pool == pool, f"{dag_id}.{task_id} runs in pool {task.pool!r}, not {pool!r}"
+        assert task.pool_slots == 1, f"{dag_id}.{task_id}"
+    # ...and the list above is complete: nothing else is queued behind them.
+    in_pool = {(d.dag_id, t.task_id) for d in dagbag.dags.values() for t in d.tasks if t.pool == pool}
+    assert in_pool == HEAVY_DB_TASKS
+
+
+def test_every_pool_a_task_names_is_defined(dagbag):
+    """A task whose pool does not exist is never scheduled: it waits silently."""
+    defined = set(json.loads(POOLS_FILE.read_text())) | {"default_pool"}
+    for dag in dagbag.dags.values():
+        for t in dag.tasks:
+            assert t.pool in defined, f"{dag.dag_id}.{t.task_id}: pool {t.pool!r} is not in deploy/pools.json"

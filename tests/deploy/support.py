@@ -14,6 +14,10 @@ DOCKERFILE = ROOT / "Dockerfile"
 ENV_EXAMPLE = ROOT / ".env.example"
 HELM_VALUES = ROOT / "deploy" / "helm-values.yaml"
 REQUIREMENTS = ROOT / "requirements.txt"
+REQUIREMENTS_LOCAL = ROOT / "requirements-local.txt"
+EXECUTORS = ROOT / "deploy" / "requirements-executors.txt"
+IMAGE_LOCK = ROOT / "deploy" / "requirements-image.lock"
+POOLS = ROOT / "deploy" / "pools.json"
 
 FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 TWELVE_HOURS_IN_MINUTES = 12 * 60
@@ -47,11 +51,19 @@ def requirement_name(line: str) -> str | None:
 
 
 def local_stack_packages() -> set[str]:
-    """Packages of the "The local stack ..." section at the end of requirements.txt."""
-    lines = REQUIREMENTS.read_text().splitlines()
-    start = next((i for i, line in enumerate(lines) if line.startswith("# The local stack")), None)
-    assert start is not None, "requirements.txt has no '# The local stack' section"
-    return {name for line in lines[start + 1 :] if (name := requirement_name(line))}
+    """Packages of requirements-local.txt: the local stack (`make run`, the tests), never the image."""
+    return {name for line in REQUIREMENTS_LOCAL.read_text().splitlines() if (name := requirement_name(line))}
+
+
+def pins(path: Path) -> dict[str, str]:
+    """``{normalised name: version}`` of every ``name[extras]==version`` line of a requirements file."""
+    out: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        match = re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^\s;\\]+)", line)
+        if match:
+            out[match.group(1).lower().replace("_", "-").replace(".", "-")] = match.group(3)
+    return out
 
 
 # --- secret scanning -----------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import yaml
 from tests.deploy.support import (
     FAB_AUTH_MANAGER,
     HELM_VALUES,
+    POOLS,
     ROOT,
     TWELVE_HOURS_IN_MINUTES,
     airflow_pin,
@@ -86,3 +88,47 @@ def test_no_secret_literal(values: dict[str, Any]) -> None:
     where = str(HELM_VALUES.relative_to(ROOT))
     assert secret_findings_in_text(HELM_VALUES.read_text(), where) == []
     assert secret_findings_in_mapping(values, where) == []
+
+
+def test_links_use_the_configured_base_url(values: dict[str, Any]) -> None:
+    base_url = values["config"]["api"]["base_url"]
+    assert base_url.startswith("https://") and not base_url.endswith("/")
+    assert "localhost" not in base_url
+
+
+def test_the_migration_hook_imports_the_pools_file(values: dict[str, Any]) -> None:
+    """One pool definition: deploy/pools.json (in the image), imported on every install/upgrade."""
+    job = values["migrateDatabaseJob"]
+    assert values["images"]["useDefaultImageForMigration"] is False  # the file is in our image only
+    assert job["enabled"] is True and job["useHelmHooks"] is True
+    command = " ".join(job["args"])
+    assert command.startswith("bash -c airflow db migrate")
+    assert "&& airflow pools import /opt/airflow/deploy/pools.json" in command
+    from sanvi_ops.config import load_config
+
+    pools = json.loads(POOLS.read_text())
+    assert load_config(ROOT / "include" / "config" / "maintenance.yaml").vacuum.pool in pools
+
+
+def test_task_pods_get_scratch_disk_iam_and_the_postgres_binaries(values: dict[str, Any]) -> None:
+    """KubernetesExecutor: what a worker needs is configured, and written down for the operator."""
+    workers = values["workers"]
+    (volume,) = [v for v in workers["extraVolumes"] if v["name"] == "scratch"]
+    claim = volume["ephemeral"]["volumeClaimTemplate"]["spec"]
+    assert claim["resources"]["requests"]["storage"].endswith("Gi")
+    assert {"name": "scratch", "mountPath": "/tmp"} in workers["extraVolumeMounts"]  # $TMPDIR of restores
+    assert workers["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
+    text = HELM_VALUES.read_text()
+    for needed in (
+        "2.5x the application database's size",
+        "/usr/lib/postgresql/18/bin",
+        "pg_combinebackup",
+        "s3:PutObject",
+        "kms:GenerateDataKey",
+        "rds:RestoreDBInstanceToPointInTime",
+        "rds:DeleteDBInstance",
+    ):
+        assert needed in text, f"helm-values.yaml does not tell the operator about {needed}"
+    image = values["images"]["airflow"]
+    assert "pod_template" not in values.get("images", {}), "task pods must run the same image"
+    assert image["repository"] == values["defaultAirflowRepository"]

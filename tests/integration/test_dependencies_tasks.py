@@ -48,7 +48,7 @@ def test_project_requirements_are_read_from_the_repository(config_at, package_in
     # requirements.txt is included by requirements-dev.txt and listed first: reported once.
     assert not [c for c in results if c.startswith("ops.dependency[requirements-dev.txt:httpx")]
     dev = results["ops.requirements[requirements-dev.txt]"]
-    assert dev["details"]["includes"] == ["requirements.txt"]
+    assert dev["details"]["includes"] == ["requirements.txt", "requirements-local.txt"]
 
 
 def test_app_requirements_empty_is_skipped_and_missing_file_is_an_error(config_at, tmp_path):

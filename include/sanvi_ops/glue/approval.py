@@ -115,6 +115,8 @@ def approval_gate(*, maintenance_window: WindowOf | None = None, dag_id: str | N
     :param dag_id: whose ``approvals.dags`` entry applies; default the DAG being defined.
     """
     from airflow.sdk import get_current_context, task
+
+    # No public API names the DAG being defined (Airflow 3.3); the SDK's own @task reads this too.
     from airflow.sdk.definitions._internal.contextmanager import DagContext
 
     from sanvi_ops.config import load_config

@@ -57,6 +57,7 @@ def dag_kwargs(dag_id: str, cfg: MaintenanceConfig, doc: str | None = None) -> d
     jobs = non_guide_dags(cfg)
     if dag_id not in cfg.tasks and dag_id in jobs:
         job = jobs[dag_id]
+        # Public (Airflow's Timetables interface); airflow.sdk's CronTriggerTimetable lacks next_dagrun_info_v2.
         from airflow.timetables.trigger import CronTriggerTimetable
 
         title, description, team_key = job.title, job.description, job.team

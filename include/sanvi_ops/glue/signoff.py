@@ -340,6 +340,7 @@ def extend_for_wait(dag: Any, wait: dt.timedelta) -> None:
 
 
 def _extend_run_timeout(deadline: dt.timedelta) -> None:
+    # No public API names the DAG being defined (Airflow 3.3); the SDK's own @task reads this too.
     from airflow.sdk.definitions._internal.contextmanager import DagContext
 
     extend_for_wait(DagContext.get_current(), deadline)
@@ -371,6 +372,7 @@ def sign_off(
     :param form_results: turns a submitted form into more results (e.g. the findings).
     :returns: the sign-off operator (so more can be chained after it).
     """
+    # No public API names the DAG being defined (Airflow 3.3); the SDK's own @task reads this too.
     from airflow.sdk.definitions._internal.contextmanager import DagContext
 
     from sanvi_ops.config import load_config

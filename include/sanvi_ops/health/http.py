@@ -37,6 +37,7 @@ from urllib.parse import urlsplit, urlunsplit
 # httpx loads its transport stack (anyio's asyncio backend, httpcore, h11) lazily on the first
 # request: ~150 ms that would otherwise be measured as the first probes' latency in every fresh
 # task process and trip the 300 ms SLO. Importing them here keeps that cost out of the timing.
+# anyio has no public call that loads its asyncio backend: anyio imports this module itself on first use.
 import anyio._backends._asyncio  # noqa: F401
 import anyio.to_thread  # noqa: F401
 import h11  # noqa: F401

@@ -628,16 +628,20 @@ def migrate_airflow_db(env: Mapping[str, str], log_dir: Path) -> None:
 
 
 def create_pools(env: Mapping[str, str], log_dir: Path, config_path: Path) -> None:
-    """The Airflow pools the DAGs run heavy work in (``vacuum.pool``: one slot, so no two heavy
-    database jobs overlap); ``airflow pools set`` is idempotent."""
+    """The Airflow pools the DAGs run heavy work in, imported from ``deploy/pools.json`` (the one
+    definition airflow-init and the Helm job import too); ``airflow pools import`` is idempotent."""
+    import json
+
     from sanvi_ops.config import load_config
 
+    pools_file = REPO / "deploy" / "pools.json"
     pool = load_config(config_path).vacuum.pool
-    about = "Heavy database work (VACUUM, restores)"
+    if pool not in json.loads(pools_file.read_text()):
+        raise StartupError(f"vacuum.pool {pool!r} of {config_path} is not defined in {pools_file}")
     log = log_dir / "airflow-pools.log"
     with log.open("ab") as fh:
         rc = subprocess.run(
-            [sys.executable, "-m", "airflow", "pools", "set", pool, "1", about],
+            [sys.executable, "-m", "airflow", "pools", "import", str(pools_file)],
             env=dict(env),
             stdout=fh,
             stderr=subprocess.STDOUT,
@@ -646,7 +650,7 @@ def create_pools(env: Mapping[str, str], log_dir: Path, config_path: Path) -> No
             check=False,
         ).returncode
     if rc != 0:
-        raise StartupError(f"airflow pools set {pool} exited {rc}; see {log}:\n{log_tail(log)}")
+        raise StartupError(f"airflow pools import {pools_file} exited {rc}; see {log}:\n{log_tail(log)}")
 
 
 def start_airflow(

@@ -231,3 +231,18 @@ def test_redis_ssl_extra_is_used_against_a_real_server(redis_server, monkeypatch
     avail = check_redis(redis_url("t_redis"), **guide)[0]
     assert avail.status is Status.CRITICAL
     assert redis_server.password not in avail.summary
+
+
+def test_postgres_extras_leave_out_what_the_hook_consumes(monkeypatch):
+    """For a caller that brings its own endpoint (a restored RDS instance): the libpq extras only."""
+    from sanvi_ops.glue.connections import postgres_extras
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_T_EXTRAS",
+        conn_env(
+            "postgres",
+            login="scratch",
+            extra={"sslmode": "verify-full", "options": "-c work_mem=8MB", "iam": True, "aws_conn_id": "a"},
+        ),
+    )
+    assert postgres_extras("t_extras") == {"sslmode": "verify-full", "options": "-c work_mem=8MB"}

@@ -217,6 +217,20 @@ def postgres_params(conn_id: str, *, application_name: str = "sanvi_ops") -> dic
     return params
 
 
+def postgres_extras(conn_id: str) -> dict[str, Any]:
+    """The libpq parameters a Postgres connection's extras add (``sslmode``, ``options``,
+    keepalives, ...), as ``PostgresHook`` forwards them, for a caller that supplies host, port and
+    credentials itself (a restored RDS instance's endpoint). No IAM token: the caller logs in."""
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    extra = get_connection(conn_id).extra_dejson or {}
+    return {
+        k: _libpq_value(v)
+        for k, v in extra.items()
+        if k not in PostgresHook.ignored_extra_options and k not in _DRIVER_ONLY and v is not None
+    }
+
+
 def postgres_dsn(conn_id: str, *, application_name: str = "sanvi_ops") -> str:
     """libpq connection string of a Postgres connection, built by ``PostgresHook`` (see
     :func:`postgres_params`): every extra the hook forwards and RDS IAM authentication included.
@@ -258,7 +272,7 @@ def redis_url(conn_id: str) -> str:
     if not conn.host:
         raise ValueError(f"Airflow connection {conn_id!r}: host is empty")
     hook = RedisHook(redis_conn_id=conn_id)
-    client = hook.get_conn()  # builds the client; connects on first command only
+    client = hook.get_conn()  # type: ignore[no-untyped-call]  # builds it; connects on first use
     if hook.cluster:
         raise ValueError(
             f"Airflow connection {conn_id!r}: cluster mode is set; the health check needs one node "

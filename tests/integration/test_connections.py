@@ -246,3 +246,12 @@ def test_postgres_extras_leave_out_what_the_hook_consumes(monkeypatch):
         ),
     )
     assert postgres_extras("t_extras") == {"sslmode": "verify-full", "options": "-c work_mem=8MB"}
+
+
+def test_a_newline_in_a_libpq_extra_cannot_inject_service_file_lines():
+    """Hostile extra: ``options`` with a newline would add a line to the service file."""
+    from sanvi_ops.backups import PgTarget, libpq_env
+
+    target = PgTarget("127.0.0.1", 5432, "u", "p", "db", params=(("options", "-c a=b\nhost=evil"),))
+    with pytest.raises(ValueError, match="newline"), libpq_env(target):
+        pass

@@ -243,13 +243,6 @@ def postgres_dsn(conn_id: str, *, application_name: str = "sanvi_ops") -> str:
     return str(make_conninfo(**postgres_params(conn_id, application_name=application_name)))
 
 
-def postgres_connect(conn_id: str, *, application_name: str = "sanvi_ops", **kwargs: Any) -> Any:
-    """A psycopg connection to ``conn_id`` (see :func:`postgres_params`)."""
-    import psycopg
-
-    return psycopg.connect(postgres_dsn(conn_id, application_name=application_name), **kwargs)
-
-
 # ------------------------------------------------------------------------------------------
 # Redis: RedisHook reads the connection
 # ------------------------------------------------------------------------------------------

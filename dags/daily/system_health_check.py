@@ -14,6 +14,10 @@ component never hides the others:
 | `check_aws` | S3 buckets, ECS services running vs desired, RDS and ElastiCache status (`aws_default`) | any difference is reported |
 | `check_host_metrics` | CPU and memory per instance from Prometheus (`sanvi_prometheus`) | CPU > 70 % for 15 m / > 90 % for 5 m; memory > 80 % for 15 m / > 90 % for 5 m |
 | `check_airflow` | Airflow itself: the api-server's `/api/v2/monitor/health` (`sanvi_airflow_api`): metadatabase, scheduler, triggerer, DAG processor | unhealthy or heartbeat older than 10 min critical (scheduler/database P1); older than 2 min or never started warning |
+| `check_slack` | the notifier: Slack `auth.test` with the Slack connection's token (`slack_api_default`) | refused or unreachable: error |
+
+A component whose connection is not defined (Prometheus, the Airflow API, Slack) is a `warning`
+"not configured" naming the connection to set, never green.
 
 Started by hand, the trigger form's **Checks** chooses which component tasks run (all by
 default); a component left out is listed as `skipped` in the summary.
@@ -54,6 +58,7 @@ CHECKS = (
     "check_aws",
     "check_host_metrics",
     "check_airflow",
+    "check_slack",
 )
 
 
@@ -65,7 +70,7 @@ CHECKS = (
             CHECKS,
             description="Which components to check (default: all, as scheduled): the frontend/backend "
             "endpoints, the application database, the cache, AWS (S3/ECS/RDS/ElastiCache), host CPU/memory "
-            "from Prometheus, and Airflow's own health endpoint. A component left out reports a "
+            "from Prometheus, Airflow's own health endpoint, and Slack (auth.test). A component left out reports a "
             "'skipped' result, so the summary shows what was not checked.",
         )
     },
@@ -107,6 +112,12 @@ def system_health_check() -> None:
         """Airflow's own health endpoint: metadatabase, scheduler, triggerer, DAG processor."""
         return health_tasks.airflow()
 
+    @task
+    @when_selected
+    def check_slack() -> list[dict[str, Any]]:
+        """Can the notifier post? Slack auth.test with the connection's token."""
+        return health_tasks.slack()
+
     publish(
         check_http_endpoints(),
         check_postgres(),
@@ -114,6 +125,7 @@ def system_health_check() -> None:
         check_aws(),
         check_host_metrics(),
         check_airflow(),
+        check_slack(),
     )
 
 

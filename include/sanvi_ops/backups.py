@@ -144,18 +144,23 @@ class PgTarget:
     user: str
     password: str
     dbname: str
+    #: The connection's other libpq parameters (sslmode, options, keepalives, ...), kept so the
+    #: backup tools connect the way the Airflow connection says (see :func:`libpq_env`).
+    params: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_dsn(cls, dsn: str) -> PgTarget:
         from psycopg.conninfo import conninfo_to_dict
 
         d = conninfo_to_dict(dsn)
+        core = {"host", "port", "user", "password", "dbname", "application_name", "connect_timeout"}
         return cls(
             host=str(d.get("host") or "127.0.0.1"),
             port=int(d.get("port") or 5432),
             user=str(d.get("user") or "postgres"),
             password=str(d.get("password") or ""),
             dbname=str(d.get("dbname") or "postgres"),
+            params=tuple(sorted((k, str(v)) for k, v in d.items() if k not in core and v is not None)),
         )
 
     def dsn(self) -> str:
@@ -170,6 +175,7 @@ class PgTarget:
                 dbname=self.dbname,
                 connect_timeout=10,
                 application_name="sanvi_ops.backup",
+                **dict(self.params),
             )
         )
 
@@ -203,6 +209,14 @@ def libpq_env(target: PgTarget) -> Iterator[dict[str, str]]:
                 "PGCONNECT_TIMEOUT": "10",
             }
         )
+        if target.params:  # sslmode, options, keepalives...: a service file carries every key
+            if any("\n" in v or "\r" in v for _, v in target.params):
+                raise ValueError("a libpq connection parameter of the application database holds a newline")
+            service = tmp / "pg_service.conf"
+            fd = os.open(service, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write("[sanvi]\n" + "".join(f"{k}={v}\n" for k, v in target.params))
+            env.update({"PGSERVICEFILE": str(service), "PGSERVICE": "sanvi"})
         yield env
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1420,7 +1420,8 @@ class WatchdogConfig(_Model):
 
 class AirflowHealthConfig(_Model):
     """Airflow's own health endpoint (api-server ``/api/v2/monitor/health``), probed by the System
-    Health Check: the base URL is the HTTP connection ``connection`` (no connection: skipped)."""
+    Health Check: the base URL is the HTTP connection ``connection`` (no connection: a warning,
+    "not configured")."""
 
     connection: NonEmpty = "sanvi_airflow_api"
     path: NonEmpty = "/api/v2/monitor/health"

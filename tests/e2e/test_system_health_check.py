@@ -210,11 +210,37 @@ def test_host_metrics_from_prometheus_are_graded_and_stored(health_env, slack_ap
     )
 
 
-def test_no_prometheus_connection_is_skipped_with_reason(health_env, slack_api):
+def test_no_prometheus_connection_is_a_not_configured_warning(health_env, slack_api):
+    """A deployment without Prometheus says so: a warning naming the connection, never green."""
     _dag().test(logical_date=datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
     rows = {name: (status, summary) for _run, name, status, summary in _stored(health_env["store_dsn"])}
     status, summary = rows["host_metrics.connection"]
-    assert status == "skipped" and "sanvi_prometheus" in summary
+    assert status == "warning", rows
+    assert "not configured" in summary and "sanvi_prometheus" in summary
+    assert "AIRFLOW_CONN_SANVI_PROMETHEUS" in summary
+    assert rows["slack.auth"][0] == "ok"  # the Slack stand-in accepted the token (auth.test)
+
+
+def test_no_airflow_api_and_no_slack_connection_are_not_configured_warnings(health_env, monkeypatch):
+    """Without the Airflow-API and Slack connections the run says both are not configured."""
+    monkeypatch.delenv("AIRFLOW_CONN_SANVI_AIRFLOW_API")
+    monkeypatch.delenv("AIRFLOW_CONN_SLACK_API_DEFAULT")
+    dr = _dag().test(
+        logical_date=datetime(2026, 12, 1, 10, 0, tzinfo=UTC),
+        run_conf={"checks": ["check_airflow", "check_slack"]},
+    )
+    rows = {name: (status, summary) for _run, name, status, summary in _stored(health_env["store_dsn"])}
+    assert rows["airflow.connection"][0] == "warning" and "sanvi_airflow_api" in rows["airflow.connection"][1]
+    status, summary = rows["slack.connection"]
+    assert status == "warning" and "not configured" in summary and "slack_api_default" in summary
+    assert "outbox" in summary
+    # Warnings: the run itself is not red, and the summary (kept in the outbox) names them.
+    assert _task_states(dr)["notify"] == "success"
+    with psycopg.connect(health_env["store_dsn"]) as conn:
+        outbox = " ".join(
+            str(r) for r in conn.execute("SELECT text, blocks FROM notifications WHERE kind = 'summary'")
+        )
+    assert "not configured" in outbox
 
 
 def test_unhealthy_airflow_scheduler_is_a_p1_incident(health_env, slack_api, ops_monitor):

@@ -17,22 +17,50 @@ from sanvi_ops.results import CheckResult, Status
 ResultDicts = list[dict[str, Any]]
 
 
+def not_configured(component: str, exc: ConnectionMissing, consequence: str = "") -> CheckResult:
+    """A component whose connection is deliberately absent: ``warning`` "not configured", naming
+    the connection id and the variable that defines it. Never ``skipped``: a skipped result
+    does not colour the run, and a deployment missing a piece must say so."""
+    from sanvi_ops.glue.connections import env_var_name
+
+    conn_id = exc.conn_id
+    hint = f"set {env_var_name(conn_id)} or add connection {conn_id!r} in Admin → Connections"
+    return CheckResult(
+        check=f"{component}.connection",
+        status=Status.WARNING,
+        summary=f"{component} not configured: Airflow connection {conn_id!r} is not defined"
+        + (f"; {consequence}" if consequence else "")
+        + f" ({hint})",
+        details={"not_configured": True, "connection": conn_id, "fix": hint},
+        component=component,
+    )
+
+
 def _guard(
-    component: str, status_if_missing: Status, fn: Callable[[MaintenanceConfig], list[CheckResult]]
+    component: str,
+    status_if_missing: Status,
+    fn: Callable[[MaintenanceConfig], list[CheckResult]],
+    *,
+    consequence: str = "",
 ) -> ResultDicts:
+    """Run ``fn``; a missing connection becomes a result with ``status_if_missing`` (``warning``
+    reads "not configured"), an unusable one (empty host, unparseable URI) an ``error``."""
     cfg = load_config()
     try:
         results = fn(cfg)
     except ConnectionMissing as exc:
-        results = [
-            CheckResult(
-                check=f"{component}.connection",
-                status=status_if_missing,
-                summary=str(exc),
-                component=component,
-            )
-        ]
-    except ValueError as exc:  # a connection that is defined but unusable (empty host, ...)
+        if status_if_missing is Status.WARNING:
+            results = [not_configured(component, exc, consequence)]
+        else:
+            results = [
+                CheckResult(
+                    check=f"{component}.connection",
+                    status=status_if_missing,
+                    summary=str(exc),
+                    component=component,
+                )
+            ]
+    except ValueError as exc:  # defined but unusable (empty host, unparseable URI, ...)
         results = [
             CheckResult(
                 check=f"{component}.connection", status=Status.ERROR, summary=str(exc), component=component
@@ -133,8 +161,8 @@ def host_metrics() -> ResultDicts:
                 memory_query=queries.memory,
             )
 
-    # No Prometheus connection is a supported set-up (the guide's monitoring may live elsewhere).
-    return _guard("host_metrics", Status.SKIPPED, run)
+    # No Prometheus connection: host CPU/memory go unchecked; a warning says which connection to set.
+    return _guard("host_metrics", Status.WARNING, run, consequence="host CPU and memory are not checked")
 
 
 def airflow() -> ResultDicts:
@@ -154,5 +182,30 @@ def airflow() -> ResultDicts:
             auth=auth,
         )
 
-    # No connection: the api-server is not reachable from here (or not wanted); say so, not fail.
-    return _guard("airflow", Status.SKIPPED, run)
+    # No connection: Airflow's own health goes unchecked; a warning says which connection to set.
+    return _guard(
+        "airflow",
+        Status.WARNING,
+        run,
+        consequence="Airflow's own health (scheduler, triggerer) is not checked",
+    )
+
+
+def slack() -> ResultDicts:
+    """Can the notifier post? ``auth.test`` with the Slack connection's token. No connection:
+    ``warning`` "not configured" (messages stay in the outbox and on the Maintenance page)."""
+    from sanvi_ops.glue.connections import get_connection, slack_client
+    from sanvi_ops.health.slack import check_slack_auth
+
+    def run(cfg: MaintenanceConfig) -> list[CheckResult]:
+        conn_id = cfg.connections.slack
+        get_connection(conn_id)  # ConnectionMissing → not configured
+        client = slack_client(conn_id, max_retries=1)
+        return [check_slack_auth(client, conn_id=conn_id)]
+
+    return _guard(
+        "slack",
+        Status.WARNING,
+        run,
+        consequence="nothing is posted: messages stay in the outbox, shown on the Maintenance page",
+    )

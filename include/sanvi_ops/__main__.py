@@ -1,0 +1,57 @@
+"""``python -m sanvi_ops <command>``: operator commands.
+
+``preflight``: check that a deployment is complete (connections, pool, ``[api] base_url``,
+PostgreSQL binaries, database rights, S3/KMS, Slack); exit 1 when anything would fail. See
+docs/preflight.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+
+
+def _preflight(args: argparse.Namespace) -> int:
+    from sanvi_ops.config import ConfigError, load_config
+    from sanvi_ops.preflight import exit_code, render, run_preflight
+
+    try:
+        cfg = load_config()
+    except ConfigError as exc:
+        print(f"preflight: the maintenance config does not load: {exc}", file=sys.stderr)
+        return 2
+    # The findings are stdout; whatever Airflow and the libraries log goes to stderr.
+    with contextlib.redirect_stdout(sys.stderr):
+        results = run_preflight(cfg, base_url=args.base_url, local=args.local, timeout_s=args.timeout)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+    else:
+        print(render(results))
+    return exit_code(results)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sanvi_ops", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    pre = sub.add_parser("preflight", help="check that this deployment is complete (docs/preflight.md)")
+    pre.add_argument("--json", action="store_true", help="print the findings as JSON")
+    pre.add_argument(
+        "--local",
+        action="store_true",
+        help="the local stack (make run): a loopback [api] base_url is expected there",
+    )
+    pre.add_argument(
+        "--base-url", default=None, help="check this base_url instead of Airflow's [api] base_url"
+    )
+    pre.add_argument("--timeout", type=float, default=10.0, help="seconds per connection probe (default 10)")
+    args = parser.parse_args(argv)
+    if args.command == "preflight":
+        return _preflight(args)
+    parser.error(f"unknown command {args.command!r}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

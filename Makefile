@@ -13,7 +13,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 BENCH ?=
 
-.PHONY: run test lint bench docs venv tools clean lock
+.PHONY: run test lint bench docs rules venv tools clean lock
 
 # uv installs Python packages from the pinned requirements; pip bootstraps uv when missing.
 # requirements-dev.txt = requirements.txt (what the image runs) + requirements-local.txt (the local
@@ -69,6 +69,12 @@ lint: venv
 # docs/configuration.md is generated from the config schema; a test fails when it is stale.
 docs: venv
 	$(PY) -m sanvi_ops.config_reference
+
+# deploy/prometheus/sanvi-ops-rules.yml: Prometheus alert rules from `thresholds:` and `slos:` of the
+# shipped config, with runbook links to the default Airflow URL (docs/alerting.md shows how to
+# generate your own); a test fails when the committed file is stale.
+rules: venv
+	env -u SANVI_OPS_CONFIG -u AIRFLOW__API__BASE_URL $(PY) -m sanvi_ops.alert_rules -o deploy/prometheus/sanvi-ops-rules.yml
 
 bench: venv tools
 	AIRFLOW_HOME=$$(mktemp -d) $(PY) -m bench $(BENCH)

@@ -353,7 +353,8 @@ def resolve_base_url(explicit: str | None) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m sanvi_ops.alert_rules", description=__doc__.split("\n")[0]
+        prog="python -m sanvi_ops.alert_rules",
+        description="Write the Prometheus alert rules generated from thresholds: and slos:.",
     )
     parser.add_argument("-o", "--output", help="write the rule file here (default: stdout)")
     parser.add_argument(

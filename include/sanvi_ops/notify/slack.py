@@ -155,13 +155,12 @@ def parse_retry_after(value: Any, *, default: float = DEFAULT_RETRY_AFTER, maxim
     text = str(value).strip()
     if not text:
         return default
+    seconds: float | None
     try:
         seconds = float(text)
     except ValueError:
         seconds = _http_date_seconds(text, now)
-        if seconds is None:
-            return default
-    if math.isnan(seconds) or seconds < 0:
+    if seconds is None or math.isnan(seconds) or seconds < 0:
         return default
     return min(seconds, maximum)
 
@@ -381,7 +380,7 @@ class SlackSender:
 
     def backoff(self, attempt: int) -> float:
         """Seconds before retry ``attempt`` (1, 2, ...) after an ambiguous failure."""
-        base = self.policy.backoff_factor * (2 ** max(0, attempt - 1))
+        base = float(self.policy.backoff_factor) * float(2 ** max(0, attempt - 1))
         return base * (1 + 0.5 * random.random())  # noqa: S311 - jitter, not cryptography
 
     def post(

@@ -16,6 +16,10 @@ Why Variables, and not a local file or the run's XCom:
 
 The metadata DB being down too means Airflow itself cannot run tasks; that case is the outside
 monitor's (the watchdog's dead man's switch), not this spool's.
+
+Inside a task the Task SDK's ``Variable`` is used (through the execution API, as Airflow 3
+requires of workers). Code running with direct metadata-DB access instead (a CLI or a test
+calling :func:`~sanvi_ops.glue.publish.record_run` outside a task) uses the ORM model.
 """
 
 from __future__ import annotations
@@ -31,43 +35,78 @@ PREFIX: Final = "sanvi_ops_spool."
 
 
 class AirflowVariableSpool:
-    """:class:`sanvi_ops.notify.store_down.Spool` on Airflow Variables (call it inside a task)."""
+    """:class:`sanvi_ops.notify.store_down.Spool` on Airflow Variables."""
 
     def __init__(self, prefix: str = PREFIX) -> None:
         self.prefix = prefix
 
     def save(self, key: str, entry: dict[str, Any]) -> None:
-        from airflow.sdk import Variable
-
-        Variable.set(
-            self.prefix + key,
-            json.dumps(entry, sort_keys=True),
-            description="Sanvi Ops: a run the results store could not take; replayed and deleted when it is back",
+        description = (
+            "Sanvi Ops: a run the results store could not take; replayed and deleted when it is back"
         )
+        value = json.dumps(entry, sort_keys=True)
+        if _in_task():
+            from airflow.sdk import Variable
+
+            Variable.set(self.prefix + key, value, description=description)
+        else:
+            from airflow.models.variable import Variable as VariableModel
+
+            VariableModel.set(self.prefix + key, value, description=description)
 
     def load(self, key: str) -> dict[str, Any] | None:
-        from airflow.sdk import Variable
-
-        raw = Variable.get(self.prefix + key, default=None)
-        return _parse(self.prefix + key, raw)
+        return _parse(self.prefix + key, _get(self.prefix + key))
 
     def load_all(self) -> dict[str, dict[str, Any]]:
-        from airflow.sdk import Variable
-
         entries: dict[str, dict[str, Any]] = {}
-        for name in list(Variable.keys(prefix=self.prefix)):
-            entry = _parse(name, Variable.get(name, default=None))
+        for name in _keys(self.prefix):
+            entry = _parse(name, _get(name))
             if entry is not None:
                 entries[name.removeprefix(self.prefix)] = entry
         return entries
 
     def delete(self, key: str) -> None:
-        from airflow.sdk import Variable
-
         try:
-            Variable.delete(self.prefix + key)
+            if _in_task():
+                from airflow.sdk import Variable
+
+                Variable.delete(self.prefix + key)
+            else:
+                from airflow.models.variable import Variable as VariableModel
+
+                VariableModel.delete(self.prefix + key)
         except Exception:  # noqa: BLE001 - already deleted by a concurrent replay
             log.info("spool entry %s was already gone", self.prefix + key)
+
+
+def _in_task() -> bool:
+    """Whether this process runs a task (the Task SDK's channel to the supervisor is set up)."""
+    from airflow.sdk.execution_time import task_runner
+
+    return getattr(task_runner, "SUPERVISOR_COMMS", None) is not None
+
+
+def _get(name: str) -> Any:
+    if _in_task():
+        from airflow.sdk import Variable
+
+        return Variable.get(name, default=None)
+    from airflow.models.variable import Variable as VariableModel
+
+    return VariableModel.get(name, default_var=None)
+
+
+def _keys(prefix: str) -> list[str]:
+    if _in_task():
+        from airflow.sdk import Variable
+
+        return list(Variable.keys(prefix=prefix))
+    from airflow.models.variable import Variable as VariableModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(VariableModel.key).filter(VariableModel.key.startswith(prefix, autoescape=True))
+        return [str(row[0]) for row in rows]
 
 
 def _parse(name: str, raw: Any) -> dict[str, Any] | None:

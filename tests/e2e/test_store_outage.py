@@ -41,22 +41,42 @@ def stoppable_pg() -> Iterator[LocalPostgres]:
     server.destroy()
 
 
-@pytest.fixture
-def outage_store(health_env, stoppable_pg: LocalPostgres, monkeypatch) -> Iterator[str]:  # noqa: F811
-    name = f"store_{secrets.token_hex(3)}"
-    stoppable_pg.create_database(name)
-    dsn = stoppable_pg.dsn(name)
+def _use_store(server: LocalPostgres, name: str, monkeypatch) -> str:  # type: ignore[no-untyped-def]
+    """Point ``sanvi_ops_store`` at database ``name`` of ``server``; returns its DSN. Called again
+    after a restart: LocalPostgres picks another port when the old one is still in TIME_WAIT."""
+    dsn = server.dsn(name)
     d = psycopg.conninfo.conninfo_to_dict(dsn)
     monkeypatch.setenv(
         "AIRFLOW_CONN_SANVI_OPS_STORE",
         conn_env("postgres", host=d["host"], port=int(d["port"]), login=d["user"], password=d["password"],
                  schema=d["dbname"], extra={"connect_timeout": 2}),
     )  # fmt: skip
+    return dsn
+
+
+@pytest.fixture
+def outage_store(health_env, stoppable_pg: LocalPostgres, monkeypatch) -> Iterator[str]:  # noqa: F811
+    """The name of a fresh, migrated store database on the stoppable cluster."""
+    name = f"store_{secrets.token_hex(3)}"
+    stoppable_pg.start()
+    stoppable_pg.create_database(name)
     from sanvi_ops.store import ResultStore
 
-    ResultStore(dsn).migrate()
-    yield dsn
+    ResultStore(_use_store(stoppable_pg, name, monkeypatch)).migrate()
+    _clear_spool()  # the metadata DB lives for the session: no entry from another test
+    yield name
+    _clear_spool()  # nor left for the other DAGs' record tasks to replay into their stores
     stoppable_pg.start()  # whatever the test did, leave it running for the next one
+
+
+def _clear_spool() -> None:
+    from airflow.models.variable import Variable as VariableModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.query(VariableModel).filter(VariableModel.key.like("sanvi_ops_spool.%")).delete(
+            synchronize_session=False
+        )
 
 
 def _spool() -> dict[str, dict]:
@@ -82,7 +102,7 @@ def _p1_posts(slack_api) -> list[dict]:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("replayed_by", ["watchdog", "next_run"])
 def test_p1_during_a_store_outage_is_announced_once_and_recorded_with_its_time(
-    outage_store: str, stoppable_pg: LocalPostgres, slack_api, ops_monitor, replayed_by: str
+    outage_store: str, stoppable_pg: LocalPostgres, slack_api, ops_monitor, replayed_by: str, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
     ops_monitor.health_body = airflow_health_body(scheduler="unhealthy")
     stoppable_pg.stop("immediate")
@@ -105,6 +125,7 @@ def test_p1_during_a_store_outage_is_announced_once_and_recorded_with_its_time(
     assert before <= detected <= after
 
     stoppable_pg.start()
+    store_dsn = _use_store(stoppable_pg, outage_store, monkeypatch)
     if replayed_by == "watchdog":
         wd = _watchdog().test()
         assert {ti.task_id: str(ti.state) for ti in wd.get_task_instances()}["flush_outbox"] == "success"
@@ -113,7 +134,7 @@ def test_p1_during_a_store_outage_is_announced_once_and_recorded_with_its_time(
         health_dag().test(logical_date=datetime(2026, 12, 3, 9, 0, tzinfo=UTC), run_conf=CHECKS)
     assert _spool() == {}
 
-    with psycopg.connect(outage_store) as conn:
+    with psycopg.connect(store_dsn) as conn:
         results = conn.execute(
             "SELECT check_name, status, recorded_at FROM check_results WHERE run_id = %s", (dr.run_id,)
         ).fetchall()

@@ -181,6 +181,8 @@ def test_store_dies_between_post_and_mark_sent(stoppable_pg: LocalPostgres, slac
             store.count_pending()
     finally:
         stoppable_pg.start()
+    # LocalPostgres takes another port when the old one is still in TIME_WAIT: follow it.
+    store = ResultStore(stoppable_pg.dsn(name), connect_timeout=2)
 
     incident_key = f"incident:{out.opened[0].lstrip('#')}"
     row = store.get_notification(incident_key)

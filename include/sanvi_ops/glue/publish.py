@@ -71,7 +71,6 @@ def record_run(dag_id: str, run_id: str, logical_date: Any, results: list[CheckR
     from sanvi_ops.glue.connections import postgres_dsn
     from sanvi_ops.glue.spool import AirflowVariableSpool
     from sanvi_ops.notify.pipeline import process_run
-    from sanvi_ops.notify.store_down import replay
     from sanvi_ops.store import ResultStore, StoreError
 
     cfg = load_config()
@@ -86,9 +85,7 @@ def record_run(dag_id: str, run_id: str, logical_date: Any, results: list[CheckR
     summary: dict[str, Any] = {"status": status.value, "counts": counts}
     try:
         store.migrate()
-        replayed = replay(store, cfg, spool)
-        if replayed.replayed or replayed.skipped or replayed.locked_out:
-            log.warning(replayed.describe())
+        _replay_first(store, cfg, spool)
         process_run(store, cfg, dag_id, run_id, logical_date, results, url, now=detected_at)
     except StoreError as exc:
         summary.update(_spool_and_announce(cfg, spool, dag_id, run_id, logical_date, results, url,
@@ -102,6 +99,23 @@ def record_run(dag_id: str, run_id: str, logical_date: Any, results: list[CheckR
         " — NOT RECORDED: results store down; spooled" if summary.get("spooled") else "",
     )
     return summary
+
+
+def _replay_first(store: Any, cfg: Any, spool: Any) -> None:
+    """Record what earlier runs spooled before this run (a spool that cannot be read is logged,
+    never a reason to lose this run's record; a store error propagates: this run is spooled too)."""
+    from sanvi_ops.notify.store_down import replay
+    from sanvi_ops.store import StoreError
+
+    try:
+        replayed = replay(store, cfg, spool)
+    except StoreError:
+        raise
+    except Exception:  # noqa: BLE001 - e.g. the Variable API refused: the spool waits for the watchdog
+        log.exception("could not replay the store-down spool; it stays for the next run or the watchdog")
+        return
+    if replayed.replayed or replayed.skipped or replayed.locked_out:
+        log.warning(replayed.describe())
 
 
 def _spool_and_announce(

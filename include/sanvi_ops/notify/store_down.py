@@ -230,6 +230,8 @@ def _posts(
         "results store is back."
     )
     blocks = [*blocks[:1], {"type": "section", "text": {"type": "mrkdwn", "text": note}}, *blocks[1:]]
+    if len(blocks) > render.MAX_BLOCKS:  # a summary already at Slack's limit: drop a result section
+        del blocks[-2]
     posts.append(SpoolPost("summary", cfg.slack.channel, f"{text}\n({NOT_RECORDED})", blocks))
     return posts
 

@@ -19,8 +19,10 @@ problem, never the password.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -132,10 +134,20 @@ class OutboxMessage:
     parent_state: Literal["none", "pending", "sent", "given_up", "missing"] = "none"
     parent_ts: str | None = None
     parent_channel: str | None = None
+    #: Client-side idempotency key sent in the message's Block Kit ``metadata`` (set at the first attempt).
+    delivery_key: str | None = None
+    #: First attempt whose outcome is unknown (Slack may have accepted it); ``None`` when none is in doubt.
+    sending_since: datetime | None = None
+    last_attempt_at: datetime | None = None
 
     @property
     def is_pending(self) -> bool:
         return self.sent_at is None and self.given_up_at is None
+
+    @property
+    def in_doubt(self) -> bool:
+        """An earlier post may have reached Slack: look it up before posting again."""
+        return self.is_pending and self.sending_since is not None
 
 
 @dataclass(frozen=True)
@@ -371,6 +383,17 @@ class ResultStore:
                 rows,
             )
 
+    def backdate_results(self, dag_id: str, run_id: str, at: datetime) -> None:
+        """Set a run's ``recorded_at`` to when it was detected (a run replayed after a store outage
+        keeps its place in "latest run" instead of looking newer than the runs after it)."""
+        if at.tzinfo is None:
+            raise ValueError(f"at must be timezone-aware, got {at!r}")
+        with self._connect(f"backdate results of {dag_id}/{run_id}") as conn:
+            conn.execute(
+                "UPDATE check_results SET recorded_at = %s WHERE dag_id = %s AND run_id = %s",
+                [at, dag_id, run_id],
+            )
+
     def results_for_run(self, dag_id: str, run_id: str) -> list[CheckResult]:
         """A run's results in the order they were produced; empty when the run is unknown."""
         with self._connect(f"read results of {dag_id}/{run_id}") as conn:
@@ -592,47 +615,144 @@ class ResultStore:
             row = conn.execute(_SELECT_MESSAGES + " WHERE n.dedupe_key = %s", [dedupe_key]).fetchone()
         return _message(row) if row else None
 
+    def mark_sending(self, notification_id: int) -> tuple[str, datetime] | None:
+        """Before a post: give the message its idempotency key (kept across attempts) and record the
+        attempt; returns ``(delivery_key, sending_since)``, or ``None`` when it is no longer pending
+        (another flusher sent it or gave it up: do not post).
+
+        ``sending_since`` stays at the first attempt whose outcome is unknown, so a later lookup in
+        the channel searches from there; :meth:`mark_failed` clears it when Slack certainly did not
+        take the message, :meth:`mark_sent` when it did.
+        """
+        with self._connect(f"mark notification {notification_id} sending") as conn:
+            row = conn.execute(
+                """
+                UPDATE notifications
+                SET delivery_key = coalesce(delivery_key, %s), sending_since = coalesce(sending_since, now()),
+                    last_attempt_at = now()
+                WHERE id = %s AND sent_at IS NULL AND given_up_at IS NULL
+                RETURNING delivery_key, sending_since
+                """,
+                [f"sanvi-{uuid.uuid4().hex}", notification_id],
+            ).fetchone()
+        return (str(row["delivery_key"]), row["sending_since"]) if row else None
+
     def mark_sent(self, notification_id: int, ts: str, channel: str) -> None:
         """Record Slack's ``ts`` and channel id; a message already marked sent keeps its first ts."""
         with self._connect(f"mark notification {notification_id} sent") as conn:
             conn.execute(
                 """
                 UPDATE notifications
-                SET sent_at = now(), slack_ts = %s, slack_channel = %s, attempts = attempts + 1
+                SET sent_at = now(), slack_ts = %s, slack_channel = %s, attempts = attempts + 1,
+                    sending_since = NULL
                 WHERE id = %s AND sent_at IS NULL
                 """,
                 [ts, channel, notification_id],
             )
 
-    def mark_failed(self, notification_id: int, error: str, *, give_up: bool = False) -> None:
-        """Record a failed attempt; with ``give_up`` the message is kept but no longer sent."""
+    def mark_failed(
+        self, notification_id: int, error: str, *, give_up: bool = False, in_doubt: bool = False
+    ) -> None:
+        """Record a failed attempt; with ``give_up`` the message is kept but no longer sent.
+
+        :param in_doubt: Slack may have accepted the post (5xx, timeout, reset after sending): the
+            message stays "sending" and the next attempt looks it up in the channel first. Without
+            it, Slack certainly did not take the message and the "sending" mark is cleared.
+        """
         with self._connect(f"mark notification {notification_id} failed") as conn:
             conn.execute(
                 """
                 UPDATE notifications
                 SET attempts = attempts + 1, last_error = %s,
-                    given_up_at = CASE WHEN %s THEN now() ELSE given_up_at END
+                    given_up_at = CASE WHEN %s THEN now() ELSE given_up_at END,
+                    sending_since = CASE WHEN %s THEN sending_since ELSE NULL END
                 WHERE id = %s AND sent_at IS NULL
                 """,
-                [redact(error)[:_ERROR_TEXT_LIMIT], give_up, notification_id],
+                [redact(error)[:_ERROR_TEXT_LIMIT], give_up, in_doubt, notification_id],
             )
 
+    def adopt_delivery(
+        self,
+        dedupe_key: str,
+        *,
+        delivery_key: str,
+        sending_since: datetime | None,
+        ts: str | None = None,
+        channel: str | None = None,
+        note: str | None = None,
+    ) -> bool:
+        """Attach a post made without the store (results store down) to an outbox message.
+
+        With ``ts`` the message is marked sent with it (Slack has it: never post it again);
+        without, it is marked "sending" with ``delivery_key`` since ``sending_since`` so the next
+        flush looks it up in the channel before posting. Returns whether the row changed.
+        """
+        with self._connect(f"adopt the delivery of {dedupe_key}") as conn:
+            if ts:
+                row = conn.execute(
+                    """
+                    UPDATE notifications
+                    SET sent_at = now(), slack_ts = %s, slack_channel = %s, attempts = attempts + 1,
+                        delivery_key = coalesce(delivery_key, %s), sending_since = NULL, last_error = %s
+                    WHERE dedupe_key = %s AND sent_at IS NULL RETURNING id
+                    """,
+                    [ts, channel, delivery_key, note, dedupe_key],
+                ).fetchone()
+            else:
+                row = conn.execute(
+                    """
+                    UPDATE notifications
+                    SET delivery_key = coalesce(delivery_key, %s),
+                        sending_since = coalesce(sending_since, %s, now()), last_error = %s
+                    WHERE dedupe_key = %s AND sent_at IS NULL AND given_up_at IS NULL RETURNING id
+                    """,
+                    [delivery_key, sending_since, note, dedupe_key],
+                ).fetchone()
+        return row is not None
+
+    def known_channel_id(self, channel: str) -> str | None:
+        """The channel id (``C…``) Slack returned for an earlier message posted to ``channel``."""
+        with self._connect(f"find the channel id of {channel}") as conn:
+            row = conn.execute(
+                """
+                SELECT slack_channel FROM notifications
+                WHERE channel = %s AND slack_channel IS NOT NULL AND thread_parent_key IS NULL
+                ORDER BY id DESC LIMIT 1
+                """,
+                [channel],
+            ).fetchone()
+        return str(row["slack_channel"]) if row else None
+
     @contextmanager
-    def flush_lock(self) -> Iterator[bool]:
+    def flush_lock(self, wait_seconds: float = 0) -> Iterator[bool]:
         """Hold the outbox flusher lock for the block; yields ``False`` if another flusher holds it.
 
-        A session-level ``pg_try_advisory_lock`` on a connection kept open for the whole flush, so
-        two runs flushing at once never send the same message twice, and a crashed flusher's lock
-        goes away with its connection.
+        A session-level advisory lock on a connection kept open for the whole flush, so two runs
+        flushing at once never send the same message twice, and a crashed flusher's lock goes away
+        with its connection. ``wait_seconds`` > 0 waits that long for it (``lock_timeout``) instead
+        of giving up at once (a replay must not race a flusher).
         """
         with self._connect("take the outbox flush lock", autocommit=True) as conn:
-            row = conn.execute("SELECT pg_try_advisory_lock(%s) AS got", [FLUSH_LOCK_KEY]).fetchone()
-            got = bool(row and row["got"])
+            if wait_seconds > 0:
+                conn.execute(
+                    sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{int(wait_seconds * 1000)}ms"))
+                )
+                try:
+                    conn.execute("SELECT pg_advisory_lock(%s)", [FLUSH_LOCK_KEY])
+                    got = True
+                except psycopg.errors.LockNotAvailable:
+                    got = False
+                conn.execute("RESET lock_timeout")
+            else:
+                row = conn.execute("SELECT pg_try_advisory_lock(%s) AS got", [FLUSH_LOCK_KEY]).fetchone()
+                got = bool(row and row["got"])
             try:
                 yield got
             finally:
                 if got and not conn.closed:
-                    conn.execute("SELECT pg_advisory_unlock(%s)", [FLUSH_LOCK_KEY])
+                    # A server that died mid-flush took the lock with it: nothing left to unlock.
+                    with contextlib.suppress(psycopg.OperationalError, psycopg.InterfaceError):
+                        conn.execute("SELECT pg_advisory_unlock(%s)", [FLUSH_LOCK_KEY])
 
     # ------------------------------------------------------------------------------ heartbeats
 
@@ -755,4 +875,7 @@ def _message(row: Mapping[str, Any]) -> OutboxMessage:
         parent_state=parent_state,
         parent_ts=row["parent_ts"],
         parent_channel=row["parent_channel"],
+        delivery_key=row.get("delivery_key"),
+        sending_since=row.get("sending_since"),
+        last_attempt_at=row.get("last_attempt_at"),
     )

@@ -63,10 +63,22 @@ def test_crash_is_stored_then_posted_once_without_secrets(callback_env, slack_ap
     assert len(slack_api.messages) == 1
     text = slack_api.messages[0]["text"]
     assert "system_health_check" in text and "check_postgres" in text and "RuntimeError" in text
+    assert "try 3 of 3" in text  # 2 retries: the third try is the last (ti.max_tries counts retries)
     assert "hunter2" not in json.dumps(slack_api.messages[0])
     with psycopg.connect(callback_env) as conn:
         rows = conn.execute("SELECT kind, sent_at IS NOT NULL FROM notifications").fetchall()
     assert rows == [("failure", True)]
+
+
+@pytest.mark.parametrize(
+    ("try_number", "retries", "expected"), [(1, 0, "try 1 of 1"), (4, 3, "try 4 of 4"), (2, 3, "try 2 of 4")]
+)
+def test_try_count_reads_as_tries_not_retries(callback_env, slack_api, try_number, retries, expected):
+    context = _context(RuntimeError("boom"), try_number=try_number)
+    context["ti"].max_tries = retries
+    on_task_failure(context)
+    (message,) = slack_api.messages
+    assert expected in message["text"] and "of 3 " not in message["text"]
 
 
 def test_findings_failure_is_not_reported_twice(callback_env, slack_api):

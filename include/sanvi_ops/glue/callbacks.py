@@ -20,6 +20,15 @@ def _is_findings_failure(exc: BaseException | None) -> bool:
     return exc is not None and FindingsReported.__name__ in str(exc)
 
 
+def total_tries(max_tries: Any) -> int | None:
+    """How many tries a task instance has in all: Airflow's ``ti.max_tries`` counts the *retries*
+    (``task.retries``, raised by a clear), and the last try's ``try_number`` is ``max_tries + 1``;
+    so a task with 3 retries fails at "try 4 of 4", not "try 4 of 3"."""
+    if isinstance(max_tries, bool) or not isinstance(max_tries, int) or max_tries < 0:
+        return None
+    return max_tries + 1
+
+
 def on_task_failure(context: Any) -> None:
     """Report a failed task instance (after its last retry) to Slack via the outbox."""
     exc = context.get("exception")
@@ -46,7 +55,7 @@ def _report_failure(context: Any) -> None:
     exc = context.get("exception")
     error = exc if isinstance(exc, BaseException) else None
     try_number = getattr(ti, "try_number", None)
-    max_tries = getattr(ti, "max_tries", None)
+    max_tries = total_tries(getattr(ti, "max_tries", None))
     log_url = run_url(dag_id, run_id) + f"/tasks/{ti.task_id}"
     client = slack_client(cfg.connections.slack)
     sender = SlackSender(client) if client is not None else None

@@ -7,6 +7,12 @@ announced. ``notify`` then delivers everything pending in the outbox (also what 
 could not deliver), and finally fails the run when a result was critical or in error, so the
 Airflow grid shows red exactly when the report does. That failure is not reported again by
 the failure callback.
+
+When the results store cannot be reached, ``record`` does not fail (and wait for its retries):
+it keeps the run in the spool (Airflow Variables, :mod:`sanvi_ops.glue.spool`) and posts what
+the run found straight to Slack, marked "not recorded: store down", within seconds; ``notify``
+then marks the run red. Before recording its own run, ``record`` replays whatever is spooled
+(so does the watchdog every 15 minutes): :mod:`sanvi_ops.notify.store_down`.
 """
 
 from __future__ import annotations
@@ -53,49 +59,140 @@ def collect_results(ti: Any, task_ids: list[str]) -> list[CheckResult]:
 
 
 def record_run(dag_id: str, run_id: str, logical_date: Any, results: list[CheckResult]) -> dict[str, Any]:
-    """Store results, incidents and outbox messages for one run (idempotent per run and check)."""
+    """Store results, incidents and outbox messages for one run (idempotent per run and check).
+
+    Spooled runs of any DAG are replayed first, so an outage's runs keep their place in time.
+    With the store unreachable the run is spooled and announced directly (see the module doc);
+    the returned summary then says ``spooled`` and why.
+    """
+    from datetime import UTC, datetime
+
     from sanvi_ops.config import load_config
     from sanvi_ops.glue.connections import postgres_dsn
+    from sanvi_ops.glue.spool import AirflowVariableSpool
     from sanvi_ops.notify.pipeline import process_run
-    from sanvi_ops.store import ResultStore
+    from sanvi_ops.store import ResultStore, StoreError
 
     cfg = load_config()
     store = ResultStore(postgres_dsn(cfg.connections.store))
-    store.migrate()
-    process_run(store, cfg, dag_id, run_id, logical_date, results, run_url(dag_id, run_id))
+    spool = AirflowVariableSpool()
+    detected_at = datetime.now(UTC)
+    url = run_url(dag_id, run_id)
     counts: dict[str, int] = {}
     for r in results:
         counts[r.status.value] = counts.get(r.status.value, 0) + 1
     status = worst(results)
+    summary: dict[str, Any] = {"status": status.value, "counts": counts}
+    try:
+        store.migrate()
+        _replay_first(store, cfg, spool)
+        process_run(store, cfg, dag_id, run_id, logical_date, results, url, now=detected_at)
+    except StoreError as exc:
+        summary.update(_spool_and_announce(cfg, spool, dag_id, run_id, logical_date, results, url,
+                                           detected_at, str(exc)))  # fmt: skip
     log.info(
-        "%s %s: %s (%s)",
+        "%s %s: %s (%s)%s",
         dag_id,
         run_id,
         status.value,
         ", ".join(f"{v} {k}" for k, v in sorted(counts.items())),
+        " — NOT RECORDED: results store down; spooled" if summary.get("spooled") else "",
     )
-    return {"status": status.value, "counts": counts}
+    return summary
 
 
-def deliver(dag_id: str) -> dict[str, Any]:
-    """Send everything pending in the outbox, oldest first; report what was (not) delivered."""
-    from sanvi_ops.config import load_config
-    from sanvi_ops.glue.connections import postgres_dsn, slack_client
-    from sanvi_ops.notify.slack import SlackSender, deliver_pending
-    from sanvi_ops.store import ResultStore
+def _replay_first(store: Any, cfg: Any, spool: Any) -> None:
+    """Record what earlier runs spooled before this run (a spool that cannot be read is logged,
+    never a reason to lose this run's record; a store error propagates: this run is spooled too)."""
+    from sanvi_ops.notify.store_down import replay
+    from sanvi_ops.store import StoreError
 
-    cfg = load_config()
-    store = ResultStore(postgres_dsn(cfg.connections.store))
+    try:
+        replayed = replay(store, cfg, spool)
+    except StoreError:
+        raise
+    except Exception:  # noqa: BLE001 - e.g. the Variable API refused: the spool waits for the watchdog
+        log.exception("could not replay the store-down spool; it stays for the next run or the watchdog")
+        return
+    if replayed.replayed or replayed.skipped or replayed.locked_out:
+        log.warning(replayed.describe())
+
+
+def _spool_and_announce(
+    cfg: Any,
+    spool: Any,
+    dag_id: str,
+    run_id: str,
+    logical_date: Any,
+    results: list[CheckResult],
+    url: str,
+    detected_at: Any,
+    error: str,
+) -> dict[str, Any]:
+    """The store is down: keep the run in the spool, then post what it found straight to Slack."""
+    from sanvi_ops.notify.store_down import announce, spool_run
+
+    log.error("%s %s: results store unreachable: %s", dag_id, run_id, error)
+    entry = spool_run(spool, cfg, dag_id, run_id, _aware(logical_date), results, url,
+                      detected_at=detected_at, store_error=error)  # fmt: skip
+    posted = announce(spool, entry, _sender(cfg))
+    for line in posted:
+        log.warning("store-down announcement: %s", line)
+    return {"spooled": entry.spool_key, "store_error": error, "announced": posted}
+
+
+def _aware(value: Any) -> Any:
+    """Airflow hands a pendulum DateTime (or None); the spool keeps an aware stdlib datetime."""
+    from datetime import UTC, datetime
+
+    if value is None or not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _sender(cfg: Any) -> Any:
+    from sanvi_ops.glue.connections import slack_client
+    from sanvi_ops.notify.slack import SlackSender
+
     client = slack_client(cfg.connections.slack)
     if client is None:
         log.warning(
             "No Slack connection %r: messages stay in the outbox (the results store) as the sink",
             cfg.connections.slack,
         )
-    sender = SlackSender(client) if client is not None else None
-    report = deliver_pending(store, sender)
+        return None
+    return SlackSender(client)
+
+
+def deliver(dag_id: str, *, replay_spool: bool = False) -> dict[str, Any]:
+    """Send everything pending in the outbox, oldest first; report what was (not) delivered.
+
+    :param replay_spool: first record runs spooled while the store was down (the watchdog does).
+    :raises StoreDeliveryInterrupted: the results store failed mid-flush (the task retries; the
+        retry looks up any message whose post may have landed before posting it).
+    """
+    from sanvi_ops.config import load_config
+    from sanvi_ops.glue.connections import postgres_dsn
+    from sanvi_ops.notify.slack import deliver_pending
+    from sanvi_ops.store import ResultStore
+
+    cfg = load_config()
+    store = ResultStore(postgres_dsn(cfg.connections.store))
+    if replay_spool:
+        from sanvi_ops.glue.spool import AirflowVariableSpool
+        from sanvi_ops.notify.store_down import replay
+
+        store.migrate()
+        log.info("%s: %s", dag_id, replay(store, cfg, AirflowVariableSpool()).describe())
+    report = deliver_pending(store, _sender(cfg))
     log.info("%s: outbox delivery: %s", dag_id, report)
-    return report.as_dict() if hasattr(report, "as_dict") else dict(vars(report))
+    if report.store_down:
+        raise StoreDeliveryInterrupted(report.describe())
+    return report.as_dict()
+
+
+class StoreDeliveryInterrupted(RuntimeError):
+    """The results store failed during delivery; nothing was lost (a retry resumes it)."""
 
 
 def publish(*checks: Any) -> Any:
@@ -114,6 +211,15 @@ def publish(*checks: Any) -> Any:
     @task
     def notify(summary: dict[str, Any], **context: Any) -> dict[str, Any]:
         """Deliver the outbox to Slack; then make the run red if anything was critical."""
+        if summary.get("spooled"):
+            from airflow.sdk.exceptions import AirflowFailException
+
+            # Announced by record already; the outbox is in the store that is down.
+            raise AirflowFailException(
+                f"{FindingsReported.__name__}: results not recorded: store down "
+                f"({summary.get('store_error')}); the run is spooled as {summary['spooled']} and "
+                f"recorded when the store is back; overall status {summary['status']} ({summary['counts']})"
+            )
         report = deliver(context["dag_run"].dag_id)
         status = Status(summary["status"])
         if status in (Status.CRITICAL, Status.ERROR):

@@ -8,8 +8,9 @@ so in Slack.
 
 ``sweep_incidents``: :func:`sanvi_ops.escalation.sweep` (escalations, due updates).
 
-``flush_outbox``: deliver everything pending, so a message Slack refused earlier goes out within
-minutes even when no other DAG runs.
+``flush_outbox``: record the runs spooled while the results store was down (with their detection
+time; :mod:`sanvi_ops.notify.store_down`), then deliver everything pending, so a message Slack
+refused earlier goes out within minutes even when no other DAG runs.
 """
 
 from __future__ import annotations
@@ -89,4 +90,4 @@ def sweep_incidents(dag_id: str, run_id: str) -> dict[str, Any]:
 def flush_outbox(dag_id: str) -> dict[str, Any]:
     from sanvi_ops.glue.publish import deliver
 
-    return deliver(dag_id)
+    return deliver(dag_id, replay_spool=True)

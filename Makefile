@@ -12,6 +12,8 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 BENCH ?=
+# `make run EXECUTOR=celery`: CeleryExecutor and two Celery workers instead of LocalExecutor.
+EXECUTOR ?= local
 
 .PHONY: run test lint bench docs rules venv tools clean lock
 
@@ -56,7 +58,7 @@ tools:
 	  else echo "apt-get not available: the browser test will be skipped (a failure in CI)"; fi; }
 
 run: venv tools
-	$(PY) -m sanvi_ops.localstack.run
+	SANVI_EXECUTOR=$(EXECUTOR) $(PY) -m sanvi_ops.localstack.run
 
 test: venv tools
 	AIRFLOW_HOME=$$(mktemp -d) $(PY) -m pytest

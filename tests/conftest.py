@@ -43,4 +43,5 @@ pytest_plugins = [
     "tests.fixtures.slack",
     "tests.fixtures.package_index",
     "tests.fixtures.ops_monitor",
+    "tests.fixtures.stack",
 ]

@@ -381,7 +381,9 @@ def port_in_use(port: int, host: str = HOST) -> bool:
         return False
 
 
-def spawn(name: str, args: list[str], env: Mapping[str, str], log_dir: Path) -> subprocess.Popen[bytes]:
+def spawn(
+    name: str, args: list[str], env: Mapping[str, str], log_dir: Path, cwd: Path = REPO
+) -> subprocess.Popen[bytes]:
     """Start ``args`` in its own process group (so it and its children stop together), output to a log."""
     log_dir.mkdir(parents=True, exist_ok=True)
     with (log_dir / f"{name}.log").open("ab") as log:
@@ -392,7 +394,7 @@ def spawn(name: str, args: list[str], env: Mapping[str, str], log_dir: Path) -> 
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            cwd=REPO,
+            cwd=cwd,
         )
 
 
@@ -664,6 +666,50 @@ def start_airflow(
     return procs
 
 
+def start_celery_workers(
+    stack: contextlib.ExitStack, env: Mapping[str, str], local_dir: Path, pids: StalePids
+) -> dict[str, subprocess.Popen[bytes]]:
+    """``make run EXECUTOR=celery``: two Celery workers, each in its own working and temp
+    directory under ``.local/workers/`` (see :mod:`sanvi_ops.localstack.scaleout`)."""
+    import shutil
+
+    from sanvi_ops.localstack.postgres import free_port
+    from sanvi_ops.localstack.scaleout import plan_workers
+
+    workers = plan_workers(local_dir, lambda: free_port(HOST))
+    for worker in workers:  # removed after the workers stopped (the stack unwinds in reverse)
+        stack.callback(shutil.rmtree, worker.tmpdir, ignore_errors=True)
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    stack.callback(_step, "stopping the Celery workers", stop_groups, procs)
+    for worker in workers:
+        worker.prepare()
+        name = f"celery-{worker.name}"
+        procs[name] = spawn(
+            f"airflow-{name}", worker.command(), worker.env(env), local_dir / "logs", cwd=worker.workdir
+        )
+        pids.record(f"airflow-{name}", procs[name].pid, group=True)
+    return procs
+
+
+def executor_env(addr: Addresses, sec: Secrets) -> tuple[str, dict[str, str]]:
+    """The executor ``SANVI_EXECUTOR`` asks for (``local`` or ``celery``) and its Airflow settings."""
+    from sanvi_ops.localstack.scaleout import ExecutorChoiceError, executor_from_env, executor_settings
+
+    try:
+        executor = executor_from_env()
+    except ExecutorChoiceError as exc:
+        raise StartupError(str(exc)) from None
+    return executor, executor_settings(
+        executor,
+        host=addr.host,
+        redis_port=addr.redis_port,
+        redis_password=sec.redis_password,
+        postgres_port=addr.postgres_port,
+        postgres_password=sec.postgres_password,
+        airflow_db=DATABASES["airflow"],
+    )
+
+
 def _died(name: str, proc: subprocess.Popen[bytes], log: Path) -> str | None:
     if proc.poll() is None:
         return None
@@ -771,11 +817,16 @@ def start_everything(
     addr = Addresses(pg.port, redis_server.port, moto_url, demo_url, prometheus_url, ui_port)
     conn_ids = _conn_ids(config_path)
     env = child_env(addr, sec, local_dir, config_path, conn_ids, os.environ)
+    executor, executor_settings = executor_env(addr, sec)
+    env.update(executor_settings)
     prepare_airflow_home(local_dir, sec)
     migrate_airflow_db(env, log_dir)
     create_pools(env, log_dir, config_path)
     say("starting Airflow (api-server, scheduler, dag-processor, triggerer) ...")
     procs = start_airflow(stack, env, log_dir, pids)
+    if executor == "celery":
+        say("starting two Celery workers (sanvi-worker-1, sanvi-worker-2) ...")
+        procs.update(start_celery_workers(stack, env, local_dir, pids))
     wait_http(f"{addr.ui_url}/api/v2/monitor/health", 180, lambda: _first_death(procs, log_dir))
     return addr, procs, app_rows
 

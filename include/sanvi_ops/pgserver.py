@@ -451,6 +451,10 @@ def server_argv(work: Path, port: int, bin_dir: str | None) -> list[str]:
     return argv
 
 
+#: sun_path holds 108 bytes including the terminating NUL (PostgreSQL refuses longer socket paths).
+UNIX_PATH_MAX = 107
+
+
 def start_scratch(
     work: Path, *, port: int | None = None, bin_dir: str | None = None, timeout_s: float = 120
 ) -> ScratchServer:
@@ -461,6 +465,14 @@ def start_scratch(
     :raises ScratchStartError: the server exited or was not ready within ``timeout_s``.
     """
     data = work / "data"
+    port = port or free_port()
+    socket_path = work / "sock" / f".s.PGSQL.{port}.lock"  # the longest path the server creates
+    if len(os.fsencode(socket_path)) > UNIX_PATH_MAX:
+        raise ScratchStartError(
+            f"the scratch directory {work} is too long for a unix socket path "
+            f"({len(os.fsencode(socket_path))} > {UNIX_PATH_MAX} bytes): set backup_testing.scratch_dir "
+            "/ dr_testing.scratch_dir (or the worker's TMPDIR) to a shorter path"
+        )
     (work / "sanvi-scratch.conf").write_text(
         "# sanvi_ops.pgserver: the scratch server's whole configuration is on its command line\n"
     )
@@ -469,7 +481,6 @@ def start_scratch(
     (work / "sock").mkdir(exist_ok=True)
     data.chmod(0o700)
     (work / "sock").chmod(0o700)
-    port = port or free_port()
     argv = server_argv(work, port, bin_dir)
     isready = resolve_pg_bin("pg_isready", bin_dir)
     log_file = work / "postgres.log"

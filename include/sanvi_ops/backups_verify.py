@@ -27,7 +27,14 @@ from collections.abc import Callable
 from typing import Any
 
 from sanvi_ops.aws_errors import aws_error_text, aws_error_types, denied_result, is_denied
-from sanvi_ops.backups import MANIFEST_NAME, BackupEntry, backup_id_for, list_backups
+from sanvi_ops.backups import (
+    MANIFEST_NAME,
+    BackupEntry,
+    CorruptBackup,
+    StoredReader,
+    backup_id_for,
+    list_backups,
+)
 from sanvi_ops.results import CheckResult, Status, grade
 
 COMPONENT = "backups"
@@ -65,16 +72,49 @@ def s3_failure(check: str, what: str, exc: Exception) -> CheckResult:
     )
 
 
-def _hash_object(s3: Any, bucket: str, key: str) -> tuple[int, str]:
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-    digest, size = hashlib.sha256(), 0
+class _Hashing:
+    """``read(n)`` over an S3 body that hashes and counts the stored bytes passing through."""
+
+    def __init__(self, body: Any) -> None:
+        self.body, self.digest, self.size = body, hashlib.sha256(), 0
+
+    def read(self, n: int = -1) -> bytes:
+        data: bytes = self.body.read(n if n and n > 0 else 1 << 20)
+        self.digest.update(data)
+        self.size += len(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(1 << 20):
+            pass
+
+
+def _hash_object(s3: Any, bucket: str, obj: dict[str, Any]) -> tuple[int, str, str | None]:
+    """``(stored size, stored sha256, raw problem)``: a compressed object is also decompressed
+    (streaming) and its raw size and SHA-256 compared with the manifest's."""
+    body = s3.get_object(Bucket=bucket, Key=obj["key"])["Body"]
+    stored = _Hashing(body)
+    problem: str | None = None
     try:
-        while chunk := body.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
+        if str(obj.get("compression") or "none") != "none":
+            try:
+                StoredReader(stored, obj).drain()
+            except CorruptBackup as exc:
+                problem = str(exc).removeprefix(f"{obj['key']}: ")
+        stored.drain()
     finally:
         body.close()
-    return size, digest.hexdigest()
+    return stored.size, stored.digest.hexdigest(), problem
+
+
+def _rehash(s3: Any, bucket: str, obj: dict[str, Any]) -> list[str]:
+    """What is wrong with one object's bytes: the stored SHA-256, then (compressed) the raw one."""
+    size, sha, raw_problem = _hash_object(s3, bucket, obj)
+    if size != int(obj["size"]) or sha != obj["sha256"]:
+        return [f"{obj['name']}: SHA-256 mismatch (corrupted): {sha[:12]}… ≠ {obj['sha256'][:12]}…"]
+    if raw_problem:
+        return [f"{obj['name']}: stored bytes intact but {raw_problem}"]
+    return []
 
 
 def verify_objects(s3: Any, bucket: str, entry: BackupEntry, *, check: str) -> list[CheckResult]:
@@ -85,6 +125,7 @@ def verify_objects(s3: Any, bucket: str, entry: BackupEntry, *, check: str) -> l
     problems: list[str] = []
     unencrypted: list[str] = []
     glacier: list[str] = []
+    decompressed: list[str] = []
     checked = 0
     for obj in entry.manifest["objects"]:
         key = obj["key"]
@@ -106,14 +147,17 @@ def verify_objects(s3: Any, bucket: str, entry: BackupEntry, *, check: str) -> l
                 f"{obj['name']} is {head['ContentLength']} bytes, the manifest says {obj['size']} (truncated?)"
             )
             continue
-        size, sha = _hash_object(s3, bucket, key)
         checked += 1
-        if size != int(obj["size"]) or sha != obj["sha256"]:
-            problems.append(
-                f"{obj['name']}: SHA-256 mismatch (corrupted): {sha[:12]}… ≠ {obj['sha256'][:12]}…"
-            )
+        problems += _rehash(s3, bucket, obj)
+        if obj.get("compression", "none") != "none":
+            decompressed.append(obj["name"])
     results = []
-    details = {"backup_id": entry.backup_id, "objects_hashed": checked, "in_glacier": glacier}
+    details = {
+        "backup_id": entry.backup_id,
+        "objects_hashed": checked,
+        "in_glacier": glacier,
+        "decompressed": decompressed,
+    }
     if problems:
         results.append(
             CheckResult(
@@ -140,7 +184,8 @@ def verify_objects(s3: Any, bucket: str, entry: BackupEntry, *, check: str) -> l
             CheckResult(
                 check,
                 Status.OK,
-                f"backup {entry.backup_id}: {checked} objects match their SHA-256 and size",
+                f"backup {entry.backup_id}: {checked} objects match their SHA-256 and size"
+                + (f" ({', '.join(decompressed)} also decompressed and re-hashed)" if decompressed else ""),
                 details=details,
                 component=COMPONENT,
             )
@@ -299,10 +344,15 @@ def verify_database_backups(
     return results
 
 
+def _raw_bytes(manifest: dict[str, Any]) -> int:
+    return int(manifest.get("raw_bytes") or manifest["total_bytes"])
+
+
 def _size_check(newest: BackupEntry, earlier: list[BackupEntry], shrink_pct: float) -> CheckResult:
     assert newest.manifest is not None
-    size = float(newest.manifest["total_bytes"])
-    history = [float(e.manifest["total_bytes"]) for e in earlier[-7:] if e.manifest]
+    # Raw (uncompressed) sizes: turning compression on is not a shrink of the data.
+    size = float(_raw_bytes(newest.manifest))
+    history = [float(_raw_bytes(e.manifest)) for e in earlier[-7:] if e.manifest]
     if not history:
         return CheckResult(
             "backup.full.size",

@@ -84,6 +84,8 @@ def take_backup(kind: str, outlet_events: Any = None) -> ResultDicts:
         max_inflight_parts=b.max_inflight_parts,
         pg_bin_dir=b.pg_bin_dir,
         timeout_s=timeout * 60 * 0.9,
+        compression=b.compression,
+        compression_level=b.compression_level,
     )
     if outlet_events is not None:
         # The Asset event carries what a downstream DAG needs to find this backup.

@@ -563,10 +563,12 @@ def ensure_kms_key(kms: Any, alias: str) -> str:
     return key_id
 
 
-def lifecycle_rule(prefix: str, glacier_after_days: int, retention_days: int) -> dict[str, Any]:
+def lifecycle_rule(
+    prefix: str, glacier_after_days: int, retention_days: int, *, rule_id: str | None = None
+) -> dict[str, Any]:
     """The retention rule we want on ``prefix`` (Glacier, expiry, abort stale multipart)."""
     rule: dict[str, Any] = {
-        "ID": LIFECYCLE_RULE_ID,
+        "ID": rule_id or LIFECYCLE_RULE_ID,
         "Filter": {"Prefix": prefix},
         "Status": "Enabled",
         "Expiration": {"Days": retention_days},
@@ -591,7 +593,14 @@ def _rule_essentials(rule: dict[str, Any]) -> dict[str, Any]:
 
 
 def ensure_lifecycle(
-    s3: Any, bucket: str, prefix: str, *, glacier_after_days: int, retention_days: int, create: bool = True
+    s3: Any,
+    bucket: str,
+    prefix: str,
+    *,
+    glacier_after_days: int,
+    retention_days: int,
+    create: bool = True,
+    rule_id: str | None = None,
 ) -> CheckResult:
     """Create our lifecycle rule when the bucket has none for ``prefix``; report one that differs.
 
@@ -600,14 +609,14 @@ def ensure_lifecycle(
     """
     from botocore.exceptions import ClientError
 
-    want = lifecycle_rule(prefix, glacier_after_days, retention_days)
+    want = lifecycle_rule(prefix, glacier_after_days, retention_days, rule_id=rule_id)
     try:
         rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", [])
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") != "NoSuchLifecycleConfiguration":
             raise
         rules = []
-    ours = [r for r in rules if r.get("ID") == LIFECYCLE_RULE_ID]
+    ours = [r for r in rules if r.get("ID") == want["ID"]]
     for_prefix = [r for r in rules if _rule_essentials(r)["prefix"] == prefix]
     current = (ours or for_prefix or [None])[0]
     check = "backup.retention"

@@ -628,101 +628,35 @@ def check_rds_backups(
     retention_days: int,
     restorable_within: dt.timedelta,
     snapshot_within: dt.timedelta = dt.timedelta(hours=24),
+    snapshot_prefix: str | None = None,
+    daily_within: dt.timedelta | None = None,
+    export_within: dt.timedelta | None = None,
 ) -> list[CheckResult]:
     """Per instance: automated backups on with retention ≥ ``retention_days``, the latest
     restorable time within ``restorable_within`` (the RPO), a snapshot from the last
-    ``snapshot_within``, and every snapshot encrypted."""
-    from botocore.exceptions import ClientError
+    ``snapshot_within``, and every snapshot encrypted; with ``daily_within`` our daily snapshot
+    (:mod:`sanvi_ops.rds_backups`), with ``export_within`` its export to S3/Glacier.
+
+    The facts are :func:`sanvi_ops.rds_backups.read_facts`, the same the backup DAGs and the
+    weekly RDS restore test read.
+    """
+
+    from sanvi_ops.rds_backups import check_facts, read_facts
 
     results: list[CheckResult] = []
     for name in instances:
-        check = f"rds_backup[{name}]"
         try:
-            found = rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"]
-            snapshots = rds.describe_db_snapshots(DBInstanceIdentifier=name).get("DBSnapshots", [])
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "DBInstanceNotFound":
-                results.append(
-                    CheckResult(
-                        f"{check}.automated",
-                        Status.CRITICAL,
-                        f"RDS instance {name} does not exist",
-                        component="rds",
-                        severity=SEVERITY,
-                    )
-                )
-                continue
-            results.append(s3_failure(check, f"RDS {name}", exc))
-            continue
+            facts = read_facts(rds, name, snapshot_prefix=snapshot_prefix, exports=export_within is not None)
         except aws_error_types(OSError) as exc:
-            results.append(s3_failure(check, f"RDS {name}", exc))
+            results.append(s3_failure(f"rds_backup[{name}]", f"RDS {name}", exc))
             continue
-        inst = found[0]
-        period = int(inst.get("BackupRetentionPeriod") or 0)
-        results.append(
-            CheckResult(
-                f"{check}.automated",
-                Status.CRITICAL
-                if period == 0
-                else (Status.WARNING if period < retention_days else Status.OK),
-                (
-                    f"{name}: automated backups are OFF"
-                    if period == 0
-                    else f"{name}: automated backups kept {period} d (policy {retention_days} d)"
-                ),
-                metric="backup_retention_days",
-                observed=float(period),
-                unit="d",
-                thresholds={"warning": float(retention_days)},
-                component="rds",
-                severity=SEVERITY if period == 0 else None,
-            )
-        )
-        latest = inst.get("LatestRestorableTime")
-        if period and latest is not None:
-            lag = (now - latest).total_seconds() / 60
-            late = lag > restorable_within.total_seconds() / 60
-            results.append(
-                CheckResult(
-                    f"{check}.restorable",
-                    Status.CRITICAL if late else Status.OK,
-                    f"{name}: latest restorable time {latest:%Y-%m-%d %H:%M} UTC, {lag:.0f} min ago (= RPO)",
-                    metric="rpo_minutes",
-                    observed=round(max(lag, 0.0), 1),
-                    unit="min",
-                    thresholds={"critical": restorable_within.total_seconds() / 60},
-                    component="rds",
-                    severity=SEVERITY if late else None,
-                )
-            )
-        created = [s["SnapshotCreateTime"] for s in snapshots if s.get("SnapshotCreateTime")]
-        recent = [t for t in created if now - t <= snapshot_within]
-        results.append(
-            CheckResult(
-                f"{check}.snapshot",
-                Status.OK if recent else Status.CRITICAL,
-                (
-                    f"{name}: newest snapshot {max(created):%Y-%m-%d %H:%M} UTC"
-                    if created
-                    else f"{name}: no snapshot at all"
-                )
-                + ("" if recent else f" — none in the last {snapshot_within.total_seconds() / 3600:.0f} h"),
-                component="rds",
-                severity=None if recent else SEVERITY,
-            )
-        )
-        plain = [s["DBSnapshotIdentifier"] for s in snapshots if not s.get("Encrypted")]
-        results.append(
-            CheckResult(
-                f"{check}.encrypted",
-                Status.CRITICAL if plain else Status.OK,
-                (
-                    f"{name}: unencrypted snapshots: {', '.join(plain[:5])}"
-                    if plain
-                    else f"{name}: all {len(snapshots)} snapshots encrypted"
-                ),
-                component="rds",
-                severity=SEVERITY if plain else None,
-            )
+        results += check_facts(
+            facts,
+            now=now,
+            retention_days=retention_days,
+            restorable_within=restorable_within,
+            snapshot_within=snapshot_within,
+            daily_within=daily_within,
+            export_within=export_within,
         )
     return results

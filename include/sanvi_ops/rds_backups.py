@@ -32,6 +32,7 @@ in rds mode (:func:`check_facts`) and the weekly RDS restore test (which restore
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import re
@@ -424,17 +425,7 @@ def _ensure_retention(rds: Any, facts: RdsBackupFacts, s: DailySettings) -> Chec
             else "start database_backup_full with the Param set_retention (and "
             "database_backups.rds.allow_set_retention: true) to raise it"
         )
-        return CheckResult(
-            found.check,
-            found.status,
-            f"{found.summary}; not changed: {missing}",
-            metric=found.metric,
-            observed=found.observed,
-            unit=found.unit,
-            thresholds=found.thresholds,
-            component=COMPONENT,
-            severity=found.severity,
-        )
+        return dataclasses.replace(found, summary=f"{found.summary}; not changed: {missing}")
     immediately = facts.retention_days > 0  # 0 → n restarts the instance: maintenance window
     rds.modify_db_instance(
         DBInstanceIdentifier=facts.instance,

@@ -98,7 +98,7 @@ kms = boto3.client("kms", endpoint_url=os.environ["BENCH_S3"], region_name="us-e
 t0 = time.perf_counter()
 manifest, _ = backups.run_backup(s3, kms, target=backups.PgTarget.from_dsn(os.environ["BENCH_DSN"]),
     bucket=os.environ["BENCH_BUCKET"], prefix=os.environ["BENCH_PREFIX"], kms_alias="alias/bench", kind="full",
-    compression=os.environ.get("BENCH_COMPRESSION", "none"))
+    compression=os.environ.get("BENCH_COMPRESSION", "none"), compression_level=int(os.environ.get("BENCH_LEVEL", "3")))
 print("RESULT " + json.dumps({"seconds": time.perf_counter() - t0, "bytes": manifest["total_bytes"],
     "raw_bytes": manifest.get("raw_bytes", manifest["total_bytes"]),
     "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
@@ -194,10 +194,19 @@ def compressed_figures() -> Iterator[Figure]:
             "BENCH_PREFIX": "zstd/",
             "BENCH_COMPRESSION": "zstd",
         }
-        ours = _child_backup(env)
+        from sanvi_ops.config import DatabaseBackupSettings
+
+        level = DatabaseBackupSettings().compression_level  # the shipped default
+        ours = _child_backup({**env, "BENCH_LEVEL": str(level)})
+        other_level = 1 if level != 1 else 3
+        other = _child_backup({**env, "BENCH_LEVEL": str(other_level), "BENCH_PREFIX": "zstd-other/"})
         base_s, base_bytes, how = _baseline_zstd(pg, dbname, s3_url, root)
         print(
-            f"# ours: {ours['bytes'] / 1e6:.0f} MB uploaded of {ours['raw_bytes'] / 1e6:.0f} MB raw in "
+            f"# ours at level {other_level}: {other['bytes'] / 1e6:.0f} MB in {other['seconds']:.1f} s",
+            flush=True,
+        )
+        print(
+            f"# ours (level {level}): {ours['bytes'] / 1e6:.0f} MB uploaded of {ours['raw_bytes'] / 1e6:.0f} MB raw in "
             f"{ours['seconds']:.1f} s (peak RSS {ours['rss_mb']:.0f} MB); baseline ({how}): "
             f"{base_bytes / 1e6:.0f} MB in {base_s:.1f} s",
             flush=True,
@@ -220,6 +229,13 @@ def compressed_figures() -> Iterator[Figure]:
         )
         yield Figure(
             "backup_compressed_pg_dump_bytes", base_bytes / 1e6, "MB", baseline=ours["raw_bytes"] / 1e6
+        )
+        yield Figure(f"backup_compressed_level{other_level}", other["seconds"], "s", baseline=base_s)
+        yield Figure(
+            f"backup_compressed_level{other_level}_bytes",
+            other["bytes"] / 1e6,
+            "MB",
+            baseline=ours["raw_bytes"] / 1e6,
         )
         yield Figure(
             "backup_compressed_rss", ours["rss_mb"], "MB", target="<=300MB", meets=lambda v, _r: v <= 300

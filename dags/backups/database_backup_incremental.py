@@ -10,6 +10,10 @@ full does (multipart, SSE-KMS, SHA-256, `manifest.json` last, chained to its par
 is older than two days, it takes a full instead and reports a warning: the one-hour RPO matters
 more than the cadence. Emits the Asset `s3://<bucket>/<prefix>incremental`.
 
+**RDS mode** (`database_backups.mode: rds`): AWS ships the transaction logs; the task checks
+each `health_check.rds_instances`' `LatestRestorableTime` is within `incremental_every` (the RPO;
+critical otherwise).
+
 Server settings it needs: `wal_level = replica`, `summarize_wal = on`, `max_wal_senders >= 2`,
 `wal_summary_keep_time` longer than a day, a `replication` line in `pg_hba.conf`, a role with
 `REPLICATION`.

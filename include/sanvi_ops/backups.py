@@ -10,10 +10,19 @@ feed each chunk, at the same time, to
 * a tiny tar-header walker that captures the ``backup_manifest`` member PostgreSQL appends at
   the end of the stream (needed as the parent of the next incremental and by
   ``pg_verifybackup``/``pg_combinebackup`` on restore),
+* optionally a zstd compressor (``database_backups.compression``, default ``zstd``; a SHA-256
+  of the raw tar and one of the compressed bytes as stored),
 * an S3 multipart upload: a part buffer of ``part_size_mb``; at most ``max_inflight_parts``
   parts uploading while the next fills. Memory is bounded by
   ``part_size_mb × (max_inflight_parts + 1)`` whatever the database size; nothing is written to
   local disk.
+
+Sizing: S3 takes at most 10,000 parts of 5 MiB..5 GiB. Before anything starts, the cluster is
+measured (sum of ``pg_tablespace_size``, else of ``pg_database_size``) and the part size raised
+when 10,000 × ``part_size_mb`` would not hold it × 1.25 (growth and WAL during the backup): 16 MiB
+up to 125 GiB, 26 MiB at 200 GiB, 787 MiB at 6 TiB; beyond 10,000 × 5 GiB (≈ 48.8 TiB) the backup
+is refused (:class:`BackupTooLarge`). Fewer parts go in flight when they are big, keeping memory
+near max(the configured bound, 1 GiB).
 
 Every object is written with ``ServerSideEncryption=aws:kms`` and the backup key
 (``database_backups.kms_key_alias``; the key is created when the alias does not exist). A
@@ -38,7 +47,7 @@ S3 layout
 =========
 ::
 
-    s3://<bucket>/<prefix><backup_id>/base.tar          the pg_basebackup tar stream
+    s3://<bucket>/<prefix><backup_id>/base.tar[.zst]    the pg_basebackup tar stream (.zst: zstd)
     s3://<bucket>/<prefix><backup_id>/backup_manifest   PostgreSQL's manifest (also inside base.tar)
     s3://<bucket>/<prefix><backup_id>/manifest.json     ours, written last
 
@@ -57,16 +66,25 @@ S3 layout
       "timeline": 1, "start_lsn": "0/2000028", "end_lsn": "0/2000120",
       "database": "<application database>",
       "row_counts": {"public.orders": 1234, ...},          # schema.table → exact count(*)
-      "objects": [{"name": "base.tar", "key": "<full S3 key>", "size": 123, "sha256": "<hex>"},
-                  {"name": "backup_manifest", "key": "...", "size": 45, "sha256": "<hex>"}],
-      "total_bytes": 168,
+      "objects": [{"name": "base.tar", "key": "<full S3 key, …/base.tar.zst>",
+                   "size": 123, "sha256": "<hex>",              # as stored in S3 (compressed)
+                   "compression": "zstd" | "none",               # absent in older backups = none
+                   "raw_size": 456, "raw_sha256": "<hex>"},      # the tar pg_basebackup wrote
+                  {"name": "backup_manifest", "key": "...", "size": 45, "sha256": "<hex>",
+                   "compression": "none", "raw_size": 45, "raw_sha256": "<hex>"}],
+      "total_bytes": 168,                                   # stored
+      "raw_bytes": 501,                                     # uncompressed
+      "compression": {"method": "zstd", "level": 3},
+      "sizing": {"cluster_bytes": …, "measured": "sum of pg_tablespace_size",
+                 "part_size": 16777216, "parts": 8, "reason": "…"},
       "encryption": {"sse": "aws:kms", "kms_key_id": "<key id>"},
       "pg_basebackup": {"format": "tar", "wal": "fetch", "compression": "none",
                         "incremental_of": null | "<parent id>"}
     }
 
 Restoring (for ``backup_testing`` / ``dr_testing``): download ``base.tar`` of every id in
-``chain`` (check sizes and sha256 against the manifest), untar each into its own directory,
+``chain`` (check sizes and sha256 against the manifest; :func:`open_stored` undoes the entry's
+compression while streaming and checks the raw size and sha256), untar each into its own directory,
 ``pg_verifybackup`` each, then ``pg_combinebackup <full dir> <incr dirs…> -o <target>`` (a full
 alone is used as is), and start the server on the target; ``base.tar`` carries the WAL needed
 to reach consistency (``-X fetch``).
@@ -116,11 +134,14 @@ __all__ = [
     "MANIFEST_NAME",
     "BackupEntry",
     "BackupFailed",
+    "BackupTooLarge",
     "PgTarget",
     "backup_id_for",
     "ensure_kms_key",
     "ensure_lifecycle",
     "list_backups",
+    "open_stored",
+    "plan_part_size",
     "resolve_pg_bin",
     "take_backup",
 ]
@@ -266,6 +287,111 @@ def server_facts(dsn: str) -> dict[str, Any]:
     return {"server_version": row[0], "server_version_num": row[1], "system_identifier": row[2]}
 
 
+def cluster_size(dsn: str) -> tuple[int, str]:
+    """Bytes a physical backup will copy: ``(size, how it was measured)``.
+
+    ``pg_basebackup`` copies the whole cluster, so this is the sum of every tablespace
+    (``pg_tablespace_size``: all databases and the global catalog); a role that may not read a
+    tablespace's size falls back to the sum of ``pg_database_size`` of the databases it may
+    connect to (``pg_read_all_stats`` or ``CONNECT``).
+    """
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        try:
+            with conn.transaction():
+                row = conn.execute(
+                    "SELECT sum(pg_tablespace_size(oid))::bigint FROM pg_tablespace"
+                ).fetchone()
+            return int(row[0] or 0) if row else 0, "sum of pg_tablespace_size"
+        except psycopg.errors.InsufficientPrivilege:
+            pass
+        row = conn.execute(
+            "SELECT sum(pg_database_size(oid))::bigint FROM pg_database "
+            "WHERE datallowconn AND has_database_privilege(oid, 'CONNECT')"
+        ).fetchone()
+    return int(row[0] or 0) if row else 0, "sum of pg_database_size"
+
+
+# --------------------------------------------------------------------------------------------
+# Sizing: S3 multipart limits
+# --------------------------------------------------------------------------------------------
+
+S3_MAX_PARTS = 10_000
+S3_MIN_PART = 5 * 1024**2
+S3_MAX_PART = 5 * 1024**3
+#: Room for growth while the backup runs: ``-X fetch`` adds the WAL written during it, tar
+#: headers add a little, and the database keeps growing between the measure and the end.
+GROWTH_HEADROOM = 1.25
+
+
+class BackupTooLarge(BackupFailed):
+    """Even 10,000 parts of 5 GiB (≈ 48.8 TiB) cannot hold the database: refused before starting."""
+
+
+@dataclass(frozen=True)
+class PartPlan:
+    """The multipart part size for one backup and why."""
+
+    part_size: int
+    database_bytes: int
+    max_bytes: int  # what 10,000 parts of part_size hold
+    headroom: float  # max_bytes / database_bytes
+    reason: str
+
+    @property
+    def part_size_mb(self) -> float:
+        return self.part_size / 1024**2
+
+
+def plan_part_size(
+    database_bytes: int,
+    configured_part_mb: int,
+    *,
+    headroom: float = GROWTH_HEADROOM,
+    max_parts: int = S3_MAX_PARTS,
+) -> PartPlan:
+    """Part size (whole MiB) for a stream of about ``database_bytes``: the configured
+    ``part_size_mb`` when 10,000 of them hold the database × ``headroom``, else the smallest
+    size that does, at most 5 GiB (S3's limits: 5 MiB ≤ part ≤ 5 GiB, ≤ 10,000 parts).
+
+    A database that fits in 10,000 × 5 GiB but not with the full headroom gets 5 GiB parts
+    (the plan says how much room is left).
+
+    :raises BackupTooLarge: the database alone exceeds 10,000 × 5 GiB.
+    """
+    mib = 1024**2
+    configured = max(S3_MIN_PART, configured_part_mb * mib)
+    ceiling = S3_MAX_PART * max_parts
+    if database_bytes > ceiling:
+        raise BackupTooLarge(
+            f"the database is {database_bytes / 1024**4:.1f} TiB; one S3 object holds at most "
+            f"{max_parts:,} parts of 5 GiB = {ceiling / 1024**4:.1f} TiB: a single-stream backup "
+            "cannot hold it (split it by tablespace, or use database_backups.mode: rds)"
+        )
+    wanted = int(database_bytes * headroom)
+    needed = -(-wanted // max_parts)  # ceil
+    needed = -(-needed // mib) * mib  # whole MiB
+    if needed <= configured:
+        size, reason = configured, f"database_backups.part_size_mb ({configured // mib} MiB) suffices"
+    elif needed <= S3_MAX_PART:
+        size = needed
+        reason = (
+            f"{needed // mib} MiB parts (more than part_size_mb {configured // mib}) so that "
+            f"{max_parts:,} parts hold {database_bytes / 1024**3:.0f} GiB × {headroom:g}"
+        )
+    else:
+        size = S3_MAX_PART
+        reason = f"5 GiB parts, the largest S3 allows: less than ×{headroom:g} room for growth"
+    return PartPlan(
+        part_size=size,
+        database_bytes=database_bytes,
+        max_bytes=size * max_parts,
+        headroom=(size * max_parts / database_bytes) if database_bytes else float("inf"),
+        reason=reason,
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Streaming pieces
 # --------------------------------------------------------------------------------------------
@@ -358,6 +484,11 @@ class MultipartWriter:
         return {"PartNumber": number, "ETag": resp["ETag"]}
 
     def _submit(self) -> None:
+        if self._next > S3_MAX_PARTS:
+            raise BackupFailed(
+                f"s3://{self.bucket}/{self.key}: the stream outgrew {S3_MAX_PARTS:,} parts of "
+                f"{self.part_size / 1024**2:.0f} MiB (the database grew far beyond its size at the start)"
+            )
         while len(self._pending) >= self.inflight:
             self._parts.append(self._pending.pop(0).result())
         body, self._buf = bytes(self._buf), bytearray()
@@ -401,7 +532,13 @@ class MultipartWriter:
 
 
 def ensure_kms_key(kms: Any, alias: str) -> str:
-    """The key id behind ``alias``; a new symmetric key with that alias when it is missing."""
+    """The key id behind ``alias``; a new symmetric key with that alias when it is missing.
+
+    Idempotent under concurrency: two runs (the first incremental and the full, say) may both
+    find the alias missing and both create a key; only one ``CreateAlias`` wins. The loser
+    treats ``AlreadyExistsException`` as success, re-reads the alias and uses the winner's key;
+    its own key, which never encrypted anything, is scheduled for deletion (7 days, the minimum).
+    """
     name = alias if alias.startswith("alias/") else f"alias/{alias}"
     try:
         return str(kms.describe_key(KeyId=name)["KeyMetadata"]["KeyId"])
@@ -413,15 +550,25 @@ def ensure_kms_key(kms: Any, alias: str) -> str:
         Tags=[{"TagKey": "managed-by", "TagValue": "sanvi_ops"}],
     )
     key_id = str(key["KeyMetadata"]["KeyId"])
-    kms.create_alias(AliasName=name, TargetKeyId=key_id)
+    try:
+        kms.create_alias(AliasName=name, TargetKeyId=key_id)
+    except kms.exceptions.AlreadyExistsException:
+        winner = str(kms.describe_key(KeyId=name)["KeyMetadata"]["KeyId"])
+        log.info("alias %s was created concurrently (key %s); using it", name, winner)
+        if winner != key_id:
+            with contextlib.suppress(Exception):  # hygiene only: an unused key costs, nothing more
+                kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+        return winner
     log.info("created KMS key %s with alias %s for backups", key_id, name)
     return key_id
 
 
-def lifecycle_rule(prefix: str, glacier_after_days: int, retention_days: int) -> dict[str, Any]:
+def lifecycle_rule(
+    prefix: str, glacier_after_days: int, retention_days: int, *, rule_id: str | None = None
+) -> dict[str, Any]:
     """The retention rule we want on ``prefix`` (Glacier, expiry, abort stale multipart)."""
     rule: dict[str, Any] = {
-        "ID": LIFECYCLE_RULE_ID,
+        "ID": rule_id or LIFECYCLE_RULE_ID,
         "Filter": {"Prefix": prefix},
         "Status": "Enabled",
         "Expiration": {"Days": retention_days},
@@ -446,7 +593,14 @@ def _rule_essentials(rule: dict[str, Any]) -> dict[str, Any]:
 
 
 def ensure_lifecycle(
-    s3: Any, bucket: str, prefix: str, *, glacier_after_days: int, retention_days: int, create: bool = True
+    s3: Any,
+    bucket: str,
+    prefix: str,
+    *,
+    glacier_after_days: int,
+    retention_days: int,
+    create: bool = True,
+    rule_id: str | None = None,
 ) -> CheckResult:
     """Create our lifecycle rule when the bucket has none for ``prefix``; report one that differs.
 
@@ -455,14 +609,14 @@ def ensure_lifecycle(
     """
     from botocore.exceptions import ClientError
 
-    want = lifecycle_rule(prefix, glacier_after_days, retention_days)
+    want = lifecycle_rule(prefix, glacier_after_days, retention_days, rule_id=rule_id)
     try:
         rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", [])
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") != "NoSuchLifecycleConfiguration":
             raise
         rules = []
-    ours = [r for r in rules if r.get("ID") == LIFECYCLE_RULE_ID]
+    ours = [r for r in rules if r.get("ID") == want["ID"]]
     for_prefix = [r for r in rules if _rule_essentials(r)["prefix"] == prefix]
     current = (ours or for_prefix or [None])[0]
     check = "backup.retention"
@@ -597,15 +751,158 @@ def _wal_range(pg_manifest: bytes) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------------------------
+# Compression of the stored stream (zstd) and reading it back
+# --------------------------------------------------------------------------------------------
+
+COMPRESSIONS = ("none", "zstd")
+ZSTD_SUFFIX = ".zst"
+#: Largest zstd window a reader accepts (ours use 2-8 MiB); a bigger one is refused, not
+#: allocated: a tampered object cannot make a restore or a verification take unbounded memory.
+ZSTD_MAX_WINDOW = 1 << 27
+
+
+class CorruptBackup(OSError):
+    """Stored bytes that do not decompress to what the manifest recorded."""
+
+
+class StoredStream:
+    """Raw tar chunks in, stored bytes out to ``writer``: optionally zstd, hashing both sides.
+
+    ``raw_sha256``/``raw_size`` describe the tar as pg_basebackup wrote it; ``sha256`` and the
+    writer's ``size`` describe the object as stored in S3 (what verification re-hashes).
+    Compression runs on ``threads`` zstd worker threads (0: in the calling thread); memory is
+    a few zstd windows, independent of the database size.
+    """
+
+    def __init__(self, writer: Any, compression: str = "none", *, level: int = 3, threads: int = 1) -> None:
+        if compression not in COMPRESSIONS:
+            raise ValueError(f"compression must be one of {', '.join(COMPRESSIONS)}, got {compression!r}")
+        self.writer = writer
+        self.compression = compression
+        self.level = level
+        self.raw_digest, self.raw_size = hashlib.sha256(), 0
+        self.digest = hashlib.sha256()
+        self._cobj: Any = None
+        if compression == "zstd":
+            import zstandard
+
+            cctx = zstandard.ZstdCompressor(level=level, write_checksum=True, threads=threads)
+            self._cobj = cctx.compressobj()
+
+    def _out(self, data: bytes) -> None:
+        if data:
+            self.digest.update(data)
+            self.writer.write(data)
+
+    def write(self, chunk: bytes) -> None:
+        self.raw_digest.update(chunk)
+        self.raw_size += len(chunk)
+        self._out(self._cobj.compress(chunk) if self._cobj is not None else chunk)
+
+    def finish(self) -> None:
+        if self._cobj is not None:
+            self._out(self._cobj.flush())
+
+    def describe(self, name: str, key: str) -> dict[str, Any]:
+        """The manifest entry of the stored object (``size``/``sha256`` = as stored)."""
+        return {
+            "name": name,
+            "key": key,
+            "size": self.writer.size,
+            "sha256": self.digest.hexdigest(),
+            "compression": self.compression,
+            "raw_size": self.raw_size,
+            "raw_sha256": self.raw_digest.hexdigest(),
+        }
+
+
+class StoredReader:
+    """Read an object's raw bytes back from its stored bytes: undoes the manifest entry's
+    ``compression`` and checks ``raw_size``/``raw_sha256`` when :meth:`drain` reaches the end.
+
+    ``source`` is any ``read(n)`` file object (the restore's hashing S3 reader). Reads return at
+    most ``n`` bytes (bounded memory, even for a decompression bomb: output beyond the recorded
+    ``raw_size`` is refused at once). Entries without ``compression`` (older backups) read as is.
+
+    :raises CorruptBackup: unknown compression, a damaged or oversized zstd stream, or raw bytes
+        that differ from the manifest.
+    """
+
+    def __init__(self, source: Any, obj: dict[str, Any]) -> None:
+        self.source = source
+        self.what = str(obj.get("key") or obj.get("name"))
+        self.compression = str(obj.get("compression") or "none")
+        if self.compression not in COMPRESSIONS:
+            raise CorruptBackup(f"{self.what}: unknown compression {self.compression!r} in the manifest")
+        # Uncompressed, raw = stored: the caller's check of the stored bytes covers it (and a
+        # second SHA-256 would only cost time).
+        plain = self.compression == "none"
+        self.expect_size = None if plain else obj.get("raw_size")
+        self.expect_sha = None if plain else obj.get("raw_sha256")
+        self.size = 0
+        self.digest: Any = None if plain else hashlib.sha256()
+        self._reader: Any = source
+        self._damaged: tuple[type[BaseException], ...] = ()
+        if self.compression == "zstd":
+            import zstandard
+
+            dctx = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW)
+            self._reader = dctx.stream_reader(source, read_size=CHUNK, read_across_frames=True, closefd=False)
+            self._damaged = (zstandard.ZstdError,)
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            data: bytes = self._reader.read(n if n and n > 0 else CHUNK)
+        except self._damaged as exc:  # a damaged frame, a window too large, a bad checksum
+            raise CorruptBackup(f"{self.what}: the {self.compression} stream is damaged ({exc})") from exc
+        self.size += len(data)
+        if self.expect_size is not None and self.size > int(self.expect_size):
+            raise CorruptBackup(
+                f"{self.what}: decompresses to more than the {self.expect_size} bytes the manifest records"
+            )
+        if self.digest is not None:
+            self.digest.update(data)
+        return data
+
+    def drain(self) -> None:
+        """Read to the end (the tar's padding, the rest of the stored object) and check."""
+        while self.read(CHUNK):
+            pass
+        drain = getattr(self.source, "drain", None)
+        if drain is not None:
+            drain()
+        if self.expect_size is not None and self.size != int(self.expect_size):
+            raise CorruptBackup(f"{self.what}: {self.size} raw bytes, the manifest says {self.expect_size}")
+        if (
+            self.expect_sha is not None
+            and self.digest is not None
+            and self.digest.hexdigest() != self.expect_sha
+        ):
+            raise CorruptBackup(
+                f"{self.what}: raw sha256 {self.digest.hexdigest()[:12]}… ≠ manifest {str(self.expect_sha)[:12]}…"
+            )
+
+
+def open_stored(source: Any, obj: dict[str, Any]) -> StoredReader:
+    """The restore's hook: a file object of the raw tar over the stored bytes of ``obj``."""
+    return StoredReader(source, obj)
+
+
 def _stream(
-    cmd: list[str], env: dict[str, str], writer: MultipartWriter, stderr_path: Path, timeout_s: float | None
-) -> tuple[str, bytes]:
-    """Run pg_basebackup, pass its stdout to S3 chunk by chunk; (sha256 hex, its backup_manifest).
+    cmd: list[str],
+    env: dict[str, str],
+    writer: MultipartWriter,
+    stored: StoredStream,
+    stderr_path: Path,
+    timeout_s: float | None,
+) -> bytes:
+    """Run pg_basebackup, pass its stdout to S3 chunk by chunk (through ``stored``: hashes and
+    compression); returns its backup_manifest.
 
     On any failure (non-zero exit, a kill, an S3 error, a stream without ``backup_manifest``)
     the process is killed and the multipart upload aborted before the error propagates.
     """
-    digest = hashlib.sha256()
     catcher = TarMemberCatcher(PG_MANIFEST_NAME)
     with stderr_path.open("wb") as stderr_fh:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr_fh, env=env)  # noqa: S603
@@ -615,15 +912,15 @@ def _stream(
     try:
         assert proc.stdout is not None
         while chunk := proc.stdout.read(CHUNK):
-            digest.update(chunk)
             catcher.feed(chunk)
-            writer.write(chunk)
+            stored.write(chunk)
         rc = proc.wait()
         if rc != 0:
             err = stderr_path.read_text(errors="replace").strip()[-800:]
             raise BackupFailed(f"pg_basebackup exited {rc}: {err or '(no message)'}")
         if catcher.caught is None:
             raise BackupFailed("the tar stream ended without PostgreSQL's backup_manifest (truncated)")
+        stored.finish()
         writer.close()
     except BaseException:
         if proc.poll() is None:
@@ -636,7 +933,7 @@ def _stream(
             timer.cancel()
         if proc.stdout is not None:
             proc.stdout.close()
-    return digest.hexdigest(), catcher.caught
+    return catcher.caught
 
 
 def take_backup(
@@ -653,13 +950,25 @@ def take_backup(
     pg_bin_dir: str | None = None,
     now: dt.datetime | None = None,
     timeout_s: float | None = None,
+    compression: str = "none",
+    compression_level: int = 3,
+    compression_threads: int = 1,
 ) -> dict[str, Any]:
     """Take one ``full`` or ``incremental`` backup (``parent`` = the previous complete backup of
     the chain) and return its manifest, already stored last in S3.
 
+    The part size is ``part_size_mb`` or, for a database too big for 10,000 such parts, the
+    size :func:`plan_part_size` picks from :func:`cluster_size` (measured before anything
+    starts). ``compression`` ``zstd`` stores ``base.tar.zst`` (see :class:`StoredStream`).
+
+    :raises BackupTooLarge: the database cannot fit in one S3 object; nothing was started.
     :raises BackupFailed: pg_basebackup failed or the stream was incomplete; the multipart
         upload is aborted and no manifest is written.
     """
+    if compression not in COMPRESSIONS:
+        raise ValueError(
+            f"database_backups.compression must be one of {', '.join(COMPRESSIONS)}, got {compression!r}"
+        )
     if kind not in {"full", "incremental"}:
         raise ValueError(f"kind must be full or incremental, got {kind!r}")
     if kind == "incremental" and (parent is None or parent.manifest is None):
@@ -674,6 +983,15 @@ def take_backup(
     sse = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_id}
     dsn = target.dsn()
     facts = server_facts(dsn)
+    size, measured = cluster_size(dsn)
+    plan = plan_part_size(size, part_size_mb)  # refuses before anything is written
+    # Memory is part_size × (inflight + 1): with the big parts of a huge database, fewer in
+    # flight keep it near max(the configured bound, 1 GiB).
+    budget = max(part_size_mb * 1024**2 * (max_inflight_parts + 1), 1024**3)
+    inflight = max(1, min(max_inflight_parts, budget // plan.part_size - 1))
+    log.info(
+        "cluster %.1f GiB (%s): %s; %d part(s) in flight", size / 1024**3, measured, plan.reason, inflight
+    )
     counts = row_counts(dsn)
     counted_at = dt.datetime.now(dt.UTC)
 
@@ -697,21 +1015,14 @@ def take_backup(
                 _get_bytes(s3, bucket, f"{prefix}{parent.backup_id}/{PG_MANIFEST_NAME}")
             )
             cmd.append(f"--incremental={parent_manifest}")
-        writer = MultipartWriter(
-            s3,
-            bucket,
-            base + TAR_NAME,
-            part_size=part_size_mb * 1024 * 1024,
-            inflight=max_inflight_parts,
-            sse=sse,
-        )
-        sha256, pg_manifest = _stream(cmd, env, writer, work / "stderr", timeout_s)
+        tar_key = base + TAR_NAME + (ZSTD_SUFFIX if compression == "zstd" else "")
+        writer = MultipartWriter(s3, bucket, tar_key, part_size=plan.part_size, inflight=inflight, sse=sse)
+        stored = StoredStream(writer, compression, level=compression_level, threads=compression_threads)
+        pg_manifest = _stream(cmd, env, writer, stored, work / "stderr", timeout_s)
 
-    head = s3.head_object(Bucket=bucket, Key=base + TAR_NAME)
+    head = s3.head_object(Bucket=bucket, Key=tar_key)
     if int(head["ContentLength"]) != writer.size:
-        raise BackupFailed(
-            f"S3 holds {head['ContentLength']} bytes of {base}{TAR_NAME}, we sent {writer.size}"
-        )
+        raise BackupFailed(f"S3 holds {head['ContentLength']} bytes of {tar_key}, we sent {writer.size}")
     s3.put_object(Bucket=bucket, Key=base + PG_MANIFEST_NAME, Body=pg_manifest, **sse)
     duration = time.monotonic() - t0
     finished = started + dt.timedelta(seconds=duration)
@@ -733,15 +1044,27 @@ def take_backup(
         "row_counts": counts,
         "row_counts_at": counted_at.isoformat(),
         "objects": [
-            {"name": TAR_NAME, "key": base + TAR_NAME, "size": writer.size, "sha256": sha256},
+            stored.describe(TAR_NAME, tar_key),
             {
                 "name": PG_MANIFEST_NAME,
                 "key": base + PG_MANIFEST_NAME,
                 "size": len(pg_manifest),
                 "sha256": hashlib.sha256(pg_manifest).hexdigest(),
+                "compression": "none",
+                "raw_size": len(pg_manifest),
+                "raw_sha256": hashlib.sha256(pg_manifest).hexdigest(),
             },
         ],
         "total_bytes": writer.size + len(pg_manifest),
+        "raw_bytes": stored.raw_size + len(pg_manifest),
+        "compression": {"method": compression, "level": compression_level if compression != "none" else None},
+        "sizing": {
+            "cluster_bytes": size,
+            "measured": measured,
+            "part_size": plan.part_size,
+            "parts": -(-writer.size // plan.part_size) if writer.size else 1,
+            "reason": plan.reason,
+        },
         "encryption": {"sse": "aws:kms", "kms_key_id": kms_key_id},
         "pg_basebackup": {
             "format": "tar",
@@ -777,8 +1100,15 @@ def backup_result(manifest: dict[str, Any], *, fell_back: str | None = None) -> 
     """The result a backup run reports (stored and shown in Slack by the DAG's publish tail)."""
     size_mb = manifest["total_bytes"] / 1e6
     rows = sum(manifest["row_counts"].values())
+    method = (manifest.get("compression") or {}).get("method", "none")
+    raw = manifest.get("raw_bytes") or manifest["total_bytes"]
+    stored = f"{size_mb:.1f} MB" + (
+        f" ({method}, {raw / 1e6:.1f} MB raw, ×{manifest['total_bytes'] / raw:.2f})"
+        if method != "none"
+        else ""
+    )
     summary = (
-        f"{manifest['kind']} backup {manifest['backup_id']}: {size_mb:.1f} MB in "
+        f"{manifest['kind']} backup {manifest['backup_id']}: {stored} in "
         f"{manifest['duration_s']:.1f} s, {len(manifest['row_counts'])} tables / {rows} rows, "
         f"LSN {manifest.get('start_lsn')}..{manifest.get('end_lsn')}"
     )
@@ -798,6 +1128,9 @@ def backup_result(manifest: dict[str, Any], *, fell_back: str | None = None) -> 
             "duration_s": manifest["duration_s"],
             "chain": manifest["chain"],
             "mb_per_s": round(size_mb / manifest["duration_s"], 2) if manifest["duration_s"] else None,
+            "raw_bytes": raw,
+            "compression": method,
+            "part_size": (manifest.get("sizing") or {}).get("part_size"),
         },
         component="backups",
     )
@@ -818,6 +1151,8 @@ def run_backup(
     pg_bin_dir: str | None = None,
     timeout_s: float | None = None,
     now: dt.datetime | None = None,
+    compression: str = "none",
+    compression_level: int = 3,
 ) -> tuple[dict[str, Any], CheckResult]:
     """What a backup DAG runs: key, parent lookup, backup; returns (manifest, result).
 
@@ -854,6 +1189,8 @@ def run_backup(
         "pg_bin_dir": pg_bin_dir,
         "now": now,
         "timeout_s": timeout_s,
+        "compression": compression,
+        "compression_level": compression_level,
     }
     try:
         manifest = take_backup(s3, kind=kind, parent=parent, **common)

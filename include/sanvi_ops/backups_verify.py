@@ -27,7 +27,14 @@ from collections.abc import Callable
 from typing import Any
 
 from sanvi_ops.aws_errors import aws_error_text, aws_error_types, denied_result, is_denied
-from sanvi_ops.backups import MANIFEST_NAME, BackupEntry, backup_id_for, list_backups
+from sanvi_ops.backups import (
+    MANIFEST_NAME,
+    BackupEntry,
+    CorruptBackup,
+    StoredReader,
+    backup_id_for,
+    list_backups,
+)
 from sanvi_ops.results import CheckResult, Status, grade
 
 COMPONENT = "backups"
@@ -65,16 +72,49 @@ def s3_failure(check: str, what: str, exc: Exception) -> CheckResult:
     )
 
 
-def _hash_object(s3: Any, bucket: str, key: str) -> tuple[int, str]:
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-    digest, size = hashlib.sha256(), 0
+class _Hashing:
+    """``read(n)`` over an S3 body that hashes and counts the stored bytes passing through."""
+
+    def __init__(self, body: Any) -> None:
+        self.body, self.digest, self.size = body, hashlib.sha256(), 0
+
+    def read(self, n: int = -1) -> bytes:
+        data: bytes = self.body.read(n if n and n > 0 else 1 << 20)
+        self.digest.update(data)
+        self.size += len(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(1 << 20):
+            pass
+
+
+def _hash_object(s3: Any, bucket: str, obj: dict[str, Any]) -> tuple[int, str, str | None]:
+    """``(stored size, stored sha256, raw problem)``: a compressed object is also decompressed
+    (streaming) and its raw size and SHA-256 compared with the manifest's."""
+    body = s3.get_object(Bucket=bucket, Key=obj["key"])["Body"]
+    stored = _Hashing(body)
+    problem: str | None = None
     try:
-        while chunk := body.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
+        if str(obj.get("compression") or "none") != "none":
+            try:
+                StoredReader(stored, obj).drain()
+            except CorruptBackup as exc:
+                problem = str(exc).removeprefix(f"{obj['key']}: ")
+        stored.drain()
     finally:
         body.close()
-    return size, digest.hexdigest()
+    return stored.size, stored.digest.hexdigest(), problem
+
+
+def _rehash(s3: Any, bucket: str, obj: dict[str, Any]) -> list[str]:
+    """What is wrong with one object's bytes: the stored SHA-256, then (compressed) the raw one."""
+    size, sha, raw_problem = _hash_object(s3, bucket, obj)
+    if size != int(obj["size"]) or sha != obj["sha256"]:
+        return [f"{obj['name']}: SHA-256 mismatch (corrupted): {sha[:12]}… ≠ {obj['sha256'][:12]}…"]
+    if raw_problem:
+        return [f"{obj['name']}: stored bytes intact but {raw_problem}"]
+    return []
 
 
 def verify_objects(s3: Any, bucket: str, entry: BackupEntry, *, check: str) -> list[CheckResult]:
@@ -85,6 +125,7 @@ def verify_objects(s3: Any, bucket: str, entry: BackupEntry, *, check: str) -> l
     problems: list[str] = []
     unencrypted: list[str] = []
     glacier: list[str] = []
+    decompressed: list[str] = []
     checked = 0
     for obj in entry.manifest["objects"]:
         key = obj["key"]
@@ -106,14 +147,17 @@ def verify_objects(s3: Any, bucket: str, entry: BackupEntry, *, check: str) -> l
                 f"{obj['name']} is {head['ContentLength']} bytes, the manifest says {obj['size']} (truncated?)"
             )
             continue
-        size, sha = _hash_object(s3, bucket, key)
         checked += 1
-        if size != int(obj["size"]) or sha != obj["sha256"]:
-            problems.append(
-                f"{obj['name']}: SHA-256 mismatch (corrupted): {sha[:12]}… ≠ {obj['sha256'][:12]}…"
-            )
+        problems += _rehash(s3, bucket, obj)
+        if obj.get("compression", "none") != "none":
+            decompressed.append(obj["name"])
     results = []
-    details = {"backup_id": entry.backup_id, "objects_hashed": checked, "in_glacier": glacier}
+    details = {
+        "backup_id": entry.backup_id,
+        "objects_hashed": checked,
+        "in_glacier": glacier,
+        "decompressed": decompressed,
+    }
     if problems:
         results.append(
             CheckResult(
@@ -140,7 +184,8 @@ def verify_objects(s3: Any, bucket: str, entry: BackupEntry, *, check: str) -> l
             CheckResult(
                 check,
                 Status.OK,
-                f"backup {entry.backup_id}: {checked} objects match their SHA-256 and size",
+                f"backup {entry.backup_id}: {checked} objects match their SHA-256 and size"
+                + (f" ({', '.join(decompressed)} also decompressed and re-hashed)" if decompressed else ""),
                 details=details,
                 component=COMPONENT,
             )
@@ -299,10 +344,15 @@ def verify_database_backups(
     return results
 
 
+def _raw_bytes(manifest: dict[str, Any]) -> int:
+    return int(manifest.get("raw_bytes") or manifest["total_bytes"])
+
+
 def _size_check(newest: BackupEntry, earlier: list[BackupEntry], shrink_pct: float) -> CheckResult:
     assert newest.manifest is not None
-    size = float(newest.manifest["total_bytes"])
-    history = [float(e.manifest["total_bytes"]) for e in earlier[-7:] if e.manifest]
+    # Raw (uncompressed) sizes: turning compression on is not a shrink of the data.
+    size = float(_raw_bytes(newest.manifest))
+    history = [float(_raw_bytes(e.manifest)) for e in earlier[-7:] if e.manifest]
     if not history:
         return CheckResult(
             "backup.full.size",
@@ -578,101 +628,35 @@ def check_rds_backups(
     retention_days: int,
     restorable_within: dt.timedelta,
     snapshot_within: dt.timedelta = dt.timedelta(hours=24),
+    snapshot_prefix: str | None = None,
+    daily_within: dt.timedelta | None = None,
+    export_within: dt.timedelta | None = None,
 ) -> list[CheckResult]:
     """Per instance: automated backups on with retention ≥ ``retention_days``, the latest
     restorable time within ``restorable_within`` (the RPO), a snapshot from the last
-    ``snapshot_within``, and every snapshot encrypted."""
-    from botocore.exceptions import ClientError
+    ``snapshot_within``, and every snapshot encrypted; with ``daily_within`` our daily snapshot
+    (:mod:`sanvi_ops.rds_backups`), with ``export_within`` its export to S3/Glacier.
+
+    The facts are :func:`sanvi_ops.rds_backups.read_facts`, the same the backup DAGs and the
+    weekly RDS restore test read.
+    """
+
+    from sanvi_ops.rds_backups import check_facts, read_facts
 
     results: list[CheckResult] = []
     for name in instances:
-        check = f"rds_backup[{name}]"
         try:
-            found = rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"]
-            snapshots = rds.describe_db_snapshots(DBInstanceIdentifier=name).get("DBSnapshots", [])
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "DBInstanceNotFound":
-                results.append(
-                    CheckResult(
-                        f"{check}.automated",
-                        Status.CRITICAL,
-                        f"RDS instance {name} does not exist",
-                        component="rds",
-                        severity=SEVERITY,
-                    )
-                )
-                continue
-            results.append(s3_failure(check, f"RDS {name}", exc))
-            continue
+            facts = read_facts(rds, name, snapshot_prefix=snapshot_prefix, exports=export_within is not None)
         except aws_error_types(OSError) as exc:
-            results.append(s3_failure(check, f"RDS {name}", exc))
+            results.append(s3_failure(f"rds_backup[{name}]", f"RDS {name}", exc))
             continue
-        inst = found[0]
-        period = int(inst.get("BackupRetentionPeriod") or 0)
-        results.append(
-            CheckResult(
-                f"{check}.automated",
-                Status.CRITICAL
-                if period == 0
-                else (Status.WARNING if period < retention_days else Status.OK),
-                (
-                    f"{name}: automated backups are OFF"
-                    if period == 0
-                    else f"{name}: automated backups kept {period} d (policy {retention_days} d)"
-                ),
-                metric="backup_retention_days",
-                observed=float(period),
-                unit="d",
-                thresholds={"warning": float(retention_days)},
-                component="rds",
-                severity=SEVERITY if period == 0 else None,
-            )
-        )
-        latest = inst.get("LatestRestorableTime")
-        if period and latest is not None:
-            lag = (now - latest).total_seconds() / 60
-            late = lag > restorable_within.total_seconds() / 60
-            results.append(
-                CheckResult(
-                    f"{check}.restorable",
-                    Status.CRITICAL if late else Status.OK,
-                    f"{name}: latest restorable time {latest:%Y-%m-%d %H:%M} UTC, {lag:.0f} min ago (= RPO)",
-                    metric="rpo_minutes",
-                    observed=round(max(lag, 0.0), 1),
-                    unit="min",
-                    thresholds={"critical": restorable_within.total_seconds() / 60},
-                    component="rds",
-                    severity=SEVERITY if late else None,
-                )
-            )
-        created = [s["SnapshotCreateTime"] for s in snapshots if s.get("SnapshotCreateTime")]
-        recent = [t for t in created if now - t <= snapshot_within]
-        results.append(
-            CheckResult(
-                f"{check}.snapshot",
-                Status.OK if recent else Status.CRITICAL,
-                (
-                    f"{name}: newest snapshot {max(created):%Y-%m-%d %H:%M} UTC"
-                    if created
-                    else f"{name}: no snapshot at all"
-                )
-                + ("" if recent else f" — none in the last {snapshot_within.total_seconds() / 3600:.0f} h"),
-                component="rds",
-                severity=None if recent else SEVERITY,
-            )
-        )
-        plain = [s["DBSnapshotIdentifier"] for s in snapshots if not s.get("Encrypted")]
-        results.append(
-            CheckResult(
-                f"{check}.encrypted",
-                Status.CRITICAL if plain else Status.OK,
-                (
-                    f"{name}: unencrypted snapshots: {', '.join(plain[:5])}"
-                    if plain
-                    else f"{name}: all {len(snapshots)} snapshots encrypted"
-                ),
-                component="rds",
-                severity=SEVERITY if plain else None,
-            )
+        results += check_facts(
+            facts,
+            now=now,
+            retention_days=retention_days,
+            restorable_within=restorable_within,
+            snapshot_within=snapshot_within,
+            daily_within=daily_within,
+            export_within=export_within,
         )
     return results

@@ -861,6 +861,39 @@ class BackupVerificationSettings(_Model):
     check_amis: bool = True
 
 
+class RdsBackupSettings(_Model):
+    """``database_backups.mode: rds``: what the backup DAGs do for each of
+    ``health_check.rds_instances`` (see ``sanvi_ops.rds_backups``).
+
+    The hourly half is AWS's automated backups (retention ``backups.database.retention_days``,
+    point-in-time restore); the daily half is a manual snapshot per day, tagged and kept as long;
+    the Glacier half is an export of that snapshot to S3 (Parquet) under a lifecycle rule.
+    """
+
+    #: Set ``BackupRetentionPeriod`` up to the retention when it is lower. Both keys are needed:
+    #: this flag *and* a run of ``database_backup_full`` started with the Param
+    #: ``set_retention``; otherwise a low retention is only reported.
+    allow_set_retention: bool = False
+    #: Daily manual snapshot ids are ``<snapshot_prefix>-<instance>-<YYYY-MM-DD>``.
+    snapshot_prefix: NonEmpty = "sanvi-daily"
+    #: The Glacier half: ``export`` (``start_export_task`` of the daily snapshot to S3, where the
+    #: lifecycle rule moves it to Glacier) or ``none``.
+    glacier: Literal["export", "none"] = "export"
+    #: Where exports go (``None``: ``database_backups.bucket``), under this prefix.
+    export_bucket: str | None = None
+    export_prefix: NonEmpty = "rds-exports/"
+    #: The role RDS assumes to write the export (``s3:PutObject`` & co. on the bucket). Required
+    #: for ``glacier: export``; missing, the export is reported as not configured.
+    export_iam_role_arn: str | None = None
+
+    @field_validator("export_prefix")
+    @classmethod
+    def _export_prefix_shape(cls, value: str) -> str:
+        if value.startswith("/") or not value.endswith("/"):
+            raise ValueError(f"{value!r} must be a key prefix ending in '/' and not starting with one")
+        return value
+
+
 class DatabaseBackupSettings(_Model):
     """How the application database is backed up (``database_backup_full`` / ``_incremental``).
 
@@ -885,7 +918,14 @@ class DatabaseBackupSettings(_Model):
     pg_bin_dir: str | None = None
     full_timeout_minutes: int = Field(default=180, gt=0)
     incremental_timeout_minutes: int = Field(default=50, gt=0)
+    #: Compression of the stored stream (``base.tar.zst``): ``zstd`` by default — a database
+    #: stores at a third to a half of its size, level 3 compresses faster than S3 uploads, and a
+    #: restore undoes it while streaming. ``none`` stores the plain tar (``base.tar``).
+    compression: Literal["none", "zstd"] = "zstd"
+    #: zstd level (1 fastest … 19 smallest); 3 is zstd's default.
+    compression_level: int = Field(default=3, ge=1, le=19)
     verification: BackupVerificationSettings = Field(default_factory=BackupVerificationSettings)
+    rds: RdsBackupSettings = Field(default_factory=RdsBackupSettings)
 
     @field_validator("prefix")
     @classmethod

@@ -214,13 +214,11 @@ def delete_orphans(rds: Any, purpose: str, run_id: str, settings: RdsSettings) -
 
 
 def latest_automated_snapshot(rds: Any, source: str) -> dict[str, Any] | None:
-    """The newest ``available`` automated snapshot of ``source``."""
-    snaps: list[dict[str, Any]] = []
-    for page in rds.get_paginator("describe_db_snapshots").paginate(
-        DBInstanceIdentifier=source, SnapshotType="automated"
-    ):
-        snaps += [s for s in page.get("DBSnapshots", []) if s.get("Status") == "available"]
-    return max(snaps, key=lambda s: s["SnapshotCreateTime"]) if snaps else None
+    """The newest ``available`` automated snapshot of ``source``: from the same facts
+    ``backup_verification`` grades (:func:`sanvi_ops.rds_backups.read_facts`)."""
+    from sanvi_ops.rds_backups import read_facts
+
+    return read_facts(rds, source, describe_instance=False, snapshot_type="automated").newest_automated
 
 
 def _wait(rds: Any, waiter: str, ident: str, settings: RdsSettings) -> None:

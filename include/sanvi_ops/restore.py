@@ -402,9 +402,13 @@ def _download_extract(
         body = s3.get_object(Bucket=bucket, Key=obj["key"])["Body"]
     reader = _HashingReader(body)
     try:
-        with tarfile.open(fileobj=reader, mode="r|") as tf:  # type: ignore[call-overload]
+        # backups.open_stored undoes the manifest's compression (zstd) and checks the raw tar.
+        from sanvi_ops.backups import open_stored
+
+        tar_stream = open_stored(reader, obj)
+        with tarfile.open(fileobj=tar_stream, mode="r|") as tf:  # type: ignore[call-overload]
             tf.extractall(into, filter="tar")
-        reader.drain()  # the end-of-archive padding
+        tar_stream.drain()  # the end-of-archive padding (and the raw size/sha256 check)
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise RestoreFailed(f"{obj['key']}: not a readable tar stream ({exc})") from exc
     except Exception as exc:  # noqa: BLE001 - S3 errors from the ranged GETs

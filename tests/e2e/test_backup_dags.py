@@ -105,6 +105,10 @@ def test_full_incremental_then_verification(backup_env, slack_api):
     assert [e.kind for e in entries] == ["full", "incremental"] and all(e.complete for e in entries)
     assert entries[1].manifest["chain"] == [entries[0].backup_id, entries[1].backup_id]
     assert entries[1].manifest["row_counts"]["public.machines"] == 301
+    # The shipped config compresses: base.tar.zst, raw and stored checksums in the manifest.
+    tar = next(o for o in entries[0].manifest["objects"] if o["name"] == "base.tar")
+    assert tar["key"].endswith("base.tar.zst") and tar["compression"] == "zstd"
+    assert tar["size"] < tar["raw_size"] and entries[0].manifest["compression"]["method"] == "zstd"
     rules = s3.get_bucket_lifecycle_configuration(Bucket=BUCKET)["Rules"]
     assert rules[0]["Expiration"]["Days"] == 30
 
@@ -144,3 +148,60 @@ def test_backup_failure_turns_the_run_red_and_writes_nothing_good(backup_env, mo
     assert not [k for k in keys if k.endswith("manifest.json")]
     stored = _stored(backup_env["store_dsn"], "database_backup_full")
     assert stored["take_full_backup.task"][0] == "error", stored
+
+
+def test_rds_mode_runs_the_guides_backup_row(backup_env, boto_client, tmp_path, monkeypatch):
+    """``database_backups.mode: rds`` against the moto server (describe/modify_db_instance,
+    create/describe_db_snapshots, start/describe_export_tasks): the full sets the retention
+    (Param + config flag), takes the daily snapshot and keeps the export prefix's lifecycle;
+    the incremental checks the restorable time; the verification reads the same facts."""
+    cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
+    cfg["database_backups"]["mode"] = "rds"
+    cfg["database_backups"]["rds"].update(
+        allow_set_retention=True, export_iam_role_arn="arn:aws:iam::123456789012:role/sanvi-rds-export"
+    )
+    path = tmp_path / "rds.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    monkeypatch.setenv("SANVI_OPS_CONFIG", str(path))
+    instance = cfg["health_check"]["rds_instances"][0]
+    rds = boto_client("rds")
+    rds.create_db_instance(
+        DBInstanceIdentifier=instance,
+        DBInstanceClass="db.t3.micro",
+        Engine="postgres",
+        MasterUsername="admin",
+        MasterUserPassword="not-a-secret-1",
+        AllocatedStorage=20,
+        BackupRetentionPeriod=7,
+        StorageEncrypted=True,
+    )
+
+    dr = _dag("backups", "database_backup_full").test(
+        logical_date=datetime(2026, 11, 27, 1, 0, tzinfo=UTC), run_conf={"set_retention": True}
+    )
+    assert set(_states(dr).values()) == {"success"}, _states(dr)
+    stored = _stored(backup_env["store_dsn"], "database_backup_full")
+    assert stored[f"rds_backup[{instance}].automated"][0] == "ok", stored
+    assert "raised from 7 to 30 d" in stored[f"rds_backup[{instance}].automated"][1]
+    assert stored[f"rds_backup[{instance}].daily_snapshot"][0] == "ok"
+    assert stored["backup.retention"][0] == "ok"  # the export prefix's lifecycle rule, created
+    inst = rds.describe_db_instances(DBInstanceIdentifier=instance)["DBInstances"][0]
+    assert inst["BackupRetentionPeriod"] == 30
+    snaps = rds.describe_db_snapshots(DBInstanceIdentifier=instance, SnapshotType="manual")["DBSnapshots"]
+    assert [s["DBSnapshotIdentifier"] for s in snaps] == [
+        f"sanvi-daily-{instance}-{datetime.now(UTC):%Y-%m-%d}"
+    ]
+    rules = backup_env["s3"].get_bucket_lifecycle_configuration(Bucket=BUCKET)["Rules"]
+    assert [r["Filter"]["Prefix"] for r in rules] == ["rds-exports/"]
+
+    dr = _dag("backups", "database_backup_incremental").test(
+        logical_date=datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
+    )
+    assert set(_states(dr).values()) == {"success"}, _states(dr)
+    stored = _stored(backup_env["store_dsn"], "database_backup_incremental")
+    assert stored[f"rds_backup[{instance}].restorable"][0] == "ok", stored
+
+    _dag("daily", "backup_verification").test(logical_date=datetime.now(UTC))
+    stored = _stored(backup_env["store_dsn"], "backup_verification")
+    for part in ("automated", "restorable", "snapshot", "encrypted", "daily", "glacier_export"):
+        assert stored[f"rds_backup[{instance}].{part}"][0] == "ok", (part, stored)

@@ -192,6 +192,46 @@ def test_kms_key_is_created_once(boto_client):
     assert len(kms.list_keys()["Keys"]) == 1
 
 
+def test_kms_alias_race_two_concurrent_creations_agree_on_one_key(boto_client):
+    """The first incremental races the full on creating the alias (moto server, two clients in
+    two threads): both find it missing, both create a key, one CreateAlias wins; the other sees
+    AlreadyExistsException, re-reads the alias and uses the winner's key."""
+    import threading
+
+    clients = [boto_client("kms"), boto_client("kms")]
+    both_missing = threading.Barrier(2, timeout=10)
+
+    def hold(**_: object) -> None:  # a before-call handler must return None (else it is the answer)
+        both_missing.wait()
+
+    for kms in clients:  # hold each CreateAlias until both threads have created their key
+        kms.meta.events.register("before-call.kms.CreateAlias", hold)
+    got: list[str] = []
+    errors: list[BaseException] = []
+
+    def create(kms) -> None:
+        try:
+            got.append(backups.ensure_kms_key(kms, ALIAS))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create, args=(kms,)) for kms in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors
+    kms = boto_client("kms")
+    winner = kms.describe_key(KeyId=ALIAS)["KeyMetadata"]["KeyId"]
+    assert got == [winner, winner]
+    states = {
+        k["KeyId"]: kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeyState"]
+        for k in kms.list_keys()["Keys"]
+    }
+    assert len(states) == 2 and states.pop(winner) == "Enabled"
+    assert list(states.values()) == ["PendingDeletion"], "the loser's unused key is scheduled for deletion"
+
+
 def test_lifecycle_created_when_missing_reported_when_different_never_changed(s3):
     created = backups.ensure_lifecycle(s3, BUCKET, PREFIX, glacier_after_days=7, retention_days=30)
     assert created.status == "ok" and created.details["created"]

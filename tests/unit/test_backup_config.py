@@ -21,6 +21,8 @@ def test_shipped_section_and_defaults():
     b = cfg.database_backups
     assert b.mode == "self_managed" and b.full_at.hour == 1 and b.prefix == "postgres/"
     assert b.verification.rpo.warning == 75 and b.verification.rpo.critical == 120
+    assert b.compression == "zstd" and b.compression_level == 3
+    assert b.rds.allow_set_retention is False and b.rds.glacier == "export"
     without = copy.deepcopy(RAW)
     del without["database_backups"]
     assert parse_config(without).database_backups.bucket == "sanvi-machinery-backups"
@@ -38,6 +40,10 @@ def test_shipped_section_and_defaults():
             "database_backups.verification.rpo",
         ),
         ({"typo": 1}, "database_backups.typo: extra key not allowed"),
+        ({"compression": "gzip"}, "database_backups.compression"),
+        ({"compression_level": 40}, "database_backups.compression_level"),
+        ({"rds": {"export_prefix": "/exports"}}, "database_backups.rds.export_prefix"),
+        ({"rds": {"glacier": "deep_archive"}}, "database_backups.rds.glacier"),
     ],
 )
 def test_bad_values_name_their_key(patch, problem):

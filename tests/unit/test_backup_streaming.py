@@ -127,3 +127,161 @@ def test_backup_jobs_schedules_from_config():
     two_hourly = cfg.model_copy(update={"backups": cfg.backups.model_copy(update={"database": database})})
     expected = "0 3,5,7,9,11,13,15,17,19,21,23 * * *"
     assert non_guide_dags(two_hourly)["database_backup_incremental"].cron == expected
+
+
+# --------------------------------------------------------------------------------------------
+# Sizing: S3 allows 10,000 parts of 5 MiB..5 GiB
+# --------------------------------------------------------------------------------------------
+
+GiB, TiB, MiB = 1024**3, 1024**4, 1024**2
+
+
+@pytest.mark.parametrize(
+    ("db_bytes", "configured_mb", "want_mb"),
+    [
+        (1 * GiB, 16, 16),  # small: the configured size
+        (100 * GiB, 16, 16),  # 16 MiB x 10,000 = 156 GiB holds 100 GiB x 1.25
+        (200 * GiB, 16, 26),  # 200 GiB x 1.25 / 10,000 = 25.6 MiB -> 26 MiB
+        (6 * TiB, 16, 787),  # 6 TiB x 1.25 / 10,000 = 786.4 MiB -> 787 MiB
+        (200 * GiB, 64, 64),  # a larger configured size is kept
+    ],
+)
+def test_part_size_grows_with_the_database(db_bytes, configured_mb, want_mb):
+    from sanvi_ops.backups import S3_MAX_PARTS, plan_part_size
+
+    plan = plan_part_size(db_bytes, configured_mb)
+    assert plan.part_size == want_mb * MiB
+    assert plan.part_size * S3_MAX_PARTS >= db_bytes * 1.25, "room for growth during the backup"
+    assert 5 * MiB <= plan.part_size <= 5 * GiB
+
+
+def test_part_size_at_the_s3_ceiling_and_refusal_beyond_it():
+    from sanvi_ops.backups import BackupTooLarge, plan_part_size
+
+    ceiling = 10_000 * 5 * GiB  # 48.8 TiB
+    at = plan_part_size(ceiling, 16)
+    assert at.part_size == 5 * GiB and at.headroom == 1.0 and "less than" in at.reason
+    near = plan_part_size(int(ceiling / 1.25) - GiB, 16)  # still the full headroom
+    assert near.part_size <= 5 * GiB and near.headroom >= 1.25
+    with pytest.raises(BackupTooLarge) as err:
+        plan_part_size(ceiling + 1, 16)
+    assert "48.8 TiB" in str(err.value) and "mode: rds" in str(err.value)
+
+
+def test_multipart_writer_refuses_the_10001st_part_clearly(monkeypatch):
+    from sanvi_ops import backups
+
+    monkeypatch.setattr(backups, "S3_MAX_PARTS", 3)
+    s3 = FakeS3(0)
+    w = MultipartWriter(s3, "b", "k", part_size=10, inflight=1, sse={"ServerSideEncryption": "aws:kms"})
+    with pytest.raises(backups.BackupFailed, match="outgrew 3 parts"):
+        w.write(b"x" * 45)
+    w.abort()
+    assert s3.aborted
+
+
+# --------------------------------------------------------------------------------------------
+# zstd: stored stream out, raw tar back, damaged or hostile streams refused
+# --------------------------------------------------------------------------------------------
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.size = 0
+
+    def write(self, data):
+        self.data += data
+        self.size += len(data)
+
+
+def _stored(raw: bytes, compression: str = "zstd", chunk: int = 1 << 16):
+    from sanvi_ops.backups import StoredStream
+
+    sink = Sink()
+    stream = StoredStream(sink, compression)
+    for i in range(0, len(raw), chunk):
+        stream.write(raw[i : i + chunk])
+    stream.finish()
+    return bytes(sink.data), stream.describe("base.tar", "p/x/base.tar.zst")
+
+
+def _read_back(stored: bytes, obj: dict, n: int = 10240) -> bytes:
+    from sanvi_ops.backups import open_stored
+
+    reader = open_stored(io.BytesIO(stored), obj)
+    out = bytearray()
+    while data := reader.read(n):
+        assert len(data) <= n, "reads are bounded"
+        out += data
+    reader.drain()
+    return bytes(out)
+
+
+def _sample_tar() -> bytes:
+    rows = b"".join(b"%08d,customer-%d,order note text\n" % (i, i % 97) for i in range(40_000))
+    return _tar({"base/1/16384": rows, "backup_manifest": b'{"PostgreSQL-Backup-Manifest-Version": 2}'})
+
+
+@pytest.mark.parametrize("compression", ["zstd", "none"])
+def test_stored_stream_round_trip_records_both_checksums(compression):
+    import hashlib
+
+    raw = _sample_tar()
+    stored, obj = _stored(raw, compression)
+    assert obj["compression"] == compression and obj["raw_size"] == len(raw)
+    assert obj["raw_sha256"] == hashlib.sha256(raw).hexdigest()
+    assert obj["size"] == len(stored) and obj["sha256"] == hashlib.sha256(stored).hexdigest()
+    if compression == "zstd":
+        assert len(stored) < len(raw) / 4
+    assert _read_back(stored, obj) == raw
+    from sanvi_ops.backups import open_stored
+
+    with tarfile.open(fileobj=open_stored(io.BytesIO(stored), obj), mode="r|") as tf:
+        assert [m.name for m in tf] == ["base/1/16384", "backup_manifest"]
+
+
+def test_damaged_or_hostile_compressed_streams_are_refused():
+    import zstandard
+
+    from sanvi_ops.backups import CorruptBackup
+
+    raw = _sample_tar()
+    stored, obj = _stored(raw)
+    flipped = bytearray(stored)
+    flipped[len(flipped) // 2] ^= 0xFF
+    with pytest.raises(CorruptBackup):
+        _read_back(bytes(flipped), obj)
+    with pytest.raises(CorruptBackup, match="unknown compression 'lz4'"):
+        _read_back(stored, {**obj, "compression": "lz4"})
+    # A bomb: the manifest says 1 KB, the stream inflates far beyond: stopped at once.
+    bomb = zstandard.ZstdCompressor().compress(b"\0" * (64 << 20))
+    with pytest.raises(CorruptBackup, match="more than the 1024 bytes"):
+        _read_back(bomb, {**obj, "raw_size": 1024, "raw_sha256": None})
+    # A frame asking for a 1 GiB window is refused, not allocated.
+    params = zstandard.ZstdCompressionParameters.from_level(3, window_log=30)
+    big_window = zstandard.ZstdCompressor(compression_params=params).compressobj()
+    data = big_window.compress(b"abc" * 1000) + big_window.flush()
+    with pytest.raises(CorruptBackup, match="damaged"):
+        _read_back(data, {**obj, "raw_size": 3000, "raw_sha256": None})
+    # Intact zstd but not the tar the manifest recorded.
+    other, _ = _stored(raw[:-512] + b"\1" * 512)
+    with pytest.raises(CorruptBackup, match="raw sha256"):
+        _read_back(other, obj)
+
+
+def test_compression_keeps_memory_bounded_per_chunk():
+    """Output per 1 MiB chunk stays small: the compressor never buffers the whole stream."""
+    import os as _os
+
+    from sanvi_ops.backups import StoredStream
+
+    sink = Sink()
+    stream = StoredStream(sink, "zstd", threads=0)
+    peak = 0
+    for _ in range(64):
+        before = sink.size
+        stream.write(_os.urandom(1 << 20))
+        peak = max(peak, sink.size - before)
+    stream.finish()
+    assert sink.size > 60 << 20 and peak < 16 << 20

@@ -46,28 +46,95 @@ def _s3(cfg: MaintenanceConfig, service: str = "s3") -> Any:
     return hook.get_client_type()
 
 
-def _skipped_in_rds_mode(cfg: MaintenanceConfig, check: str) -> ResultDicts | None:
-    if cfg.database_backups.mode == "rds":
-        return [
-            CheckResult(
-                check,
-                Status.SKIPPED,
-                "database_backups.mode is rds: AWS takes the backups; this job does nothing",
-                component="backups",
-            ).to_dict()
-        ]
-    return None
+def _rds_instances(cfg: MaintenanceConfig, check: str) -> tuple[list[str], ResultDicts | None]:
+    instances = list(cfg.health_check.rds_instances)
+    if instances:
+        return instances, None
+    return [], [
+        CheckResult(
+            check,
+            Status.ERROR,
+            "database_backups.mode is rds but health_check.rds_instances is empty: no instance to back up",
+            component="rds",
+        ).to_dict()
+    ]
 
 
-def take_backup(kind: str, outlet_events: Any = None) -> ResultDicts:
-    """Take a ``full`` or ``incremental`` backup of the application database."""
+def rds_daily(params: Any = None, run_id: str = "", now: dt.datetime | None = None) -> ResultDicts:
+    """RDS mode's daily full (:func:`sanvi_ops.rds_backups.daily_backup` per instance):
+    retention checked (set when the run's Param ``set_retention`` and
+    ``database_backups.rds.allow_set_retention`` both allow it), today's snapshot, pruning,
+    the Glacier export."""
+    from sanvi_ops import backups, rds_backups
+    from sanvi_ops.glue.connections import aws_client
+
+    cfg = load_config()
+    instances, problem = _rds_instances(cfg, "backup.full")
+    if problem is not None:
+        return problem
+    b, r = cfg.database_backups, cfg.database_backups.rds
+    asked = bool((params or {}).get("set_retention"))
+    key_id = None
+    if r.glacier == "export" and r.export_iam_role_arn:
+        key_id = backups.ensure_kms_key(_s3(cfg, "kms"), b.kms_key_alias)
+    settings = rds_backups.DailySettings(
+        retention_days=cfg.backups.database.retention_days,
+        snapshot_prefix=r.snapshot_prefix,
+        set_retention=asked and r.allow_set_retention,
+        set_retention_asked=asked,
+        glacier=r.glacier,
+        export_bucket=r.export_bucket or b.bucket,
+        export_prefix=r.export_prefix,
+        export_iam_role_arn=r.export_iam_role_arn,
+        kms_key_id=key_id,
+        run_id=run_id,
+    )
+    rds = aws_client(cfg.connections.aws, "rds")
+    moment = now or dt.datetime.now(dt.UTC)
+    results: list[CheckResult] = []
+    for name in instances:
+        results += rds_backups.daily_backup(rds, name, settings, now=moment)
+    return [x.to_dict() for x in results]
+
+
+def rds_hourly(now: dt.datetime | None = None) -> ResultDicts:
+    """RDS mode's hourly half: each instance's latest restorable time within the RPO."""
+    from sanvi_ops import rds_backups
+    from sanvi_ops.backups_verify import s3_failure
+    from sanvi_ops.glue.connections import aws_client
+
+    cfg = load_config()
+    instances, problem = _rds_instances(cfg, "backup.incremental")
+    if problem is not None:
+        return problem
+    rds = aws_client(cfg.connections.aws, "rds")
+    within = cfg.backups.database.incremental_every or dt.timedelta(hours=1)
+    moment = now or dt.datetime.now(dt.UTC)
+    results: list[CheckResult] = []
+    for name in instances:
+        try:
+            facts = rds_backups.read_facts(rds, name)
+        except Exception as exc:  # noqa: BLE001 - AWS errors are results
+            results.append(s3_failure(f"rds_backup[{name}].restorable", f"RDS {name}", exc))
+            continue
+        # A missing instance: check_facts says so (critical) and nothing else.
+        results += (
+            [rds_backups.check_restorable(facts, now=moment, within=within)]
+            if facts.exists
+            else rds_backups.check_facts(facts, now=moment, retention_days=0, restorable_within=within)
+        )
+    return [x.to_dict() for x in results]
+
+
+def take_backup(kind: str, outlet_events: Any = None, params: Any = None, run_id: str = "") -> ResultDicts:
+    """Take a ``full`` or ``incremental`` backup of the application database (rds mode: the
+    daily snapshot work / the hourly restorable-time check)."""
     from sanvi_ops import backups
     from sanvi_ops.glue.connections import postgres_dsn
 
     cfg = load_config()
-    skipped = _skipped_in_rds_mode(cfg, f"backup.{kind}")
-    if skipped is not None:
-        return skipped
+    if cfg.database_backups.mode == "rds":
+        return rds_daily(params, run_id) if kind == "full" else rds_hourly()
     b = cfg.database_backups
     db = cfg.backups.database
     timeout = b.full_timeout_minutes if kind == "full" else b.incremental_timeout_minutes
@@ -84,6 +151,8 @@ def take_backup(kind: str, outlet_events: Any = None) -> ResultDicts:
         max_inflight_parts=b.max_inflight_parts,
         pg_bin_dir=b.pg_bin_dir,
         timeout_s=timeout * 60 * 0.9,
+        compression=b.compression,
+        compression_level=b.compression_level,
     )
     if outlet_events is not None:
         # The Asset event carries what a downstream DAG needs to find this backup.
@@ -99,18 +168,36 @@ def take_backup(kind: str, outlet_events: Any = None) -> ResultDicts:
 
 
 def ensure_retention() -> ResultDicts:
-    """Create the S3 lifecycle rule (Glacier, expiry) when missing; report it when different."""
+    """Create the S3 lifecycle rule (Glacier, expiry) when missing; report it when different.
+
+    Self-managed: on the backup prefix. RDS mode with ``glacier: export``: on the export prefix.
+    """
     from sanvi_ops.backups import ensure_lifecycle
 
     cfg = load_config()
     b = cfg.database_backups
+    bucket, prefix, rule_id = b.bucket, b.prefix, None
+    if b.mode == "rds":
+        if b.rds.glacier != "export":
+            return [
+                CheckResult(
+                    "backup.retention",
+                    Status.SKIPPED,
+                    "database_backups.rds.glacier is none: no export prefix to keep",
+                    component="backups",
+                ).to_dict()
+            ]
+        from sanvi_ops.rds_backups import EXPORT_RULE_ID
+
+        bucket, prefix, rule_id = b.rds.export_bucket or b.bucket, b.rds.export_prefix, EXPORT_RULE_ID
     try:
         result = ensure_lifecycle(
             _s3(cfg),
-            b.bucket,
-            b.prefix,
+            bucket,
+            prefix,
             glacier_after_days=b.glacier_after_days,
             retention_days=cfg.backups.database.retention_days,
+            rule_id=rule_id,
         )
     except ConnectionMissing as exc:
         result = CheckResult("backup.retention", Status.ERROR, str(exc), component="backups")
@@ -139,12 +226,18 @@ def verify_database(now: dt.datetime | None = None) -> ResultDicts:
             from sanvi_ops.backups_verify import check_rds_backups
             from sanvi_ops.glue.connections import aws_client
 
+            if not cfg.health_check.rds_instances:
+                raise ValueError("database_backups.mode is rds but health_check.rds_instances is empty")
             return check_rds_backups(
                 aws_client(cfg.connections.aws, "rds"),
                 list(cfg.health_check.rds_instances),
                 now=now or dt.datetime.now(dt.UTC),
                 retention_days=db.retention_days,
                 restorable_within=db.incremental_every or dt.timedelta(hours=1),
+                snapshot_prefix=b.rds.snapshot_prefix,
+                daily_within=v.full_max_age,
+                # a daily export, plus a day for it to run: older is a stalled Glacier half
+                export_within=v.full_max_age + dt.timedelta(days=1) if b.rds.glacier == "export" else None,
             )
         return verify_database_backups(
             _s3(cfg),

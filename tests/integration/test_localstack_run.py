@@ -895,3 +895,27 @@ def test_seed_story_gives_the_dags_data_and_is_idempotent(aws_endpoint: str) -> 
         "ecr.image_findings[sanvi-frontend]": "ok",
         "ecr.image_findings[sanvi-backend]": "warning",
     }
+
+
+def test_full_backup_exists_looks_past_newer_incrementals(
+    aws_endpoint: str, boto_client: Any, tmp_path: Path
+) -> None:
+    """The start holds the backup DAGs only when S3 has no complete full backup: an incremental
+    newer than the full must not hide it, a full without its manifest does not count."""
+    from sanvi_ops.backups import FORMAT, MANIFEST_NAME
+
+    config = run.write_local_config(run.SHIPPED_CONFIG, tmp_path / "maintenance.yaml", DEMO_URL)
+    db = load_config(config).database_backups
+    s3 = boto_client("s3")
+    s3.create_bucket(Bucket=db.bucket)
+
+    def manifest(backup_id: str) -> None:
+        body = json.dumps({"format": FORMAT, "backup_id": backup_id}).encode()
+        s3.put_object(Bucket=db.bucket, Key=f"{db.prefix}{backup_id}/{MANIFEST_NAME}", Body=body)
+
+    assert run.full_backup_exists(aws_endpoint, config) is False
+    s3.put_object(Bucket=db.bucket, Key=f"{db.prefix}20261203T010000Z-full/base.tar", Body=b"half")
+    assert run.full_backup_exists(aws_endpoint, config) is False  # no manifest: incomplete
+    manifest("20261203T010000Z-full")
+    manifest("20261203T020000Z-incr")
+    assert run.full_backup_exists(aws_endpoint, config) is True

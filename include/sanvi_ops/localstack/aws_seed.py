@@ -442,7 +442,7 @@ def _seed_log_events(logs: Any, group: str, now_ms: int) -> int:
     service = _service_of(group)
     day_ms = 24 * 3_600_000
     step = day_ms // DEMO_INFO_PER_DAY
-    events = [
+    events: list[dict[str, Any]] = [
         {
             "timestamp": now_ms - day_ms + i * step,
             "message": f"INFO [{service}] {'GET' if i % 3 else 'POST'} /api/{'orders' if i % 2 else 'machines'} "
@@ -455,7 +455,7 @@ def _seed_log_events(logs: Any, group: str, now_ms: int) -> int:
         at = now_ms - day_ms + (n + 1) * day_ms // (len(errors) + 1) + 1
         message = template.format(order=8800 + 17 * n, req=f"r-{4100 + n}", user=300 + n)
         events.append({"timestamp": at, "message": message})
-    events.sort(key=lambda e: e["timestamp"])
+    events.sort(key=lambda e: int(e["timestamp"]))
     logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
     return len(events)
 

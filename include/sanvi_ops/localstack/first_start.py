@@ -78,8 +78,8 @@ class AirflowAPI:
         path = f"/api/v2/dags/{quote(dag_id)}/dagRuns?limit=1000&order_by=start_date"
         return list(self._request("GET", path)["dag_runs"])
 
-    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        path = f"/api/v2/dags/{quote(dag_id)}/dagRuns/{quote(run_id, safe='')}/taskInstances?limit=1000"
+    def task_instances(self, dag_id: str = "~", run_id: str = "~") -> list[dict[str, Any]]:
+        path = f"/api/v2/dags/{quote(dag_id)}/dagRuns/{quote(run_id, safe='~')}/taskInstances?limit=1000"
         return list(self._request("GET", path)["task_instances"])
 
 
@@ -187,9 +187,12 @@ def first_runs(api: AirflowAPI) -> dict[str, dict[str, Any]]:
     first: dict[str, dict[str, Any]] = {}
     for run in api.dag_runs():
         first.setdefault(run["dag_id"], run)
+    by_run: dict[tuple[str, str], dict[str, Any]] = {}
+    for ti in api.task_instances():
+        by_run.setdefault((ti["dag_id"], ti["dag_run_id"]), {})[ti["task_id"]] = ti["state"]
     out = {}
     for dag_id, run in first.items():
-        tasks = {t["task_id"]: t["state"] for t in api.task_instances(dag_id, run["dag_run_id"])}
+        tasks = by_run.get((dag_id, run["dag_run_id"]), {})
         pending = {
             t: s for t, s in tasks.items() if s not in ("success", "failed", "skipped", "upstream_failed")
         }

@@ -64,6 +64,8 @@ DEFAULT_DEMO_PORT = 8081
 AWS_STATE_FILE = "aws-state.pickle"
 #: The DAGs paused until the first full backup, while they are (see first_start.BackupGate).
 HELD_DAGS_FILE = "held-dags.json"
+#: The config's connection ids (no secrets), for `sanvi-ops airflow …`.
+CONN_IDS_FILE = "connection-ids.json"
 #: Local settings layered on the shipped config (see write_local_config): a cold moto under
 #: start-up load answers in tens of seconds, not the production budget of 20 s.
 LOCAL_COMPONENT_TIMEOUT_S = 90
@@ -717,8 +719,13 @@ def full_backup_exists(moto_url: str, config_path: Path) -> bool:
         aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
     )
-    fulls = [e for e in list_backups(s3, db.bucket, db.prefix, newest_complete_only=True) if e.kind == "full"]
-    return newest_complete(fulls) is not None
+    fulls = [e for e in list_backups(s3, db.bucket, db.prefix, read_manifests=False) if e.kind == "full"]
+    if not fulls:
+        return False
+    # Read the manifests of the full backups only (an incremental's would not make one complete).
+    return (
+        newest_complete([e for e in list_backups(s3, db.bucket, db.prefix) if e.kind == "full"]) is not None
+    )
 
 
 def start_prometheus(stack: contextlib.ExitStack, local_dir: Path) -> str | None:
@@ -836,7 +843,7 @@ def start_airflow(
     components: Mapping[str, list[str]] = AIRFLOW_COMPONENTS,
 ) -> dict[str, subprocess.Popen[bytes]]:
     procs: dict[str, subprocess.Popen[bytes]] = {}
-    stack.callback(_step, "stopping Airflow", stop_groups, procs)
+    stack.callback(_step, f"stopping Airflow ({', '.join(components)})", stop_groups, procs)
     for name, args in components.items():
         procs[name] = spawn(f"airflow-{name}", [sys.executable, "-m", "airflow", *args], env, log_dir)
         pids.record(f"airflow-{name}", procs[name].pid, group=True)
@@ -962,6 +969,7 @@ def start_everything(
         demo_tls_url=tls_url, closed_port=closed_port, app_hosts=hosts,
     )  # fmt: skip
     conn_ids = _conn_ids(config_path)
+    (local_dir / CONN_IDS_FILE).write_text(json.dumps(conn_ids))  # for the CLI (connection ids only)
     env = child_env(addr, sec, local_dir, config_path, conn_ids, os.environ)
     prepare_airflow_home(local_dir, sec)
     migrate_airflow_db(env, log_dir)
@@ -1021,7 +1029,10 @@ def airflow_cli(args: list[str], local_dir: Path | None = None, *, replace: bool
     addr = Addresses(**json.loads(state.read_text()))
     sec = load_secrets(local_dir / "secrets.json")
     config_path = local_dir / "maintenance.yaml"
-    conn_ids = _conn_ids(config_path)
+    try:  # written at start (no secrets): saves loading and validating the whole config per call
+        conn_ids = dict(json.loads((local_dir / CONN_IDS_FILE).read_text()))
+    except (OSError, ValueError):
+        conn_ids = _conn_ids(config_path)
     env = child_env(addr, sec, local_dir, config_path, conn_ids, os.environ)
     argv = [sys.executable, "-m", "airflow", *args]
     if replace:

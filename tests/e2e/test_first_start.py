@@ -157,12 +157,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 def _wait_first_runs(stack: Stack) -> dict[str, dict[str, Any]]:
     api = stack.api()
+    dag_ids: set[str] = set()
     for _ in range(10):
         try:
             dag_ids = api.dag_ids()
             break
         except OSError:
             time.sleep(5)
+    assert dag_ids, "the API server did not list the DAGs"
     deadline = time.monotonic() + FIRST_RUNS_TIMEOUT_S
     runs: dict[str, dict[str, Any]] = {}
     while time.monotonic() < deadline:
@@ -178,6 +180,8 @@ def _wait_first_runs(stack: Stack) -> dict[str, dict[str, Any]]:
     pytest.fail(f"first runs not done within {FIRST_RUNS_TIMEOUT_S}s: {waiting}")
 
 
+# The stack's start is in this test's setup; both bounds above hold it, this one only catches a hang.
+@pytest.mark.timeout(START_TIMEOUT_S + FIRST_RUNS_TIMEOUT_S + 300)
 def test_first_start_is_red_exactly_where_the_readme_says(stack: Stack) -> None:
     waited = time.monotonic()
     runs = _wait_first_runs(stack)
@@ -203,6 +207,7 @@ def test_first_start_is_red_exactly_where_the_readme_says(stack: Stack) -> None:
     assert "first full backup succeeded" in stack.output.read_text(errors="replace")
 
 
+@pytest.mark.timeout(900)
 def test_every_printed_and_documented_command_works(stack: Stack) -> None:
     """Run as printed, from the repository root, with nothing exported (but the test's state dir)."""
     commands = documented_commands() + banner_commands(stack.banner())

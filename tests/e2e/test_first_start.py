@@ -14,8 +14,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -131,8 +133,10 @@ def _user_env(state_dir: Path) -> dict[str, str]:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # `make` writes the CLI (the venv itself exists: -o keeps make from reinstalling it).
     subprocess.run(["make", "-s", "-o", ".venv/.installed", ".venv/bin/sanvi-ops"], cwd=REPO, check=True)
-    state_dir = tmp_path_factory.mktemp("first-start")
-    output = state_dir.parent / "first-start.out"
+    # mkdtemp under /tmp, not pytest's tmp dir: the unprivileged PostgreSQL server user must keep
+    # traversing the path, and another pytest session resets /tmp/pytest-of-<user> to mode 700.
+    state_dir = Path(tempfile.mkdtemp(prefix="sanvi-first-start-"))
+    output = tmp_path_factory.mktemp("first-start-output") / "first-start.out"
     demo_port = _free_port()
     env = {**_user_env(state_dir), "SANVI_UI_PORT": str(_free_port()), "SANVI_DEMO_PORT": str(demo_port)}
     started = time.monotonic()
@@ -153,6 +157,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(30)
+        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def _wait_first_runs(stack: Stack) -> dict[str, dict[str, Any]]:

@@ -222,6 +222,7 @@ def test_every_printed_and_documented_command_works(stack: Stack) -> None:
     """Run as printed, from the repository root, with nothing exported (but the test's state dir)."""
     commands = documented_commands() + banner_commands(stack.banner())
     assert any(c.startswith(".venv/bin/sanvi-ops airflow") for c in commands), commands
+    assert any(c.startswith(".venv/bin/sanvi-ops trigger") for c in commands), commands
     assert any(c.startswith("curl ") for c in commands), commands
     demo = f"127.0.0.1:{stack.demo_port}"
     timings = []

@@ -15,7 +15,7 @@ BENCH ?=
 # `make run EXECUTOR=celery`: CeleryExecutor and two Celery workers instead of LocalExecutor.
 EXECUTOR ?= local
 
-.PHONY: run test lint bench docs rules venv tools clean lock
+.PHONY: run test lint bench docs rules venv tools clean lock cli
 
 # uv installs Python packages from the pinned requirements; pip bootstraps uv when missing.
 # requirements-dev.txt = requirements.txt (what the image runs) + requirements-local.txt (the local
@@ -41,6 +41,19 @@ lock:
 	  --custom-compile-command "make lock" --no-emit-index-url \
 	  requirements.txt deploy/requirements-executors.txt -o $(LOCK)
 
+# The project's one command line, `.venv/bin/sanvi-ops`: `sanvi-ops airflow <args>` runs any
+# Airflow CLI command against the running `make run` stack, `sanvi-ops run` starts it. It finds
+# this checkout from its own path (.venv/bin/../..), so it works as printed, nothing exported.
+$(VENV)/bin/sanvi-ops: $(VENV)/.installed Makefile
+	@printf '%s\n' '#!/bin/sh' \
+	  '# Written by make ($(VENV)/bin/sanvi-ops in the Makefile): the Sanvi Ops command line.' \
+	  'root=$$(cd "$$(dirname "$$0")/../.." && pwd)' \
+	  'unset PYTHONDONTWRITEBYTECODE  # cache bytecode: Airflow compiles for seconds otherwise' \
+	  'PYTHONPATH="$$root/include:$$root/plugins" exec "$$root/.venv/bin/python" -m sanvi_ops.localstack.run "$$@"' \
+	  > $@.tmp && chmod +x $@.tmp && mv $@.tmp $@
+
+cli: $(VENV)/bin/sanvi-ops
+
 # Prometheus is a Debian package; the tests need it in CI and skip with a reason elsewhere.
 tools:
 	@command -v promtool >/dev/null 2>&1 || { \
@@ -57,7 +70,7 @@ tools:
 	      || echo "could not install chromium; the browser test will be skipped (a failure in CI)"; \
 	  else echo "apt-get not available: the browser test will be skipped (a failure in CI)"; fi; }
 
-run: venv tools
+run: venv tools cli
 	SANVI_EXECUTOR=$(EXECUTOR) $(PY) -m sanvi_ops.localstack.run
 
 test: venv tools

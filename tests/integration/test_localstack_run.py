@@ -324,9 +324,13 @@ def test_local_config_points_only_at_the_demo_server(tmp_path: Path) -> None:
         "staging-backend": f"{DEMO_URL}/staging/api/health",
     }
     assert {urlsplit(u).hostname for u in urls.values()} == {"127.0.0.1"}
+    # A cold moto under start-up load answers in tens of seconds: the local budget says so.
+    assert local.health_check.component_timeout_seconds == run.LOCAL_COMPONENT_TIMEOUT_S
+    assert local.security_scan.tls_ca_file is None  # no CA given, none set
     # Everything else is the shipped config, unchanged.
     a, b = local.model_dump(), shipped.model_dump()
     for cfg in (a, b):
+        cfg["health_check"].pop("component_timeout_seconds")
         for endpoint in cfg["health_check"]["endpoints"]:
             endpoint.pop("url")
     assert a == b
@@ -594,3 +598,324 @@ def test_airflow_health_connection_points_at_the_local_api_server() -> None:
     c = conns["sanvi_airflow_api"]
     assert (c.conn_type, c.host, c.port, c.schema) == ("http", "127.0.0.1", 48080, "http")
     assert run._conn_ids(run.SHIPPED_CONFIG)["airflow_api"] == "sanvi_airflow_api"
+
+
+# ---------------------------------------------------------------------------------------------
+# The first start's story: fixed demo port, app host names over TLS, seeded AWS, kept AWS state
+# ---------------------------------------------------------------------------------------------
+
+
+def test_demo_port_is_fixed_and_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SANVI_DEMO_PORT", raising=False)
+    assert run.demo_port_from_env() == run.DEFAULT_DEMO_PORT == 8081
+    monkeypatch.setenv("SANVI_DEMO_PORT", "18081")
+    assert run.demo_port_from_env() == 18081
+    monkeypatch.setenv("SANVI_DEMO_PORT", "81; rm -rf /")
+    with pytest.raises(run.StartupError, match="SANVI_DEMO_PORT: must be a TCP port"):
+        run.demo_port_from_env()
+
+
+def test_a_busy_demo_port_is_a_clear_error(tmp_path: Path) -> None:
+    import contextlib
+
+    with contextlib.ExitStack() as stack, __import__("socket").socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(run.StartupError, match=f"127.0.0.1:{port}.*SANVI_DEMO_PORT"):
+            run.start_demo_http(stack, tmp_path, run.Secrets.generate(), ["production"], port)
+
+
+def test_state_dir_comes_from_sanvi_local_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("SANVI_LOCAL_DIR", raising=False)
+    assert run.local_dir_from_env() == run.REPO / ".local"
+    monkeypatch.setenv("SANVI_LOCAL_DIR", str(tmp_path))
+    assert run.local_dir_from_env() == tmp_path.resolve()
+
+
+def test_banner_paths_are_the_demo_servers_real_ones(tmp_path: Path) -> None:
+    """Every URL the banner prints for the demo server answers (no /api/health at the root)."""
+    server = make_server(tmp_path / "m.jsonl", TOKEN)
+    try:
+        addr = run.Addresses(45432, 46379, "http://127.0.0.1:45000", server.url, None, 48080)
+        text = run.banner(addr, run.Secrets.generate(), tmp_path, 1, slack_real=False)
+        demo_line = next(line for line in text.splitlines() if line.strip().startswith("Demo app"))
+        paths = ["/", *(w.rstrip(",)") for w in demo_line.split() if w.startswith("/"))]
+        assert set(paths) >= {"/", "/production/", "/production/api/health", "/staging/api/health"}
+        for path in paths:
+            assert _get(server.url + path)[0] == 200, path
+        assert _get(server.url + "/api/health")[0] == 404  # what the old banner advertised
+        assert f"{run.CLI} trigger system_health_check" in text
+    finally:
+        server.stop()
+
+
+def test_local_config_trusts_the_local_ca_for_tls_checks(tmp_path: Path) -> None:
+    ca = tmp_path / "tls" / "ca.pem"
+    target = run.write_local_config(run.SHIPPED_CONFIG, tmp_path / "maintenance.yaml", DEMO_URL, ca)
+    assert load_config(target).security_scan.tls_ca_file == str(ca)
+    assert run.app_hosts(target) == {
+        "app.sanvi-machinery.com": "production",
+        "staging.sanvi-machinery.com": "staging",
+        "dev.sanvi-machinery.com": "development",
+        "dr.sanvi-machinery.com": "dr_site",
+    }
+
+
+@pytest.fixture
+def app_tls(tmp_path: Path) -> Iterator[tuple[DemoHTTPServer, DemoHTTPServer, Any, int]]:
+    """The demo server, its HTTPS listener for the app names, the certificates, a refusing port."""
+    import socket
+
+    from sanvi_ops.localstack.demo_http import make_tls_server
+    from sanvi_ops.localstack.tls import ensure_certificates
+
+    hosts = {"app.sanvi-machinery.com": "production", "staging.sanvi-machinery.com": "staging"}
+    plain = make_server(tmp_path / "m.jsonl", TOKEN, vhosts=hosts)
+    tls = ensure_certificates(tmp_path / "tls", hosts)
+    secure = make_tls_server(plain, tls.cert_file, tls.key_file, hosts)
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    try:
+        yield plain, secure, tls, closed.getsockname()[1]
+    finally:
+        closed.close()
+        secure.stop()
+        plain.stop()
+
+
+def _connect_env(plain: DemoHTTPServer, secure: DemoHTTPServer, closed: int) -> dict[str, str]:
+    addr = run.Addresses(
+        1, 2, "http://127.0.0.1:3", plain.url, None, 4,
+        demo_tls_url=secure.url, closed_port=closed,
+        app_hosts={"app.sanvi-machinery.com": "production", "staging.sanvi-machinery.com": "staging"},
+    )  # fmt: skip
+    base = {"PYTHONPATH": os.pathsep.join([str(run.REPO / "include"), str(run.REPO / "plugins")])}
+    return {**os.environ, **run.connect_to_env(addr, base)}
+
+
+def test_app_host_names_reach_the_demo_over_verified_tls_in_the_stacks_processes(app_tls: Any) -> None:
+    """In a process started with the stack's environment (sitecustomize), the real checks see
+    the app's names: TLS verified against the local CA with the app name as SNI, the frontend's
+    security headers, 80 and 443 open and every other port closed. Outside, nothing resolves."""
+    plain, secure, tls, closed = app_tls
+    env = _connect_env(plain, secure, closed)
+    probe = f"""
+import json
+from sanvi_ops.security import check_tls_endpoint
+from sanvi_ops.exposure import scan_ports, check_security_headers, check_tls_ciphers
+out = {{}}
+out["tls"] = [r.status.value for r in check_tls_endpoint("production", "app.sanvi-machinery.com", 443, ca_file={str(tls.ca_file)!r})]
+out["ciphers"] = [r.status.value for r in check_tls_ciphers("production", "app.sanvi-machinery.com", 443)]
+out["ports"] = [(r.check, r.status.value) for r in scan_ports("app.sanvi-machinery.com", [22, 80, 443, 5432, 8080])]
+out["prod_headers"] = [r.status.value for r in check_security_headers("production", "https://app.sanvi-machinery.com", verify={str(tls.ca_file)!r})]
+out["staging_headers"] = [r.check for r in check_security_headers("staging", "https://staging.sanvi-machinery.com", verify={str(tls.ca_file)!r})]
+out["untrusted"] = [r.status.value for r in check_tls_endpoint("production", "app.sanvi-machinery.com", 443)]
+print(json.dumps(out))
+"""
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(out["tls"]) == {"ok"}, out
+    assert set(out["ciphers"]) == {"ok"}, out
+    assert out["ports"] == [["ports[app.sanvi-machinery.com]", "ok"]], out
+    assert out["prod_headers"] == ["ok"], out
+    assert out["staging_headers"] == ["headers[staging].csp"], out  # the story's one header gap
+    assert "ok" not in out["untrusted"]  # without the CA the certificate is (rightly) refused
+    # The plain listener sends a browser under the app's name to HTTPS, as a real frontend does.
+    req = urllib.request.Request(plain.url + "/", headers={"Host": "app.sanvi-machinery.com"})
+    opener = urllib.request.build_opener(_NoRedirect())
+    with pytest.raises(urllib.error.HTTPError) as redirect:
+        opener.open(req, timeout=10)
+    assert (
+        redirect.value.code == 301
+        and redirect.value.headers["Location"] == "https://app.sanvi-machinery.com/"
+    )
+    # This test process has no map: the names do not resolve here (nothing system-wide changed).
+    import socket
+
+    with pytest.raises(socket.gaierror):
+        socket.getaddrinfo("app.sanvi-machinery.com", 443)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def test_connect_to_map_only_points_at_loopback() -> None:
+    """The map is input from the environment: a non-loopback target is refused, never used."""
+    from sanvi_ops.localstack import hosts
+
+    with pytest.raises(ValueError, match="not a loopback address"):
+        hosts.parse(hosts.encode({"app.sanvi-machinery.com": {443: "10.0.0.5:443"}}, "127.0.0.1:1"))
+    with pytest.raises(ValueError, match="not a loopback address"):
+        hosts.parse(hosts.encode({}, "203.0.113.9:1"))
+    parsed, closed = hosts.parse(
+        hosts.encode({"App.Sanvi-Machinery.com.": {443: "127.0.0.1:9443"}}, "127.0.0.1:1")
+    )
+    assert parsed == {"app.sanvi-machinery.com": {443: ("127.0.0.1", 9443)}} and closed == ("127.0.0.1", 1)
+
+
+def test_certificates_are_made_once_and_reissued_when_the_names_change(tmp_path: Path) -> None:
+    from sanvi_ops.localstack.tls import ensure_certificates
+
+    first = ensure_certificates(tmp_path, ["app.sanvi-machinery.com"])
+    pem = first.cert_file.read_bytes()
+    assert stat.S_IMODE(first.key_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "ca-key.pem").stat().st_mode) == 0o600
+    assert ensure_certificates(tmp_path, ["app.sanvi-machinery.com"]).cert_file.read_bytes() == pem
+    ca = first.ca_file.read_bytes()
+    again = ensure_certificates(tmp_path, ["app.sanvi-machinery.com", "staging.sanvi-machinery.com"])
+    assert again.cert_file.read_bytes() != pem and again.ca_file.read_bytes() == ca
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_moto_process(state: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(run.REPO / "include")}
+    with log.open("ab") as fh:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "sanvi_ops.localstack.moto_state",
+                "--port",
+                str(port),
+                "--state",
+                str(state),
+            ],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    run.wait_http(f"{url}/moto-api/data.json", 120, lambda: None if proc.poll() is None else "moto exited")
+    return proc, url
+
+
+def test_aws_state_survives_a_restart_of_the_stacks_moto(tmp_path: Path) -> None:
+    """The stack's moto process: start, write a (KMS-encrypted) object, stop, start: it is still
+    there, with its key and alias; the calls moto lacks are answered (moto_extras)."""
+    import boto3
+
+    state, log = tmp_path / "aws-state.pickle", tmp_path / "moto.log"
+    kw = {"region_name": "us-east-1", "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    proc, url = _start_moto_process(state, log)
+    try:
+        s3, kms = boto3.client("s3", endpoint_url=url, **kw), boto3.client("kms", endpoint_url=url, **kw)
+        key = kms.create_key()["KeyMetadata"]["KeyId"]
+        kms.create_alias(AliasName="alias/sanvi-backups", TargetKeyId=key)
+        s3.create_bucket(Bucket="sanvi-machinery-backups")
+        body = os.urandom(3 * 1024 * 1024)
+        s3.put_object(
+            Bucket="sanvi-machinery-backups",
+            Key="postgres/20261203T010000Z-full/base.tar",
+            Body=body,
+            ServerSideEncryption="aws:kms",
+            SSEKMSKeyId="alias/sanvi-backups",
+        )
+        rds = boto3.client("rds", endpoint_url=url, **kw)
+        assert rds.describe_pending_maintenance_actions()["PendingMaintenanceActions"] == []
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    assert stat.S_IMODE(state.stat().st_mode) == 0o600
+    from sanvi_ops.localstack.moto_state import objects_kept
+
+    assert objects_kept(state) == 1
+    proc, url = _start_moto_process(state, log)
+    try:
+        s3, kms = boto3.client("s3", endpoint_url=url, **kw), boto3.client("kms", endpoint_url=url, **kw)
+        got = s3.get_object(Bucket="sanvi-machinery-backups", Key="postgres/20261203T010000Z-full/base.tar")
+        assert got["Body"].read() == body
+        assert kms.describe_key(KeyId="alias/sanvi-backups")["KeyMetadata"]["KeyId"] == key
+        assert (
+            kms.decrypt(CiphertextBlob=kms.encrypt(KeyId=key, Plaintext=b"x")["CiphertextBlob"])["Plaintext"]
+            == b"x"
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    assert "loaded s3, kms" in log.read_text()
+
+
+def test_an_unreadable_state_file_is_set_aside_not_fatal(tmp_path: Path) -> None:
+    state, log = tmp_path / "aws-state.pickle", tmp_path / "moto.log"
+    state.write_bytes(b"not a pickle")
+    proc, _url = _start_moto_process(state, log)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(60)
+    assert (tmp_path / "aws-state.pickle.unreadable").read_bytes() == b"not a pickle"
+    assert "could not load" in log.read_text()
+
+
+def test_seed_story_gives_the_dags_data_and_is_idempotent(aws_endpoint: str) -> None:
+    """The Log Review finds its groups with a day of lines and a few errors (under 1 %), the
+    Security Patch Review a scanned image per repository (one HIGH finding in the backend)."""
+    import datetime as dt
+
+    import boto3
+
+    from sanvi_ops.localstack.aws_seed import seed_story
+    from sanvi_ops.logs import count_events, read_errors
+    from sanvi_ops.patches import review_ecr
+
+    url = aws_endpoint
+    cfg = load_config(run.SHIPPED_CONFIG)
+    first = seed_story(url, "us-east-1", cfg)
+    assert all(n > 0 for n in first["log_events"].values()), first
+    assert set(seed_story(url, "us-east-1", cfg)["log_events"].values()) == {0}  # no duplicates
+    kw = {
+        "endpoint_url": url,
+        "region_name": "us-east-1",
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+    }
+    logs = boto3.client("logs", **kw)
+    end = dt.datetime.now(dt.UTC)
+    for group in cfg.log_review.log_groups:
+        digest, _ = read_errors(
+            logs, group, end - dt.timedelta(hours=24), end, pattern=cfg.log_review.filter_pattern, limit=1000
+        )
+        total = count_events(logs, group, end - dt.timedelta(hours=24), end, 50_000)
+        assert total and 0 < digest.events < total / 100, (group, digest.events, total)
+    statuses = {
+        r.check: r.status.value
+        for r in review_ecr(boto3.client("ecr", **kw), cfg.security_patch_review.ecr_repositories)
+    }
+    assert statuses == {
+        "ecr.image_findings[sanvi-frontend]": "ok",
+        "ecr.image_findings[sanvi-backend]": "warning",
+    }
+
+
+def test_full_backup_exists_looks_past_newer_incrementals(
+    aws_endpoint: str, boto_client: Any, tmp_path: Path
+) -> None:
+    """The start holds the backup DAGs only when S3 has no complete full backup: an incremental
+    newer than the full must not hide it, a full without its manifest does not count."""
+    from sanvi_ops.backups import FORMAT, MANIFEST_NAME
+
+    config = run.write_local_config(run.SHIPPED_CONFIG, tmp_path / "maintenance.yaml", DEMO_URL)
+    db = load_config(config).database_backups
+    s3 = boto_client("s3")
+    s3.create_bucket(Bucket=db.bucket)
+
+    def manifest(backup_id: str) -> None:
+        body = json.dumps({"format": FORMAT, "backup_id": backup_id}).encode()
+        s3.put_object(Bucket=db.bucket, Key=f"{db.prefix}{backup_id}/{MANIFEST_NAME}", Body=body)
+
+    assert run.full_backup_exists(aws_endpoint, config) is False
+    s3.put_object(Bucket=db.bucket, Key=f"{db.prefix}20261203T010000Z-full/base.tar", Body=b"half")
+    assert run.full_backup_exists(aws_endpoint, config) is False  # no manifest: incomplete
+    manifest("20261203T010000Z-full")
+    manifest("20261203T020000Z-incr")
+    assert run.full_backup_exists(aws_endpoint, config) is True

@@ -1,7 +1,7 @@
 """A local AWS endpoint: moto in server mode on 127.0.0.1.
 
 Tests run it in a thread (:func:`start_moto_thread`); ``make run`` runs it as its own process
-(:func:`moto_server_command`) so its state survives for the life of the stack. boto3 clients
+(:mod:`sanvi_ops.localstack.moto_state`, which also keeps its S3/KMS state across restarts). boto3 clients
 reach it through the AWS connection's ``endpoint_url`` like any other AWS-compatible endpoint.
 """
 

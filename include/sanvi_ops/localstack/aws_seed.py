@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 
 from sanvi_ops.localstack.aws import LOCAL_AWS_ENV
 
-__all__ = ["DemoNames", "seed_demo", "seed_governance"]
+__all__ = ["DemoNames", "seed_demo", "seed_governance", "seed_story", "warm_up"]
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 #: ``0`` skips :func:`seed_governance` in :func:`seed_demo` (the test suite: only the tests of
@@ -388,3 +388,232 @@ def seed_governance(endpoint_url: str, region: str = "us-east-1", cfg: Any = Non
     _seed_audit_logs(client("logs"), {k: list(v) for k, v in ca.log_groups.items()})
     _seed_iam(client("iam"), endpoint_url, region)
     return {"network": network, "legacy_bucket": LEGACY_BUCKET, "evidence_bucket": ca.evidence.bucket}
+
+
+# --------------------------------------------------------------------------------------------
+# The first start's story: what the daily and weekly DAGs read, seeded so that they find data
+# --------------------------------------------------------------------------------------------
+
+#: Error lines of the demo services (the Log Review groups them into signatures). A few per day
+#: among hundreds of normal lines: an error rate well under the guide's 1 % warning.
+DEMO_ERRORS: dict[str, list[str]] = {
+    "frontend": [
+        "ERROR [web] GET /api/orders/{order} failed: upstream timeout after 3012 ms (request {req})",
+        "ERROR [web] GET /api/orders/{order} failed: upstream timeout after 2987 ms (request {req})",
+    ],
+    "backend": [
+        'ERROR [orders] could not serialize access due to concurrent update (order {order}, user "u{user}")',
+        'ERROR [orders] could not serialize access due to concurrent update (order {order}, user "u{user}")',
+        "ERROR [billing] payment gateway answered 502 for invoice {order} after 1200 ms",
+        "ERROR [billing] payment gateway answered 502 for invoice {order} after 1187 ms",
+    ],
+}
+#: Normal lines per group per day (one every ~3 minutes).
+DEMO_INFO_PER_DAY = 480
+#: ECR scan findings of the demo images: the frontend is clean of CRITICAL/HIGH, the backend
+#: has one HIGH finding (a warning in the Security Patch Review, part of the story).
+DEMO_IMAGE_FINDINGS: dict[str, list[dict[str, str]]] = {
+    "frontend": [
+        {"name": "CVE-2024-45590", "severity": "MEDIUM", "package": "body-parser", "version": "1.20.2"},
+        {"name": "CVE-2024-43796", "severity": "LOW", "package": "express", "version": "4.19.2"},
+    ],
+    "backend": [
+        {"name": "CVE-2024-6345", "severity": "HIGH", "package": "setuptools", "version": "69.5.1"},
+        {"name": "CVE-2024-35195", "severity": "MEDIUM", "package": "requests", "version": "2.31.0"},
+    ],
+}
+
+
+def _service_of(name: str) -> str:
+    return "frontend" if "front" in name else "backend"
+
+
+def _seed_log_events(logs: Any, group: str, now_ms: int) -> int:
+    """A day of the service's log lines, ending now; skipped when the group had one within the
+    hour (a restart adds no duplicates). Returns the number of events written."""
+    if not logs.describe_log_groups(logGroupNamePrefix=group).get("logGroups"):
+        logs.create_log_group(logGroupName=group)
+    stream = "app/demo"
+    streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=stream).get("logStreams", [])
+    if not streams:
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    elif int(streams[0].get("lastEventTimestamp") or 0) > now_ms - 3_600_000:
+        return 0
+    service = _service_of(group)
+    day_ms = 24 * 3_600_000
+    step = day_ms // DEMO_INFO_PER_DAY
+    events: list[dict[str, Any]] = [
+        {
+            "timestamp": now_ms - day_ms + i * step,
+            "message": f"INFO [{service}] {'GET' if i % 3 else 'POST'} /api/{'orders' if i % 2 else 'machines'} "
+            f"200 in {40 + (i * 37) % 160} ms",
+        }
+        for i in range(DEMO_INFO_PER_DAY)
+    ]
+    errors = DEMO_ERRORS[service]
+    for n, template in enumerate(errors):
+        at = now_ms - day_ms + (n + 1) * day_ms // (len(errors) + 1) + 1
+        message = template.format(order=8800 + 17 * n, req=f"r-{4100 + n}", user=300 + n)
+        events.append({"timestamp": at, "message": message})
+    events.sort(key=lambda e: int(e["timestamp"]))
+    logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+    return len(events)
+
+
+def _seed_ecr(ecr: Any, endpoint_url: str, region: str, repositories: Sequence[str]) -> None:
+    """Each repository with one pushed ``:latest`` image whose scan completed with the findings
+    of :data:`DEMO_IMAGE_FINDINGS` (moto serves them through its ``scan-finding-results`` API)."""
+    import hashlib
+    import json
+    import urllib.request
+
+    from botocore.exceptions import ClientError
+
+    results = []
+    for repo in repositories:
+        try:
+            ecr.create_repository(repositoryName=repo, imageScanningConfiguration={"scanOnPush": True})
+        except ClientError as exc:
+            if _code(exc) != "RepositoryAlreadyExistsException":
+                raise
+        if not ecr.describe_images(repositoryName=repo).get("imageDetails"):
+            layer = hashlib.sha256(repo.encode()).hexdigest()
+            manifest = {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "config": {
+                    "mediaType": "application/vnd.docker.container.image.v1+json",
+                    "size": 7023,
+                    "digest": f"sha256:{hashlib.sha256(layer.encode()).hexdigest()}",
+                },
+                "layers": [
+                    {
+                        "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                        "size": 32654,
+                        "digest": f"sha256:{layer}",
+                    }
+                ],
+            }
+            ecr.put_image(repositoryName=repo, imageManifest=json.dumps(manifest), imageTag="latest")
+        try:
+            ecr.start_image_scan(repositoryName=repo, imageId={"imageTag": "latest"})
+        except ClientError as exc:
+            if _code(exc) != "LimitExceededException":  # moto: one scan per image per day
+                raise
+        findings = DEMO_IMAGE_FINDINGS[_service_of(repo)]
+        counts: dict[str, int] = {}
+        for f in findings:
+            counts[f["severity"]] = counts.get(f["severity"], 0) + 1
+        results.append(
+            {
+                "repositoryName": repo,
+                "imageId": {"imageTag": "latest"},
+                "imageScanStatus": {
+                    "status": "COMPLETE",
+                    "description": "The scan was completed successfully.",
+                },
+                "imageScanFindings": {
+                    "findingSeverityCounts": counts,
+                    "findings": [
+                        {
+                            "name": f["name"],
+                            "uri": f"https://nvd.nist.gov/vuln/detail/{f['name']}",
+                            "severity": f["severity"],
+                            "attributes": [
+                                {"key": "package_name", "value": f["package"]},
+                                {"key": "package_version", "value": f["version"]},
+                            ],
+                        }
+                        for f in findings
+                    ],
+                },
+            }
+        )
+    request = urllib.request.Request(
+        f"{endpoint_url}/moto-api/static/ecr/scan-finding-results",
+        data=json.dumps({"results": results, "region": region}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310 - loopback URL checked above
+        resp.read()
+
+
+def _seed_file_storage(s3: Any, bucket: str, region: str) -> None:
+    """The file-storage bucket is versioned, as the guide's file backups expect."""
+    _ensure_bucket(s3, bucket, region)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+
+
+def _seed_system_image(ec2: Any) -> None:
+    """One AMI of ours (the weekly system image); a fresh one after each start of moto."""
+    if not ec2.describe_images(Owners=["self"]).get("Images"):
+        ec2.register_image(Name="sanvi-backend-weekly", Description="Sanvi backend system image (demo)")
+
+
+#: (service, call, kwargs) made once after seeding so that moto has built each backend the DAGs
+#: use before they run: the first call to a moto service is slow (seconds under load).
+WARM_UP_CALLS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("kms", "list_aliases", {}),
+    ("cloudwatch", "list_metrics", {}),
+    ("ce", "get_cost_and_usage", {}),
+    ("application-autoscaling", "describe_scalable_targets", {"ServiceNamespace": "ecs"}),
+    ("s3control", "get_public_access_block", {"AccountId": "123456789012"}),
+    ("sts", "get_caller_identity", {}),
+)
+
+
+def warm_up(endpoint_url: str, region: str = "us-east-1") -> list[str]:
+    """Make the :data:`WARM_UP_CALLS`; returns the services that answered (errors are expected
+    for some, e.g. a missing public access block: the point is that moto loaded the service)."""
+    import datetime as dt
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    _require_local(endpoint_url)
+    session = _session(region)
+    warmed = []
+    today = dt.date.today()
+    for service, call, kwargs in WARM_UP_CALLS:
+        if service == "ce":
+            kwargs = {
+                "TimePeriod": {"Start": (today - dt.timedelta(days=1)).isoformat(), "End": today.isoformat()},
+                "Granularity": "DAILY",
+                "Metrics": ["UnblendedCost"],
+            }
+        try:
+            getattr(session.client(service, endpoint_url=endpoint_url), call)(**kwargs)
+        except (ClientError, BotoCoreError):
+            pass
+        warmed.append(service)
+    return warmed
+
+
+def seed_story(endpoint_url: str, region: str = "us-east-1", cfg: Any = None) -> dict[str, Any]:
+    """What the DAGs of a first start read, so that each finds data rather than nothing: the Log
+    Review's CloudWatch Logs groups (a day of lines, a few errors), the Security Patch Review's
+    ECR repositories (an image each, scanned, with findings), the file-storage bucket versioned
+    and a system image (Backup Verification), then :func:`warm_up`. Idempotent."""
+    import time
+
+    _require_local(endpoint_url)
+    if cfg is None:
+        from sanvi_ops.config import load_config
+
+        cfg = load_config()
+    session = _session(region)
+
+    def client(service: str) -> Any:
+        return session.client(service, endpoint_url=endpoint_url)
+
+    now_ms = int(time.time() * 1000)
+    logs = client("logs")
+    written = {g: _seed_log_events(logs, g, now_ms) for g in cfg.log_review.log_groups}
+    repos = list(cfg.security_patch_review.ecr_repositories)
+    if repos:
+        _seed_ecr(client("ecr"), endpoint_url, region, repos)
+    files = cfg.health_check.buckets.get("files")
+    if files:
+        _seed_file_storage(client("s3"), files, region)
+    _seed_system_image(client("ec2"))
+    return {"log_events": written, "ecr_repositories": repos, "warmed": warm_up(endpoint_url, region)}

@@ -13,6 +13,12 @@ for both, so the whole loop runs for real over HTTP:
   (HTTP 200, ``ok``/``error``, ``ts``, ``channel``). Messages are kept in a JSON-lines file so
   they survive restarts; ``GET /slack`` lists them, newest first, and ``GET /slack/messages.json``
   returns them as JSON.
+
+The same application is served under its real host names (``app.sanvi-machinery.com`` …) for
+the Security Scan and Penetration Testing checks: :func:`make_tls_server` starts an HTTPS
+listener with the local certificate (:mod:`sanvi_ops.localstack.tls`) that routes by ``Host``
+(``/`` the frontend with its security headers, ``/api/health`` the backend); on the plain
+listener such a ``Host`` is redirected to HTTPS, as a real frontend does.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import hashlib
 import hmac
 import html
 import json
+import ssl
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -33,6 +40,24 @@ from urllib.parse import parse_qs, urlsplit
 #: Environments the demo application serves (``/production/``, ``/staging/``).
 DEFAULT_ENVIRONMENTS: tuple[str, ...] = ("production", "staging")
 COMPONENTS: tuple[str, ...] = ("frontend", "backend")
+#: Security headers of the demo frontends per environment. Staging has no Content-Security-Policy
+#: yet: the Penetration Testing's header check reports it (a warning, part of the demo's story).
+FRONTEND_HEADERS: dict[str, dict[str, str]] = {
+    "production": {
+        "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+        "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "strict-origin-when-cross-origin",
+    },
+    "staging": {
+        "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+    },
+}
+#: TLS handshake bound per connection (a port scan connects and leaves without one).
+TLS_HANDSHAKE_TIMEOUT_S = 10.0
 #: Largest request body accepted (Slack's own limit for chat.postMessage is far below this).
 MAX_BODY_BYTES = 1_000_000
 
@@ -182,18 +207,40 @@ class DemoHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # the default 5 makes bursts of probes wait for SYN retries
 
-    def __init__(self, sink: SlackSink, app: DemoApp, port: int = 0, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        sink: SlackSink,
+        app: DemoApp,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        *,
+        vhosts: Mapping[str, str] | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         if host not in {"127.0.0.1", "localhost", "::1"}:
             raise ValueError(f"DemoHTTPServer binds loopback only, not {host!r}")
         self.sink = sink
         self.app = app
+        #: host name (lower case) → environment, for requests that arrive under the app's names.
+        self.vhosts = {h.lower(): env for h, env in (vhosts or {}).items()}
+        self.tls = tls
         super().__init__((host, port), _Handler)
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host!s}:{port}"
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """TLS handshake in the request's own thread, so a slow or silent client blocks no one."""
+        if self.tls is not None:
+            request.settimeout(TLS_HANDSHAKE_TIMEOUT_S)
+            try:
+                request = self.tls.wrap_socket(request, server_side=True)
+            except OSError:  # a port scan, a refused protocol or cipher: nothing to serve
+                return
+        super().finish_request(request, client_address)
 
     def start(self) -> DemoHTTPServer:
         """Serve in a daemon thread; returns self."""
@@ -214,10 +261,22 @@ def make_server(
     slack_token: str,
     port: int = 0,
     environments: Iterable[str] = DEFAULT_ENVIRONMENTS,
+    vhosts: Mapping[str, str] | None = None,
 ) -> DemoHTTPServer:
     """A started server on 127.0.0.1 (``port=0``: a free port; see ``.url``)."""
     sink = SlackSink(messages_file, slack_token)
-    return DemoHTTPServer(sink, DemoApp(tuple(environments)), port=port).start()
+    return DemoHTTPServer(sink, DemoApp(tuple(environments)), port=port, vhosts=vhosts).start()
+
+
+def make_tls_server(
+    plain: DemoHTTPServer, cert_file: Path, key_file: Path, vhosts: Mapping[str, str], port: int = 0
+) -> DemoHTTPServer:
+    """A started HTTPS listener on 127.0.0.1 serving ``plain``'s application under ``vhosts``
+    (host name → environment) with the certificate in ``cert_file`` / ``key_file``."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cert_file, key_file)
+    return DemoHTTPServer(plain.sink, plain.app, port=port, vhosts=vhosts, tls=ctx).start()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -229,8 +288,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- responses --------------------------------------------------------------------------
 
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
+    def _send(
+        self, status: int, body: bytes, content_type: str, headers: Mapping[str, str] | None = None
+    ) -> None:
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
@@ -246,9 +309,27 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- routing ----------------------------------------------------------------------------
 
+    def _vhost(self) -> str | None:
+        """The environment when the request came for one of the application's host names."""
+        host = (self.headers.get("Host") or "").rsplit(":", 1)[0]
+        return self.server.vhosts.get(host.strip("[]").lower())
+
     def do_GET(self) -> None:  # noqa: N802 - http.server API
         path = urlsplit(self.path).path
-        if path == "/":
+        environment = self._vhost()
+        if environment is not None and self.server.tls is None:
+            self.send_response(301)
+            self.send_header("Location", f"https://{self.headers['Host'].rsplit(':', 1)[0]}{self.path}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif environment is not None:
+            if path in ("/", "/api/health"):
+                self._serve_app(environment, "frontend" if path == "/" else "backend")
+            else:
+                self._json(404, {"error": "not found", "path": path})
+        elif self.server.tls is not None:
+            self._json(404, {"error": "unknown host", "host": self.headers.get("Host", "")})
+        elif path == "/":
             self._html(200, _index_page(self.server.app.environments))
         elif path in ("/slack", "/slack/"):
             self._html(200, _slack_page(self.server.sink.messages()))
@@ -293,7 +374,10 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
         else:
-            self._html(status, _frontend_page(environment, healthy))
+            headers = FRONTEND_HEADERS.get(environment, {}) if self.server.tls is not None else {}
+            self._send(
+                status, _frontend_page(environment, healthy).encode(), "text/html; charset=utf-8", headers
+            )
 
     def _set_demo_state(self, payload: Mapping[str, Any]) -> None:
         try:

@@ -12,13 +12,22 @@ Airflow runs as its four components (``api-server``, ``scheduler``, ``dag-proces
 starts the scheduler's and triggerer's log servers, which bind every interface, and nothing of
 this stack may listen beyond 127.0.0.1. On one machine the UI reads task logs from disk anyway.
 
-State lives in ``.local/`` (git-ignored) and survives restarts: generated passwords
-(``.local/secrets.json``, mode 600), the databases, Redis' dump, the Slack sink's messages.
+State lives in ``.local/`` (git-ignored; ``SANVI_LOCAL_DIR`` puts it elsewhere) and survives
+restarts: generated passwords (``.local/secrets.json``, mode 600), the databases, Redis' dump,
+the Slack sink's messages, moto's S3 and KMS state (``.local/aws-state.pickle``, written on stop,
+see :mod:`sanvi_ops.localstack.moto_state`) and the local TLS CA (``.local/tls/``).
+
+The first start tells the demo's story on purpose (README, "What you'll see on the first
+start"): moto is seeded with what the DAGs read (:func:`~sanvi_ops.localstack.aws_seed.seed_story`),
+the application's host names resolve to the demo server's HTTPS listener inside the Airflow
+processes (:mod:`sanvi_ops.localstack.hosts`), and the DAGs that need a backup wait for the first
+full one (:mod:`sanvi_ops.localstack.first_start`).
 Secrets go only to that file and to the Airflow processes' environment; the only one printed is
 the UI login.
 
-``python -m sanvi_ops.localstack.run airflow <args>`` runs an Airflow CLI command against the
-running stack (e.g. ``airflow dags trigger system_health_check``).
+``.venv/bin/sanvi-ops`` (written by ``make``; see the Makefile): ``sanvi-ops airflow <args>`` runs an
+Airflow CLI command against the running stack, ``sanvi-ops trigger <dag_id>`` starts a manual run
+through the REST API (fast), ``sanvi-ops run`` starts the stack.
 """
 
 from __future__ import annotations
@@ -37,7 +46,7 @@ import urllib.error
 import urllib.request
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
 from types import FrameType
@@ -49,6 +58,19 @@ LOCAL_DIR = REPO / ".local"
 SHIPPED_CONFIG = REPO / "include" / "config" / "maintenance.yaml"
 HOST = "127.0.0.1"
 DEFAULT_UI_PORT = 8080
+#: The demo HTTP server (demo application, Slack sink): fixed so the printed URLs stay valid.
+DEFAULT_DEMO_PORT = 8081
+#: moto's S3 and KMS state, saved on stop and loaded on start.
+AWS_STATE_FILE = "aws-state.pickle"
+#: The DAGs paused until the first full backup, while they are (see first_start.BackupGate).
+HELD_DAGS_FILE = "held-dags.json"
+#: The config's connection ids (no secrets), for `sanvi-ops airflow …`.
+CONN_IDS_FILE = "connection-ids.json"
+#: Local settings layered on the shipped config (see write_local_config): a cold moto under
+#: start-up load answers in tens of seconds, not the production budget of 20 s.
+LOCAL_COMPONENT_TIMEOUT_S = 90
+#: Task processes at once (LocalExecutor): two per core, at least 4.
+LOCAL_PARALLELISM = max(4, 2 * (os.cpu_count() or 2))
 #: Databases on the local PostgreSQL: role → name.
 DATABASES = {
     "airflow": "airflow",
@@ -63,6 +85,8 @@ AIRFLOW_COMPONENTS: dict[str, list[str]] = {
     "dag-processor": ["dag-processor"],
     "triggerer": ["triggerer", "--skip-serve-logs"],
 }
+#: The project's command line (written into the venv by ``make``; see sanvi_ops.localstack.cli).
+CLI = ".venv/bin/sanvi-ops"
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 
 
@@ -132,6 +156,11 @@ class Addresses:
     prometheus_url: str | None
     ui_port: int
     host: str = HOST
+    #: The demo application's HTTPS listener, the loopback port that refuses every connect, and
+    #: the application's host names (→ environment) that resolve to them (see connect_to_env).
+    demo_tls_url: str | None = None
+    closed_port: int | None = None
+    app_hosts: dict[str, str] = field(default_factory=dict)
 
     @property
     def ui_url(self) -> str:
@@ -139,12 +168,26 @@ class Addresses:
 
 
 def ui_port_from_env() -> int:
-    raw = os.environ.get("SANVI_UI_PORT", "").strip()
+    return _port_from_env("SANVI_UI_PORT", DEFAULT_UI_PORT)
+
+
+def demo_port_from_env() -> int:
+    return _port_from_env("SANVI_DEMO_PORT", DEFAULT_DEMO_PORT)
+
+
+def _port_from_env(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
     if not raw:
-        return DEFAULT_UI_PORT
+        return default
     if not raw.isdigit() or not 1 <= int(raw) <= 65535:
-        raise StartupError(f"SANVI_UI_PORT: must be a TCP port 1..65535, got {raw!r}")
+        raise StartupError(f"{name}: must be a TCP port 1..65535, got {raw!r}")
     return int(raw)
+
+
+def local_dir_from_env() -> Path:
+    """Where the stack keeps its state: ``SANVI_LOCAL_DIR`` or ``.local/`` of this checkout."""
+    raw = os.environ.get("SANVI_LOCAL_DIR", "").strip()
+    return Path(raw).resolve() if raw else LOCAL_DIR
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,6 +286,11 @@ def airflow_settings(addr: Addresses, sec: Secrets, local_dir: Path, config_path
         "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": addr.host,
         # New or edited DAG files show up within 30 s instead of 5 min.
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        # One machine: a few task processes at a time. On the first start every DAG runs at once,
+        # and 32 concurrent interpreters on 2 cores make the health check's own latency probes
+        # and the scheduler's heartbeat the slow part (criticals that are not the demo's story).
+        "AIRFLOW__CORE__PARALLELISM": str(LOCAL_PARALLELISM),
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "120",
         "PYTHONPATH": os.pathsep.join([str(REPO / "include"), str(REPO / "plugins")]),
         "SANVI_OPS_CONFIG": str(config_path),
     }
@@ -268,14 +316,58 @@ def child_env(
     env["NO_PROXY"] = env["no_proxy"] = no_proxy  # loopback traffic must never go through a proxy
     env.update(airflow_settings(addr, sec, local_dir, config_path))
     env.update(connection_env(addr, sec, conn_ids, base.get("SLACK_API_TOKEN") or None))
+    env.update(connect_to_env(addr, env))
+    # Bytecode caching on: every task process imports Airflow, which compiles for seconds otherwise.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
-def write_local_config(shipped: Path, target: Path, demo_url: str) -> Path:
-    """Copy the shipped config with ``health_check.endpoints`` pointed at the demo server.
+#: Put on the Airflow processes' PYTHONPATH when the application's host names are mapped: its
+#: sitecustomize installs the map (sanvi_ops.localstack.hosts) at interpreter start.
+SITE_DIR = Path(__file__).resolve().parent / "site"
 
-    ``https://app.sanvi-machinery.com/api/health`` of environment ``production`` becomes
-    ``<demo_url>/production/api/health``; every other setting is kept as shipped.
+
+def connect_to_env(addr: Addresses, env: Mapping[str, str]) -> dict[str, str]:
+    """The variables that make the application's host names reach the demo server from the
+    Airflow processes: port 443 → its HTTPS listener, 80 → its plain one, any other port →
+    refused (see :mod:`sanvi_ops.localstack.hosts`). Empty when the stack serves no TLS."""
+    from sanvi_ops.localstack.hosts import ENV_VAR, encode
+
+    if not addr.app_hosts or addr.demo_tls_url is None or addr.closed_port is None:
+        return {}
+    tls_port, http_port = urlsplit(addr.demo_tls_url).port, urlsplit(addr.demo_url).port
+    hosts = {h: {443: f"{addr.host}:{tls_port}", 80: f"{addr.host}:{http_port}"} for h in addr.app_hosts}
+    no_proxy = ",".join(filter(None, [env.get("NO_PROXY", ""), *sorted(addr.app_hosts)]))
+    return {
+        ENV_VAR: encode(hosts, f"{addr.host}:{addr.closed_port}"),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(SITE_DIR), env.get("PYTHONPATH", "")])),
+        "NO_PROXY": no_proxy,
+        "no_proxy": no_proxy,
+    }
+
+
+def app_hosts(config_path: Path) -> dict[str, str]:
+    """Host name → environment of every https URL of the config's ``environments``."""
+    from sanvi_ops.config import load_config
+
+    hosts = {}
+    for key, env in load_config(config_path).environments.items():
+        parts = urlsplit(str(env.url))
+        if parts.scheme == "https" and parts.hostname:
+            hosts[parts.hostname.lower()] = key
+    return hosts
+
+
+def write_local_config(shipped: Path, target: Path, demo_url: str, ca_file: Path | None = None) -> Path:
+    """Copy the shipped config with the few settings the local stack needs changed.
+
+    - ``health_check.endpoints``: ``https://app.sanvi-machinery.com/api/health`` of environment
+      ``production`` becomes ``<demo_url>/production/api/health``;
+    - ``health_check.component_timeout_seconds``: at least :data:`LOCAL_COMPONENT_TIMEOUT_S`;
+    - ``security_scan.tls_ca_file``: ``ca_file``, the local CA that signed the demo server's
+      certificate for the application's host names (when given).
+
+    Every other setting is kept as shipped.
     """
     import yaml
 
@@ -285,10 +377,17 @@ def write_local_config(shipped: Path, target: Path, demo_url: str) -> Path:
     for endpoint in data.get("health_check", {}).get("endpoints", []):
         path = urlsplit(str(endpoint["url"])).path or "/"
         endpoint["url"] = f"{demo_url}/{quote(str(endpoint['environment']), safe='')}{path}"
+    health = data.setdefault("health_check", {})
+    health["component_timeout_seconds"] = max(
+        int(health.get("component_timeout_seconds") or 0), LOCAL_COMPONENT_TIMEOUT_S
+    )
+    if ca_file is not None:
+        data.setdefault("security_scan", {})["tls_ca_file"] = str(ca_file)
     source = shipped.relative_to(REPO) if shipped.is_relative_to(REPO) else shipped
     header = (
-        f"# Generated by `make run` from {source} on every start: the same settings,\n"
-        "# with health_check.endpoints pointed at the local demo application. Edit the shipped file.\n"
+        f"# Generated by `make run` from {source} on every start: the same settings, with\n"
+        "# health_check.endpoints pointed at the local demo application, a component timeout for a\n"
+        "# cold moto and security_scan.tls_ca_file = the local CA. Edit the shipped file.\n"
     )
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
@@ -326,7 +425,8 @@ def banner(addr: Addresses, sec: Secrets, local_dir: Path, app_rows: int, slack_
         f"  Airflow UI   {addr.ui_url}",
         f"  UI login     admin / {sec.ui_password}",
         f"  Slack        {slack}",
-        f"  Demo app     {addr.demo_url}/   (production and staging frontends and /api/health)",
+        f"  Demo app     {addr.demo_url}/   (frontends at /production/ and /staging/, backends at"
+        " /production/api/health and /staging/api/health)",
         f"  PostgreSQL   {addr.host}:{addr.postgres_port}   databases {', '.join(DATABASES.values())}"
         f" (sanvi_app: {app_rows:,} demo rows)",
         f"  Redis        {addr.host}:{addr.redis_port}",
@@ -334,10 +434,19 @@ def banner(addr: Addresses, sec: Secrets, local_dir: Path, app_rows: int, slack_
         f"  Prometheus   {prometheus}",
         f"  Config       {rel}/maintenance.yaml (SANVI_OPS_CONFIG)",
         f"  Logs         {rel}/logs/   Passwords: {rel}/secrets.json",
+    ]
+    if addr.app_hosts and addr.demo_tls_url:
+        lines.append(
+            f"  App names    {', '.join(sorted(addr.app_hosts))} → {addr.demo_tls_url}"
+            f" inside Airflow only (TLS CA: {rel}/tls/ca.pem)"
+        )
+    lines += [
         "",
-        "  Run the health check now: open the UI → system_health_check → Trigger, or",
-        "    .venv/bin/python -m sanvi_ops.localstack.run airflow dags trigger system_health_check",
-        "  Break something to see an incident:",
+        '  Every DAG runs for its latest slot now; README.md, "What you\'ll see on the first start",',
+        "  says which ones are red on purpose. Run the health check again: open the UI →",
+        "  system_health_check → Trigger, or",
+        f"    {CLI} trigger system_health_check",
+        "  Break something to see an incident (then heal it with status=200):",
         f"    curl -X POST {addr.demo_url}/_demo/state -d environment=production -d component=backend -d status=503",
         "",
     ]
@@ -557,20 +666,68 @@ def start_redis(stack: contextlib.ExitStack, local_dir: Path, sec: Secrets, pids
 
 
 def start_moto(stack: contextlib.ExitStack, local_dir: Path, pids: StalePids, config_path: Path) -> str:
+    """moto with the S3/KMS state of the last stop (see moto_state), seeded and warmed up."""
     from sanvi_ops.config import load_config
-    from sanvi_ops.localstack.aws import LOCAL_AWS_ENV, moto_server_command
-    from sanvi_ops.localstack.aws_seed import DemoNames, seed_demo
+    from sanvi_ops.localstack.aws import LOCAL_AWS_ENV
+    from sanvi_ops.localstack.aws_seed import DemoNames, seed_demo, seed_story
+    from sanvi_ops.localstack.moto_state import objects_kept
     from sanvi_ops.localstack.postgres import free_port
 
     port = free_port(HOST)
     env = {**os.environ, **LOCAL_AWS_ENV}
-    proc = spawn("moto", moto_server_command(port), env, local_dir / "logs")
-    stack.callback(_step, "stopping the AWS endpoint (moto)", stop_group, proc, 10.0)
+    state = local_dir / AWS_STATE_FILE
+    kept = objects_kept(state) if state.exists() else 0
+    say(
+        f"  AWS state: {kept} S3 object(s) kept from the last stop ({_relative(state)})"
+        if state.exists()
+        else "  AWS state: none saved yet (first start): the S3 buckets start empty"
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "sanvi_ops.localstack.moto_state",
+        "--port",
+        str(port),
+        "--state",
+        str(state),
+    ]
+    proc = spawn("moto", cmd, env, local_dir / "logs")
+    # Saving the state (the backups) on stop takes seconds per 100 MB: a generous bound.
+    stack.callback(
+        _step, "stopping the AWS endpoint (moto), saving its S3/KMS state", stop_group, proc, 180.0
+    )
     pids.record("moto", proc.pid, group=True)
     url = f"http://{HOST}:{port}"
     wait_http(f"{url}/moto-api/data.json", 60, lambda: _died("moto", proc, local_dir / "logs" / "moto.log"))
-    seed_demo(url, AWS_REGION, DemoNames.from_health_config(load_config(config_path).health_check))
+    cfg = load_config(config_path)
+    seed_demo(url, AWS_REGION, DemoNames.from_health_config(cfg.health_check))
+    seed_story(url, AWS_REGION, cfg)
     return url
+
+
+def full_backup_exists(moto_url: str, config_path: Path) -> bool:
+    """Whether S3 holds a complete full backup (else the DAGs that need one wait for it)."""
+    import boto3
+
+    from sanvi_ops.backups import list_backups, newest_complete
+    from sanvi_ops.config import load_config
+    from sanvi_ops.localstack.aws import LOCAL_AWS_ENV
+
+    db = load_config(config_path).database_backups
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto_url,
+        region_name=AWS_REGION,
+        aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+    )
+    fulls = [e for e in list_backups(s3, db.bucket, db.prefix, read_manifests=False) if e.kind == "full"]
+    if not fulls:
+        return False
+    # Read the manifests of the full backups only (an incremental's would not make one complete).
+    return (
+        newest_complete([e for e in list_backups(s3, db.bucket, db.prefix) if e.kind == "full"]) is not None
+    )
 
 
 def start_prometheus(stack: contextlib.ExitStack, local_dir: Path) -> str | None:
@@ -591,13 +748,38 @@ def start_prometheus(stack: contextlib.ExitStack, local_dir: Path) -> str | None
 
 
 def start_demo_http(
-    stack: contextlib.ExitStack, local_dir: Path, sec: Secrets, environments: list[str]
-) -> str:
+    stack: contextlib.ExitStack, local_dir: Path, sec: Secrets, environments: list[str], port: int = 0
+) -> Any:
     from sanvi_ops.localstack.demo_http import make_server
 
-    server = make_server(local_dir / "slack-messages.jsonl", sec.slack_token, environments=environments)
+    try:
+        server = make_server(
+            local_dir / "slack-messages.jsonl", sec.slack_token, port=port, environments=environments
+        )
+    except OSError as exc:
+        raise StartupError(
+            f"the demo HTTP server cannot listen on {HOST}:{port} ({exc}); set SANVI_DEMO_PORT"
+        ) from exc
     stack.callback(_step, "stopping the demo HTTP server", server.stop)
-    return server.url
+    return server
+
+
+def start_demo_tls(
+    stack: contextlib.ExitStack, local_dir: Path, plain: Any, hosts: Mapping[str, str]
+) -> tuple[str, int, Path]:
+    """The demo application of ``plain`` (the demo HTTP server) under its real host names over
+    HTTPS, with a certificate from the local CA, and a loopback port that refuses every connect;
+    returns (HTTPS URL, closed port, CA file)."""
+    from sanvi_ops.localstack.demo_http import make_tls_server
+    from sanvi_ops.localstack.tls import ensure_certificates
+
+    tls = ensure_certificates(local_dir / "tls", hosts)
+    server = make_tls_server(plain, tls.cert_file, tls.key_file, hosts)
+    stack.callback(_step, "stopping the demo HTTPS server", server.stop)
+    closed = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    closed.bind((HOST, 0))  # bound, never listening: every connect is refused
+    stack.callback(closed.close)
+    return server.url, int(closed.getsockname()[1]), tls.ca_file
 
 
 def prepare_airflow_home(local_dir: Path, sec: Secrets) -> None:
@@ -656,11 +838,15 @@ def create_pools(env: Mapping[str, str], log_dir: Path, config_path: Path) -> No
 
 
 def start_airflow(
-    stack: contextlib.ExitStack, env: Mapping[str, str], log_dir: Path, pids: StalePids
+    stack: contextlib.ExitStack,
+    env: Mapping[str, str],
+    log_dir: Path,
+    pids: StalePids,
+    components: Mapping[str, list[str]] = AIRFLOW_COMPONENTS,
 ) -> dict[str, subprocess.Popen[bytes]]:
     procs: dict[str, subprocess.Popen[bytes]] = {}
-    stack.callback(_step, "stopping Airflow", stop_groups, procs)
-    for name, args in AIRFLOW_COMPONENTS.items():
+    stack.callback(_step, f"stopping Airflow ({', '.join(components)})", stop_groups, procs)
+    for name, args in components.items():
         procs[name] = spawn(f"airflow-{name}", [sys.executable, "-m", "airflow", *args], env, log_dir)
         pids.record(f"airflow-{name}", procs[name].pid, group=True)
     return procs
@@ -769,8 +955,9 @@ def _shutdown_on_signals() -> Iterator[None]:
             signal.signal(s, handler)
 
 
-def run_stack(local_dir: Path = LOCAL_DIR) -> int:
+def run_stack(local_dir: Path | None = None) -> int:
     """Start everything, print the banner, wait; stop everything on a signal or a crash."""
+    local_dir = local_dir or local_dir_from_env()
     ui_port = ui_port_from_env()
     if port_in_use(ui_port):
         raise StartupError(f"port {ui_port} on {HOST} is in use (another Airflow?); set SANVI_UI_PORT")
@@ -783,7 +970,9 @@ def run_stack(local_dir: Path = LOCAL_DIR) -> int:
         try:
             stack.callback(pids.path.unlink, missing_ok=True)
             stack.callback((local_dir / "stack.json").unlink, missing_ok=True)
-            addr, procs, app_rows = start_everything(stack, local_dir, sec, pids, ui_port)
+            addr, procs, app_rows = start_everything(
+                stack, local_dir, sec, pids, ui_port, demo_port_from_env()
+            )
             (local_dir / "stack.json").write_text(json.dumps(asdict(addr), indent=2))
             slack_real = bool(os.environ.get("SLACK_API_TOKEN"))
             say(banner(addr, sec, local_dir, app_rows, slack_real), redact=False)  # shows the UI login
@@ -796,7 +985,12 @@ def run_stack(local_dir: Path = LOCAL_DIR) -> int:
 
 
 def start_everything(
-    stack: contextlib.ExitStack, local_dir: Path, sec: Secrets, pids: StalePids, ui_port: int
+    stack: contextlib.ExitStack,
+    local_dir: Path,
+    sec: Secrets,
+    pids: StalePids,
+    ui_port: int,
+    demo_port: int = 0,
 ) -> tuple[Addresses, dict[str, subprocess.Popen[bytes]], int]:
     """Start every part in order; each registers its stop on ``stack`` before it starts."""
 
@@ -812,37 +1006,126 @@ def start_everything(
     moto_url = start_moto(stack, local_dir, pids, SHIPPED_CONFIG)
     say("starting Prometheus ...")
     prometheus_url = start_prometheus(stack, local_dir)
-    demo_url = start_demo_http(stack, local_dir, sec, endpoint_environments(SHIPPED_CONFIG))
-    write_local_config(SHIPPED_CONFIG, config_path, demo_url)
-    addr = Addresses(pg.port, redis_server.port, moto_url, demo_url, prometheus_url, ui_port)
+    demo = start_demo_http(stack, local_dir, sec, endpoint_environments(SHIPPED_CONFIG), demo_port)
+    hosts = app_hosts(SHIPPED_CONFIG)
+    tls_url, closed_port, ca_file = start_demo_tls(stack, local_dir, demo, hosts)
+    write_local_config(SHIPPED_CONFIG, config_path, demo.url, ca_file)
+    addr = Addresses(
+        pg.port, redis_server.port, moto_url, demo.url, prometheus_url, ui_port,
+        demo_tls_url=tls_url, closed_port=closed_port, app_hosts=hosts,
+    )  # fmt: skip
     conn_ids = _conn_ids(config_path)
+    (local_dir / CONN_IDS_FILE).write_text(json.dumps(conn_ids))  # for the CLI (connection ids only)
     env = child_env(addr, sec, local_dir, config_path, conn_ids, os.environ)
     executor, executor_settings = executor_env(addr, sec)
     env.update(executor_settings)
     prepare_airflow_home(local_dir, sec)
     migrate_airflow_db(env, log_dir)
     create_pools(env, log_dir, config_path)
+    hold = not full_backup_exists(moto_url, config_path)
     say("starting Airflow (api-server, scheduler, dag-processor, triggerer) ...")
-    procs = start_airflow(stack, env, log_dir, pids)
+    held = {k: v for k, v in AIRFLOW_COMPONENTS.items() if k == "scheduler"} if hold else {}
+    procs = start_airflow(
+        stack, env, log_dir, pids, {k: v for k, v in AIRFLOW_COMPONENTS.items() if k not in held}
+    )
     if executor == "celery":
         say("starting two Celery workers (sanvi-worker-1, sanvi-worker-2) ...")
         procs.update(start_celery_workers(stack, env, local_dir, pids))
     wait_http(f"{addr.ui_url}/api/v2/monitor/health", 180, lambda: _first_death(procs, log_dir))
+    if hold:
+        procs.update(hold_until_first_full_backup(stack, env, log_dir, pids, addr, sec, procs, held))
+    elif (local_dir / HELD_DAGS_FILE).exists():
+        from sanvi_ops.localstack.first_start import AirflowAPI, release_leftover
+
+        release_leftover(AirflowAPI(addr.ui_url, "admin", sec.ui_password), local_dir / HELD_DAGS_FILE, say)
     return addr, procs, app_rows
 
 
-def airflow_cli(args: list[str], local_dir: Path = LOCAL_DIR) -> int:
-    """Run ``airflow <args>`` against the running stack (its database, config and connections)."""
+def hold_until_first_full_backup(
+    stack: contextlib.ExitStack,
+    env: Mapping[str, str],
+    log_dir: Path,
+    pids: StalePids,
+    addr: Addresses,
+    sec: Secrets,
+    procs: Mapping[str, subprocess.Popen[bytes]],
+    held: Mapping[str, list[str]],
+) -> dict[str, subprocess.Popen[bytes]]:
+    """No full backup yet: pause the DAGs that need one, start the ``held`` components (the
+    scheduler, whose first runs include ``database_backup_full``'s) and unpause those DAGs when
+    the backup has succeeded (see first_start)."""
+    from sanvi_ops.localstack.first_start import NEEDS_A_FULL_BACKUP, AirflowAPI, BackupGate, wait_for_dags
 
+    api = AirflowAPI(addr.ui_url, "admin", sec.ui_password)
+    say(f"no full backup in S3 yet: {', '.join(NEEDS_A_FULL_BACKUP)} wait for the first one ...")
+    missing = wait_for_dags(api, NEEDS_A_FULL_BACKUP, 180, lambda: _first_death(procs, log_dir))
+    gate = BackupGate(api, say, marker=log_dir.parent / HELD_DAGS_FILE)
+    gate.hold([d for d in NEEDS_A_FULL_BACKUP if d not in missing])
+    if missing:
+        say(f"warning: {', '.join(sorted(missing))} not registered yet; they are not held")
+    started = start_airflow(stack, env, log_dir, pids, held)
+    gate.start()
+    return started
+
+
+def airflow_cli(args: list[str], local_dir: Path | None = None, *, replace: bool = False) -> int:
+    """Run ``airflow <args>`` against the running stack (its database, config and connections).
+
+    :param replace: exec Airflow in this process (the CLI: no second interpreter waiting).
+    """
+    local_dir = local_dir or local_dir_from_env()
     state = local_dir / "stack.json"
     if not state.exists():
         raise StartupError(f"no running stack ({state} is missing): start it with `make run`")
     addr = Addresses(**json.loads(state.read_text()))
     sec = load_secrets(local_dir / "secrets.json")
     config_path = local_dir / "maintenance.yaml"
-    conn_ids = _conn_ids(config_path)
+    try:  # written at start (no secrets): saves loading and validating the whole config per call
+        conn_ids = dict(json.loads((local_dir / CONN_IDS_FILE).read_text()))
+    except (OSError, ValueError):
+        conn_ids = _conn_ids(config_path)
     env = child_env(addr, sec, local_dir, config_path, conn_ids, os.environ)
-    return subprocess.run([sys.executable, "-m", "airflow", *args], env=env, check=False).returncode
+    argv = [sys.executable, "-m", "airflow", *args]
+    if replace:
+        sys.stdout.flush()
+        os.execve(sys.executable, argv, env)  # noqa: S606 - our own interpreter, a fixed module
+    return subprocess.run(argv, env=env, check=False).returncode
+
+
+def trigger_cli(args: list[str], local_dir: Path | None = None) -> int:
+    """``sanvi-ops trigger <dag_id> [--conf JSON]``: a manual run through the REST API (about a
+    second; the Airflow CLI's ``dags trigger`` does the same after seconds of start-up)."""
+    import argparse
+    import urllib.error
+
+    from sanvi_ops.localstack.first_start import AirflowAPI
+
+    parser = argparse.ArgumentParser(prog=f"{CLI} trigger", description=trigger_cli.__doc__)
+    parser.add_argument("dag_id")
+    parser.add_argument("--conf", default="{}", help="the run's Params as a JSON object")
+    ns = parser.parse_args(args)
+    try:
+        conf = json.loads(ns.conf)
+    except ValueError as exc:
+        raise StartupError(f"--conf: not JSON ({exc})") from exc
+    if not isinstance(conf, dict):
+        raise StartupError("--conf: must be a JSON object of Params")
+    local_dir = local_dir or local_dir_from_env()
+    state = local_dir / "stack.json"
+    if not state.exists():
+        raise StartupError(f"no running stack ({state} is missing): start it with `make run`")
+    addr = Addresses(**json.loads(state.read_text()))
+    api = AirflowAPI(addr.ui_url, "admin", load_secrets(local_dir / "secrets.json").ui_password)
+    try:
+        created = api.trigger(ns.dag_id, conf)
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace")[:500]
+        raise StartupError(f"trigger {ns.dag_id}: HTTP {exc.code} from the API server: {detail}") from exc
+    run_id = created["dag_run_id"]
+    say(
+        f"triggered {ns.dag_id}: run {run_id} ({created['state']}); {addr.ui_url}/dags/{ns.dag_id}/runs/{quote(run_id, safe='')}"
+    )
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -851,9 +1134,11 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     try:
         if argv[:1] == ["airflow"]:
-            return airflow_cli(argv[1:])
-        if argv:
-            say("usage: python -m sanvi_ops.localstack.run [airflow <airflow CLI args>]")
+            return airflow_cli(argv[1:], replace=True)
+        if argv[:1] == ["trigger"]:
+            return trigger_cli(argv[1:])
+        if argv and argv != ["run"]:
+            say(f"usage: {CLI} [run | trigger <dag_id> [--conf JSON] | airflow <airflow CLI args>]")
             return 2
         return run_stack()
     except Shutdown:
@@ -866,7 +1151,7 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("SANVI_DEBUG"):
             raise
         say(
-            f"error: {type(exc).__name__}: {exc}\n(set SANVI_DEBUG=1 for the traceback; logs in {LOCAL_DIR / 'logs'})"
+            f"error: {type(exc).__name__}: {exc}\n(set SANVI_DEBUG=1 for the traceback; logs in {local_dir_from_env() / 'logs'})"
         )
         return 1
 

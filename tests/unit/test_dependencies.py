@@ -76,7 +76,11 @@ def test_missing_file_is_a_problem_not_an_exception(tmp_path):
 def test_this_projects_requirements_parse_completely():
     files = read_requirement_files([REPO / "requirements.txt", REPO / "requirements-dev.txt"])
     # requirements-dev.txt includes requirements-local.txt (the local stack), which is read too.
-    assert [f.path.name for f in files] == ["requirements.txt", "requirements-dev.txt", "requirements-local.txt"]
+    assert [f.path.name for f in files] == [
+        "requirements.txt",
+        "requirements-dev.txt",
+        "requirements-local.txt",
+    ]
     assert all(not f.problems and not f.unpinned for f in files), [(f.path, f.problems) for f in files]
     names = {p.name for f in files for p in f.pinned}
     assert {"apache-airflow", "psycopg", "moto", "pytest", "types-pyyaml"} <= names

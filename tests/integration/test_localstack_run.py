@@ -327,10 +327,15 @@ def test_local_config_points_only_at_the_demo_server(tmp_path: Path) -> None:
     # A cold moto under start-up load answers in tens of seconds: the local budget says so.
     assert local.health_check.component_timeout_seconds == run.LOCAL_COMPONENT_TIMEOUT_S
     assert local.security_scan.tls_ca_file is None  # no CA given, none set
+    # The restore test and DR drill validate the demo application with its own smoke queries.
+    assert [q.name for q in local.backup_testing.smoke_queries] == [
+        q["name"] for q in run.LOCAL_SMOKE_QUERIES
+    ]
     # Everything else is the shipped config, unchanged.
     a, b = local.model_dump(), shipped.model_dump()
     for cfg in (a, b):
         cfg["health_check"].pop("component_timeout_seconds")
+        cfg["backup_testing"].pop("smoke_queries")
         for endpoint in cfg["health_check"]["endpoints"]:
             endpoint.pop("url")
     assert a == b

@@ -72,7 +72,7 @@ class PhaseTimer:
         self.add(name, time.monotonic() - t0, ctx.get("bytes"))
 
     def rto_seconds(self) -> float:
-        return round(sum(p["seconds"] for p in self.phases if p.get("in_rto")), 3)
+        return round(sum(float(p["seconds"]) for p in self.phases if p.get("in_rto")), 3)
 
 
 def _phase_text(p: Mapping[str, Any]) -> str:

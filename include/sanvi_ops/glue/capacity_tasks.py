@@ -128,6 +128,25 @@ def storage(context: Mapping[str, Any]) -> ResultDicts:
     return [r.to_dict() for r in [*results, *extra]]
 
 
+def rto_forecast_from_store(store_dsn: str, cfg: MaintenanceConfig, at: datetime) -> CheckResult:
+    """The RTO forecast for reports other than the capacity plan (the DR drill's): the size samples
+    of ``capacity_planning.period`` read from the store here."""
+    import psycopg
+
+    from sanvi_ops.capacity import load_period_samples
+
+    try:
+        samples = load_period_samples(store_dsn, at - cfg.capacity_planning.period, at)
+    except psycopg.Error as exc:
+        return CheckResult(
+            check="rto_forecast",
+            status=Status.ERROR,
+            summary=f"RTO forecast not possible: disk_samples unreadable ({' '.join(str(exc).split())[:200]})",
+            component="backups",
+        )
+    return rto_forecast(store_dsn, samples, cfg, at)
+
+
 def app_database(cfg: MaintenanceConfig) -> str | None:
     """The application database's name (its ``disk_samples`` target is ``postgres:<name>``)."""
     from psycopg.conninfo import conninfo_to_dict

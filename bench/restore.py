@@ -3,7 +3,8 @@
 * ours: :func:`sanvi_ops.restore.run_restore_test` of a full physical backup taken with
   :mod:`sanvi_ops.backups` — download (SHA-256 checked, streamed into tar), start the scratch
   cluster, validate (``pg_amcheck --heapallindexed``, row counts, schema, a smoke query), stop and
-  delete. Wall time of the whole call.
+  delete. Wall time of the whole call; each phase's seconds and MB/s are printed as ``# phase``
+  lines (``recovery_tests.details.phases``).
 * baseline: a ``pg_dump -Fd`` of the same database uploaded beforehand (not timed); timed: boto3
   ``download_file`` of every file, then ``pg_restore -j 2`` into an empty database. No validation.
 
@@ -111,6 +112,10 @@ def restore_figures() -> Iterator[Figure]:
             f"RTO {outcome.rto_seconds:.1f} s, total with validation {ours:.1f} s",
             flush=True,
         )
+        for phase in outcome.details.get("phases", []):  # issue 18: where the time goes
+            rate = f", {phase['mb_per_s']} MB/s" if phase.get("mb_per_s") is not None else ""
+            mark = "" if phase.get("in_rto") else " (validation, after the RTO mark)"
+            print(f"#   phase {phase['name']}: {phase['seconds']:.1f} s{rate}{mark}", flush=True)
         base = _baseline(pg, dbname, s3_url, root)
         yield Figure(
             "restore_test",

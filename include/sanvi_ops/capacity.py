@@ -15,6 +15,9 @@ Plain functions taking ready clients / DSNs and returning :class:`CheckResult` s
 - :func:`read_write_ratio`: rows read vs rows written (``pg_stat_user_tables``); above the
   guideline (4:1) a read replica is recommended (warning).
 - :func:`trend_chart`: PNG of the CPU and memory series with the scale-up line.
+- :func:`rto_outlook`: the RTO forecast (:func:`sanvi_ops.rto_forecast.forecast`) from the
+  newest recovery test's phases (``recovery_tests.details.phases``) and the application
+  database's size samples: the month the restore crosses ``slos.recovery_time_minutes``.
 """
 
 from __future__ import annotations
@@ -40,8 +43,10 @@ __all__ = [
     "fit_trend",
     "load_period_samples",
     "percentile",
+    "latest_recovery_phases",
     "read_write_ratio",
     "resource_trends",
+    "rto_outlook",
     "storage_growth",
     "table_usages",
     "trend_chart",
@@ -92,6 +97,44 @@ def load_period_samples(
         size = None if r["size_bytes"] is None else float(r["size_bytes"])
         out.setdefault(r["target"], []).append((r["sampled_at"], float(r["used_bytes"]), size))
     return out
+
+
+def latest_recovery_phases(store_dsn: str) -> dict[str, Any] | None:
+    """The newest recovery test (restore test or DR drill's database) that recorded its phases."""
+    with psycopg.connect(store_dsn, application_name=APPLICATION_NAME, row_factory=dict_row) as conn:
+        row: dict[str, Any] | None = conn.execute(
+            """
+            SELECT dag_id, run_id, kind, started_at, details -> 'phases' AS phases FROM recovery_tests
+            WHERE kind IN ('restore_test', 'dr_database') AND jsonb_typeof(details -> 'phases') = 'array'
+              AND jsonb_array_length(details -> 'phases') > 0
+            ORDER BY started_at DESC LIMIT 1
+            """
+        ).fetchone()
+    return row
+
+
+def rto_outlook(
+    test: Mapping[str, Any] | None,
+    samples: Mapping[str, Sequence[tuple[datetime, float, float | None]]],
+    database: str,
+    *,
+    objective_s: float,
+    now: datetime,
+) -> CheckResult:
+    """The RTO forecast for ``database`` (samples of target ``postgres:<database>``) from ``test``
+    (a row of :func:`latest_recovery_phases`); the size at the test is the sample nearest to it."""
+    from sanvi_ops.rto_forecast import forecast
+
+    points = sorted((t, used) for t, used, _ in samples.get(f"postgres:{database}", []))
+    phases = list(test["phases"]) if test else []
+    size_at_test = None
+    if test and points:
+        started = test["started_at"]
+        size_at_test = min(points, key=lambda p: abs((p[0] - started).total_seconds()))[1]
+    source = f"{test['kind']} {test['run_id']} of {test['started_at']:%Y-%m-%d}" if test else ""
+    result = forecast(phases, size_at_test, points, objective_s=objective_s, now=now, source=source)
+    result.details["database"] = database
+    return result
 
 
 def _kind(target: str) -> str:

@@ -439,7 +439,14 @@ class DrOutcome:
         if db is not None and db.backup_id:
             rows.append((KINDS["database"], db))
         if self.scope != "database" and db is not None and db.backup_id:
-            comps = {"database": {"rto_seconds": db.rto_seconds, "bytes": db.bytes, "status": str(db.status)}}
+            comps = {
+                "database": {
+                    "rto_seconds": db.rto_seconds,
+                    "bytes": db.bytes,
+                    "status": str(db.status),
+                    "phases": db.details.get("phases", []),  # the database restore's timed phases
+                }
+            }
             comps.update({k: c.as_dict() for k, c in self.components.items()})
             rows.append(
                 (

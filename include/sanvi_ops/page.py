@@ -14,7 +14,9 @@ store (``include/sql/store/``) and the config (``include/config/maintenance.yaml
   rate, the daily health probe's slowest endpoint, and recovery time (latest recovery test and the
   incidents resolved in the last 90 days) against the guide's "< 1 hour";
 * every measured recovery time (``recovery_tests``, every kind) against the 1-hour objective, as an
-  inline SVG chart drawn here (no script, no CDN);
+  inline SVG chart drawn here (no script, no CDN); the newest tests' phases (download, extract, …,
+  ``recovery_tests.details.phases``) as stacked bars, and capacity planning's latest RTO
+  forecast (check ``rto_forecast``: the month the restore will cross the objective);
 * the latest notifications, and the ones not delivered to Slack (pending or given up).
 
 Speed: one connection, one read-only transaction, and queries that each walk an index (one
@@ -175,6 +177,8 @@ class RecoveryPoint:
     started_at: dt.datetime
     rto_seconds: float
     status: str
+    #: The test's phases (``recovery_tests.details.phases``): name, seconds, bytes, mb_per_s, in_rto.
+    phases: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -203,6 +207,8 @@ class PageData:
     slos: list[SloRow] = field(default_factory=list)
     recovery: list[RecoveryPoint] = field(default_factory=list)
     recovery_objective_s: float = 3600.0
+    #: Capacity planning's newest ``rto_forecast`` result: (status, summary, recorded_at).
+    rto_forecast: tuple[str, str, dt.datetime] | None = None
     notifications: list[NotificationRow] = field(default_factory=list)
     undelivered: list[NotificationRow] = field(default_factory=list)
     pending_count: int = 0
@@ -656,13 +662,22 @@ def _load_slos(
 def _load_recovery(conn: psycopg.Connection[dict[str, Any]], data: PageData, readable: set[str]) -> None:
     rows = conn.execute(
         """
-        SELECT kind, dag_id, run_id, started_at, rto_seconds, status FROM recovery_tests
+        SELECT kind, dag_id, run_id, started_at, rto_seconds, status,
+               CASE WHEN jsonb_typeof(details -> 'phases') = 'array' THEN details -> 'phases' END AS phases
+        FROM recovery_tests
         WHERE rto_seconds IS NOT NULL AND started_at >= %s AND dag_id = ANY(%s)
         ORDER BY started_at
         """,
         [data.now - dt.timedelta(days=366), sorted(readable)],
     ).fetchall()
-    data.recovery = [RecoveryPoint(**r) for r in rows]
+    data.recovery = [
+        RecoveryPoint(**{**r, "phases": tuple(p for p in (r["phases"] or []) if isinstance(p, dict))})
+        for r in rows
+    ]
+    if CAPACITY_DAG_ID in readable:
+        row = conn.execute(_LATEST_CHECK, [CAPACITY_DAG_ID, "rto_forecast"]).fetchone()
+        if row is not None:
+            data.rto_forecast = (str(row["status"]), str(row["summary"]), row["recorded_at"])
 
 
 _NOTIFICATION_COLUMNS: Final = sql.SQL(
@@ -842,6 +857,20 @@ def _reaching(dsn: str, action: str) -> Iterator[None]:
 # Rendering
 # ---------------------------------------------------------------------------------------------
 
+CAPACITY_DAG_ID: Final = "capacity_planning"
+_PHASE_COLOURS: Final = (
+    "#4e79a7",
+    "#f28e2b",
+    "#e15759",
+    "#76b7b2",
+    "#59a14f",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ac",
+)
+
 _KIND_COLOURS: Final = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
 
@@ -876,6 +905,51 @@ def _when(value: dt.datetime | None, tz: str) -> str:
 
 def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
+
+
+def phase_bar_svg(phases: Sequence[Mapping[str, Any]], scale_s: float, *, width: int = 420) -> str:
+    """One recovery test's phases as a stacked bar (``scale_s`` seconds = full width); the phases
+    after the RTO mark (validation) are hatched lighter. Every name is escaped."""
+    x, parts = 0.0, []
+    for i, p in enumerate(phases):
+        try:
+            seconds = max(0.0, float(p.get("seconds") or 0))
+        except (TypeError, ValueError):
+            continue
+        w = width * seconds / scale_s if scale_s > 0 else 0.0
+        rate = p.get("mb_per_s")
+        label = f"{p.get('name', '?')}: {seconds:.1f} s" + (f" ({rate} MB/s)" if rate is not None else "")
+        opacity = "1" if p.get("in_rto", True) else "0.45"
+        parts.append(
+            f'<rect x="{x:.1f}" y="0" width="{w:.1f}" height="14" fill="{_PHASE_COLOURS[i % len(_PHASE_COLOURS)]}" '
+            f'fill-opacity="{opacity}"><title>{_e(label)}</title></rect>'
+        )
+        x += w
+    return (
+        f'<svg class=phasebar width="{width}" height="14" viewBox="0 0 {width} 14" role="img" '
+        f'aria-label="restore phases">{"".join(parts)}</svg>'
+    )
+
+
+def phases_table(points: Sequence[RecoveryPoint], tz: str, *, limit: int = 6) -> str:
+    """The newest recovery tests with recorded phases: when, kind, RTO, a stacked bar and the line."""
+    from sanvi_ops.rto_forecast import phases_line
+
+    with_phases = [p for p in points if p.phases][-limit:]
+    if not with_phases:
+        return "<p class=small>No recovery test has recorded its phases yet.</p>"
+    scale = max(sum(max(0.0, float(ph.get("seconds") or 0)) for ph in p.phases) for p in with_phases) or 1.0
+    rows = [
+        "<table class=phases><tr><th>Test</th><th>Kind</th><th>RTO</th><th>Phases (faded: validation after "
+        "the RTO mark)</th></tr>"
+    ]
+    for p in reversed(with_phases):
+        rows.append(
+            f"<tr><td>{_e(_when(p.started_at, tz))}</td><td>{_e(p.kind)}</td><td>{_e(_minutes(p.rto_seconds))}</td>"
+            f"<td>{phase_bar_svg(p.phases, scale)}<div class=small>{_e(phases_line(p.phases))}</div></td></tr>"
+        )
+    rows.append("</table>")
+    return "".join(rows)
 
 
 def recovery_chart_svg(
@@ -1075,6 +1149,17 @@ def render_page(
             data.recovery, data.recovery_objective_s, start=data.now - dt.timedelta(days=365), end=data.now
         )
     )
+    if data.rto_forecast is not None:
+        status, summary, at = data.rto_forecast
+        parts.append(
+            f"<p id=rto-forecast>{_status_badge(status)} {_e(summary)} "
+            f"<span class=small>(capacity planning, {_e(_when(at, tz))})</span></p>"
+        )
+    else:
+        parts.append(
+            "<p id=rto-forecast class=small>No RTO forecast yet (capacity_planning computes it).</p>"
+        )
+    parts.append(phases_table(data.recovery, tz))
 
     # Notifications ----------------------------------------------------------------------------------
     parts.append(

@@ -37,6 +37,12 @@ What a run does (self-managed mode; the backups are :mod:`sanvi_ops.backups`')
 RTO = start of the test → restored server healthy (smoke queries passed); restore duration =
 download + extract + combine; MB/s over the bytes of the whole chain. Each test is one row of
 ``recovery_tests`` (store migration 006) and the report shows the previous ``trend_runs``.
+
+Every phase is timed (:class:`sanvi_ops.rto_forecast.PhaseTimer`): prepare (guards, listing,
+version), download, extract, verify, combine, start (to consistency), smoke — these sum to the
+RTO — then amcheck, row_counts, schema and rpo. They are kept in ``recovery_tests.details.phases``
+and reported as the ``restore.phases`` line (``phases: download 12.1 s (155 MB/s) · …``); the
+capacity plan's RTO forecast scales them with the database's growth.
 """
 
 from __future__ import annotations
@@ -72,6 +78,7 @@ from sanvi_ops.pgserver import (
     stop_data_dir,
 )
 from sanvi_ops.results import CheckResult, Status, grade, worst
+from sanvi_ops.rto_forecast import PhaseTimer, phases_line
 
 log = logging.getLogger(__name__)
 
@@ -325,9 +332,12 @@ class _HashingReader:
         self.body = body
         self.digest = hashlib.sha256()
         self.size = 0
+        self.read_seconds = 0.0  # time spent waiting for S3 (the download's share of the stream)
 
     def read(self, n: int = -1) -> bytes:
+        t0 = time.monotonic()
         data: bytes = self.body.read(n if n and n > 0 else CHUNK)
+        self.read_seconds += time.monotonic() - t0
         self.digest.update(data)
         self.size += len(data)
         return data
@@ -381,14 +391,18 @@ class _RangedBody:
 
 def _download_extract(
     s3: Any, bucket: str, obj: dict[str, Any], into: Path, *, part_size: int = 0, ahead: int = 2
-) -> int:
-    """Stream one ``base.tar`` into ``into`` and check it against the manifest; bytes read.
+) -> tuple[int, float, float]:
+    """Stream one ``base.tar`` into ``into`` and check it against the manifest.
+
+    Returns ``(bytes read, seconds waiting for S3, seconds in all)``: download and extraction
+    are one pipelined stream, so the download's share is the time spent in the body's reads.
 
     ``part_size`` 0: one streaming GET. Otherwise ranged GETs of ``part_size``, ``ahead`` in
     flight (faster on real S3, where one connection tops out well below the network; not on
     moto, which copies the whole object for every ranged GET).
     """
     into.mkdir(parents=True)
+    t_start = time.monotonic()
     stored = int(s3.head_object(Bucket=bucket, Key=obj["key"])["ContentLength"])
     if stored != int(obj["size"]):
         raise RestoreFailed(
@@ -421,7 +435,7 @@ def _download_extract(
             f"{obj['key']}: {reader.size} bytes with sha256 {reader.digest.hexdigest()[:12]}…, the manifest says "
             f"{obj['size']} bytes with {obj['sha256'][:12]}… (corrupted or truncated): not restored"
         )
-    return reader.size
+    return reader.size, reader.read_seconds, time.monotonic() - t_start
 
 
 @dataclass
@@ -504,15 +518,22 @@ def _manifest(s3: Any, settings: RestoreSettings, backup_id: str) -> dict[str, A
     return data
 
 
-def _restore_files(s3: Any, settings: RestoreSettings, manifest: dict[str, Any], work: Path) -> int:
-    """Download, check and extract the chain; combine into ``work/data``; bytes downloaded."""
+def _restore_files(
+    s3: Any, settings: RestoreSettings, manifest: dict[str, Any], work: Path, timer: PhaseTimer | None = None
+) -> int:
+    """Download, check and extract the chain; combine into ``work/data``; bytes downloaded.
+
+    ``timer`` gets the phases ``download`` and ``extract`` (the pipelined stream's wall time,
+    split by the share of time the streams waited for S3), ``verify`` and ``combine``.
+    """
+    timer = timer or PhaseTimer()
     chain: list[str] = manifest["chain"]
     manifests = {
         bid: (manifest if bid == manifest["backup_id"] else _manifest(s3, settings, bid)) for bid in chain
     }
     dirs = {bid: work / ("data" if len(chain) == 1 else f"chain-{i}") for i, bid in enumerate(chain)}
 
-    def one(bid: str) -> int:
+    def one(bid: str) -> tuple[int, float, float]:
         obj = next((o for o in manifests[bid]["objects"] if o["name"] == TAR_NAME), None)
         if obj is None:
             raise RestoreFailed(f"{bid}: the manifest lists no {TAR_NAME}")
@@ -525,29 +546,43 @@ def _restore_files(s3: Any, settings: RestoreSettings, manifest: dict[str, Any],
             ahead=settings.download_concurrency,
         )
 
+    t0 = time.monotonic()
     with ThreadPoolExecutor(max_workers=settings.download_concurrency, thread_name_prefix="restore") as pool:
-        total = sum(pool.map(one, chain))
-    for bid in chain:  # before anything is changed in the directories
-        _verify(dirs[bid], bid, settings)
+        streams = list(pool.map(one, chain))
+    wall = time.monotonic() - t0
+    total = sum(s[0] for s in streams)
+    busy = sum(s[2] for s in streams)
+    share = min(1.0, sum(s[1] for s in streams) / busy) if busy > 0 else 1.0
+    timer.add("download", wall * share, total)
+    timer.add("extract", wall * (1 - share), total)
+    with timer.phase("verify"):
+        for bid in chain:  # before anything is changed in the directories
+            _verify(dirs[bid], bid, settings)
     if len(chain) > 1:
-        proc = subprocess.run(  # noqa: S603
-            [
-                resolve_pg_bin("pg_combinebackup", settings.pg_bin_dir),
-                *(str(dirs[b]) for b in chain),
-                "-o",
-                str(work / "data"),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            env=child_env(),
-            timeout=settings.timeout_s,
-        )
-        if proc.returncode != 0:
-            raise RestoreFailed(f"pg_combinebackup exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
-        for bid in chain:
-            shutil.rmtree(dirs[bid], ignore_errors=True)
+        with timer.phase("combine"):
+            _combine(settings, chain, dirs, work)
     return total
+
+
+def _combine(settings: RestoreSettings, chain: list[str], dirs: dict[str, Path], work: Path) -> None:
+    """``pg_combinebackup`` of the extracted chain into ``work/data``; the members are removed."""
+    proc = subprocess.run(  # noqa: S603
+        [
+            resolve_pg_bin("pg_combinebackup", settings.pg_bin_dir),
+            *(str(dirs[b]) for b in chain),
+            "-o",
+            str(work / "data"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=child_env(),
+        timeout=settings.timeout_s,
+    )
+    if proc.returncode != 0:
+        raise RestoreFailed(f"pg_combinebackup exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
+    for bid in chain:
+        shutil.rmtree(dirs[bid], ignore_errors=True)
 
 
 def _verify(member: Path, backup_id: str, settings: RestoreSettings) -> None:
@@ -977,10 +1012,13 @@ def run_restore_test(
         )
     )
     server = None
+    timer = PhaseTimer()
+    outcome.details["phases"] = timer.phases  # filled as the phases run, also when one fails
     try:
         try:
             major = _check_major(manifest, settings)
-            outcome.bytes = _restore_files(s3, settings, manifest, work)
+            timer.add("prepare", time.monotonic() - t0)  # guards, leftovers, listing, version
+            outcome.bytes = _restore_files(s3, settings, manifest, work, timer)
             results.append(
                 _result(
                     "verify",
@@ -990,7 +1028,8 @@ def run_restore_test(
                 )
             )
             outcome.restore_seconds = round(time.monotonic() - t0, 3)
-            server, findings = _start(work, settings, major)
+            with timer.phase("start"):  # to consistency (WAL replay) and accepting connections
+                server, findings = _start(work, settings, major)
             results.append(_config_result(findings))
         except Exception as exc:  # noqa: BLE001 - every failure is a result; cleanup follows
             if isinstance(exc, _StartFailed):
@@ -1010,15 +1049,19 @@ def run_restore_test(
         dsn = _local_dsn(work, server.port, manifest["database"], settings.superuser)
         from sanvi_ops.backups import row_counts
 
-        smoke = _smoke(dsn, settings.smoke_queries)
+        with timer.phase("smoke"):
+            smoke = _smoke(dsn, settings.smoke_queries)
         outcome.rto_seconds = round(time.monotonic() - t0, 3)
-        checks = [
-            _amcheck(work, server.port, settings),
-            _row_counts(manifest, row_counts(dsn)),
-            _schema(manifest, dsn, app_dsn if compare_source else None),
-            smoke,
-        ]
-        rpo_result, outcome.rpo_seconds = _rpo(dsn, manifest, settings, rpo_reference)
+        timer.in_rto = False  # validation after the server is healthy: reported, not in the RTO
+        with timer.phase("amcheck"):
+            amcheck = _amcheck(work, server.port, settings)
+        with timer.phase("row_counts"):
+            counts = _row_counts(manifest, row_counts(dsn))
+        with timer.phase("schema"):
+            schema = _schema(manifest, dsn, app_dsn if compare_source else None)
+        checks = [amcheck, counts, schema, smoke]
+        with timer.phase("rpo"):
+            rpo_result, outcome.rpo_seconds = _rpo(dsn, manifest, settings, rpo_reference)
         checks.append(rpo_result)
         results.extend(checks)
     except Exception as exc:  # noqa: BLE001 - validation could not run
@@ -1030,6 +1073,16 @@ def run_restore_test(
         _stop_dir(work)
         shutil.rmtree(work, ignore_errors=True)
     rto_min = (outcome.rto_seconds or 0) / 60
+    phases = [dict(p) for p in timer.phases]
+    results.insert(
+        1 if cleaned else 0,
+        _result(
+            "phases",
+            Status.OK,
+            phases_line(phases),
+            details={"phases": phases, "in_rto_seconds": timer.rto_seconds()},
+        ),
+    )
     results.insert(
         1 if cleaned else 0,
         _result(
@@ -1048,6 +1101,7 @@ def run_restore_test(
                 "mb_per_s": outcome.mb_per_s,
                 "rto_seconds": outcome.rto_seconds,
                 "rpo_seconds": outcome.rpo_seconds,
+                "phases": phases,
             },
         ),
     )
@@ -1106,7 +1160,7 @@ def recent_tests(
         return conn.execute(
             """
             SELECT run_id, backup_id, started_at, status, bytes, restore_seconds, mb_per_s,
-                   rto_seconds, rpo_seconds
+                   rto_seconds, rpo_seconds, details -> 'phases' AS phases
             FROM recovery_tests WHERE kind = %s AND run_id IS DISTINCT FROM %s
             ORDER BY started_at DESC LIMIT %s
             """,

@@ -132,5 +132,11 @@ def test_backup_then_restore_test_restores_the_source_data(restore_env, slack_ap
     assert stored3["restore.run"][0] == "error" and "does not exist" in stored3["restore.run"][1]
 
     assert any("RTO" in json.dumps(m) for m in slack_api.messages)
+    # issue 18: the Slack report carries the phase line (download with its MB/s, combine, amcheck)
+    phase_lines = [m for m in slack_api.messages if "phases: prepare" in json.dumps(m, ensure_ascii=False)]
+    assert phase_lines and all(
+        w in json.dumps(phase_lines[0], ensure_ascii=False)
+        for w in ("download", "MB/s", "combine", "amcheck")
+    ), slack_api.messages
     for msg in slack_api.messages:
         assert env["password"] not in json.dumps(msg)

@@ -129,6 +129,10 @@ def test_monthly_plan_with_chart_in_the_slack_thread(cap_env, slack_api, request
         and "read replica" in rows["capacity.read_write_ratio"][1]
     )
     assert rows["capacity.chart"][0] == "ok"
+    assert (
+        rows["rto_forecast"][0] == "warning"
+        and "no recovery test with recorded phases" in rows["rto_forecast"][1]
+    )
 
     with psycopg.connect(cap_env["store_dsn"]) as conn:
         (png,) = conn.execute(
@@ -146,13 +150,56 @@ def test_monthly_plan_with_chart_in_the_slack_thread(cap_env, slack_api, request
     assert attach_chart({"dag_run": dr})["reason"] == "already shared"  # a retry posts nothing
 
 
+def _seed_recovery_history(store_dsn: str, app_dsn: str, at: datetime) -> None:
+    """Issue 18: a restore test with its phases (34 min, download the largest) a day ago, and the
+    application database growing by 20 % of today's size a week: the hour is crossed in month 1."""
+    from sanvi_ops import restore
+    from sanvi_ops.disk import Usage, save_samples
+    from sanvi_ops.rto_forecast import PhaseTimer
+    from sanvi_ops.store import ResultStore
+
+    ResultStore(store_dsn).migrate()
+    db = psycopg.conninfo.conninfo_to_dict(app_dsn)["dbname"]
+    with psycopg.connect(app_dsn) as conn:
+        size = float(conn.execute("SELECT pg_database_size(current_database())").fetchone()[0])
+    for week, share in enumerate((0.4, 0.6, 0.8)):
+        t = at - timedelta(days=7 * (3 - week))
+        save_samples(
+            store_dsn, f"db{week}", [Usage(f"postgres:{db}", "c", "postgres", "l", size * share, None, t)]
+        )
+    timer = PhaseTimer()
+    for name, seconds in (
+        ("prepare", 1),
+        ("download", 1500),
+        ("extract", 500),
+        ("verify", 60),
+        ("start", 20),
+    ):
+        timer.add(name, seconds, int(size) if name in ("download", "extract") else None)
+    outcome = restore.RestoreOutcome(
+        results=[],
+        backup_id="b1",
+        started_at=at - timedelta(days=1),
+        rto_seconds=2081,
+        details={"phases": timer.phases},
+    )
+    restore.record_test(store_dsn, "backup_testing", "scheduled__week", outcome)
+
+
 def test_without_prometheus_the_rest_still_plans(cap_env, slack_api):
-    dr = _dag().test(logical_date=datetime(2026, 11, 18, 11, tzinfo=UTC))
+    at = datetime(2026, 11, 18, 11, tzinfo=UTC)
+    _seed_recovery_history(cap_env["store_dsn"], cap_env["app_dsn"], at)
+    dr = _dag().test(logical_date=at)
     rows = _stored(cap_env["store_dsn"], dr.run_id)
+    forecast = rows["rto_forecast"]
+    assert (
+        forecast[0] == "warning" and "in month 1" in forecast[1] and "largest phase: download" in forecast[1]
+    )
+    assert forecast[2]["source"].startswith("restore_test scheduled__week")
     assert rows["capacity.trends"][0] == "skipped" and "sanvi_prometheus" in rows["capacity.trends"][1]
     db = psycopg.conninfo.conninfo_to_dict(cap_env["app_dsn"])["dbname"]
     growth = rows[f"capacity.database_growth[{db}]"]
-    assert growth[0] == "ok" and "no growth trend yet (1 sample(s))" in growth[1]  # sampled now
+    assert growth[0] == "ok" and growth[2]["samples"] == 4  # three seeded + sampled now
     assert rows["capacity.autoscaling[backend]"][0] == "warning"
     assert all(str(ti.state) == "success" for ti in dr.get_task_instances())
     assert slack_api.files == []

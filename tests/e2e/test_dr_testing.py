@@ -148,6 +148,11 @@ def test_quarterly_full_system_drill_then_dr_site_activation(
     cfg_hash = hashlib.sha256(b"enc:...").hexdigest()
     assert stored["dr.configuration"][2]["sha256"] == {"prod/app.env.sops": cfg_hash}
     assert "first recorded" in stored["dr.trend"][1]
+    # issue 18: the database recovery's phases, and the RTO forecast in the drill report (no size
+    # samples in this store yet: a warning saying so, not green)
+    assert stored["dr.database.phases"][1].startswith("phases: prepare ")
+    assert "download" in stored["dr.database.phases"][1] and "amcheck" in stored["dr.database.phases"][1]
+    assert stored["rto_forecast"][0] == "warning" and "not enough samples" in stored["rto_forecast"][1]
     rows = _recovery_rows(store_dsn)
     assert [(r[0], r[1], r[2]) for r in rows] == [
         ("dr_testing", "dr_database", "ok"),
@@ -158,6 +163,8 @@ def test_quarterly_full_system_drill_then_dr_site_activation(
         "file_storage",
         "configuration",
     }
+    assert [p["name"] for p in rows[0][5]["phases"]][:3] == ["prepare", "download", "extract"]
+    assert rows[1][5]["components"]["database"]["phases"] == rows[0][5]["phases"]
     assert list(root.iterdir()) == []
 
     # DR-site activation by hand, as a dry run (trigger-form Params): scope, region check, pick.

@@ -363,3 +363,47 @@ def test_hostile_text_from_the_store_is_escaped(store_dsn: str, cfg) -> None:  #
 def test_chart_without_measurements_says_so() -> None:
     svg = recovery_chart_svg([], 3600, start=NOW - dt.timedelta(days=365), end=NOW)
     assert svg.startswith("<svg") and "no recovery time measured" in svg and "objective 60 min" in svg
+
+
+def test_recovery_phases_and_rto_forecast_are_shown_and_escaped(store_dsn: str, cfg) -> None:  # type: ignore[no-untyped-def]
+    """Issue 18: each test's phases as a stacked bar with its line, capacity planning's forecast;
+    a hostile phase name from the store is escaped."""
+    from psycopg.types.json import Jsonb
+
+    phases = [
+        {"name": "download", "seconds": 12.1, "bytes": 1_875_500_000, "mb_per_s": 155.0, "in_rto": True},
+        {"name": "start", "seconds": 3.0, "bytes": None, "mb_per_s": None, "in_rto": True},
+        {"name": "<img src=x onerror=alert(1)>", "seconds": 40.0, "in_rto": False},
+    ]
+    with psycopg.connect(store_dsn) as conn:
+        conn.execute(
+            """
+            INSERT INTO recovery_tests (dag_id, run_id, kind, started_at, status, rto_seconds, details)
+            VALUES ('backup_testing', 'r1', 'restore_test', %s, 'ok', 15.5, %s),
+                   ('backup_testing', 'r0', 'restore_test', %s, 'ok', 20, '{"phases": "not a list"}')
+            """,
+            [NOW - dt.timedelta(days=1), Jsonb({"phases": phases}), NOW - dt.timedelta(days=8)],
+        )
+    ResultStore(store_dsn).save_results(
+        "capacity_planning",
+        "cp1",
+        NOW,
+        [
+            _result(
+                "rto_forecast",
+                Status.WARNING,
+                "RTO forecast: the restore crosses the 60 min objective in month 3",
+            )
+        ],
+    )
+    data = load_page(store_dsn, cfg, now=NOW)
+    assert [len(p.phases) for p in data.recovery] == [0, 3]
+    assert data.rto_forecast is not None and data.rto_forecast[0] == "warning"
+    html = render_page(data, user="u", csrf_token="t", may_silence=False)
+    assert "phases: download 12.1 s (155 MB/s) · start 3.0 s" in html
+    assert "class=phasebar" in html and "<title>download: 12.1 s (155.0 MB/s)</title>" in html
+    assert "crosses the 60 min objective in month 3" in html and "s-warning" in html
+    assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+
+    hidden = load_page(store_dsn, cfg, now=NOW, readable_dag_ids=["backup_testing"])
+    assert hidden.rto_forecast is None  # capacity_planning not readable: its forecast is not shown

@@ -156,6 +156,7 @@ def test_incremental_chain_is_combined(s3, boto_client, seeded, scratch):
     assert checks["restore.row_counts"].status == Status.OK, checks["restore.row_counts"].summary
     assert checks["restore.row_counts"].observed == 623
     assert checks["restore.rpo"].observed < 2
+    assert "combine" in [p["name"] for p in outcome.details["phases"]]  # pg_combinebackup timed
     assert _left(scratch) == []
 
 
@@ -367,3 +368,47 @@ def test_scratch_inside_the_production_data_directory_is_refused(s3, pg, seeded)
     with pytest.raises(restore.RestoreRefused, match="production data directory"):
         restore.run_restore_test(s3, _settings(inside), app=backups.PgTarget.from_dsn(seeded))
     assert not inside.exists()
+
+
+def test_phases_are_timed_stored_and_sum_to_the_rto(s3, boto_client, seeded, scratch, make_db):
+    """Issue 18: every phase of a real restore is timed, reported and kept in recovery_tests."""
+    from sanvi_ops.store import ResultStore
+
+    _backup(s3, boto_client, seeded)
+    outcome = restore.run_restore_test(s3, _settings(scratch), app=backups.PgTarget.from_dsn(seeded))
+    checks = _by_check(outcome)
+    phases = outcome.details["phases"]
+    names = [p["name"] for p in phases]
+    assert names == [
+        "prepare",
+        "download",
+        "extract",
+        "verify",
+        "start",
+        "smoke",
+        "amcheck",
+        "row_counts",
+        "schema",
+        "rpo",
+    ]
+    by_name = {p["name"]: p for p in phases}
+    assert by_name["download"]["bytes"] == outcome.bytes and by_name["extract"]["bytes"] == outcome.bytes
+    assert by_name["download"]["mb_per_s"] and by_name["extract"]["mb_per_s"]
+    assert all(p["seconds"] >= 0 for p in phases) and by_name["start"]["seconds"] > 0
+    in_rto = sum(p["seconds"] for p in phases if p["in_rto"])
+    assert outcome.rto_seconds and abs(in_rto - outcome.rto_seconds) <= max(0.25, 0.05 * outcome.rto_seconds)
+    assert not any(by_name[n]["in_rto"] for n in ("amcheck", "row_counts", "schema", "rpo"))
+    line = checks["restore.phases"].summary
+    assert (
+        line.startswith("phases: prepare ") and "download " in line and "MB/s" in line and "amcheck " in line
+    )
+    assert checks["restore.duration"].details["phases"] == checks["restore.phases"].details["phases"]
+
+    store = make_db("store_phases")
+    ResultStore(store).migrate()
+    restore.record_test(store, "backup_testing", "phases1", outcome)
+    (row,) = restore.recent_tests(store, 1)
+    assert [p["name"] for p in row["phases"]] == names
+    assert abs(sum(p["seconds"] for p in row["phases"] if p["in_rto"]) - row["rto_seconds"]) <= max(
+        0.25, 0.05 * row["rto_seconds"]
+    )

@@ -124,7 +124,67 @@ def storage(context: Mapping[str, Any]) -> ResultDicts:
             )
         )
     results = storage_growth(samples, horizon_days=horizon_days(context, cfg))
+    results.append(rto_forecast(store_dsn, samples, cfg, at))
     return [r.to_dict() for r in [*results, *extra]]
+
+
+def rto_forecast_from_store(store_dsn: str, cfg: MaintenanceConfig, at: datetime) -> CheckResult:
+    """The RTO forecast for reports other than the capacity plan (the DR drill's): the size samples
+    of ``capacity_planning.period`` read from the store here."""
+    import psycopg
+
+    from sanvi_ops.capacity import load_period_samples
+
+    try:
+        samples = load_period_samples(store_dsn, at - cfg.capacity_planning.period, at)
+    except psycopg.Error as exc:
+        return CheckResult(
+            check="rto_forecast",
+            status=Status.ERROR,
+            summary=f"RTO forecast not possible: disk_samples unreadable ({' '.join(str(exc).split())[:200]})",
+            component="backups",
+        )
+    return rto_forecast(store_dsn, samples, cfg, at)
+
+
+def app_database(cfg: MaintenanceConfig) -> str | None:
+    """The application database's name (its ``disk_samples`` target is ``postgres:<name>``)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    from sanvi_ops.glue.connections import postgres_dsn
+
+    try:
+        name = conninfo_to_dict(postgres_dsn(cfg.connections.app_db)).get("dbname")
+    except (ConnectionMissing, ValueError):
+        return None
+    return str(name) if name else None
+
+
+def rto_forecast(store_dsn: str, samples: Any, cfg: MaintenanceConfig, at: datetime) -> CheckResult:
+    """Issue 18's RTO forecast: the newest recovery test's phases scaled with the database's growth."""
+    import psycopg
+
+    from sanvi_ops.capacity import latest_recovery_phases, rto_outlook
+
+    database = app_database(cfg)
+    if database is None:
+        return CheckResult(
+            check="rto_forecast",
+            status=Status.WARNING,
+            summary=f"RTO forecast not possible: connection {cfg.connections.app_db!r} (connections.app_db) "
+            "names no database",
+            component="backups",
+        )
+    try:
+        test = latest_recovery_phases(store_dsn)
+    except psycopg.Error as exc:
+        return CheckResult(
+            check="rto_forecast",
+            status=Status.ERROR,
+            summary=f"RTO forecast not possible: recovery_tests unreadable ({' '.join(str(exc).split())[:200]})",
+            component="backups",
+        )
+    return rto_outlook(test, samples, database, objective_s=cfg.slos.recovery_time_minutes * 60, now=at)
 
 
 def trends(context: Mapping[str, Any]) -> ResultDicts:

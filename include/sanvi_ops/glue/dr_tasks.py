@@ -219,7 +219,10 @@ def _record(cfg: MaintenanceConfig, dag_id: str, run_id: str, outcome: Any) -> l
         for row_kind, row in rows:
             record_test(store_dsn, dag_id, run_id, row, kind=row_kind)
         current = dict(rows)[kind]
-        return [trend_result(current, earlier, check="dr.trend", what=kind)]
+        from sanvi_ops.glue.capacity_tasks import rto_forecast_from_store
+
+        forecast = rto_forecast_from_store(store_dsn, cfg, outcome.started_at)  # issue 18
+        return [trend_result(current, earlier, check="dr.trend", what=kind), forecast]
     except Exception as exc:  # noqa: BLE001 - the drill stands without its history
         log.warning("results store unavailable for recovery_tests: %s", exc)
         return [

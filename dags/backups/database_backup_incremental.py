@@ -35,10 +35,10 @@ from typing import Any
 
 from airflow.sdk import task
 
-from sanvi_ops.config import load_config
-from sanvi_ops.glue import backup_tasks
-from sanvi_ops.glue.frame import maintenance_dag
-from sanvi_ops.glue.publish import publish
+from sanvi_ops.airflow_kit.frame import maintenance_dag
+from sanvi_ops.airflow_kit.publish import publish
+from sanvi_ops.core.config import load_config
+from sanvi_ops.tasks.database_backup_full import airflow_tasks as backup_tasks
 
 INCREMENTAL = backup_tasks.backup_asset("incremental")
 

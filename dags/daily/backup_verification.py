@@ -9,7 +9,7 @@ Runs at 10:00 and also whenever `database_backup_full` emits its Asset
 | task | what | held to |
 |---|---|---|
 | `verify_database_backups` | self-managed mode: the backups under `s3://<bucket>/<prefix>` (`database_backups`) | newest full complete (`manifest.json` present) and younger than `verification.full_max_age`; every object of it re-hashed (SHA-256 and size = manifest) and SSE-KMS; size against the median of earlier fulls (shrink > `shrink_warning_pct` = warning); hourly chain: largest gap in 24 h = the current RPO (warning > 75 min, critical > 120 min), no incremental whose parent is missing; a rotating sample of older backups re-hashed; lifecycle rule present and as configured; half-written backups listed |
-| `verify_database_backups` (rds mode) | each of `health_check.rds_instances`, from the same facts the backup DAGs and the RDS restore test read (`sanvi_ops.rds_backups.read_facts`) | retention ≥ 30 d; latest restorable time ≤ 1 h old; a snapshot in 24 h, all encrypted; our daily snapshot ≤ `full_max_age` old and none kept beyond the retention; with `glacier: export` a completed export to S3 in `full_max_age` + 1 d, none failed since |
+| `verify_database_backups` (rds mode) | each of `health_check.rds_instances`, from the same facts the backup DAGs and the RDS restore test read (`sanvi_ops.core.rds_backups.read_facts`) | retention ≥ 30 d; latest restorable time ≤ 1 h old; a snapshot in 24 h, all encrypted; our daily snapshot ≤ `full_max_age` old and none kept beyond the retention; with `glacier: export` a completed export to S3 in `full_max_age` + 1 d, none failed since |
 | `verify_other_backups` | file storage, configuration, system images | files bucket versioned or replicated or a `backups/` object from the last day; configuration bucket versioned, old versions kept ≥ 90 d; an AMI of ours from the last 7 d, none older than 30 d |
 
 S3 answering 500 or timing out becomes an `error` result naming the call, never a crash.
@@ -35,10 +35,10 @@ from typing import Any
 
 from airflow.sdk import task
 
-from sanvi_ops.glue import backup_tasks
-from sanvi_ops.glue.frame import maintenance_dag
-from sanvi_ops.glue.params import checks_param, when_selected
-from sanvi_ops.glue.publish import publish
+from sanvi_ops.airflow_kit.frame import maintenance_dag
+from sanvi_ops.airflow_kit.params import checks_param, when_selected
+from sanvi_ops.airflow_kit.publish import publish
+from sanvi_ops.tasks.database_backup_full import airflow_tasks as backup_tasks
 
 #: The check tasks a manual run may choose from (the trigger form's `checks`).
 CHECKS = (

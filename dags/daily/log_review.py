@@ -32,17 +32,17 @@ from typing import Any
 
 from airflow.sdk import task
 
-from sanvi_ops.config import load_config
-from sanvi_ops.glue import log_tasks
-from sanvi_ops.glue.frame import maintenance_dag
-from sanvi_ops.glue.params import (
+from sanvi_ops.airflow_kit.frame import maintenance_dag
+from sanvi_ops.airflow_kit.params import (
     checks_param,
     optional_int_param,
     param_value,
     string_list_param,
     when_selected,
 )
-from sanvi_ops.glue.publish import publish
+from sanvi_ops.airflow_kit.publish import publish
+from sanvi_ops.core.config import load_config
+from sanvi_ops.tasks.log_review import airflow_tasks as log_tasks
 
 #: The check tasks a manual run may choose from (the trigger form's `checks`).
 CHECKS = ("review_cloudwatch_logs", "review_postgres_log")

@@ -46,10 +46,10 @@ from typing import Any
 
 from airflow.sdk import task
 
-from sanvi_ops.glue import health_tasks
-from sanvi_ops.glue.frame import maintenance_dag
-from sanvi_ops.glue.params import checks_param, when_selected
-from sanvi_ops.glue.publish import publish
+from sanvi_ops.airflow_kit.frame import maintenance_dag
+from sanvi_ops.airflow_kit.params import checks_param, when_selected
+from sanvi_ops.airflow_kit.publish import publish
+from sanvi_ops.tasks.system_health_check import airflow_tasks as health_tasks
 
 CHECKS = (
     "check_http_endpoints",

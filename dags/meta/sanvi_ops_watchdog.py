@@ -32,7 +32,7 @@ from typing import Any
 
 from airflow.sdk import TriggerRule, get_current_context, task
 
-from sanvi_ops.glue.frame import maintenance_dag
+from sanvi_ops.airflow_kit.frame import maintenance_dag
 
 
 @maintenance_dag(__file__, __doc__)
@@ -40,7 +40,7 @@ def sanvi_ops_watchdog() -> None:
     @task
     def ping_heartbeat() -> dict[str, Any]:
         """Ping the outside monitor (dead man's switch) and record the heartbeat in the store."""
-        from sanvi_ops.glue import watchdog_tasks
+        from sanvi_ops.tasks.sanvi_ops_watchdog import airflow_tasks as watchdog_tasks
 
         dag_run = get_current_context()["dag_run"]
         return watchdog_tasks.ping_heartbeat(dag_run.dag_id, dag_run.run_id)
@@ -48,7 +48,7 @@ def sanvi_ops_watchdog() -> None:
     @task
     def sweep_incidents() -> dict[str, Any]:
         """Escalate incidents still open past "Escalate After"; post updates at their cadence."""
-        from sanvi_ops.glue import watchdog_tasks
+        from sanvi_ops.tasks.sanvi_ops_watchdog import airflow_tasks as watchdog_tasks
 
         dag_run = get_current_context()["dag_run"]
         return watchdog_tasks.sweep_incidents(dag_run.dag_id, dag_run.run_id)
@@ -56,7 +56,7 @@ def sanvi_ops_watchdog() -> None:
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def flush_outbox() -> dict[str, Any]:
         """Deliver everything pending in the outbox (also what earlier runs could not send)."""
-        from sanvi_ops.glue import watchdog_tasks
+        from sanvi_ops.tasks.sanvi_ops_watchdog import airflow_tasks as watchdog_tasks
 
         return watchdog_tasks.flush_outbox(get_current_context()["dag_run"].dag_id)
 

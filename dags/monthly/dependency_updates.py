@@ -44,10 +44,10 @@ from typing import Any
 
 from airflow.sdk import task
 
-from sanvi_ops.glue import dependency_tasks
-from sanvi_ops.glue.frame import maintenance_dag
-from sanvi_ops.glue.params import checks_param, when_selected
-from sanvi_ops.glue.publish import publish
+from sanvi_ops.airflow_kit.frame import maintenance_dag
+from sanvi_ops.airflow_kit.params import checks_param, when_selected
+from sanvi_ops.airflow_kit.publish import publish
+from sanvi_ops.tasks.dependency_updates import airflow_tasks as dependency_tasks
 
 #: The check tasks a manual run may choose from (the trigger form's `checks`).
 CHECKS = (

@@ -56,10 +56,10 @@ from typing import Any
 
 from airflow.sdk import Param, get_current_context, task
 
-from sanvi_ops.config import load_config
-from sanvi_ops.glue import dr_tasks
-from sanvi_ops.glue.frame import maintenance_dag
-from sanvi_ops.glue.publish import publish
+from sanvi_ops.airflow_kit.frame import maintenance_dag
+from sanvi_ops.airflow_kit.publish import publish
+from sanvi_ops.core.config import load_config
+from sanvi_ops.tasks.dr_testing import airflow_tasks as dr_tasks
 
 
 @maintenance_dag(

@@ -44,10 +44,10 @@ from typing import Any
 
 from airflow.sdk import get_current_context, task
 
-from sanvi_ops.glue import architecture_tasks
-from sanvi_ops.glue.frame import maintenance_dag
-from sanvi_ops.glue.publish import publish
-from sanvi_ops.glue.signoff import sign_off
+from sanvi_ops.airflow_kit.frame import maintenance_dag
+from sanvi_ops.airflow_kit.publish import publish
+from sanvi_ops.airflow_kit.signoff import sign_off
+from sanvi_ops.tasks.architecture_review import airflow_tasks as architecture_tasks
 
 
 @maintenance_dag(__file__, __doc__)

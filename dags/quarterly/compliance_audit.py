@@ -46,11 +46,11 @@ from typing import Any
 
 from airflow.sdk import TriggerRule, get_current_context, task
 
-from sanvi_ops.glue import compliance_tasks
-from sanvi_ops.glue.frame import maintenance_dag
-from sanvi_ops.glue.params import checks_param, when_selected
-from sanvi_ops.glue.publish import publish
-from sanvi_ops.glue.signoff import sign_off
+from sanvi_ops.airflow_kit.frame import maintenance_dag
+from sanvi_ops.airflow_kit.params import checks_param, when_selected
+from sanvi_ops.airflow_kit.publish import publish
+from sanvi_ops.airflow_kit.signoff import sign_off
+from sanvi_ops.tasks.compliance_audit import airflow_tasks as compliance_tasks
 
 CHECKS = (
     "check_log_retention",

@@ -43,11 +43,11 @@ from typing import Any
 
 from airflow.sdk import get_current_context, task
 
-from sanvi_ops.glue import cost_tasks
-from sanvi_ops.glue.frame import maintenance_dag
-from sanvi_ops.glue.params import checks_param, when_selected
-from sanvi_ops.glue.publish import publish
-from sanvi_ops.glue.signoff import sign_off
+from sanvi_ops.airflow_kit.frame import maintenance_dag
+from sanvi_ops.airflow_kit.params import checks_param, when_selected
+from sanvi_ops.airflow_kit.publish import publish
+from sanvi_ops.airflow_kit.signoff import sign_off
+from sanvi_ops.tasks.cost_optimization import airflow_tasks as cost_tasks
 
 CHECKS = ("check_spend", "find_idle_resources")
 

@@ -44,11 +44,11 @@ from typing import Any
 
 from airflow.sdk import task
 
-from sanvi_ops.glue import exposure_tasks
-from sanvi_ops.glue.frame import maintenance_dag
-from sanvi_ops.glue.params import checks_param, when_selected
-from sanvi_ops.glue.publish import publish
-from sanvi_ops.glue.signoff import sign_off
+from sanvi_ops.airflow_kit.frame import maintenance_dag
+from sanvi_ops.airflow_kit.params import checks_param, when_selected
+from sanvi_ops.airflow_kit.publish import publish
+from sanvi_ops.airflow_kit.signoff import sign_off
+from sanvi_ops.tasks.penetration_testing import airflow_tasks as exposure_tasks
 
 CHECKS = ("scan_open_ports", "check_tls", "check_security_headers")
 

@@ -46,10 +46,10 @@ from typing import Any
 
 from airflow.sdk import Param, get_current_context, task
 
-from sanvi_ops.config import load_config
-from sanvi_ops.glue import restore_tasks
-from sanvi_ops.glue.frame import maintenance_dag
-from sanvi_ops.glue.publish import publish
+from sanvi_ops.airflow_kit.frame import maintenance_dag
+from sanvi_ops.airflow_kit.publish import publish
+from sanvi_ops.core.config import load_config
+from sanvi_ops.tasks.backup_testing import airflow_tasks as restore_tasks
 
 
 @maintenance_dag(

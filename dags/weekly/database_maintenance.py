@@ -66,11 +66,11 @@ from typing import Any
 
 from airflow.sdk import Param, get_current_context, task
 
-from sanvi_ops.config import load_config
-from sanvi_ops.glue.approval import approval_gate, dry_run_param, run_verdict
-from sanvi_ops.glue.frame import maintenance_dag
-from sanvi_ops.glue.params import string_list_param
-from sanvi_ops.glue.publish import publish
+from sanvi_ops.airflow_kit.approval import approval_gate, dry_run_param, run_verdict
+from sanvi_ops.airflow_kit.frame import maintenance_dag
+from sanvi_ops.airflow_kit.params import string_list_param
+from sanvi_ops.airflow_kit.publish import publish
+from sanvi_ops.core.config import load_config
 
 
 @maintenance_dag(
@@ -100,7 +100,7 @@ def database_maintenance() -> None:
     @task(pool=load_config().vacuum.pool, trigger_rule="none_failed")
     def vacuum_analyze() -> list[dict[str, Any]]:
         """VACUUM (ANALYZE, SKIP_LOCKED) the tables that need it, N at once, within the time box."""
-        from sanvi_ops.glue import vacuum_tasks
+        from sanvi_ops.tasks.database_maintenance import airflow_tasks as vacuum_tasks
 
         context = get_current_context()
         return vacuum_tasks.vacuum_analyze(dict(context["params"]), verdict=run_verdict(context))

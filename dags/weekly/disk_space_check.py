@@ -34,16 +34,16 @@ from typing import Any
 
 from airflow.sdk import get_current_context, task
 
-from sanvi_ops.glue import disk_tasks
-from sanvi_ops.glue.frame import maintenance_dag
-from sanvi_ops.glue.params import (
+from sanvi_ops.airflow_kit.frame import maintenance_dag
+from sanvi_ops.airflow_kit.params import (
     checks_param,
     iso_time_param,
     optional_int_param,
     string_list_param,
     when_selected,
 )
-from sanvi_ops.glue.publish import publish
+from sanvi_ops.airflow_kit.publish import publish
+from sanvi_ops.tasks.disk_space_check import airflow_tasks as disk_tasks
 
 #: The check tasks a manual run may choose from (the trigger form's `checks`).
 CHECKS = ("check_filesystems", "check_rds_storage", "check_database_sizes")

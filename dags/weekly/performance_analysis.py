@@ -37,10 +37,10 @@ from typing import Any
 
 from airflow.sdk import get_current_context, task, teardown
 
-from sanvi_ops.glue import performance_tasks
-from sanvi_ops.glue.frame import maintenance_dag
-from sanvi_ops.glue.params import checks_param, iso_time_param, optional_int_param, when_selected
-from sanvi_ops.glue.publish import publish
+from sanvi_ops.airflow_kit.frame import maintenance_dag
+from sanvi_ops.airflow_kit.params import checks_param, iso_time_param, optional_int_param, when_selected
+from sanvi_ops.airflow_kit.publish import publish
+from sanvi_ops.tasks.performance_analysis import airflow_tasks as performance_tasks
 
 #: The check tasks a manual run may choose from (the trigger form's `checks`).
 CHECKS = ("analyse_database", "analyse_service", "draw_chart")

@@ -35,10 +35,10 @@ from typing import Any
 
 from airflow.sdk import task
 
-from sanvi_ops.glue import patch_tasks
-from sanvi_ops.glue.frame import maintenance_dag
-from sanvi_ops.glue.params import checks_param, when_selected
-from sanvi_ops.glue.publish import publish
+from sanvi_ops.airflow_kit.frame import maintenance_dag
+from sanvi_ops.airflow_kit.params import checks_param, when_selected
+from sanvi_ops.airflow_kit.publish import publish
+from sanvi_ops.tasks.security_patch_review import airflow_tasks as patch_tasks
 
 #: The check tasks a manual run may choose from (the trigger form's `checks`).
 CHECKS = (

@@ -14,8 +14,8 @@ import sys
 
 
 def _preflight(args: argparse.Namespace) -> int:
-    from sanvi_ops.config import ConfigError, load_config
-    from sanvi_ops.preflight import exit_code, render, run_preflight
+    from sanvi_ops.airflow_kit.preflight import exit_code, render, run_preflight
+    from sanvi_ops.core.config import ConfigError, load_config
 
     try:
         cfg = load_config()

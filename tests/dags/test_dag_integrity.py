@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sanvi_ops.config import load_config
+from sanvi_ops.core.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 DAG_FILES = sorted((REPO / "dags").rglob("*.py"))
@@ -60,7 +60,7 @@ def test_parsing_is_offline_and_queries_no_database(parse_probe):
 
 def _non_guide(cfg):
     """DAGs that are not guide tasks but are declared by a config section (the backup jobs)."""
-    from sanvi_ops.calendar import non_guide_dags
+    from sanvi_ops.core.calendar import non_guide_dags
 
     return non_guide_dags(cfg)
 
@@ -108,7 +108,7 @@ def test_two_years_of_each_dags_real_timetable(dagbag):
 
     from airflow.timetables.base import TimeRestriction
 
-    from tests.unit.test_calendar import expected_runs
+    from tests.core.test_calendar import expected_runs
 
     cfg = load_config()
     start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 12, 31, 23, 59, tzinfo=UTC)

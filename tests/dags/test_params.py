@@ -158,7 +158,7 @@ def test_tables_is_optional_in_the_form_and_required_only_by_mode_tables() -> No
     only to ``mode: tables``, so it is optional there and the task checks it for that mode."""
     from airflow.serialization.serialized_objects import DagSerialization
 
-    from sanvi_ops.glue.vacuum_tasks import vacuum_analyze
+    from sanvi_ops.tasks.database_maintenance.airflow_tasks import vacuum_analyze
 
     dag = _bag().dags["database_maintenance"]
     serialized = DagSerialization.from_dict(DagSerialization.to_dict(dag))

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sanvi_ops.results import CheckResult, Status
+from sanvi_ops.core.results import CheckResult, Status
 from tests.fixtures.connections import pg_conn, slack_conn
 
 pytestmark = pytest.mark.integration
@@ -24,7 +24,7 @@ BASE_URL = "https://airflow.sanvi.example.com/ops"
 
 @pytest.fixture
 def deployment(make_db, slack_api, monkeypatch):
-    from sanvi_ops.config import clear_config_cache, load_config
+    from sanvi_ops.core.config import clear_config_cache, load_config
 
     clear_config_cache()
     cfg = load_config()
@@ -35,7 +35,7 @@ def deployment(make_db, slack_api, monkeypatch):
 
 @pytest.mark.parametrize("configured", [BASE_URL, BASE_URL + "/"])
 def test_the_run_link_in_slack_starts_with_base_url(deployment, monkeypatch, configured):
-    from sanvi_ops.glue.publish import deliver, record_run
+    from sanvi_ops.airflow_kit.publish import deliver, record_run
 
     monkeypatch.setenv("AIRFLOW__API__BASE_URL", configured)
     result = CheckResult(check="production.backend", status=Status.OK, summary="200 in 12 ms")

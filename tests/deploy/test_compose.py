@@ -61,7 +61,7 @@ def _airflow(services: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def _cfg() -> Any:
-    from sanvi_ops.config import load_config
+    from sanvi_ops.core.config import load_config
 
     return load_config(ROOT / "include" / "config" / "maintenance.yaml")
 

@@ -104,7 +104,7 @@ def test_the_migration_hook_imports_the_pools_file(values: dict[str, Any]) -> No
     command = " ".join(job["args"])
     assert command.startswith("bash -c airflow db migrate")
     assert "&& airflow pools import /opt/airflow/deploy/pools.json" in command
-    from sanvi_ops.config import load_config
+    from sanvi_ops.core.config import load_config
 
     pools = json.loads(POOLS.read_text())
     assert load_config(ROOT / "include" / "config" / "maintenance.yaml").vacuum.pool in pools

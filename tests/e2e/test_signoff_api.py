@@ -37,12 +37,12 @@ import psycopg
 import pytest
 import yaml
 
-from tests.e2e.test_compliance_audit import audit_env  # noqa: F401 - fixture
-from tests.e2e.test_cost_optimization import cost_env  # noqa: F401 - fixture
-from tests.e2e.test_database_maintenance import maint_env  # noqa: F401 - fixture
-from tests.e2e.test_penetration_testing import pentest_env  # noqa: F401 - fixture
-from tests.integration.test_exposure import header_server  # noqa: F401 - fixture
-from tests.integration.test_security_tls import ca  # noqa: F401 - fixture
+from tests.tasks.compliance_audit.test_e2e import audit_env  # noqa: F401 - fixture
+from tests.tasks.cost_optimization.test_e2e import cost_env  # noqa: F401 - fixture
+from tests.tasks.database_maintenance.test_e2e import maint_env  # noqa: F401 - fixture
+from tests.tasks.penetration_testing.test_e2e import pentest_env  # noqa: F401 - fixture
+from tests.tasks.penetration_testing.test_exposure_probes import header_server  # noqa: F401 - fixture
+from tests.tasks.security_scan.test_security_tls import ca  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.e2e
 
@@ -134,7 +134,7 @@ def links_to(airflow_api: AirflowApi, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def _edit_config(edit: Callable[[dict[str, Any]], None]) -> None:
-    from sanvi_ops.config import clear_config_cache
+    from sanvi_ops.core.config import clear_config_cache
 
     path = Path(os.environ["SANVI_OPS_CONFIG"])
     cfg = yaml.safe_load(path.read_text())

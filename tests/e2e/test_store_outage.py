@@ -21,11 +21,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from sanvi_ops.localstack.postgres import LocalPostgres
-from tests.e2e.test_system_health_check import _dag as health_dag
-from tests.e2e.test_system_health_check import health_env  # noqa: F401 - fixture
+from devstack.postgres import LocalPostgres
 from tests.fixtures.connections import conn_env
 from tests.fixtures.ops_monitor import airflow_health_body
+from tests.tasks.system_health_check.test_e2e import _dag as health_dag
+from tests.tasks.system_health_check.test_e2e import health_env  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.e2e
 
@@ -60,7 +60,7 @@ def outage_store(health_env, stoppable_pg: LocalPostgres, monkeypatch) -> Iterat
     name = f"store_{secrets.token_hex(3)}"
     stoppable_pg.start()
     stoppable_pg.create_database(name)
-    from sanvi_ops.store import ResultStore
+    from sanvi_ops.core.store import ResultStore
 
     ResultStore(_use_store(stoppable_pg, name, monkeypatch)).migrate()
     _clear_spool()  # the metadata DB lives for the session: no entry from another test

@@ -1,0 +1,235 @@
+"""Body of ``dr_testing``'s task: config + connections + Params in, result dicts out.
+
+A guard refusal is a ``critical`` ``dr.guard`` result and nothing runs; every other failure is a
+result too. Each drill is recorded in ``recovery_tests`` (kinds ``dr_database`` and, for the
+wider scopes, ``dr_full_system`` / ``dr_site_activation``) before the report is published.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sanvi_ops.airflow_kit.connections import ConnectionMissing
+from sanvi_ops.core.config import MaintenanceConfig, load_config
+from sanvi_ops.core.results import CheckResult, Status
+from sanvi_ops.tasks.backup_testing.airflow_tasks import rds_settings, run_id_of, settings_from, sql_login
+
+log = logging.getLogger(__name__)
+
+ResultDicts = list[dict[str, Any]]
+
+
+def default_dr_root() -> Path:
+    return Path(tempfile.gettempdir()) / "sanvi-dr"
+
+
+def logical_day(context: Mapping[str, Any], cfg: MaintenanceConfig) -> dt.date:
+    """The run's logical date in the calendar's time zone (manual runs: when they run)."""
+    when = context.get("logical_date")
+    if when is None:
+        dag_run = context.get("dag_run")
+        when = getattr(dag_run, "run_after", None) or getattr(dag_run, "logical_date", None)
+    if when is None:
+        when = dt.datetime.now(dt.UTC)
+    return dt.datetime.fromisoformat(str(when)).astimezone(ZoneInfo(cfg.timezone)).date()
+
+
+def resolve_scope(context: Mapping[str, Any], cfg: MaintenanceConfig) -> tuple[str, str]:
+    """``(scope, why)`` from the ``scope`` Param or, for ``auto``, the logical date."""
+    from sanvi_ops.tasks.dr_testing.dr import SCOPES, scope_for
+
+    asked = str((context.get("params") or {}).get("scope") or "auto")
+    if asked != "auto":
+        if asked not in SCOPES:
+            raise ValueError(f"Param scope: {asked!r} is not one of auto, {', '.join(SCOPES)}")
+        return asked, "chosen in the trigger form"
+    day = logical_day(context, cfg)
+    rt = cfg.recovery_testing
+    scope = scope_for(
+        day, {"full_system": rt.full_system.cadence, "dr_site_activation": rt.dr_site_activation.cadence}
+    )
+    return scope, (
+        f"logical date {day.isoformat()}: full system {rt.full_system.cadence}, "
+        f"DR-site activation {rt.dr_site_activation.cadence} (recovery_testing)"
+    )
+
+
+def _s3_in(cfg: MaintenanceConfig, region: str | None) -> Any:
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+    from botocore.config import Config
+
+    from sanvi_ops.tasks.database_backup_full.airflow_tasks import S3_CONFIG
+
+    hook = AwsBaseHook(aws_conn_id=cfg.connections.aws, client_type="s3", config=Config(**S3_CONFIG))
+    return hook.get_client_type(region_name=region)
+
+
+def dr_restore_settings(cfg: MaintenanceConfig, *, bucket: str | None = None) -> Any:
+    """:class:`sanvi_ops.tasks.backup_testing.restore.RestoreSettings` of the DR cluster."""
+    d = cfg.dr_testing
+    settings = settings_from(cfg)
+    settings.scratch_root = Path(d.scratch_dir) if d.scratch_dir else default_dr_root()
+    settings.port = d.port
+    settings.rto_warning_min, settings.rto_critical_min = d.rto.warning, d.rto.critical
+    settings.rpo_warning_min, settings.rpo_critical_min = d.rpo.warning, d.rpo.critical
+    settings.timeout_s = d.timeout_minutes * 60
+    if bucket:
+        settings.bucket = bucket
+    return settings
+
+
+def dr_test(context: Mapping[str, Any]) -> ResultDicts:
+    """Run the drill of the run's scope, record it, return its results."""
+    from sanvi_ops.airflow_kit.connections import postgres_dsn
+    from sanvi_ops.core.backups import PgTarget
+    from sanvi_ops.tasks.backup_testing.restore import RestoreRefused
+    from sanvi_ops.tasks.dr_testing.dr import DrSettings, run_drill, self_managed_database
+
+    cfg = load_config()
+    params = context.get("params") or {}
+    dry_run = bool(params.get("dry_run"))
+    backup_id = params.get("backup_id") or None
+    try:
+        scope, why = resolve_scope(context, cfg)
+    except ValueError as exc:
+        return [CheckResult("dr.scope", Status.ERROR, str(exc), component="dr").to_dict()]
+    d, v = cfg.dr_testing, cfg.database_backups.verification
+    site = scope == "dr_site_activation"
+    region = d.dr_region if site else None
+    dag_id, run_id = run_id_of(context, "dr_testing")
+    try:
+        app: PgTarget | None = PgTarget.from_dsn(postgres_dsn(cfg.connections.app_db))
+    except ConnectionMissing:
+        app = None
+    settings = DrSettings(
+        scope=scope,
+        root=Path(d.scratch_dir) if d.scratch_dir else default_dr_root(),
+        region=d.dr_region,
+        backups_bucket=d.replica_buckets.backups if site else cfg.database_backups.bucket,
+        files_bucket=d.replica_buckets.files
+        if site
+        else (v.files_bucket or cfg.health_check.buckets.get("files")),
+        configuration_bucket=d.replica_buckets.configuration if site else v.configuration_bucket,
+        files_max_objects=d.files_max_objects,
+        files_max_mb=d.files_max_mb,
+        configuration_max_objects=d.configuration_max_objects,
+        rto_warning_min=d.rto.warning,
+        rto_critical_min=d.rto.critical,
+    )
+    scope_result = CheckResult(
+        "dr.scope",
+        Status.OK,
+        f"scope {scope.replace('_', ' ')} ({why})" + (f"; DR region {d.dr_region}" if site else ""),
+        component="dr",
+        details={"scope": scope, "dry_run": dry_run},
+    )
+    try:
+        s3 = _s3_in(cfg, region)
+        if cfg.database_backups.mode == "rds":
+            database = _rds_database(cfg, run_id=run_id, app=app, dry_run=dry_run)
+        else:
+            restore_settings = dr_restore_settings(cfg, bucket=settings.backups_bucket)
+
+            def database(clock: tuple[dt.datetime, float]) -> Any:
+                if site and not settings.backups_bucket:
+                    from sanvi_ops.tasks.backup_testing.restore import RestoreOutcome
+
+                    missing = CheckResult(
+                        "dr.database.run",
+                        Status.CRITICAL,
+                        "dr_testing.replica_buckets.backups is not set: no backups in the DR region to recover from",
+                        severity="P2",
+                        component="dr",
+                    )
+                    return RestoreOutcome(results=[], started_at=clock[0]), [missing]
+                return self_managed_database(
+                    s3, restore_settings, app=app, backup_id=backup_id, dry_run=dry_run, clock=clock
+                )
+
+        outcome = run_drill(settings, database=database, s3=s3, dry_run=dry_run)
+    except RestoreRefused as exc:
+        return [
+            scope_result.to_dict(),
+            CheckResult("dr.guard", Status.CRITICAL, str(exc), severity="P3", component="dr").to_dict(),
+        ]
+    except ValueError as exc:  # configuration (a production_targets entry, no RDS source, a login)
+        return [
+            scope_result.to_dict(),
+            CheckResult("dr.config", Status.ERROR, str(exc), component="dr").to_dict(),
+        ]
+    except ConnectionMissing as exc:
+        return [
+            scope_result.to_dict(),
+            CheckResult("dr.connection", Status.ERROR, str(exc), component="dr").to_dict(),
+        ]
+    results = [scope_result, *outcome.results]
+    if not dry_run:
+        results += _record(cfg, dag_id, run_id, outcome)
+    return [r.to_dict() for r in results]
+
+
+def _rds_database(cfg: MaintenanceConfig, *, run_id: str, app: Any, dry_run: bool) -> Any:
+    from sanvi_ops.airflow_kit.connections import aws_client
+    from sanvi_ops.tasks.backup_testing.rds_restore import restore_latest_time
+
+    d = cfg.dr_testing
+    source_region = aws_client(cfg.connections.aws, "rds").meta.region_name
+    rds_dr = aws_client(cfg.connections.aws, "rds", region_name=d.dr_region)
+    settings = rds_settings(cfg, rto=d.rto, rpo=d.rpo)
+    settings.timeout_s = min(settings.timeout_s, d.timeout_minutes * 60)
+    login = sql_login(cfg)
+
+    def database(clock: tuple[dt.datetime, float]) -> Any:
+        outcome = restore_latest_time(
+            rds_dr,
+            settings,
+            login,
+            source_region=source_region,
+            run_id=run_id,
+            app=app,
+            dry_run=dry_run,
+            clock=clock,
+            prefix="restore",  # renamed dr.database.* by the drill
+        )
+        return outcome, []
+
+    return database
+
+
+def _record(cfg: MaintenanceConfig, dag_id: str, run_id: str, outcome: Any) -> list[CheckResult]:
+    from sanvi_ops.airflow_kit.connections import postgres_dsn
+    from sanvi_ops.core.store import ResultStore
+    from sanvi_ops.tasks.backup_testing.restore import recent_tests, record_test, trend_result
+    from sanvi_ops.tasks.dr_testing.dr import KINDS
+
+    rows = outcome.rows()
+    if not rows:
+        return []
+    try:
+        store_dsn = postgres_dsn(cfg.connections.store)
+        ResultStore(store_dsn, name=f"results store (connection {cfg.connections.store!r})").migrate()
+        kind = KINDS[outcome.scope]
+        earlier = recent_tests(store_dsn, cfg.dr_testing.trend_runs, before_run=run_id, kind=kind)
+        for row_kind, row in rows:
+            record_test(store_dsn, dag_id, run_id, row, kind=row_kind)
+        current = dict(rows)[kind]
+        from sanvi_ops.tasks.capacity_planning.airflow_tasks import rto_forecast_from_store
+
+        forecast = rto_forecast_from_store(store_dsn, cfg, outcome.started_at)  # issue 18
+        return [trend_result(current, earlier, check="dr.trend", what=kind), forecast]
+    except Exception as exc:  # noqa: BLE001 - the drill stands without its history
+        log.warning("results store unavailable for recovery_tests: %s", exc)
+        return [
+            CheckResult(
+                "dr.trend",
+                Status.WARNING,
+                f"drill figures not recorded: results store unavailable ({type(exc).__name__})",
+                component="dr",
+            )
+        ]

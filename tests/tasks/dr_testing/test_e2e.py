@@ -1,0 +1,250 @@
+"""``dr_testing`` (and ``backup_testing`` in RDS mode) end to end with ``dag.test()``.
+
+Real PostgreSQL 18, moto (S3 in two regions, KMS, RDS) and the Slack stand-in on 127.0.0.1.
+Self-managed: a backup taken with the backup DAG, then an April drill (auto scope = full system:
+database + file storage + configuration), stored per kind in ``recovery_tests`` and reported;
+then a manual DR-site activation dry run (trigger-form Params) against replica buckets in the DR
+region. RDS mode: both DAGs
+restore onto temporary moto instances, validate over SQL through the ``scratch_db`` connection's
+host/port override and delete them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+
+from tests.fixtures.connections import aws_conn, slack_conn
+from tests.fixtures.postgres import own_cluster
+from tests.tasks.database_backup_full.test_e2e import BUCKET, _dag, _pg_conn, _states
+
+
+@pytest.fixture(scope="module")
+def pg():
+    """This module's own cluster (see tests.fixtures.postgres.own_cluster)."""
+    yield from own_cluster()
+
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[3]
+SMOKE = "SELECT id, name FROM machines ORDER BY id"
+
+
+def _env(monkeypatch, tmp_path, aws_endpoint, slack_api, app_dsn, store_dsn, cfg_changes):
+    cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
+    cfg["database_backups"]["part_size_mb"] = 5
+    cfg["backup_testing"].update(
+        {"smoke_queries": [{"name": "machines", "sql": SMOKE}], "rpo_column": "public.events.created_at"}
+    )
+    for section, values in cfg_changes.items():
+        cfg.setdefault(section, {}).update(values)
+    cfg_path = tmp_path / "maintenance.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    monkeypatch.setenv("SANVI_OPS_CONFIG", str(cfg_path))
+    monkeypatch.setenv("AIRFLOW_CONN_SANVI_APP_DB", _pg_conn(app_dsn))
+    monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", _pg_conn(store_dsn))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AWS_DEFAULT",
+        aws_conn(aws_endpoint),
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SLACK_API_DEFAULT",
+        slack_conn(slack_api),
+    )
+
+
+def _seed(make_db) -> str:
+    app_dsn = make_db("app")
+    with psycopg.connect(app_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE machines (id int PRIMARY KEY, name text)")
+        conn.execute("INSERT INTO machines SELECT g, 'm' || g FROM generate_series(1, 200) g")
+        conn.execute("CREATE TABLE events (id int, created_at timestamptz DEFAULT now())")
+        conn.execute("INSERT INTO events VALUES (1, now())")
+    return app_dsn
+
+
+def _stored(store_dsn: str, run_id: str) -> dict[str, tuple[str, str, dict]]:
+    with psycopg.connect(store_dsn) as conn:
+        rows = conn.execute(
+            "SELECT check_name, status, summary, details FROM check_results WHERE run_id = %s", (run_id,)
+        ).fetchall()
+    return {name: (status, summary, details) for name, status, summary, details in rows}
+
+
+def _recovery_rows(store_dsn: str) -> list[tuple]:
+    with psycopg.connect(store_dsn) as conn:
+        return conn.execute(
+            "SELECT dag_id, kind, status, rto_seconds, rpo_seconds, details FROM recovery_tests ORDER BY id"
+        ).fetchall()
+
+
+def test_quarterly_full_system_drill_then_dr_site_activation(
+    pg, aws_endpoint, boto_client, slack_api, airflow_db, make_db, tmp_path, monkeypatch
+):
+    root = Path(tempfile.mkdtemp(prefix="dr-", dir="/tmp")) / "dr"
+    app_dsn, store_dsn = _seed(make_db), make_db("store")
+    s3, west = boto_client("s3"), boto_client("s3", "us-west-2")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.create_bucket(Bucket="sanvi-machinery-files")
+    for i in range(3):
+        s3.put_object(Bucket="sanvi-machinery-files", Key=f"uploads/manual-{i}.pdf", Body=b"%PDF-1.7" * 500)
+    s3.create_bucket(Bucket="sanvi-config")
+    s3.put_bucket_versioning(Bucket="sanvi-config", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket="sanvi-config", Key="prod/app.env.sops", Body=b"enc:...")
+    loc = {"LocationConstraint": "us-west-2"}
+    for bucket in ("sanvi-dr-backups", "sanvi-dr-files", "sanvi-dr-config"):
+        west.create_bucket(Bucket=bucket, CreateBucketConfiguration=loc)
+    west.put_bucket_versioning(Bucket="sanvi-dr-config", VersioningConfiguration={"Status": "Enabled"})
+    _env(
+        monkeypatch,
+        tmp_path,
+        aws_endpoint,
+        slack_api,
+        app_dsn,
+        store_dsn,
+        {
+            "dr_testing": {
+                "scratch_dir": str(root),
+                "files_max_objects": 1,  # a sample: the whole bucket's time is extrapolated
+                "replica_buckets": {
+                    "backups": "sanvi-dr-backups",
+                    "files": "sanvi-dr-files",
+                    "configuration": "sanvi-dr-config",
+                },
+            },
+            "database_backups": {"verification": {"configuration_bucket": "sanvi-config"}},
+        },
+    )
+    dr = _dag("backups", "database_backup_full").test(logical_date=datetime(2027, 4, 6, 1, 0, tzinfo=UTC))
+    assert set(_states(dr).values()) == {"success"}, _states(dr)
+
+    dag = _dag("monthly", "dr_testing")
+    dr = dag.test(logical_date=datetime(2027, 4, 6, 11, 0, tzinfo=UTC))  # April: quarterly month
+    assert set(_states(dr).values()) == {"success"}, _states(dr)
+    stored = _stored(store_dsn, dr.run_id)
+    assert stored["dr.scope"][1].startswith("scope full system (logical date 2027-04-06")
+    for name in (
+        "dr.rto",
+        "dr.database.amcheck",
+        "dr.database.row_counts",
+        "dr.database.smoke",
+        "dr.database.rpo",
+        "dr.file_storage",
+        "dr.configuration",
+    ):
+        assert stored[name][0] == "ok", (name, stored[name][1])
+    with psycopg.connect(app_dsn) as conn:
+        source = hashlib.sha256(repr(conn.execute(SMOKE).fetchall()).encode()).hexdigest()
+    assert stored["dr.database.smoke"][2]["answer_sha256"] == {"machines": source}
+    assert "1 of 3 objects" in stored["dr.file_storage"][1] and stored["dr.file_storage"][2]["sampled"]
+    cfg_hash = hashlib.sha256(b"enc:...").hexdigest()
+    assert stored["dr.configuration"][2]["sha256"] == {"prod/app.env.sops": cfg_hash}
+    assert "first recorded" in stored["dr.trend"][1]
+    # issue 18: the database recovery's phases, and the RTO forecast in the drill report (no size
+    # samples in this store yet: a warning saying so, not green)
+    assert stored["dr.database.phases"][1].startswith("phases: prepare ")
+    assert "download" in stored["dr.database.phases"][1] and "amcheck" in stored["dr.database.phases"][1]
+    assert stored["rto_forecast"][0] == "warning" and "not enough samples" in stored["rto_forecast"][1]
+    rows = _recovery_rows(store_dsn)
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        ("dr_testing", "dr_database", "ok"),
+        ("dr_testing", "dr_full_system", "ok"),
+    ]
+    assert rows[1][3] >= rows[0][3] > 0 and set(rows[1][5]["components"]) == {
+        "database",
+        "file_storage",
+        "configuration",
+    }
+    assert [p["name"] for p in rows[0][5]["phases"]][:3] == ["prepare", "download", "extract"]
+    assert rows[1][5]["components"]["database"]["phases"] == rows[0][5]["phases"]
+    assert list(root.iterdir()) == []
+
+    # DR-site activation by hand, as a dry run (trigger-form Params): scope, region check, pick.
+    # (The real DR-site restore is tests/tasks/dr_testing/test_dr.py's.)
+    for key in (o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]):
+        west.copy_object(Bucket="sanvi-dr-backups", Key=key, CopySource={"Bucket": BUCKET, "Key": key})
+    west.copy_object(
+        Bucket="sanvi-dr-files",
+        Key="uploads/manual-0.pdf",
+        CopySource={"Bucket": "sanvi-machinery-files", "Key": "uploads/manual-0.pdf"},
+    )
+    west.copy_object(
+        Bucket="sanvi-dr-config",
+        Key="prod/app.env.sops",
+        CopySource={"Bucket": "sanvi-config", "Key": "prod/app.env.sops"},
+    )
+    dr2 = dag.test(
+        logical_date=datetime(2027, 5, 4, 11, 0, tzinfo=UTC),
+        run_conf={"scope": "dr_site_activation", "dry_run": True},
+    )
+    assert set(_states(dr2).values()) == {"success"}, _states(dr2)
+    stored2 = _stored(store_dsn, dr2.run_id)
+    assert "chosen in the trigger form" in stored2["dr.scope"][1] and "us-west-2" in stored2["dr.scope"][1]
+    assert stored2["dr.site.region"][0] == "ok", stored2["dr.site.region"]
+    assert stored2["dr.database.run"][0] == "skipped" and "would restore" in stored2["dr.database.run"][1]
+    assert len(_recovery_rows(store_dsn)) == 2, "a dry run records nothing"
+
+    assert any("dr.rto" in json.dumps(m) or "recovered in" in json.dumps(m) for m in slack_api.messages)
+    for msg in slack_api.messages:
+        assert pg.password not in json.dumps(msg)
+
+
+def test_rds_mode_restore_test_and_dr_drill(
+    pg, aws_endpoint, boto_client, slack_api, airflow_db, make_db, tmp_path, monkeypatch
+):
+    app_dsn, store_dsn = _seed(make_db), make_db("store")
+    restored = _seed(make_db)  # where SQL validation lands: the scratch_db host/port override
+    # The application database is the production RDS instance: a server other than the one the
+    # override reaches (the same host and port, whatever the database, is refused as production).
+    app_dsn = app_dsn.replace(f"port={pg.port}", f"port={pg.port + 1}")
+    rds = boto_client("rds")
+    rds.create_db_instance(
+        DBInstanceIdentifier="sanvi-production-db",
+        DBInstanceClass="db.t3.micro",
+        Engine="postgres",
+        DBName="sanvi",
+        MasterUsername="sanvi",
+        MasterUserPassword="never-used-1",
+        AllocatedStorage=20,
+        BackupRetentionPeriod=30,
+    )
+    _env(
+        monkeypatch,
+        tmp_path,
+        aws_endpoint,
+        slack_api,
+        app_dsn,
+        store_dsn,
+        {
+            "database_backups": {"mode": "rds"},
+            "dr_testing": {"dr_region": "us-east-1"},
+            "rds_restore": {"poll_seconds": 1},
+        },
+    )
+    monkeypatch.setenv("AIRFLOW_CONN_SANVI_SCRATCH_DB", _pg_conn(restored))
+
+    dr = _dag("weekly", "backup_testing").test(logical_date=datetime(2026, 11, 27, 3, 0, tzinfo=UTC))
+    assert set(_states(dr).values()) == {"success"}, _states(dr)
+    stored = _stored(store_dsn, dr.run_id)
+    for name in ("restore.duration", "restore.smoke", "restore.rows", "restore.rpo", "restore.cleanup"):
+        assert stored[name][0] == "ok", (name, stored[name][1])
+
+    dr = _dag("monthly", "dr_testing").test(logical_date=datetime(2026, 12, 1, 11, 0, tzinfo=UTC))
+    stored = _stored(store_dsn, dr.run_id)
+    assert stored["dr.scope"][1].startswith("scope database")
+    for name in ("dr.rto", "dr.database.smoke", "dr.database.rpo", "dr.database.cleanup"):
+        assert stored[name][0] == "ok", (name, stored[name][1])
+    assert [r[1] for r in _recovery_rows(store_dsn)] == ["restore_test_rds", "dr_database"]
+    assert {i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"]} == {
+        "sanvi-production-db"
+    }
+    for msg in slack_api.messages:
+        assert pg.password not in json.dumps(msg)

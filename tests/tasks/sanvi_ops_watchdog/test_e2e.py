@@ -1,0 +1,79 @@
+"""The watchdog DAG end to end: ``dag.test()`` against a real results store, the fake Slack and a
+dead man's switch endpoint on 127.0.0.1.
+
+One run must: ping the outside monitor, record a heartbeat, escalate an incident open past the
+guide's "Escalate After" (in its Slack thread), and deliver a message an earlier run left pending.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from sanvi_ops.core.config import load_config
+from sanvi_ops.core.notify.pipeline import process_run
+from sanvi_ops.core.results import CheckResult, Status
+from sanvi_ops.core.store import ResultStore
+from tests.fixtures.connections import conn_env, pg_conn, slack_conn
+
+if TYPE_CHECKING:
+    from tests.fixtures.ops_monitor import OpsMonitor
+    from tests.fixtures.slack import SlackApi
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[3]
+DAG_ID = "sanvi_ops_watchdog"
+
+
+def _dag():  # type: ignore[no-untyped-def]
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO / "dags" / "meta" / f"{DAG_ID}.py"), bundle_path=REPO / "dags")
+    assert not bag.import_errors, bag.import_errors
+    return bag.dags[DAG_ID]
+
+
+def test_watchdog_pings_records_escalates_and_flushes(
+    airflow_db,
+    make_db,
+    slack_api: SlackApi,
+    ops_monitor: OpsMonitor,
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    store = ResultStore(make_db("watchdog"))
+    store.migrate()
+    monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", pg_conn(store.dsn))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SLACK_API_DEFAULT",
+        slack_conn(slack_api),
+    )
+    monkeypatch.setenv("AIRFLOW_CONN_SANVI_HEARTBEAT", conn_env("http", host=ops_monitor.ping_url))
+
+    # A P1 opened 40 minutes ago by the health check; Slack was down then, so it is still pending.
+    opened = datetime.now(UTC) - timedelta(minutes=40)
+    down = CheckResult(
+        "redis.ping", Status.CRITICAL, "Redis did not answer PING", severity="P1", component="redis"
+    )
+    out = process_run(store, load_config(), "system_health_check", "run1", opened, [down], None, now=opened)
+    assert store.count_pending() == 2 and slack_api.messages == []
+
+    dr = _dag().test()
+    states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    assert states == {"ping_heartbeat": "success", "sweep_incidents": "success", "flush_outbox": "success"}
+
+    assert len(ops_monitor.pings) == 1 and DAG_ID in ops_monitor.pings[0]["body"]
+    beat = store.latest_heartbeat(DAG_ID)
+    assert beat is not None and beat["pinged"] is True and beat["run_id"] == dr.run_id
+
+    texts = [m["text"].splitlines()[0] for m in slack_api.messages]
+    ref = out.opened[0]
+    assert texts[0] == f"[INCIDENT] {ref} - Severity: P1 - Service: redis"  # the pending one, in order
+    escalation = next(m for m in slack_api.messages if m["text"].startswith("[ESCALATION]"))
+    assert escalation["thread_ts"] == slack_api.messages[0]["ts"]
+    assert "Escalated to: Team Lead @devops-lead" in escalation["text"]
+    assert not any("Escalated to: CTO" in m["text"] for m in slack_api.messages)  # due at 60 min
+    assert store.count_pending() == 0

@@ -38,6 +38,7 @@ from airflow.sdk import task
 from sanvi_ops.airflow_kit.frame import maintenance_dag
 from sanvi_ops.airflow_kit.params import checks_param, when_selected
 from sanvi_ops.airflow_kit.publish import publish
+from sanvi_ops.tasks.backup_verification import airflow_tasks as verification
 from sanvi_ops.tasks.database_backup_full import airflow_tasks as backup_tasks
 
 #: The check tasks a manual run may choose from (the trigger form's `checks`).
@@ -58,13 +59,13 @@ def backup_verification() -> None:
     @when_selected
     def verify_database_backups() -> list[dict[str, Any]]:
         """Database backups in S3: present, complete, recent, intact, encrypted, chained."""
-        return backup_tasks.verify_database()
+        return verification.verify_database()
 
     @task
     @when_selected
     def verify_other_backups() -> list[dict[str, Any]]:
         """File storage versioning/backups, configuration versioning, recent AMIs."""
-        return backup_tasks.verify_other_rows()
+        return verification.verify_other_rows()
 
     publish(verify_database_backups(), verify_other_backups())
 

@@ -82,9 +82,11 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-# docs/configuration.md is generated from the config schema; a test fails when it is stale.
+# docs/configuration.md is generated from the config schema, docs/tasks/ from the DAGs' runbooks (their
+# docstrings, parsed offline with the shipped config); a test fails when either is stale.
 docs: venv
 	$(PY) -m sanvi_ops.core.config_reference
+	AIRFLOW_HOME=$$(mktemp -d) $(PY) -m sanvi_ops.airflow_kit.runbooks
 
 # deploy/prometheus/sanvi-ops-rules.yml: Prometheus alert rules from `thresholds:` and `slos:` of the
 # shipped config, with runbook links to the default Airflow URL (docs/alerting.md shows how to

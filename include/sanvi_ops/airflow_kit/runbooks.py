@@ -257,8 +257,8 @@ def render_index(dags: Mapping[str, Any], tz: str) -> str:
         "# Runbooks: one page per DAG",
         "",
         "Each page is the DAG file's docstring (what the **Docs** button shows on the DAG's page in",
-        'the Airflow UI, with its "When it is not green" list), what the calendar gives the DAG,',
-        "its tasks and its trigger form. `make docs` writes them from `dags/` and",
+        "the Airflow UI: what the DAG does and what to do when it is not green), what the calendar",
+        "gives the DAG, its tasks and its trigger form. `make docs` writes them from `dags/` and",
         f"`include/config/maintenance.yaml`; times are in {tz}.",
     ]
     by_folder: dict[str, list[Any]] = {}

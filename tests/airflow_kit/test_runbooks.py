@@ -50,9 +50,18 @@ def test_every_dag_has_its_runbook_page(dags, pages):
 
 def test_the_page_links_the_sections_that_name_the_dag_file(pages):
     page = pages["database_maintenance.md"]
-    assert "[../../dags/weekly/database_maintenance.py]" not in page
+    assert "[dags/weekly/database_maintenance.py](../../dags/weekly/database_maintenance.py)" in page
     assert "(../../include/sanvi_ops/tasks/database_maintenance/)" in page
     assert "(../checks.md#" in page, "docs/checks.md describes database_maintenance: the page must link it"
+
+
+def test_param_types_read_as_the_form_offers_them():
+    assert runbooks._param_type({"type": "string", "enum": ["a", "b"]}) == "one of `a`, `b`"
+    assert runbooks._param_type({"type": ["null", "integer"], "minimum": 1, "maximum": 336}) == (
+        "integer 1–336 (optional)"
+    )
+    assert runbooks._param_type({"type": "array", "items": {"enum": ["x"]}}) == "some of `x`"
+    assert runbooks._param_type({"type": "array", "items": {"type": "string"}}) == "list of string"
 
 
 def test_github_anchor():

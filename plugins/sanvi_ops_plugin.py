@@ -1,8 +1,9 @@
 """Sanvi Ops Airflow plugin: the "Maintenance" page in the Airflow UI.
 
 A FastAPI app mounted by the API server under ``/sanvi-ops`` and a top-level nav entry (an external
-view shown in the UI's frame at ``/plugin/maintenance``). What the page shows and how it is read
-from the results store lives in :mod:`sanvi_ops.page`; this file only wires Airflow to it.
+view shown in the UI's frame at ``/plugin/maintenance``). What the page shows, how it is read from
+the results store, the silence writes and the HTML (Jinja2 templates with autoescape) live in
+:mod:`sanvi_ops.page`; this file only wires Airflow to it.
 
 Authentication is Airflow's own: every route depends on the core API's ``get_user`` (the JWT in the
 ``Authorization: Bearer`` header or the UI's ``_token`` cookie, validated by the auth manager), so

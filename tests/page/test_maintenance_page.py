@@ -353,11 +353,19 @@ def test_hostile_text_from_the_store_is_escaped(store_dsn: str, cfg) -> None:  #
     store.enqueue(
         "summary:x", "system_health_check", "x", "summary", "#ops", "<img src=x onerror=alert(1)>", None
     )
+    add_silence(
+        store_dsn, dag_id="system_health_check", check_pattern='http."x"<b>', created_by='"><script>',
+        reason='<script>alert("r")</script>', expires_at=NOW + dt.timedelta(hours=1),
+        known_dag_ids=all_dag_ids(cfg),
+    )  # fmt: skip
     html = render_page(
         load_page(store_dsn, cfg, now=NOW), user="<b>eve</b>", csrf_token='"x', may_silence=True
     )
-    assert "<script>alert" not in html and "<img src=x" not in html and "<b>eve</b>" not in html
-    assert "&lt;script&gt;" in html and "&lt;b&gt;eve&lt;/b&gt;" in html
+    assert "<script>" not in html and "<img src=x" not in html and "<b>eve" not in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html  # the check summary
+    assert "&lt;script&gt;alert(&#34;r&#34;)&lt;/script&gt;" in html  # the silence reason
+    assert "http.&#34;x&#34;&lt;b&gt;" in html and "&#34;&gt;&lt;script&gt; (ui)" in html
+    assert "&lt;b&gt;eve&lt;/b&gt;" in html and 'value="&#34;x"' in html  # the user, the form token
 
 
 def test_chart_without_measurements_says_so() -> None:

@@ -6,9 +6,12 @@
 #      with the public CLI (`airflow users create`); the password goes to its prompt on stdin, never
 #      on a command line;
 #   3. import the pools of deploy/pools.json (`sanvi_db_heavy`: VACUUM, backups, restore test and
-#      DR drill, one at a time); the Helm values run the same import in a job.
-# The results store's own database is created by deploy/postgres-init/ when the postgres volume is new;
-# its tables are created and migrated by the DAGs.
+#      DR drill, one at a time); the Helm values run the same import in a job;
+#   4. migrate the results store (connection sanvi_ops_store) and copy the config's `silences:` into
+#      it: `python -m sanvi_ops migrate`. The DAGs never migrate the store: a task that finds it
+#      behind fails naming the missing migrations, so this step runs at every deploy (Helm: the same
+#      command in the migration job).
+# The results store's own database is created by deploy/postgres-init/ when the postgres volume is new.
 set -euo pipefail
 
 : "${SANVI_ADMIN_USERNAME:?set SANVI_ADMIN_USERNAME in .env}"
@@ -31,4 +34,5 @@ printf '%s\n%s\n' "${SANVI_ADMIN_PASSWORD}" "${SANVI_ADMIN_PASSWORD}" \
       --email "${SANVI_ADMIN_EMAIL}" --firstname Sanvi --lastname Admin
 
 airflow pools import "${POOLS_FILE}"
+python -m sanvi_ops migrate
 echo "airflow-init: done"

@@ -812,13 +812,13 @@ def prepare_airflow_home(local_dir: Path, sec: Secrets) -> None:
     pw_file.chmod(0o600)
 
 
-def migrate_airflow_db(env: Mapping[str, str], log_dir: Path) -> None:
-    say("migrating the Airflow metadata database (the first start takes a minute) ...")
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log = log_dir / "airflow-db-migrate.log"
+def run_logged(args: list[str], env: Mapping[str, str], log: Path) -> None:
+    """Run one start-up command to completion, its output appended to ``log``; a failure stops the
+    start with the command, its exit code and the log's tail."""
+    log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as fh:
         rc = subprocess.run(
-            [sys.executable, "-m", "airflow", "db", "migrate"],
+            [sys.executable, "-m", *args],
             env=dict(env),
             stdout=fh,
             stderr=subprocess.STDOUT,
@@ -827,7 +827,19 @@ def migrate_airflow_db(env: Mapping[str, str], log_dir: Path) -> None:
             check=False,
         ).returncode
     if rc != 0:
-        raise StartupError(f"airflow db migrate exited {rc}; see {log}:\n{log_tail(log)}")
+        raise StartupError(f"{' '.join(args)} exited {rc}; see {log}:\n{log_tail(log)}")
+
+
+def migrate_airflow_db(env: Mapping[str, str], log_dir: Path) -> None:
+    say("migrating the Airflow metadata database (the first start takes a minute) ...")
+    run_logged(["airflow", "db", "migrate"], env, log_dir / "airflow-db-migrate.log")
+
+
+def migrate_store(env: Mapping[str, str], log_dir: Path) -> None:
+    """The results store's schema and the config's silences, as deploy/airflow-init.sh does
+    (``python -m sanvi_ops migrate``): tasks never migrate the store themselves."""
+    say("migrating the results store ...")
+    run_logged(["sanvi_ops", "migrate"], env, log_dir / "store-migrate.log")
 
 
 def create_pools(env: Mapping[str, str], log_dir: Path, config_path: Path) -> None:
@@ -841,19 +853,7 @@ def create_pools(env: Mapping[str, str], log_dir: Path, config_path: Path) -> No
     pool = load_config(config_path).vacuum.pool
     if pool not in json.loads(pools_file.read_text()):
         raise StartupError(f"vacuum.pool {pool!r} of {config_path} is not defined in {pools_file}")
-    log = log_dir / "airflow-pools.log"
-    with log.open("ab") as fh:
-        rc = subprocess.run(
-            [sys.executable, "-m", "airflow", "pools", "import", str(pools_file)],
-            env=dict(env),
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=REPO,
-            check=False,
-        ).returncode
-    if rc != 0:
-        raise StartupError(f"airflow pools import {pools_file} exited {rc}; see {log}:\n{log_tail(log)}")
+    run_logged(["airflow", "pools", "import", str(pools_file)], env, log_dir / "airflow-pools.log")
 
 
 def start_airflow(
@@ -1040,6 +1040,7 @@ def start_everything(
     env.update(executor_settings)
     prepare_airflow_home(local_dir, sec)
     migrate_airflow_db(env, log_dir)
+    migrate_store(env, log_dir)
     create_pools(env, log_dir, config_path)
     hold = not full_backup_exists(moto_url, config_path)
     say("starting Airflow (api-server, scheduler, dag-processor, triggerer) ...")

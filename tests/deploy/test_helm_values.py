@@ -104,6 +104,7 @@ def test_the_migration_hook_imports_the_pools_file(values: dict[str, Any]) -> No
     command = " ".join(job["args"])
     assert command.startswith("bash -c airflow db migrate")
     assert "&& airflow pools import /opt/airflow/deploy/pools.json" in command
+    assert "&& python -m sanvi_ops migrate" in command  # the results store, never migrated by a task
     from sanvi_ops.core.config import load_config
 
     pools = json.loads(POOLS.read_text())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sanvi_ops.airflow_kit.publish import FindingsReported, run_url
+from sanvi_ops.airflow_kit.publish import FindingsReported, results_store, run_url
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +41,11 @@ def on_task_failure(context: Any) -> None:
 
 
 def _report_failure(context: Any) -> None:
-    from sanvi_ops.airflow_kit.connections import postgres_dsn, slack_client
+    from sanvi_ops.airflow_kit.connections import slack_client
     from sanvi_ops.core.config import load_config
     from sanvi_ops.core.notify.pipeline import process_failure
     from sanvi_ops.core.notify.render import failure_message
     from sanvi_ops.core.notify.slack import SlackSender, deliver_pending
-    from sanvi_ops.core.store import ResultStore
 
     cfg = load_config()
     ti = context["ti"]
@@ -60,8 +59,7 @@ def _report_failure(context: Any) -> None:
     client = slack_client(cfg.connections.slack)
     sender = SlackSender(client) if client is not None else None
     try:
-        store = ResultStore(postgres_dsn(cfg.connections.store))
-        store.migrate()
+        store = results_store(cfg)
         process_failure(
             store, cfg, dag_id, ti.task_id, run_id, try_number, error, log_url, max_tries=max_tries
         )
@@ -127,20 +125,18 @@ def report_deadline_miss(context: dict[str, Any], allowed_seconds: int) -> str:
 def _deliver_deadline(
     dag_id: str, run_id: str, deadline_at: Any, queued_at: Any, allowed: Any, state: Any
 ) -> str:
-    from sanvi_ops.airflow_kit.connections import postgres_dsn, slack_client
+    from sanvi_ops.airflow_kit.connections import slack_client
     from sanvi_ops.core.config import load_config
     from sanvi_ops.core.notify import render
     from sanvi_ops.core.notify.pipeline import process_deadline_miss
     from sanvi_ops.core.notify.slack import SlackSender, deliver_pending
-    from sanvi_ops.core.store import ResultStore
 
     cfg = load_config()
     client = slack_client(cfg.connections.slack)
     sender = SlackSender(client) if client is not None else None
     url = run_url(dag_id, run_id)
     try:
-        store = ResultStore(postgres_dsn(cfg.connections.store))
-        store.migrate()
+        store = results_store(cfg)
         message_id = process_deadline_miss(
             store, cfg, dag_id, run_id, deadline_at=deadline_at, allowed=allowed, queued_at=queued_at,
             state=str(state) if state else None, run_url=url,

@@ -13,6 +13,10 @@ it keeps the run in the spool (Airflow Variables, :mod:`sanvi_ops.airflow_kit.sp
 the run found straight to Slack, marked "not recorded: store down", within seconds; ``notify``
 then marks the run red. Before recording its own run, ``record`` replays whatever is spooled
 (so does the watchdog every 15 minutes): :mod:`sanvi_ops.core.notify.store_down`.
+
+The store's schema is migrated at deploy and start (``python -m sanvi_ops migrate``), never here:
+``record`` only checks that no migration is missing (one read) and fails naming the store
+connection and the missing migrations when one is (:class:`~sanvi_ops.core.store.SchemaBehind`).
 """
 
 from __future__ import annotations
@@ -37,6 +41,23 @@ def run_url(dag_id: str, run_id: str) -> str:
 
     base = (conf.get("api", "base_url", fallback="") or "http://localhost:8080").rstrip("/")
     return f"{base}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
+
+
+def results_store(cfg: Any, *, check: bool = True) -> Any:
+    """The results store behind the config's ``connections.store``, named after that connection.
+
+    :param check: refuse a store whose schema is behind this code
+        (:meth:`~sanvi_ops.core.store.ResultStore.require_current`: one read, never a migration).
+    :raises SchemaBehind: naming the connection and the missing migrations.
+    """
+    from sanvi_ops.airflow_kit.connections import postgres_dsn
+    from sanvi_ops.core.store import ResultStore
+
+    conn_id = cfg.connections.store
+    store = ResultStore(postgres_dsn(conn_id), name=f"results store (connection {conn_id!r})")
+    if check:
+        store.require_current()
+    return store
 
 
 def collect_results(ti: Any, task_ids: list[str]) -> list[CheckResult]:
@@ -67,14 +88,13 @@ def record_run(dag_id: str, run_id: str, logical_date: Any, results: list[CheckR
     """
     from datetime import UTC, datetime
 
-    from sanvi_ops.airflow_kit.connections import postgres_dsn
     from sanvi_ops.airflow_kit.spool import AirflowVariableSpool
     from sanvi_ops.core.config import load_config
     from sanvi_ops.core.notify.pipeline import process_run
-    from sanvi_ops.core.store import ResultStore, StoreError
+    from sanvi_ops.core.store import SchemaBehind, StoreError
 
     cfg = load_config()
-    store = ResultStore(postgres_dsn(cfg.connections.store))
+    store = results_store(cfg, check=False)  # checked below: a store that is down spools the run
     spool = AirflowVariableSpool()
     detected_at = datetime.now(UTC)
     url = run_url(dag_id, run_id)
@@ -84,9 +104,11 @@ def record_run(dag_id: str, run_id: str, logical_date: Any, results: list[CheckR
     status = worst(results)
     summary: dict[str, Any] = {"status": status.value, "counts": counts}
     try:
-        store.migrate()
+        store.require_current()
         _replay_first(store, cfg, spool)
         process_run(store, cfg, dag_id, run_id, logical_date, results, url, now=detected_at)
+    except SchemaBehind:
+        raise  # a deploy that skipped the migrate step: fail loudly, nothing is lost by waiting
     except StoreError as exc:
         summary.update(_spool_and_announce(cfg, spool, dag_id, run_id, logical_date, results, url,
                                            detected_at, str(exc)))  # fmt: skip
@@ -171,18 +193,16 @@ def deliver(dag_id: str, *, replay_spool: bool = False) -> dict[str, Any]:
     :raises StoreDeliveryInterrupted: the results store failed mid-flush (the task retries; the
         retry looks up any message whose post may have landed before posting it).
     """
-    from sanvi_ops.airflow_kit.connections import postgres_dsn
     from sanvi_ops.core.config import load_config
     from sanvi_ops.core.notify.slack import deliver_pending
-    from sanvi_ops.core.store import ResultStore
 
     cfg = load_config()
-    store = ResultStore(postgres_dsn(cfg.connections.store))
+    store = results_store(cfg, check=False)
     if replay_spool:
         from sanvi_ops.airflow_kit.spool import AirflowVariableSpool
         from sanvi_ops.core.notify.store_down import replay
 
-        store.migrate()
+        store.require_current()
         log.info("%s: %s", dag_id, replay(store, cfg, AirflowVariableSpool()).describe())
     report = deliver_pending(store, _sender(cfg))
     log.info("%s: outbox delivery: %s", dag_id, report)

@@ -139,7 +139,7 @@ class _Recording:
         store = SignoffStore(
             postgres_dsn(cfg.connections.store), name=f"results store ({cfg.connections.store!r})"
         )
-        store.migrate()
+        store.require_current()
         request = self._request(context)
         evidence = _evidence(store, request) if self.spec["kind"] != "approval" else ""
         self.body = "\n\n".join(part for part in (self.body or "", evidence) if part)

@@ -80,6 +80,10 @@ class CheckResult:
         return cls(**data)
 
 
+#: What a check task returns: its results as :meth:`CheckResult.to_dict` dicts (XCom carries JSON).
+ResultDicts = list[dict[str, Any]]
+
+
 def worst(results: list[CheckResult]) -> Status:
     """The overall status of a run: its worst result, ``ok`` for an empty run."""
     if not results:

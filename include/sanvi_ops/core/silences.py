@@ -2,7 +2,8 @@
 
 A silence has a scope (a DAG id, an ``fnmatch`` pattern on the check name, or both), a reason, an
 author and an expiry. It comes from the config file's ``silences:`` list (``source='config'``,
-copied into the store by :func:`sync_config_silences` on every run) or from the Maintenance page
+copied into the store by :func:`sync_config_silences` at deploy and start, ``python -m sanvi_ops
+migrate``, and by the next run after the file is edited) or from the Maintenance page
 (``source='ui'``, :func:`add_silence`). Active means not lifted and not expired; an expired
 silence stops silencing by itself, nothing has to remove it.
 
@@ -289,6 +290,26 @@ def _expiry(spec: SilenceSpecLike, timezone: str) -> datetime:
     return expires if expires.tzinfo is not None else expires.replace(tzinfo=ZoneInfo(timezone))
 
 
+def _config_silences(conn: psycopg.Connection[dict[str, Any]]) -> dict[tuple[Any, ...], Silence]:
+    """The store's config silences by identity (scope, reason, author, expiry)."""
+    existing: dict[tuple[Any, ...], Silence] = {}
+    for row in conn.execute("SELECT * FROM silences WHERE source = 'config'").fetchall():
+        s = _row(row)
+        existing.setdefault((s.dag_id, s.check_pattern, s.reason, s.created_by, s.expires_at), s)
+    return existing
+
+
+def _in_sync(
+    existing: Mapping[tuple[Any, ...], Silence], wanted: Mapping[tuple[Any, ...], Any], now: datetime
+) -> bool:
+    """Whether a sync would change nothing: every entry stored, no active one dropped from the file."""
+    if any(ident not in existing for ident in wanted):
+        return False
+    return not any(
+        ident not in wanted and s.lifted_at is None and s.expires_at > now for ident, s in existing.items()
+    )
+
+
 def sync_config_silences(
     store_dsn: str,
     specs: Sequence[SilenceSpecLike],
@@ -308,6 +329,11 @@ def sync_config_silences(
     - An active config silence no longer in the file is lifted (deleting it from the file ends it).
 
     Naive expiry times are read in ``timezone`` (the config's).
+
+    Called at deploy and start, and by every run (the config is re-read when its file changes, so
+    a silence added to or removed from the YAML takes effect at the next run, with no restart).
+    A run whose file matches the store only reads: the lock and the writes are taken when the
+    file changed since the last sync.
     """
     now = now or datetime.now(UTC)
     report = SyncReport()
@@ -323,12 +349,12 @@ def sync_config_silences(
         )
         wanted.setdefault(ident, (i, spec, expires))
     with _connect(store_dsn, "sync config silences") as conn:
+        existing = _config_silences(conn)
+        if _in_sync(existing, wanted, now):
+            report.kept = len(wanted)
+            return report
         conn.execute("SELECT pg_advisory_xact_lock(%s)", [SYNC_LOCK_KEY])
-        rows = conn.execute("SELECT * FROM silences WHERE source = 'config'").fetchall()
-        existing: dict[tuple[Any, ...], Silence] = {}
-        for row in rows:
-            s = _row(row)
-            existing.setdefault((s.dag_id, s.check_pattern, s.reason, s.created_by, s.expires_at), s)
+        existing = _config_silences(conn)  # again under the lock: another run may have synced
         for ident, (i, spec, expires) in wanted.items():
             if ident in existing:
                 report.kept += 1

@@ -11,7 +11,10 @@ and the metadata DB is pruned by ``airflow db clean``.
 
 Every method opens a short-lived connection (psycopg 3): tasks are short and run on many workers,
 so holding a pool buys nothing. Schema changes are numbered SQL files in ``include/sanvi_ops/core/sql/store/``
-applied by :meth:`ResultStore.migrate`. Nothing here deletes rows (retention >= 3 years).
+applied by :meth:`ResultStore.migrate` once per deploy and start (``python -m sanvi_ops migrate``, run by
+``deploy/airflow-init.sh``, the Helm migration job and ``make run``), never by a task: a task checks
+:meth:`ResultStore.require_current` and fails naming the missing migrations. Nothing here deletes rows
+(retention >= 3 years).
 
 Errors from the driver are re-raised as :class:`StoreError` naming the store, the server and the
 problem, never the password.
@@ -70,6 +73,18 @@ _SELECT_MESSAGES: Final = """
 
 class StoreError(RuntimeError):
     """The results store could not do what was asked; the message says which store and why."""
+
+
+#: What an operator runs to bring a store up to date (:mod:`sanvi_ops.__main__`).
+MIGRATE_COMMAND: Final = "python -m sanvi_ops migrate"
+
+
+class SchemaBehind(StoreError):
+    """The store's schema lacks migrations this code needs: deploy did not run the migrate step.
+
+    Not an outage: the record task fails with it (naming the store and the missing migrations)
+    instead of spooling the run as "store down".
+    """
 
 
 @dataclass(frozen=True)
@@ -240,7 +255,7 @@ class ResultStore:
         except psycopg.errors.UndefinedTable as exc:
             raise StoreError(
                 f"{self.name} at {self.target}: {action} failed: {_reason(exc)} "
-                "(schema missing: run ResultStore.migrate())"
+                f"(schema missing: run `{MIGRATE_COMMAND}`)"
             ) from exc
         except psycopg.Error as exc:
             raise StoreError(f"{self.name} at {self.target}: {action} failed: {_reason(exc)}") from exc
@@ -316,6 +331,35 @@ class ResultStore:
                 )
                 applied_now.append(path.name)
         return applied_now
+
+    def pending_migrations(self, directory: Path = MIGRATIONS_DIR) -> list[str]:
+        """Names of the shipped migrations not applied to this store yet (all of them when empty).
+
+        Cheap: one connection and one read of ``schema_migrations``; no lock, no write.
+        """
+        files = self.migration_files(directory)
+        with self._connect("read schema version") as conn:
+            row = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL AS present").fetchone()
+            applied: set[int] = set()
+            if row and row["present"]:
+                applied = {
+                    r["version"] for r in conn.execute("SELECT version FROM schema_migrations").fetchall()
+                }
+        return [path.name for version, path in files if version not in applied]
+
+    def require_current(self, directory: Path = MIGRATIONS_DIR) -> None:
+        """Refuse to work on a store whose schema is behind this code (never migrates it).
+
+        :raises SchemaBehind: naming the store and every missing migration, and the command to run.
+        :raises StoreError: the store cannot be reached.
+        """
+        missing = self.pending_migrations(directory)
+        if missing:
+            raise SchemaBehind(
+                f"{self.name} at {self.target}: schema is behind this code: "
+                f"migration{'s' if len(missing) > 1 else ''} {', '.join(missing)} not applied; "
+                f"run `{MIGRATE_COMMAND}` (deploy/airflow-init.sh and the Helm migration job do at every deploy)"
+            )
 
     def schema_version(self) -> int:
         """Highest applied migration version; 0 for an empty database."""

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sanvi_ops.airflow_kit.guard import guard
+from sanvi_ops.airflow_kit.publish import results_store
 from sanvi_ops.core.config import MaintenanceConfig
-from sanvi_ops.core.results import CheckResult, Status
+from sanvi_ops.core.results import CheckResult, ResultDicts, Status
 from sanvi_ops.tasks.cost_optimization.airflow_tasks import run_date
-from sanvi_ops.tasks.system_health_check.airflow_tasks import ResultDicts, _guard
 
 SERVICES = ("ecs", "elbv2", "rds", "elasticache", "s3", "ec2")
 
@@ -49,7 +50,7 @@ def inventory(context: dict[str, Any]) -> ResultDicts:
         )
         return [architecture.inventory_result(found, taken_at=run_date(context)), *errors]
 
-    return _guard("aws", Status.ERROR, run)
+    return guard("aws", Status.ERROR, run)
 
 
 def _inventory_of(results: ResultDicts) -> dict[str, Any] | None:
@@ -78,12 +79,10 @@ def documented(results: ResultDicts) -> ResultDicts:
     found = _inventory_of(results)
     if found is None:
         return _no_inventory("architecture.documented")
-    return _guard("aws", Status.ERROR, lambda cfg: compare_with_documented(found, spec(cfg)))
+    return guard("aws", Status.ERROR, lambda cfg: compare_with_documented(found, spec(cfg)))
 
 
 def last_quarter(results: ResultDicts, context: dict[str, Any]) -> ResultDicts:
-    from sanvi_ops.airflow_kit.connections import postgres_dsn
-    from sanvi_ops.core.store import ResultStore
     from sanvi_ops.tasks.architecture_review.architecture import changes_since, previous_inventory
 
     found = _inventory_of(results)
@@ -92,11 +91,10 @@ def last_quarter(results: ResultDicts, context: dict[str, Any]) -> ResultDicts:
     dag_run = context["dag_run"]
 
     def run(cfg: MaintenanceConfig) -> list[CheckResult]:
-        dsn = postgres_dsn(cfg.connections.store)
-        ResultStore(dsn).migrate()  # a fresh store: check_results exists before it is read
+        dsn = results_store(cfg).dsn
         previous = previous_inventory(
             dsn, dag_id=dag_run.dag_id, run_id=dag_run.run_id, before=run_date(context)
         )
         return [changes_since(previous, found)]
 
-    return _guard("store", Status.ERROR, run)
+    return guard("store", Status.ERROR, run)

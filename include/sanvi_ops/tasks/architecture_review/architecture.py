@@ -22,11 +22,11 @@ import datetime as dt
 import fnmatch
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
-from typing import Any, LiteralString
+from typing import Any
 
 from sanvi_ops.core.aws_errors import aws_error_result
+from sanvi_ops.core.queries import query_loader
 from sanvi_ops.core.results import CheckResult, Status
 
 __all__ = [
@@ -603,11 +603,7 @@ def compare_with_documented(inventory: Inventory, spec: ArchitectureSpec) -> lis
 # --------------------------------------------------------------------------------------------
 
 
-@cache
-def _sql(name: str) -> LiteralString:
-    """A query from include/sanvi_ops/tasks/architecture_review/sql/ (ships with the package, takes no input)."""
-    text: LiteralString = (SQL_DIR / name).read_text()  # type: ignore[assignment]
-    return text
+_sql = query_loader(SQL_DIR)
 
 
 def previous_inventory(

@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from sanvi_ops.airflow_kit.connections import ConnectionMissing
+from sanvi_ops.airflow_kit.publish import results_store
 from sanvi_ops.core.config import MaintenanceConfig, load_config
-from sanvi_ops.core.results import CheckResult, Status
+from sanvi_ops.core.results import CheckResult, ResultDicts, Status
 
 log = logging.getLogger(__name__)
-
-ResultDicts = list[dict[str, Any]]
 
 
 def settings_from(cfg: MaintenanceConfig) -> Any:
@@ -171,10 +170,7 @@ def restore_test(context: Mapping[str, Any]) -> ResultDicts:
     if outcome.backup_id and not dry_run:
         dag_id, run_id = run_id_of(context, "backup_testing")
         try:
-            from sanvi_ops.core.store import ResultStore
-
-            store_dsn = postgres_dsn(cfg.connections.store)
-            ResultStore(store_dsn, name=f"results store (connection {cfg.connections.store!r})").migrate()
+            store_dsn = results_store(cfg).dsn
             kind = KIND_RDS if rds_mode else KIND
             earlier = recent_tests(store_dsn, cfg.backup_testing.trend_runs, before_run=run_id, kind=kind)
             record_test(store_dsn, dag_id, run_id, outcome, kind=kind)

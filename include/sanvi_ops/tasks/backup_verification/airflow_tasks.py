@@ -7,22 +7,11 @@ They never raise for a sick system: they return results that say it. The checks 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
-from sanvi_ops.airflow_kit.connections import ConnectionMissing
-from sanvi_ops.core.config import MaintenanceConfig, load_config
-from sanvi_ops.core.results import CheckResult, Status
+from sanvi_ops.airflow_kit.guard import guard
+from sanvi_ops.core.config import MaintenanceConfig
+from sanvi_ops.core.results import CheckResult, ResultDicts, Status
 from sanvi_ops.tasks.database_backup_full.airflow_tasks import _s3
-
-ResultDicts = list[dict[str, Any]]
-
-
-def _guard(component: str, fn: Any) -> ResultDicts:
-    try:
-        results: list[CheckResult] = fn(load_config())
-    except (ConnectionMissing, ValueError) as exc:
-        results = [CheckResult(f"{component}.connection", Status.ERROR, str(exc), component=component)]
-    return [r.to_dict() for r in results]
 
 
 def verify_database(now: dt.datetime | None = None) -> ResultDicts:
@@ -63,7 +52,7 @@ def verify_database(now: dt.datetime | None = None) -> ResultDicts:
             glacier_after_days=b.glacier_after_days,
         )
 
-    return _guard("backups", run)
+    return guard("backups", Status.ERROR, run)
 
 
 def verify_other_rows(now: dt.datetime | None = None) -> ResultDicts:
@@ -121,4 +110,4 @@ def verify_other_rows(now: dt.datetime | None = None) -> ResultDicts:
             )
         return results
 
-    return _guard("backups", run)
+    return guard("backups", Status.ERROR, run)

@@ -16,13 +16,13 @@ from typing import Any
 
 from sanvi_ops.airflow_kit.connections import ConnectionMissing
 from sanvi_ops.airflow_kit.params import param_value
+from sanvi_ops.airflow_kit.publish import results_store
 from sanvi_ops.core.config import MaintenanceConfig, load_config
-from sanvi_ops.core.results import CheckResult, Status
+from sanvi_ops.core.results import CheckResult, ResultDicts, Status
 from sanvi_ops.tasks.performance_analysis.airflow_tasks import evaluation_time
 
 log = logging.getLogger(__name__)
 
-ResultDicts = list[dict[str, Any]]
 DAG_ID = "capacity_planning"
 
 
@@ -39,15 +39,6 @@ def _result(check: str, status: Status, summary: str, component: str, **details:
             check=check, status=status, summary=summary, details=details, component=component
         ).to_dict()
     ]
-
-
-def _store_dsn(cfg: MaintenanceConfig) -> str:
-    from sanvi_ops.airflow_kit.connections import postgres_dsn
-    from sanvi_ops.core.store import ResultStore
-
-    dsn = postgres_dsn(cfg.connections.store)
-    ResultStore(dsn, name=f"results store (connection {cfg.connections.store!r})").migrate()
-    return dsn
 
 
 def period(context: Mapping[str, Any], cfg: MaintenanceConfig) -> timedelta:
@@ -101,7 +92,7 @@ def storage(context: Mapping[str, Any]) -> ResultDicts:
             )
         )
     try:
-        store_dsn = _store_dsn(cfg)
+        store_dsn = results_store(cfg).dsn
         save_samples(store_dsn, run_id, usages)
         samples = load_period_samples(store_dsn, at - period(context, cfg), at)
     except (ConnectionMissing, ValueError, psycopg.Error) as exc:
@@ -253,7 +244,7 @@ def trends(context: Mapping[str, Any]) -> ResultDicts:
         end=at,
     )
     try:
-        save_chart(_store_dsn(cfg), dag_id, run_id, png)
+        save_chart(results_store(cfg).dsn, dag_id, run_id, png)
         chart = CheckResult(
             check="capacity.chart",
             status=Status.OK,

@@ -11,10 +11,11 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sanvi_ops.airflow_kit.guard import guard
+from sanvi_ops.airflow_kit.publish import results_store
 from sanvi_ops.core.config import MaintenanceConfig
-from sanvi_ops.core.results import CheckResult, Status
+from sanvi_ops.core.results import CheckResult, ResultDicts, Status
 from sanvi_ops.tasks.cost_optimization.airflow_tasks import run_date
-from sanvi_ops.tasks.system_health_check.airflow_tasks import ResultDicts, _guard
 
 
 def _client(cfg: MaintenanceConfig, service: str) -> Any:
@@ -46,7 +47,7 @@ def log_retention() -> ResultDicts:
         groups = {str(k): list(v) for k, v in cfg.compliance_audit.log_groups.items()}
         return check(_client(cfg, "logs"), groups, years)
 
-    return _guard("cloudwatch_logs", Status.ERROR, run)
+    return guard("cloudwatch_logs", Status.ERROR, run)
 
 
 def backups(context: dict[str, Any]) -> ResultDicts:
@@ -88,7 +89,7 @@ def backups(context: dict[str, Any]) -> ResultDicts:
             )
         return [lifecycle, backup_encryption(s3, db.bucket)]
 
-    return _guard("backups", Status.ERROR, run)
+    return guard("backups", Status.ERROR, run)
 
 
 def access(context: dict[str, Any]) -> ResultDicts:
@@ -103,7 +104,7 @@ def access(context: dict[str, Any]) -> ResultDicts:
             key_max_age_days=ca.key_max_age_days or scan.key_max_age_days,
         )
 
-    return _guard("iam", Status.ERROR, run)
+    return guard("iam", Status.ERROR, run)
 
 
 def airflow_get(section: str, key: str) -> str | None:
@@ -118,7 +119,7 @@ def airflow_get(section: str, key: str) -> str | None:
 def session() -> ResultDicts:
     from sanvi_ops.tasks.compliance_audit.compliance import session_timeout
 
-    return _guard(
+    return guard(
         "airflow",
         Status.ERROR,
         lambda cfg: session_timeout(airflow_get, max_hours=cfg.compliance_audit.session_timeout_hours),
@@ -126,8 +127,6 @@ def session() -> ResultDicts:
 
 
 def vendors(context: dict[str, Any]) -> ResultDicts:
-    from sanvi_ops.airflow_kit.connections import postgres_dsn
-    from sanvi_ops.core.store import ResultStore
     from sanvi_ops.tasks.compliance_audit.compliance import Vendor, health_history, vendor_availability
 
     def run(cfg: MaintenanceConfig) -> list[CheckResult]:
@@ -136,18 +135,16 @@ def vendors(context: dict[str, Any]) -> ResultDicts:
             Vendor(key, v.name, v.sla_pct, v.dag_id, tuple(v.checks))
             for key, v in cfg.compliance_audit.vendors.items()
         ]
-        dsn = postgres_dsn(cfg.connections.store)
-        ResultStore(dsn).migrate()
+        dsn = results_store(cfg).dsn
         history = health_history(dsn, sorted({v.dag_id for v in wanted}), start, end)
         return vendor_availability(wanted, history, start=start, end=end)
 
-    return _guard("vendors", Status.ERROR, run)
+    return guard("vendors", Status.ERROR, run)
 
 
 def evidence_pack(task_ids: list[str], context: dict[str, Any]) -> ResultDicts:
     """Gather the audit tasks' results and the quarter's stored ones; write the pack."""
-    from sanvi_ops.airflow_kit.connections import postgres_dsn
-    from sanvi_ops.core.store import ResultStore, StoreError
+    from sanvi_ops.core.store import StoreError
     from sanvi_ops.tasks.compliance_audit import compliance
 
     ti, dag_run = context["ti"], context["dag_run"]
@@ -165,8 +162,7 @@ def evidence_pack(task_ids: list[str], context: dict[str, Any]) -> ResultDicts:
         stored: dict[str, Any] | None = None
         stored_error = None
         try:
-            dsn = postgres_dsn(cfg.connections.store)
-            ResultStore(dsn).migrate()
+            dsn = results_store(cfg).dsn
             stored = compliance.quarter_summary(
                 dsn,
                 start,
@@ -205,4 +201,4 @@ def evidence_pack(task_ids: list[str], context: dict[str, Any]) -> ResultDicts:
             ]
         return [written]
 
-    return _guard("audit", Status.ERROR, run)
+    return guard("audit", Status.ERROR, run)

@@ -32,11 +32,11 @@ import json
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
-from typing import Any, LiteralString
+from typing import Any
 
 from sanvi_ops.core.aws_errors import aws_error_result
+from sanvi_ops.core.queries import query_loader
 from sanvi_ops.core.results import CheckResult, Status
 from sanvi_ops.tasks.cost_optimization.cost import Quarter, as_utc
 
@@ -65,11 +65,7 @@ DAYS_PER_YEAR = 365
 Getter = Callable[[str, str], "str | None"]
 
 
-@cache
-def _sql(name: str) -> LiteralString:
-    """A query from include/sanvi_ops/tasks/compliance_audit/sql/ (ships with the package, takes no user input)."""
-    text: LiteralString = (SQL_DIR / name).read_text()  # type: ignore[assignment]
-    return text
+_sql = query_loader(SQL_DIR)
 
 
 def _aws_error(check: str, component: str, client: Any, what: str, exc: Exception) -> CheckResult:

@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from sanvi_ops.airflow_kit.guard import guard
 from sanvi_ops.core.config import MaintenanceConfig
-from sanvi_ops.core.results import CheckResult, Status
+from sanvi_ops.core.results import CheckResult, ResultDicts, Status
 from sanvi_ops.tasks.cost_optimization.cost import as_utc
-from sanvi_ops.tasks.system_health_check.airflow_tasks import ResultDicts, _guard
 
 
 def run_date(context: dict[str, Any]) -> datetime:
@@ -55,7 +55,7 @@ def spend(context: dict[str, Any]) -> ResultDicts:
             metric=co.cost_metric,
         )
 
-    return _guard("cost_explorer", Status.ERROR, run)
+    return guard("cost_explorer", Status.ERROR, run)
 
 
 def idle_resources(context: dict[str, Any]) -> ResultDicts:
@@ -98,4 +98,4 @@ def idle_resources(context: dict[str, Any]) -> ResultDicts:
         )
         return [*results, cost.savings_summary(results)]
 
-    return _guard("cost", Status.ERROR, run)
+    return guard("cost", Status.ERROR, run)

@@ -14,9 +14,7 @@ from typing import Any
 
 from sanvi_ops.airflow_kit.connections import ConnectionMissing
 from sanvi_ops.core.config import MaintenanceConfig, load_config
-from sanvi_ops.core.results import CheckResult, Status
-
-ResultDicts = list[dict[str, Any]]
+from sanvi_ops.core.results import CheckResult, ResultDicts, Status
 
 #: S3 client settings for backups: bounded retries and timeouts so S3 trouble ends the task.
 S3_CONFIG: dict[str, Any] = {

@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from sanvi_ops.airflow_kit.guard import guard
 from sanvi_ops.core.config import MaintenanceConfig
-from sanvi_ops.core.results import CheckResult, Status
-from sanvi_ops.tasks.system_health_check.airflow_tasks import ResultDicts, _guard
+from sanvi_ops.core.results import CheckResult, ResultDicts, Status
 
 #: This project's repository (include/sanvi_ops/tasks/dependency_updates/ → four levels up).
 REPO_ROOT = Path(__file__).resolve().parents[4]
@@ -50,7 +50,7 @@ def app_requirements() -> ResultDicts:
         root = Path(os.path.commonpath([p.parent for p in paths]))
         return _review(cfg, "app", "application", paths, root)
 
-    return _guard("application", Status.ERROR, run)
+    return guard("application", Status.ERROR, run)
 
 
 def project_requirements() -> ResultDicts:
@@ -58,4 +58,4 @@ def project_requirements() -> ResultDicts:
         paths = [REPO_ROOT / p for p in cfg.dependency_updates.project_requirements]
         return _review(cfg, "ops", "sanvi-ops", paths, REPO_ROOT)
 
-    return _guard("sanvi-ops", Status.ERROR, run)
+    return guard("sanvi-ops", Status.ERROR, run)

@@ -14,9 +14,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sanvi_ops.airflow_kit.connections import ConnectionMissing
+from sanvi_ops.airflow_kit.guard import connection_result
 from sanvi_ops.airflow_kit.params import param_value
+from sanvi_ops.airflow_kit.publish import results_store
 from sanvi_ops.core.config import MaintenanceConfig, load_config
-from sanvi_ops.core.results import CheckResult, Status
+from sanvi_ops.core.results import CheckResult, ResultDicts, Status
 from sanvi_ops.tasks.performance_analysis.airflow_tasks import evaluation_time
 
 if TYPE_CHECKING:
@@ -24,35 +26,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ResultDicts = list[dict[str, Any]]
-
 
 def _run_id(context: Mapping[str, Any], at: datetime) -> str:
     return str(getattr(context.get("dag_run"), "run_id", "") or f"manual__{at.isoformat()}")
-
-
-def _connection_result(component: str, exc: Exception, status: Status) -> ResultDicts:
-    return [
-        CheckResult(
-            check=f"{component}.connection", status=status, summary=str(exc), component=component
-        ).to_dict()
-    ]
 
 
 def grade_and_record(
     cfg: MaintenanceConfig, run_id: str, at: datetime, usages: Sequence[Any], component: str
 ) -> list[CheckResult]:
     """Grade each :class:`~sanvi_ops.tasks.disk_space_check.disk.Usage` with its stored history; store this run's samples."""
-    from sanvi_ops.airflow_kit.connections import postgres_dsn
-    from sanvi_ops.core.store import ResultStore
     from sanvi_ops.tasks.disk_space_check.disk import grade_usage, load_samples, save_samples
 
     extra: list[CheckResult] = []
     history: dict[str, list[tuple[datetime, float]]] = {}
     store_dsn: str | None = None
     try:
-        store_dsn = postgres_dsn(cfg.connections.store)
-        ResultStore(store_dsn, name=f"results store (connection {cfg.connections.store!r})").migrate()
+        store_dsn = results_store(cfg).dsn
         history = load_samples(
             store_dsn, [u.target for u in usages], at - cfg.disk_space.history, exclude_run_id=run_id
         )
@@ -107,9 +96,9 @@ def filesystems(context: Mapping[str, Any]) -> ResultDicts:
     try:
         base_url, auth = http_base_url(cfg.connections.prometheus)
     except ConnectionMissing as exc:
-        return _connection_result("filesystems", exc, Status.SKIPPED)
+        return connection_result("filesystems", exc, Status.SKIPPED)
     except ValueError as exc:
-        return _connection_result("filesystems", exc, Status.ERROR)
+        return connection_result("filesystems", exc, Status.ERROR)
     d = cfg.disk_space
     try:
         with PrometheusClient(base_url, timeout_s=d.timeout_seconds, auth=auth) as prom:
@@ -174,7 +163,7 @@ def rds(context: Mapping[str, Any]) -> ResultDicts:
     try:
         found = rds_usage(aws_client(conn_id, "rds"), aws_client(conn_id, "cloudwatch"), instances, at)
     except (ConnectionMissing, ValueError) as exc:
-        return _connection_result("rds", exc, Status.ERROR)
+        return connection_result("rds", exc, Status.ERROR)
     usages = [u for u in found if isinstance(u, Usage)]
     direct = [r for r in found if isinstance(r, CheckResult)]
     graded = grade_and_record(cfg, _run_id(context, at), at, usages, "rds") if usages else []
@@ -194,7 +183,7 @@ def postgres(context: Mapping[str, Any]) -> ResultDicts:
     try:
         dsn = postgres_dsn(cfg.connections.app_db, application_name="sanvi-ops-disk")
     except (ConnectionMissing, ValueError) as exc:
-        return _connection_result("postgres", exc, Status.ERROR)
+        return connection_result("postgres", exc, Status.ERROR)
     try:
         usages, largest = database_sizes(
             dsn,

@@ -20,15 +20,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cache
 from pathlib import Path
-from typing import Any, LiteralString
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
 from sanvi_ops.core.aws_errors import aws_error_text, aws_error_types, denied_result, is_denied
 from sanvi_ops.core.prometheus import PrometheusClient
+from sanvi_ops.core.queries import query_loader
 from sanvi_ops.core.results import CheckResult, Status, grade
 
 __all__ = [
@@ -53,11 +53,7 @@ FILESYSTEM_SIZE_QUERY = 'node_filesystem_size_bytes{fstype!~"tmpfs|devtmpfs|over
 FILESYSTEM_AVAIL_QUERY = 'node_filesystem_avail_bytes{fstype!~"tmpfs|devtmpfs|overlay|squashfs|ramfs|nsfs"}'
 
 
-@cache
-def _sql(name: str) -> LiteralString:
-    """A query from include/sanvi_ops/tasks/disk_space_check/sql/ (ships with the package, takes no input)."""
-    text: LiteralString = (SQL_DIR / name).read_text()  # type: ignore[assignment]
-    return text
+_sql = query_loader(SQL_DIR)
 
 
 @dataclass(frozen=True)

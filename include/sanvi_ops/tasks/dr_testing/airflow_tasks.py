@@ -16,13 +16,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sanvi_ops.airflow_kit.connections import ConnectionMissing
+from sanvi_ops.airflow_kit.publish import results_store
 from sanvi_ops.core.config import MaintenanceConfig, load_config
-from sanvi_ops.core.results import CheckResult, Status
+from sanvi_ops.core.results import CheckResult, ResultDicts, Status
 from sanvi_ops.tasks.backup_testing.airflow_tasks import rds_settings, run_id_of, settings_from, sql_login
 
 log = logging.getLogger(__name__)
-
-ResultDicts = list[dict[str, Any]]
 
 
 def default_dr_root() -> Path:
@@ -203,8 +202,6 @@ def _rds_database(cfg: MaintenanceConfig, *, run_id: str, app: Any, dry_run: boo
 
 
 def _record(cfg: MaintenanceConfig, dag_id: str, run_id: str, outcome: Any) -> list[CheckResult]:
-    from sanvi_ops.airflow_kit.connections import postgres_dsn
-    from sanvi_ops.core.store import ResultStore
     from sanvi_ops.tasks.backup_testing.restore import recent_tests, record_test, trend_result
     from sanvi_ops.tasks.dr_testing.dr import KINDS
 
@@ -212,8 +209,7 @@ def _record(cfg: MaintenanceConfig, dag_id: str, run_id: str, outcome: Any) -> l
     if not rows:
         return []
     try:
-        store_dsn = postgres_dsn(cfg.connections.store)
-        ResultStore(store_dsn, name=f"results store (connection {cfg.connections.store!r})").migrate()
+        store_dsn = results_store(cfg).dsn
         kind = KINDS[outcome.scope]
         earlier = recent_tests(store_dsn, cfg.dr_testing.trend_runs, before_run=run_id, kind=kind)
         for row_kind, row in rows:

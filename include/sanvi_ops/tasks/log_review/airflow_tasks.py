@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sanvi_ops.airflow_kit.guard import guard
+from sanvi_ops.airflow_kit.publish import results_store
 from sanvi_ops.core.config import MaintenanceConfig
-from sanvi_ops.core.results import CheckResult, Status
+from sanvi_ops.core.results import CheckResult, ResultDicts, Status
 from sanvi_ops.tasks.log_review.logs import utc
-from sanvi_ops.tasks.system_health_check.airflow_tasks import ResultDicts, _guard
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +31,12 @@ def window_end(context: dict[str, Any]) -> datetime:
 
 
 def _signature_store(cfg: MaintenanceConfig) -> tuple[Any, CheckResult | None]:
-    from sanvi_ops.airflow_kit.connections import ConnectionMissing, postgres_dsn
-    from sanvi_ops.core.store import ResultStore, StoreError
+    from sanvi_ops.airflow_kit.connections import ConnectionMissing
+    from sanvi_ops.core.store import StoreError
     from sanvi_ops.tasks.log_review.logs import SignatureStore
 
     try:
-        dsn = postgres_dsn(cfg.connections.store)
-        ResultStore(dsn).migrate()
+        dsn = results_store(cfg).dsn
     except (ConnectionMissing, StoreError, ValueError) as exc:
         log.warning("log signatures not tracked: %s", exc)
         return None, CheckResult(
@@ -102,7 +102,7 @@ def cloudwatch_logs(
             )
         return results
 
-    return _guard("logs", Status.ERROR, run)
+    return guard("logs", Status.ERROR, run)
 
 
 def postgres_log(run_id: str, end: datetime) -> ResultDicts:
@@ -133,4 +133,4 @@ def postgres_log(run_id: str, end: datetime) -> ResultDicts:
             )
         ]
 
-    return _guard("postgres", Status.ERROR, run)
+    return guard("postgres", Status.ERROR, run)

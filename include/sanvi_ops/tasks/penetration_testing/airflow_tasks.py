@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from sanvi_ops.airflow_kit.guard import guard
 from sanvi_ops.core.config import MaintenanceConfig
-from sanvi_ops.core.results import CheckResult, Status
-from sanvi_ops.tasks.system_health_check.airflow_tasks import ResultDicts, _guard
+from sanvi_ops.core.results import CheckResult, ResultDicts, Status
 
 
 def frontend_urls(cfg: MaintenanceConfig) -> list[tuple[str, str]]:
@@ -73,7 +73,7 @@ def ports() -> ResultDicts:
             )
         return results
 
-    return _guard("ports", Status.ERROR, run)
+    return guard("ports", Status.ERROR, run)
 
 
 def tls_ciphers() -> ResultDicts:
@@ -99,7 +99,7 @@ def tls_ciphers() -> ResultDicts:
             results += check_tls_ciphers(name, host, port, timeout_s=pt.timeout_seconds)
         return results
 
-    return _guard("tls", Status.ERROR, run)
+    return guard("tls", Status.ERROR, run)
 
 
 def security_headers() -> ResultDicts:
@@ -118,7 +118,7 @@ def security_headers() -> ResultDicts:
             )
         return results
 
-    return _guard("headers", Status.ERROR, run)
+    return guard("headers", Status.ERROR, run)
 
 
 # ------------------------------------------------------------------ the human test's record

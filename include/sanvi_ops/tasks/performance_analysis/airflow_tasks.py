@@ -13,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sanvi_ops.airflow_kit.connections import ConnectionMissing
+from sanvi_ops.airflow_kit.guard import connection_result
 from sanvi_ops.airflow_kit.params import param_value
+from sanvi_ops.airflow_kit.publish import results_store
 from sanvi_ops.core.config import MaintenanceConfig, load_config
-from sanvi_ops.core.results import CheckResult, Status
+from sanvi_ops.core.results import CheckResult, ResultDicts, Status
 
 log = logging.getLogger(__name__)
-
-ResultDicts = list[dict[str, Any]]
 
 
 def evaluation_time(context: Mapping[str, Any]) -> datetime:
@@ -46,23 +46,6 @@ def _service_queries(cfg: MaintenanceConfig) -> Any:
     )
 
 
-def _connection_result(component: str, exc: Exception, status: Status) -> ResultDicts:
-    return [
-        CheckResult(
-            check=f"{component}.connection", status=status, summary=str(exc), component=component
-        ).to_dict()
-    ]
-
-
-def _store_dsn(cfg: MaintenanceConfig) -> str:
-    from sanvi_ops.airflow_kit.connections import postgres_dsn
-    from sanvi_ops.core.store import ResultStore
-
-    dsn = postgres_dsn(cfg.connections.store)
-    ResultStore(dsn, name=f"results store (connection {cfg.connections.store!r})").migrate()
-    return dsn
-
-
 def database(context: Mapping[str, Any]) -> ResultDicts:
     """pg_stat_statements (with last week's change), cache hits, unused indexes, sequential
     scans, connection pool; keeps this week's statement snapshot in the results store.
@@ -83,13 +66,13 @@ def database(context: Mapping[str, Any]) -> ResultDicts:
     try:
         dsn = postgres_dsn(cfg.connections.app_db, application_name="sanvi-ops-performance")
     except (ConnectionMissing, ValueError) as exc:
-        return _connection_result("postgres", exc, Status.ERROR)
+        return connection_result("postgres", exc, Status.ERROR)
 
     extra: list[CheckResult] = []
     store_dsn: str | None = None
     previous = None
     try:
-        store_dsn = _store_dsn(cfg)
+        store_dsn = results_store(cfg).dsn
         previous = latest_snapshot(store_dsn, cfg.connections.app_db, at, exclude_run_id=run_id)
     except Exception as exc:  # the store is optional for the analysis itself
         log.warning("results store unavailable for the statement snapshot: %s", exc)
@@ -133,9 +116,9 @@ def service(context: Mapping[str, Any]) -> ResultDicts:
     try:
         base_url, auth = http_base_url(cfg.connections.prometheus)
     except ConnectionMissing as exc:
-        return _connection_result("service", exc, Status.SKIPPED)
+        return connection_result("service", exc, Status.SKIPPED)
     except ValueError as exc:
-        return _connection_result("service", exc, Status.ERROR)
+        return connection_result("service", exc, Status.ERROR)
     err, lat = cfg.thresholds.error_rate, cfg.thresholds.latency_p95
     with PrometheusClient(base_url, timeout_s=cfg.performance_analysis.timeout_seconds, auth=auth) as prom:
         results = check_service(
@@ -206,7 +189,7 @@ def chart(context: Mapping[str, Any]) -> ResultDicts:
         end=at,
     )
     try:
-        save_chart(_store_dsn(cfg), dag_id, run_id, png)
+        save_chart(results_store(cfg).dsn, dag_id, run_id, png)
     except Exception as exc:
         return result(
             Status.WARNING, f"chart drawn ({len(png)} bytes) but not stored: {exc}", png_bytes=len(png)

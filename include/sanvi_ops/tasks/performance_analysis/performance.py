@@ -33,9 +33,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache
 from pathlib import Path
-from typing import Any, LiteralString
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
@@ -49,6 +48,7 @@ from sanvi_ops.core.prometheus import (
     promql_duration,
     sustained_min,
 )
+from sanvi_ops.core.queries import query_loader
 from sanvi_ops.core.results import CheckResult, Status, grade
 from sanvi_ops.core.store import redact
 
@@ -78,11 +78,7 @@ ENABLE_PG_STAT_STATEMENTS = (
 )
 
 
-@cache
-def _sql(name: str) -> LiteralString:
-    """A query from include/sanvi_ops/tasks/performance_analysis/sql/ (ships with the package, takes no input)."""
-    text: LiteralString = (SQL_DIR / name).read_text()  # type: ignore[assignment]
-    return text
+_sql = query_loader(SQL_DIR)
 
 
 def _reason(exc: BaseException) -> str:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from sanvi_ops.airflow_kit.publish import results_store
+
 log = logging.getLogger(__name__)
 
 
@@ -47,9 +49,8 @@ def heartbeat_url(conn_id: str) -> str:
 
 
 def ping_heartbeat(dag_id: str, run_id: str) -> dict[str, Any]:
-    from sanvi_ops.airflow_kit.connections import ConnectionMissing, postgres_dsn
+    from sanvi_ops.airflow_kit.connections import ConnectionMissing
     from sanvi_ops.core.config import load_config
-    from sanvi_ops.core.store import ResultStore
     from sanvi_ops.tasks.sanvi_ops_watchdog.heartbeat import ping
 
     cfg = load_config()
@@ -63,8 +64,7 @@ def ping_heartbeat(dag_id: str, run_id: str) -> dict[str, Any]:
         pinged, detail = result.ok, result.detail
     else:
         pinged = False
-    store = ResultStore(postgres_dsn(cfg.connections.store))
-    store.migrate()
+    store = results_store(cfg)
     store.record_heartbeat(dag_id, run_id, pinged=pinged, detail=detail)
     if url is None:
         log.warning(detail)
@@ -76,14 +76,11 @@ def ping_heartbeat(dag_id: str, run_id: str) -> dict[str, Any]:
 
 
 def sweep_incidents(dag_id: str, run_id: str) -> dict[str, Any]:
-    from sanvi_ops.airflow_kit.connections import postgres_dsn
     from sanvi_ops.core.config import load_config
     from sanvi_ops.core.escalation import sweep
-    from sanvi_ops.core.store import ResultStore
 
     cfg = load_config()
-    store = ResultStore(postgres_dsn(cfg.connections.store))
-    store.migrate()
+    store = results_store(cfg)
     return sweep(store, cfg, source=dag_id, run_id=run_id).as_dict()
 
 

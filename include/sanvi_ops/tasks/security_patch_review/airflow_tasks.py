@@ -6,9 +6,9 @@ missing connection is reported for that source alone.
 
 from __future__ import annotations
 
+from sanvi_ops.airflow_kit.guard import guard
 from sanvi_ops.core.config import MaintenanceConfig
-from sanvi_ops.core.results import CheckResult, Status
-from sanvi_ops.tasks.system_health_check.airflow_tasks import ResultDicts, _guard
+from sanvi_ops.core.results import CheckResult, ResultDicts, Status
 
 
 def rds() -> ResultDicts:
@@ -21,7 +21,7 @@ def rds() -> ResultDicts:
             return [_nothing("rds.patches", "rds", "health_check.rds_instances")]
         return review_rds(aws_client(cfg.connections.aws, "rds"), instances)
 
-    return _guard("rds", Status.ERROR, run)
+    return guard("rds", Status.ERROR, run)
 
 
 def elasticache() -> ResultDicts:
@@ -34,7 +34,7 @@ def elasticache() -> ResultDicts:
             return [_nothing("elasticache.patches", "elasticache", "health_check.elasticache_clusters")]
         return review_elasticache(aws_client(cfg.connections.aws, "elasticache"), clusters)
 
-    return _guard("elasticache", Status.ERROR, run)
+    return guard("elasticache", Status.ERROR, run)
 
 
 def ecr_images() -> ResultDicts:
@@ -47,7 +47,7 @@ def ecr_images() -> ResultDicts:
             return [_nothing("ecr.image_findings", "ecr", "security_patch_review.ecr_repositories")]
         return review_ecr(aws_client(cfg.connections.aws, "ecr"), repos)
 
-    return _guard("ecr", Status.ERROR, run)
+    return guard("ecr", Status.ERROR, run)
 
 
 def postgres_version() -> ResultDicts:
@@ -75,7 +75,7 @@ def postgres_version() -> ResultDicts:
             )
         ]
 
-    return _guard("postgres", Status.ERROR, run)
+    return guard("postgres", Status.ERROR, run)
 
 
 def _nothing(check: str, component: str, setting: str) -> CheckResult:

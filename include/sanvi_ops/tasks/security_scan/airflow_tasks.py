@@ -10,10 +10,10 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from sanvi_ops.airflow_kit.guard import guard
 from sanvi_ops.core.aws_errors import aws_error_types
 from sanvi_ops.core.config import MaintenanceConfig
-from sanvi_ops.core.results import CheckResult, Status
-from sanvi_ops.tasks.system_health_check.airflow_tasks import ResultDicts, _guard
+from sanvi_ops.core.results import CheckResult, ResultDicts, Status
 
 
 def _client(cfg: MaintenanceConfig, service: str) -> Any:
@@ -32,7 +32,7 @@ def security_groups() -> ResultDicts:
             check_default_groups=cfg.security_scan.check_default_security_groups,
         )
 
-    return _guard("ec2", Status.ERROR, run)
+    return guard("ec2", Status.ERROR, run)
 
 
 def _strip_account_label(request: Any, **_: Any) -> None:
@@ -64,13 +64,13 @@ def s3() -> ResultDicts:
             results += check_s3_account(s3control, account)
         return results + check_s3_buckets(_client(cfg, "s3"))
 
-    return _guard("s3", Status.ERROR, run)
+    return guard("s3", Status.ERROR, run)
 
 
 def rds() -> ResultDicts:
     from sanvi_ops.tasks.security_scan.security import check_rds
 
-    return _guard("rds", Status.ERROR, lambda cfg: check_rds(_client(cfg, "rds")))
+    return guard("rds", Status.ERROR, lambda cfg: check_rds(_client(cfg, "rds")))
 
 
 def iam() -> ResultDicts:
@@ -84,13 +84,13 @@ def iam() -> ResultDicts:
             unused_days=sc.unused_credentials_days,
         )
 
-    return _guard("iam", Status.ERROR, run)
+    return guard("iam", Status.ERROR, run)
 
 
 def elasticache() -> ResultDicts:
     from sanvi_ops.tasks.security_scan.security import check_elasticache
 
-    return _guard("elasticache", Status.ERROR, lambda cfg: check_elasticache(_client(cfg, "elasticache")))
+    return guard("elasticache", Status.ERROR, lambda cfg: check_elasticache(_client(cfg, "elasticache")))
 
 
 def tls_targets(cfg: MaintenanceConfig) -> list[tuple[str, str, int]]:
@@ -137,4 +137,4 @@ def tls_endpoints() -> ResultDicts:
             )
         return results
 
-    return _guard("tls", Status.ERROR, run)
+    return guard("tls", Status.ERROR, run)

@@ -7,66 +7,9 @@ other components are still checked and reported.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from sanvi_ops.airflow_kit.connections import ConnectionMissing
-from sanvi_ops.core.config import MaintenanceConfig, load_config
-from sanvi_ops.core.results import CheckResult, Status
-
-ResultDicts = list[dict[str, Any]]
-
-
-def not_configured(component: str, exc: ConnectionMissing, consequence: str = "") -> CheckResult:
-    """A component whose connection is deliberately absent: ``warning`` "not configured", naming
-    the connection id and the variable that defines it. Never ``skipped``: a skipped result
-    does not colour the run, and a deployment missing a piece must say so."""
-    from sanvi_ops.airflow_kit.connections import env_var_name
-
-    conn_id = exc.conn_id
-    hint = f"set {env_var_name(conn_id)} or add connection {conn_id!r} in Admin → Connections"
-    return CheckResult(
-        check=f"{component}.connection",
-        status=Status.WARNING,
-        summary=f"{component} not configured: Airflow connection {conn_id!r} is not defined"
-        + (f"; {consequence}" if consequence else "")
-        + f" ({hint})",
-        details={"not_configured": True, "connection": conn_id, "fix": hint},
-        component=component,
-    )
-
-
-def _guard(
-    component: str,
-    status_if_missing: Status,
-    fn: Callable[[MaintenanceConfig], list[CheckResult]],
-    *,
-    consequence: str = "",
-) -> ResultDicts:
-    """Run ``fn``; a missing connection becomes a result with ``status_if_missing`` (``warning``
-    reads "not configured"), an unusable one (empty host, unparseable URI) an ``error``."""
-    cfg = load_config()
-    try:
-        results = fn(cfg)
-    except ConnectionMissing as exc:
-        if status_if_missing is Status.WARNING:
-            results = [not_configured(component, exc, consequence)]
-        else:
-            results = [
-                CheckResult(
-                    check=f"{component}.connection",
-                    status=status_if_missing,
-                    summary=str(exc),
-                    component=component,
-                )
-            ]
-    except ValueError as exc:  # defined but unusable (empty host, unparseable URI, ...)
-        results = [
-            CheckResult(
-                check=f"{component}.connection", status=Status.ERROR, summary=str(exc), component=component
-            )
-        ]
-    return [r.to_dict() for r in results]
+from sanvi_ops.airflow_kit.guard import guard
+from sanvi_ops.core.config import MaintenanceConfig
+from sanvi_ops.core.results import CheckResult, ResultDicts, Status
 
 
 def http_endpoints() -> ResultDicts:
@@ -81,7 +24,7 @@ def http_endpoints() -> ResultDicts:
             latency_critical_ms=latency.critical,
         )
 
-    return _guard("http", Status.ERROR, run)
+    return guard("http", Status.ERROR, run)
 
 
 def postgres() -> ResultDicts:
@@ -97,7 +40,7 @@ def postgres() -> ResultDicts:
             timeout_s=cfg.health_check.component_timeout_seconds,
         )
 
-    return _guard("postgres", Status.ERROR, run)
+    return guard("postgres", Status.ERROR, run)
 
 
 def redis() -> ResultDicts:
@@ -113,7 +56,7 @@ def redis() -> ResultDicts:
             memory_critical_pct=thr.critical,
         )
 
-    return _guard("redis", Status.ERROR, run)
+    return guard("redis", Status.ERROR, run)
 
 
 def aws() -> ResultDicts:
@@ -138,7 +81,7 @@ def aws() -> ResultDicts:
             timeout_s=hc.component_timeout_seconds,
         )
 
-    return _guard("aws", Status.ERROR, run)
+    return guard("aws", Status.ERROR, run)
 
 
 def host_metrics() -> ResultDicts:
@@ -162,7 +105,7 @@ def host_metrics() -> ResultDicts:
             )
 
     # No Prometheus connection: host CPU/memory go unchecked; a warning says which connection to set.
-    return _guard("host_metrics", Status.WARNING, run, consequence="host CPU and memory are not checked")
+    return guard("host_metrics", Status.WARNING, run, consequence="host CPU and memory are not checked")
 
 
 def airflow() -> ResultDicts:
@@ -183,7 +126,7 @@ def airflow() -> ResultDicts:
         )
 
     # No connection: Airflow's own health goes unchecked; a warning says which connection to set.
-    return _guard(
+    return guard(
         "airflow",
         Status.WARNING,
         run,
@@ -203,7 +146,7 @@ def slack() -> ResultDicts:
         client = slack_client(conn_id, max_retries=1)
         return [check_slack_auth(client, conn_id=conn_id)]
 
-    return _guard(
+    return guard(
         "slack",
         Status.WARNING,
         run,

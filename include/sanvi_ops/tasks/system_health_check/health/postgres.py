@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import math
 import time
-from functools import cache
 from pathlib import Path
-from typing import Any, LiteralString
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
+from sanvi_ops.core.queries import query_loader
 from sanvi_ops.core.results import CheckResult, Status, grade
 
 __all__ = ["check_postgres"]
@@ -45,12 +45,7 @@ _AUTH_MARKERS = (
 _FULL_MARKERS = ("too many clients", "remaining connection slots are reserved")
 
 
-@cache
-def _sql(name: str) -> LiteralString:
-    """A query from include/sanvi_ops/tasks/system_health_check/sql/. It ships with the package and takes no input, so it is
-    as literal as a string in code (psycopg types queries as ``LiteralString``)."""
-    text: LiteralString = (SQL_DIR / name).read_text()  # type: ignore[assignment]  # see docstring
-    return text
+_sql = query_loader(SQL_DIR)
 
 
 def _target(dsn: str) -> tuple[str, str, str, str]:

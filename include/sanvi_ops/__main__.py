@@ -16,17 +16,12 @@ import argparse
 import contextlib
 import json
 import sys
+from typing import Any
 
 
-def _preflight(args: argparse.Namespace) -> int:
+def _preflight(cfg: Any, args: argparse.Namespace) -> int:
     from sanvi_ops.airflow_kit.preflight import exit_code, render, run_preflight
-    from sanvi_ops.core.config import ConfigError, load_config
 
-    try:
-        cfg = load_config()
-    except ConfigError as exc:
-        print(f"preflight: the maintenance config does not load: {exc}", file=sys.stderr)
-        return 2
     # The findings are stdout; whatever Airflow and the libraries log goes to stderr.
     with contextlib.redirect_stdout(sys.stderr):
         results = run_preflight(cfg, base_url=args.base_url, local=args.local, timeout_s=args.timeout)
@@ -37,17 +32,11 @@ def _preflight(args: argparse.Namespace) -> int:
     return exit_code(results)
 
 
-def _migrate(args: argparse.Namespace) -> int:
+def _migrate(cfg: Any, args: argparse.Namespace) -> int:
     from sanvi_ops.airflow_kit.publish import results_store
-    from sanvi_ops.core.config import ConfigError, load_config
     from sanvi_ops.core.silences import sync_config_silences
     from sanvi_ops.core.store import StoreError
 
-    try:
-        cfg = load_config()
-    except ConfigError as exc:
-        print(f"migrate: the maintenance config does not load: {exc}", file=sys.stderr)
-        return 2
     try:
         store = results_store(cfg, check=False)
         if args.check:
@@ -94,10 +83,17 @@ def main(argv: list[str] | None = None) -> int:
         "--check", action="store_true", help="only list the migrations not applied (exit 1 if any)"
     )
     args = parser.parse_args(argv)
+    from sanvi_ops.core.config import ConfigError, load_config
+
+    try:
+        cfg = load_config()
+    except ConfigError as exc:
+        print(f"{args.command}: the maintenance config does not load: {exc}", file=sys.stderr)
+        return 2
     if args.command == "preflight":
-        return _preflight(args)
+        return _preflight(cfg, args)
     if args.command == "migrate":
-        return _migrate(args)
+        return _migrate(cfg, args)
     parser.error(f"unknown command {args.command!r}")
     return 2
 

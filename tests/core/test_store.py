@@ -300,7 +300,7 @@ def test_wrong_password_error_has_no_password(pg: LocalPostgres) -> None:
 
 
 def test_missing_schema_says_to_migrate(make_db: Callable[[str], str]) -> None:
-    with pytest.raises(StoreError, match=r"check_results.*run ResultStore.migrate\(\)"):
+    with pytest.raises(StoreError, match=r"check_results.*schema missing: run `python -m sanvi_ops migrate`"):
         ResultStore(make_db("nomig")).results_for_run("d", "r")
 
 

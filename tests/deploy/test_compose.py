@@ -205,7 +205,7 @@ def test_init_migrates_creates_the_admin_and_imports_the_pools(services: dict[st
     assert "./deploy/pools.json:/opt/airflow/deploy/pools.json:ro" in init["volumes"]
     script = INIT_SCRIPT.read_text()
     assert "airflow db migrate" in script
-    assert "\npython -m sanvi_ops migrate\n" in script  # the results store: migrated at deploy, never by a task
+    assert "\npython -m sanvi_ops migrate\n" in script  # the results store: never by a task
     # The public CLI; the password reaches its getpass prompt on stdin, never an argument.
     assert "| setsid airflow users create --role Admin" in script
     assert "--password" not in script and "cli_commands" not in script

@@ -318,3 +318,117 @@ class SanviOpsPlugin(AirflowPlugin):
             "category": "Sanvi Ops",
         }
     ]
+
+
+# ------------------------------------------------------------------------------------------------
+# Alertmanager intake (issue 14): POST /sanvi-ops/alertmanager, Alertmanager's webhook_config.
+# Not a user route: Alertmanager authenticates with a bearer token, the password of the Airflow
+# connection ``sanvi_alertmanager`` (sanvi_ops.core.alerting.intake.CONN_ID), compared in constant
+# time. Answers: 401 bad/missing token, 413 body over 1 MiB, 400 malformed body (nothing stored in
+# any of these); 503 while the intake is not configured or the results store is down (Alertmanager
+# retries, so nothing is lost); 200 with what was recorded. The outbox is delivered to Slack after
+# the answer; what Slack refuses stays in the outbox for the watchdog. See docs/alerting.md.
+# ------------------------------------------------------------------------------------------------
+
+ALERTMANAGER_PATH = "/alertmanager"
+
+
+def _json_error(status: int, detail: str, **headers: str) -> JSONResponse:
+    return JSONResponse(
+        {"detail": detail}, status_code=status, headers={"Cache-Control": "no-store", **headers}
+    )
+
+
+def _alertmanager_token() -> str:
+    """The expected bearer token, or :class:`Unavailable` saying what to configure."""
+    from sanvi_ops.airflow_kit.connections import get_connection
+    from sanvi_ops.core.alerting.intake import CONN_ID
+
+    try:
+        token = get_connection(CONN_ID).password or ""
+    except (LookupError, ValueError) as exc:
+        raise Unavailable(f"Alertmanager intake not configured: {exc}") from None
+    if not token:
+        raise Unavailable(
+            f"Alertmanager intake not configured: connection {CONN_ID!r} has no password (the bearer token)"
+        )
+    return token
+
+
+def _bearer_matches(request: Request, expected: str) -> bool:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected.encode())
+
+
+async def _capped_body(request: Request, limit: int) -> bytes | None:
+    """The body, or ``None`` when it is longer than ``limit`` (read no further than that)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _deliver_outbox(store: Any, cfg: Any) -> None:
+    """Send what the intake queued (after the answer); a failure leaves it for the watchdog."""
+    from sanvi_ops.airflow_kit.connections import slack_client
+    from sanvi_ops.core.notify.slack import SlackSender, deliver_pending
+
+    try:
+        client = slack_client(cfg.connections.slack)
+        report = deliver_pending(store, SlackSender(client) if client is not None else None)
+        log.info("Alertmanager intake: outbox delivery: %s", report.describe())
+    except Exception:  # noqa: BLE001 - the messages are in the outbox; the watchdog delivers them
+        log.exception("Alertmanager intake: outbox delivery failed; the watchdog retries it")
+
+
+def add_alertmanager_intake(target: FastAPI) -> None:
+    from starlette.background import BackgroundTask
+    from starlette.concurrency import run_in_threadpool
+
+    @target.post(ALERTMANAGER_PATH)
+    async def alertmanager(request: Request) -> JSONResponse:
+        """Alertmanager's webhook: alerts become incidents (sanvi_ops.core.alerting.intake)."""
+        from sanvi_ops.core.alerting.intake import MAX_BODY_BYTES, PayloadError, parse_payload, record_alerts
+        from sanvi_ops.core.store import ResultStore, StoreError
+
+        retry = {"Retry-After": "30"}
+        try:
+            expected = await run_in_threadpool(_alertmanager_token)
+        except Unavailable as exc:
+            log.error("Alertmanager intake refused a notification: %s", exc.reason)
+            return _json_error(503, exc.reason, **retry)
+        if not _bearer_matches(request, expected):
+            return _json_error(401, "missing or wrong bearer token", **{"WWW-Authenticate": "Bearer"})
+        body = await _capped_body(request, MAX_BODY_BYTES)
+        if body is None:
+            return _json_error(413, f"body: more than the {MAX_BODY_BYTES} bytes accepted")
+        try:
+            notification = parse_payload(body)
+        except PayloadError as exc:
+            log.warning("Alertmanager intake: malformed notification: %s", exc)
+            return _json_error(400, str(exc))
+        try:
+            cfg = await run_in_threadpool(_config)
+            dsn, name = await run_in_threadpool(_writable_store)
+            store = ResultStore(dsn, name=name)
+            report = await run_in_threadpool(record_alerts, store, cfg, notification)
+        except Unavailable as exc:
+            log.error("Alertmanager intake: %s", exc.reason)
+            return _json_error(503, exc.reason, **retry)
+        except StoreError as exc:
+            log.error("Alertmanager intake: results store down, Alertmanager will retry: %s", exc)
+            return _json_error(503, f"results store unavailable: {exc}", **retry)
+        return JSONResponse(
+            report.as_dict(),
+            headers={"Cache-Control": "no-store"},
+            background=BackgroundTask(_deliver_outbox, store, cfg),  # after the answer
+        )
+
+
+add_alertmanager_intake(app)

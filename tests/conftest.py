@@ -40,6 +40,7 @@ pytest_plugins = [
     "tests.fixtures.http_app",
     "tests.fixtures.airflow_db",
     "tests.fixtures.prometheus",
+    "tests.fixtures.alertmanager",
     "tests.fixtures.slack",
     "tests.fixtures.package_index",
     "tests.fixtures.ops_monitor",

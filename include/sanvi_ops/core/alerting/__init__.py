@@ -1,0 +1,1 @@
+"""Alerts from outside the schedule: Alertmanager's webhook becomes incidents (:mod:`.intake`)."""

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from bench.alert_latency import alert_latency
 from bench.backup import backup_figures, compressed_figures
 from bench.common import Figure
 from bench.health import health_probe_50
@@ -39,6 +40,7 @@ BENCHES: dict[str, Callable[[], Iterator[Figure]]] = {
     "vacuum": vacuum_figures,  # vacuum_all and vacuum_needed, side by side in one run
     "restore_test": restore_figures,  # restore test vs boto3 download + pg_restore -j 2
     "maintenance_page": maintenance_page,  # the Maintenance page with a year of history, < 300 ms
+    "alert_latency": alert_latency,  # Prometheus → Alertmanager → intake → [INCIDENT], ≤ eval + group_wait + 2 s
 }
 
 

@@ -63,6 +63,14 @@ tools:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null) \
 	      || echo "could not install prometheus; Prometheus-backed tests will be skipped"; \
 	  else echo "apt-get not available: Prometheus-backed tests will be skipped"; fi; }
+	@# Alertmanager (Debian names its binary prometheus-alertmanager) for the alert intake's end-to-end
+	@# test and `make bench BENCH=alert_latency`; skipped with a reason without it (a failure in CI).
+	@command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Alertmanager (Debian package)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null) \
+	      || echo "could not install prometheus-alertmanager; the Alertmanager tests will be skipped (a failure in CI)"; \
+	  else echo "apt-get not available: the Alertmanager tests will be skipped (a failure in CI)"; fi; }
 	@# Chromium (Debian) for the Maintenance page's browser test; Playwright never downloads one.
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \

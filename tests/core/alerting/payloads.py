@@ -10,7 +10,6 @@ CPU_LABELS = {
     "component": "host",
     "dag_id": "system_health_check",
     "instance": "backend-1",
-    "job": "node",
     "priority": "P2",
     "severity": "critical",
     "team": "Infrastructure",

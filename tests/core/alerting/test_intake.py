@@ -124,6 +124,11 @@ def test_unknown_fields_are_ignored() -> None:
             "SanviDiskCritical[device=/dev/x,instance=backend-1,mountpoint=/]",
         ),
         ({"alertname": "Multi\nLine  name", "instance": "a"}, "Multi Line name[a]"),
+        ({"alertname": "InstanceDown", "instance": "a", "job": "node"}, "InstanceDown[instance=a,job=node]"),
+        (
+            {"alertname": "HighCPU", "instance": "a", "severity": "critical"},
+            "HighCPU[instance=a,severity=critical]",
+        ),
     ],
 )
 def test_check_name_is_the_alert_and_the_labels_that_tell_series_apart(

@@ -74,8 +74,10 @@ MAX_ANNOTATION_CHARS: Final = 4096
 MAX_CHECK_CHARS: Final = 200
 
 #: Labels that describe an alert rather than tell its series apart (left out of the check name).
+#: ``severity`` is left out only when the alert's name already says it (``SanviCpuCritical``): a
+#: rule pair sharing one name (``HighCPU`` warning and critical) stays two checks.
 DESCRIPTIVE_LABELS: Final = frozenset(
-    {"alertname", "severity", "priority", "team", "component", "dag_id", "slo", "job", "prometheus"}
+    {"alertname", "priority", "team", "component", "dag_id", "slo", "prometheus"}
 )
 #: severity label → P-level (:data:`sanvi_ops.core.alert_rules.PRIORITY`, repeated here so the
 #: intake does not import the rule generator and its YAML dumper).
@@ -170,8 +172,10 @@ def _line(text: str, limit: int) -> str:
 
 def check_name(alert: Alert) -> str:
     """``<alertname>`` with the labels that tell its series apart: ``SanviCpuCritical[backend-1]``
-    (only ``instance``), ``SanviDiskCritical[instance=db-1,mountpoint=/]`` (several)."""
+    (only ``instance``), ``SanviDiskCritical[instance=db-1,job=node,mountpoint=/]`` (several)."""
     ident = {k: v for k, v in sorted(alert.labels.items()) if k not in DESCRIPTIVE_LABELS}
+    if ident.get("severity", "").lower() in alert.name.lower():
+        ident.pop("severity", None)
     name = _line(alert.name, 120)
     if set(ident) == {"instance"}:
         name += f"[{ident['instance']}]"

@@ -376,12 +376,19 @@ async def _capped_body(request: Request, limit: int) -> bytes | None:
 
 def _deliver_outbox(store: Any, cfg: Any) -> None:
     """Send what the intake queued (after the answer); a failure leaves it for the watchdog."""
+    import time
+
     from sanvi_ops.airflow_kit.connections import slack_client
     from sanvi_ops.core.notify.slack import SlackSender, deliver_pending
 
     try:
         client = slack_client(cfg.connections.slack)
-        report = deliver_pending(store, SlackSender(client) if client is not None else None)
+        sender = SlackSender(client) if client is not None else None
+        for _attempt in range(40):  # another flush holds the lock and may have missed ours: wait ≤ 10 s
+            report = deliver_pending(store, sender)
+            if not report.locked_out:
+                break
+            time.sleep(0.25)
         log.info("Alertmanager intake: outbox delivery: %s", report.describe())
     except Exception:  # noqa: BLE001 - the messages are in the outbox; the watchdog delivers them
         log.exception("Alertmanager intake: outbox delivery failed; the watchdog retries it")

@@ -13,7 +13,7 @@ import pytest
 from devstack.postgres import free_port
 from sanvi_ops.core.alerting.intake import DAG_ID, MAX_BODY_BYTES
 from sanvi_ops.core.store import ResultStore
-from tests.core.alerting.payloads import alert, encode, notification
+from tests.core.alerting.payloads import CPU_LABELS, alert, encode, notification
 from tests.fixtures.alertmanager import TOKEN, IntakeServer, intake_env, wait_for_message
 from tests.fixtures.connections import conn_env
 
@@ -37,6 +37,14 @@ def _post(
     if token is not None:
         headers["Authorization"] = f"{scheme} {token}".strip()
     return httpx.post(server.url, content=body, headers=headers, timeout=30, trust_env=False)
+
+
+def _drained(store: ResultStore, timeout: float = 10) -> bool:
+    """Whether the outbox empties (a message is marked sent just after Slack accepted it)."""
+    deadline = time.monotonic() + timeout
+    while store.count_pending() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return store.count_pending() == 0
 
 
 @pytest.mark.parametrize(
@@ -105,7 +113,7 @@ def test_firing_posts_incident_once_and_resolved_in_thread(
     assert resolved["thread_ts"] == incident["ts"]
     time.sleep(0.5)
     assert [m["text"].split(" ", 1)[0] for m in slack_api.messages] == ["[INCIDENT]", "[RESOLVED]"]
-    assert store.open_incidents(DAG_ID) == [] and store.count_pending() == 0
+    assert store.open_incidents(DAG_ID) == [] and _drained(store)
 
 
 def test_store_down_answers_503_and_the_retry_loses_nothing(
@@ -140,3 +148,26 @@ def test_slack_down_leaves_the_incident_in_the_outbox(
     (message,) = store.notifications()
     assert message.kind == "incident" and message.sent_at is None  # the watchdog delivers it later
     assert len(store.open_incidents(DAG_ID)) == 1
+
+
+def test_concurrent_notifications_are_all_delivered_at_once(
+    store: ResultStore, intake_server: IntakeServer, slack_api
+) -> None:
+    """Two groups flushed at the same moment: the second delivery waits for the first's lock
+    instead of leaving its [INCIDENT] to the watchdog."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    bodies = [
+        encode(notification(alert(labels={**CPU_LABELS, "instance": f"backend-{i}"}, fingerprint=f"{i:04x}")))
+        for i in range(4)
+    ]
+    with ThreadPoolExecutor(4) as pool:
+        statuses = [r.status_code for r in pool.map(lambda b: _post(intake_server, b), bodies)]
+    assert statuses == [200] * 4
+    deadline = time.monotonic() + 15
+    while len(slack_api.messages) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sorted(m["text"].split(" - Service: ")[1].split("\n")[0] for m in slack_api.messages) == [
+        f"SanviCpuCritical[backend-{i}]" for i in range(4)
+    ]
+    assert _drained(store)

@@ -424,6 +424,7 @@ def add_alertmanager_intake(target: FastAPI) -> None:
             cfg = await run_in_threadpool(_config)
             dsn, name = await run_in_threadpool(_writable_store)
             store = ResultStore(dsn, name=name)
+            await run_in_threadpool(store.require_current)  # a deploy that skipped `migrate`: 503, says so
             report = await run_in_threadpool(record_alerts, store, cfg, notification)
         except Unavailable as exc:
             log.error("Alertmanager intake: %s", exc.reason)

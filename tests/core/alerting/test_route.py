@@ -171,3 +171,15 @@ def test_concurrent_notifications_are_all_delivered_at_once(
         f"SanviCpuCritical[backend-{i}]" for i in range(4)
     ]
     assert _drained(store)
+
+
+def test_store_not_migrated_answers_503_naming_the_command(
+    make_db: Callable[[str], str], slack_api, intake_server: IntakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bare = make_db("am_bare")
+    for key, value in intake_env(bare, slack_api).items():
+        monkeypatch.setenv(key, value)
+    response = _post(intake_server, encode(notification()))
+    assert response.status_code == 503
+    assert "schema is behind this code" in response.json()["detail"]
+    assert "migrate" in response.json()["detail"]

@@ -152,3 +152,18 @@ def test_store_down_raises_and_writes_nothing(cfg: MaintenanceConfig) -> None:
     down = ResultStore(f"host=127.0.0.1 port={free_port()} dbname=x user=x password=x", connect_timeout=2)
     with pytest.raises(StoreError, match="cannot connect"):
         record_alerts(down, cfg, parse_payload(encode(notification())), now=NOW)
+
+
+def test_the_watchdog_escalates_an_alert_incident_like_any_other(
+    store: ResultStore, cfg: MaintenanceConfig
+) -> None:
+    from sanvi_ops.core.escalation import escalate_after_for, sweep
+
+    _record(store, cfg, alert())
+    (incident,) = store.open_incidents(DAG_ID)
+    after = escalate_after_for(cfg, "P2")  # P2 → high → 2 h
+    assert sweep(store, cfg, now=incident.opened_at + after - timedelta(minutes=1)).escalations == []
+    report = sweep(store, cfg, now=incident.opened_at + after)
+    assert report.escalations == [f"{incident.ref}→Team Lead"]
+    escalation = store.get_notification(f"escalation:{incident.id}:1")
+    assert escalation is not None and escalation.thread_parent_key == f"incident:{incident.id}"

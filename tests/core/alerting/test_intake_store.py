@@ -167,3 +167,9 @@ def test_the_watchdog_escalates_an_alert_incident_like_any_other(
     assert report.escalations == [f"{incident.ref}→Team Lead"]
     escalation = store.get_notification(f"escalation:{incident.id}:1")
     assert escalation is not None and escalation.thread_parent_key == f"incident:{incident.id}"
+
+
+def test_alerts_alertmanager_truncated_are_reported(store: ResultStore, cfg: MaintenanceConfig) -> None:
+    body = notification(alert(), truncatedAlerts=3)
+    report = record_alerts(store, cfg, parse_payload(encode(body)), now=NOW).as_dict()
+    assert report["truncated"] == 3 and len(report["opened"]) == 1

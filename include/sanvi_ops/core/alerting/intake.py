@@ -281,10 +281,13 @@ class IntakeReport:
     #: alerts recorded without touching an incident (a late firing of a resolved episode, a
     #: resolved alert with no open incident, a resolved older episode).
     ignored: list[str] = field(default_factory=list)
+    #: alerts Alertmanager left out of the notification (its ``max_alerts``): never seen here.
+    truncated: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "received": self.received,
+            "truncated": self.truncated,
             "opened": self.opened,
             "deduplicated": self.deduplicated,
             "resolved": self.resolved,
@@ -349,7 +352,14 @@ def record_alerts(
     when = (now or datetime.now(UTC)).astimezone(ZoneInfo(cfg.timezone))
     run = _AlertRun(store=store, cfg=cfg, dag_id=DAG_ID, run_id="", run_url=None, now=when)
     run.silences = list(silences) if silences is not None else load_silences(store, cfg, now=when)
-    report = IntakeReport(received=len(notification.alerts))
+    report = IntakeReport(received=len(notification.alerts), truncated=notification.truncatedAlerts)
+    if notification.truncatedAlerts:
+        log.warning(
+            "Alertmanager left %d alert(s) out of this notification (receiver %r: max_alerts); "
+            "they open no incident here until it is raised",
+            notification.truncatedAlerts,
+            notification.receiver,
+        )
     levels = set(cfg.severities)
     for alert in notification.alerts:
         item = finding(alert, levels, notification)

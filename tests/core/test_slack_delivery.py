@@ -284,8 +284,8 @@ def test_resolved_is_posted_in_the_incident_thread(store: ResultStore, slack_api
     ref = run1.opened[0]
     assert resolved_msg["text"] == (
         f"[RESOLVED] {ref} - Severity: P1 - Service: redis\n"
-        "Resolution: redis.ping is ok again in run run2: PONG in 1 ms\n"
-        "Root cause: Not determined automatically; to be confirmed in the post-mortem\n"
+        "Resolution: redis.ping is ok again in run run2: PONG in 1 ms (measured 1 ms)\n"
+        "Root cause: Not acknowledged, so no note; to be confirmed in the post-mortem\n"
         "Impact: redis affected for 1 d 2 h (09:00 15/01/2026 to 11:05 16/01/2026): "
         "Redis at 127.0.0.1:6379 did not answer PING\n"
         "Follow-up: Post-mortem scheduled for 20/01/2026"

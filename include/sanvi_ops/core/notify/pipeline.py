@@ -36,6 +36,7 @@ from sanvi_ops.core.notify.closing import HEALTHY, Closure, closure_for, compone
 from sanvi_ops.core.results import CheckResult, Status
 
 if TYPE_CHECKING:
+    from sanvi_ops.core.incidents import Acknowledgement
     from sanvi_ops.core.silences import Silence
     from sanvi_ops.core.store import Incident, ResultStore
 
@@ -44,6 +45,10 @@ log = logging.getLogger(__name__)
 #: Incident level of a critical result that names none. A check that finds a service down sets
 #: ``P1`` itself; a critical threshold crossed (disk > 90 %) is a significant impact, not an outage.
 DEFAULT_INCIDENT_SEVERITY: Final = "P2"
+
+#: The level whose "Communication" is the guide's "Weekly summary": one digest per week lists its
+#: open incidents (:func:`sanvi_ops.core.escalation.sweep`) instead of an ``[UPDATE]`` each.
+DIGEST_SEVERITY: Final = "P4"
 
 #: Statuses that close an open incident (:data:`sanvi_ops.core.notify.closing.HEALTHY`).
 RESOLVING_STATUSES: Final = HEALTHY
@@ -244,25 +249,18 @@ class _Run:
 
         An incident that was never announced (silenced all along) is closed without a message.
         """
-        if self.store.get_notification(f"incident:{incident.id}") is None:
-            self.store.resolve_incident(incident.id, self.run_id, at=self.now)
-            self.out.resolved.append(incident.ref)
-            return
-        opened = incident.opened_at.astimezone(self.now.tzinfo)
-        service = incident.component or incident.check
-        text, blocks = render.resolved_message(
-            incident.ref,
-            incident.severity,
-            service,
-            closure.describe(incident.check, self.run_id),
-            "Not determined automatically; to be confirmed in the post-mortem",
-            f"{service} affected for {render.format_duration(self.now - opened)} "
-            f"({opened:%H:%M %d/%m/%Y} to {self.now:%H:%M %d/%m/%Y}): {incident.summary}",
-            render.postmortem_date(self.now),
+        message_id = queue_resolved(
+            self.store,
+            self.cfg,
+            incident,
+            resolution_line(incident.check, closure, self.run_id),
+            dag_id=self.dag_id,
+            run_id=self.run_id,
+            now=self.now,
             run_url=self.run_url,
         )
-        channel = self.cfg.slack.incident_channel
-        self.enqueue(f"resolved:{incident.id}", "resolved", channel, text, blocks, f"incident:{incident.id}")
+        if message_id is not None:
+            self.out.message_ids.append(message_id)
         self.store.resolve_incident(incident.id, self.run_id, at=self.now)
         self.out.resolved.append(incident.ref)
 
@@ -295,6 +293,7 @@ class _Run:
                 update_every=_severity(self.cfg, incident.severity).update_every,
                 on_call=self.cfg.on_call.on_call_at(self.now),
                 run_url=self.run_url,
+                ack_id=incident.id,
             )
             self.enqueue(f"incident:{incident.id}", "incident", channel, text, blocks)
             self.out.opened.append(incident.ref)
@@ -303,6 +302,8 @@ class _Run:
             return
         # Still critical in a later run: an [UPDATE] when the severity's cadence says one is due.
         level = _more_severe(incident.severity, level)
+        if level == DIGEST_SEVERITY:  # the weekly P4 summary lists it (sanvi_ops.core.escalation)
+            return
         cadence = _severity(self.cfg, level).update_every
         if not incident.update_due(self.now, cadence):
             return
@@ -324,6 +325,119 @@ class _Run:
             incident.id, level if level != incident.severity else None, at=self.now
         )
         self.out.updated.append(incident.ref)
+
+
+def resolution_line(check: str, closure: Closure, run_id: str) -> str:
+    """The ``Resolution:`` line: which check went green in which run, and the value it measured."""
+    line = closure.describe(check, run_id)
+    if closure.evidence and closure.evidence[0].observed is not None:
+        first = closure.evidence[0]
+        measured = render.format_value(first.observed, first.unit)
+        if first.thresholds:
+            measured += f", limits {render.format_thresholds(first.thresholds, first.unit)}"
+        named = "" if first.check == check else f"{first.check} "
+        line += f" ({named}measured {measured})"
+    return line
+
+
+def queue_resolved(
+    store: ResultStore,
+    cfg: ConfigLike,
+    incident: Incident,
+    resolution: str,
+    *,
+    dag_id: str,
+    run_id: str,
+    now: datetime,
+    run_url: str | None = None,
+) -> int | None:
+    """Queue the ``[RESOLVED]`` reply of an incident about to be closed; ``None`` (nothing queued) when
+    its ``[INCIDENT]`` was never announced (silenced all along).
+
+    Root cause: the acknowledger's note when there is one (:mod:`sanvi_ops.core.incidents`).
+    Impact: how long the service was affected, and who acknowledged it after how long.
+    """
+    from sanvi_ops.core.incidents import get_acknowledgement
+
+    if store.get_notification(f"incident:{incident.id}") is None:
+        return None
+    now = now.astimezone(ZoneInfo(cfg.timezone))
+    opened = incident.opened_at.astimezone(now.tzinfo)
+    service = incident.component or incident.check
+    ack = get_acknowledgement(store, incident.id)
+    if ack is not None and ack.note:
+        root_cause = f"{ack.note} (note of {ack.by}, who acknowledged it)"
+    elif ack is not None:
+        root_cause = f"No note from {ack.by}, who acknowledged it; to be confirmed in the post-mortem"
+    else:
+        root_cause = "Not acknowledged, so no note; to be confirmed in the post-mortem"
+    impact = (
+        f"{service} affected for {render.format_duration(now - opened)} "
+        f"({opened:%H:%M %d/%m/%Y} to {now:%H:%M %d/%m/%Y}): {incident.summary}"
+    )
+    if ack is not None:
+        impact += f"; {ack.describe()}"
+    text, blocks = render.resolved_message(
+        incident.ref,
+        incident.severity,
+        service,
+        resolution,
+        root_cause,
+        impact,
+        render.postmortem_date(now),
+        run_url=run_url,
+    )
+    return store.enqueue(
+        f"resolved:{incident.id}",
+        dag_id,
+        run_id,
+        "resolved",
+        cfg.slack.incident_channel,
+        text,
+        blocks,
+        f"incident:{incident.id}",
+    )
+
+
+def queue_acknowledged(
+    store: ResultStore,
+    cfg: ConfigLike,
+    incident: Incident,
+    ack: Acknowledgement,
+    *,
+    now: datetime | None = None,
+) -> int | None:
+    """Queue the ``[UPDATE]`` saying who acknowledged an incident (in its thread; key ``ack:<id>``);
+    ``None`` when the incident was never announced."""
+    if store.get_notification(f"incident:{incident.id}") is None:
+        return None
+    when = (now or datetime.now(UTC)).astimezone(ZoneInfo(cfg.timezone))
+    text, blocks = render.acknowledged_message(
+        incident.ref,
+        incident.severity,
+        incident.component or incident.check,
+        by=ack.by,
+        source=ack.source,
+        note=ack.note,
+        response=ack.response,
+        target=ack.target,
+        now=when,
+        update_every=_severity(cfg, incident.severity).update_every,
+    )
+    return store.enqueue(
+        f"ack:{incident.id}",
+        incident.dag_id,
+        MANUAL_ACK_RUN_ID,
+        "update",
+        cfg.slack.incident_channel,
+        text,
+        blocks,
+        f"incident:{incident.id}",
+    )
+
+
+#: The outbox ``run_id`` of an acknowledgement's ``[UPDATE]``.
+MANUAL_ACK_RUN_ID: Final = "acknowledged"
 
 
 def load_silences(store: ResultStore, cfg: ConfigLike, *, now: datetime | None = None) -> list[Silence]:

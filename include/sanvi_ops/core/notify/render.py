@@ -384,6 +384,7 @@ def incident_message(
     update_every: timedelta,
     on_call: Sequence[str] = (),
     run_url: str | None = None,
+    ack_id: int | None = None,
 ) -> tuple[str, Blocks]:
     """The guide's "Initial Notification", then the on-call mention on its own line::
 
@@ -397,6 +398,8 @@ def incident_message(
     :param now: when the message is written, in the time zone ``Next update`` is read in.
     :param update_every: the severity's communication cadence (P1: 30 min, P2: 2 h, ...).
     :param on_call: handles, primary first (see :func:`mention`).
+    :param ack_id: the incident's id: adds an "Acknowledge" button (``action_id``
+        :data:`ACK_ACTION_ID`, value the id) that the Slack app's interactivity URL receives.
     """
     lines = [
         _headline("INCIDENT", ref, severity, service),
@@ -409,7 +412,24 @@ def incident_message(
     if on_call_line:
         lines.append(on_call_line)
     text = "\n".join(lines)
-    return text, _template_blocks(text, run_url)
+    blocks = _template_blocks(text, run_url)
+    if ack_id is not None:
+        button = {
+            "type": "button",
+            "text": {"type": "plain_text", "text": "Acknowledge", "emoji": True},
+            "style": "primary",
+            "action_id": ACK_ACTION_ID,
+            "value": str(int(ack_id)),
+        }
+        if blocks[-1]["type"] == "actions":
+            blocks[-1]["elements"].append(button)
+        else:
+            blocks.append({"type": "actions", "elements": [button]})
+    return text, blocks
+
+
+#: The ``action_id`` of the "Acknowledge" button (:mod:`sanvi_ops.core.incidents` reads it back).
+ACK_ACTION_ID: Final = "ack_incident"
 
 
 def _on_call_line(on_call: Sequence[str]) -> str:
@@ -445,6 +465,83 @@ def update_message(
         ]
     )
     return text, _template_blocks(text, run_url)
+
+
+def acknowledged_message(
+    ref: str,
+    severity: str,
+    service: str,
+    *,
+    by: str,
+    source: str,
+    note: str,
+    response: timedelta,
+    target: timedelta,
+    now: datetime,
+    update_every: timedelta,
+) -> tuple[str, Blocks]:
+    """The guide's "Update" template, posted in the thread when someone acknowledges the incident::
+
+        [UPDATE] #12 - Severity: P1 - Service: postgres
+        Status: Acknowledged by <@U0123ABCD> (Slack); investigation in progress
+        Actions: Escalation stopped. Note: failing over to the replica
+        Impact: Response time 7 min against the P1 target of 15 min (within target)
+        Next update: 09:37
+
+    :param by: a Slack user id (mentioned) or an Airflow user name (shown as text).
+    """
+    who = f"<@{by}>" if source == "slack" and _USER_ID.match(by) else clean(by, 100)
+    where = "Slack" if source == "slack" else "the Maintenance page"
+    verdict = "within target" if response <= target else "over target"
+    text = "\n".join(
+        [
+            _headline("UPDATE", ref, severity, service),
+            f"Status: Acknowledged by {who} ({where}); investigation in progress",
+            "Actions: Escalation stopped" + (f". Note: {clean(note)}" if note else ""),
+            f"Impact: Response time {format_duration(response)} against the {clean(severity, 10)} "
+            f"target of {format_duration(target)} ({verdict})",
+            f"Next update: {format_next_update(now, update_every)}",
+        ]
+    )
+    return text, _template_blocks(text, None)
+
+
+def digest_message(
+    severity: str,
+    week_of: date,
+    incidents: Sequence[Mapping[str, Any]],
+    *,
+    next_digest: datetime,
+) -> tuple[str, Blocks]:
+    """The guide's "Weekly summary" for the lowest level: one message listing its open incidents::
+
+        [SUMMARY] Weekly summary of open P4 incidents - week of 30/11/2026 - 2 open
+        #7 - Service: disk - open 9 d - acknowledged by alice - Disk /var at 91%
+        #9 - Service: tls - open 2 d - not acknowledged - Certificate expires in 20 days
+        Next summary: 09:00 on 07/12/2026
+
+    Each item: ``ref``, ``service``, ``open_for`` (timedelta), ``acknowledged_by`` (or empty) and
+    ``summary``.
+    """
+    count = len(incidents)
+    lines = [
+        f"[SUMMARY] Weekly summary of open {clean(severity, 10)} incidents - week of {week_of:%d/%m/%Y}"
+        f" - {count} open"
+    ]
+    for item in incidents:
+        acked = item.get("acknowledged_by")
+        ack = f"acknowledged by {clean(str(acked), 100)}" if acked else "not acknowledged"
+        lines.append(
+            f"{clean(str(item['ref']), 20)} - Service: {clean(str(item['service']), 200)} - "
+            f"open {format_duration(item['open_for'])} - {ack} - {clean(str(item['summary']), 300)}"
+        )
+    lines.append(f"Next summary: {next_digest:%H:%M} on {next_digest:%d/%m/%Y}")
+    text = "\n".join(lines)
+    blocks: Blocks = [
+        {"type": "header", "text": {"type": "plain_text", "text": _truncate(lines[0], MAX_HEADER_CHARS)}},
+        *_pack_sections(lines[1:], MAX_BLOCKS - 1),
+    ]
+    return _truncate(text, 40000), blocks
 
 
 def postmortem_date(resolved_at: datetime, business_days: int = 2) -> date:

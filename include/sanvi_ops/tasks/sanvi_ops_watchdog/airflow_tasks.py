@@ -6,7 +6,8 @@ connection is a supported set-up (recorded, logged as a warning, the task succee
 is recorded and then raised, so the task retries and, at its last try, the failure callback says
 so in Slack.
 
-``sweep_incidents``: :func:`sanvi_ops.core.escalation.sweep` (escalations, due updates).
+``sweep_incidents``: :func:`sanvi_ops.core.escalation.sweep` (escalations of unacknowledged
+incidents, incidents resolved when their DAG no longer reports them, the weekly P4 summary).
 
 ``flush_outbox``: record the runs spooled while the results store was down (with their detection
 time; :mod:`sanvi_ops.core.notify.store_down`), then deliver everything pending, so a message Slack

@@ -80,7 +80,7 @@ def _unavailable_response(request: Request, reason: str, user: str | None = None
 
     headers = {"Cache-Control": "no-store", "Retry-After": "60"}
     if _wants_html(request):
-        back = "../../" if "/lift" in request.url.path else "./"
+        back = "../../" if request.url.path.endswith(("/lift", "/ack", "/resolve")) else "./"
         return HTMLResponse(
             render_unavailable(reason, user=user, retry_url=back), status_code=503, headers=headers
         )
@@ -221,6 +221,148 @@ def _lift_silence(request: Request, user: BaseUser, silence_id: int, csrf: str) 
     return RedirectResponse(f"../../?msg={quote(text)}#silences", status_code=303)
 
 
+# ------------------------------------------------------------------------------------------------
+# Incidents (issue 14): acknowledge and resolve from the page, acknowledge from Slack.
+#
+# The page's forms are role-checked like the silence forms: edit (PUT) access to the incident's
+# DAG, the session's form token, POST only. The Slack route has no Airflow user: Slack signs every
+# interactivity request with the app's signing secret (Airflow connection
+# ``slack_signing_secret``, see sanvi_ops.core.incidents.signing_secret); an unsigned, wrongly
+# signed or stale (> 5 min) request is refused with 401, and so is a replay of one already acted
+# on (its signature is kept in the store's ``slack_requests_seen``, written in the same transaction
+# as the acknowledgement, so every API server worker sees it). Nothing changes on a refusal.
+
+SLACK_PATH = "/slack/interactivity"
+
+
+def _incident_form(
+    request: Request, user: BaseUser, incident_id: int, note: str, csrf: str, action: str
+) -> RedirectResponse:
+    """The Acknowledge / Resolve forms: refusals are 403, a bad request goes back to the page
+    naming it, a store that is down is a 503."""
+    from sanvi_ops.page import StoreUnavailable, acknowledge_incident, resolve_incident
+
+    _check_csrf(request, csrf)
+    known, _readable, editable = _dag_access(user)
+    dsn, name = _writable_store()
+    kwargs: dict[str, Any] = {
+        "by": user.get_name(),
+        "note": note,
+        "editable_dag_ids": editable,
+        "known_dag_ids": known,
+    }
+    try:
+        if action == "ack":
+            created = acknowledge_incident(dsn, _config(), incident_id, **kwargs)
+            text = (
+                f"Incident #{incident_id} acknowledged"
+                if created
+                else f"Incident #{incident_id} was already acknowledged"
+            )
+        else:
+            resolve_incident(dsn, _config(), incident_id, **kwargs)
+            text = f"Incident #{incident_id} resolved"
+    except PermissionError as exc:
+        raise HTTPException(403, str(exc)) from None
+    except StoreUnavailable as exc:
+        raise Unavailable(f"{name}: {exc}") from None
+    except (ValueError, LookupError) as exc:
+        return RedirectResponse(f"../../?err={quote(str(exc))}#incidents", status_code=303)
+    return RedirectResponse(f"../../?msg={quote(text)}#incidents", status_code=303)
+
+
+def _slack_refused(reason: str, status: int = 401) -> JSONResponse:
+    log.warning("Slack interactivity request refused (%d): %s", status, reason)
+    return JSONResponse({"detail": reason}, status_code=status)
+
+
+def _slack_acknowledge(body: bytes, timestamp: str, signature: str) -> Response:
+    """Verify, then acknowledge (runs in a worker thread: it reads the store)."""
+    from slack_sdk.signature import SignatureVerifier
+
+    from sanvi_ops.core.incidents import (
+        IncidentNotOpen,
+        Replayed,
+        acknowledge_and_announce,
+        parse_slack_action,
+        signing_secret,
+    )
+    from sanvi_ops.core.store import ResultStore, StoreError
+
+    if not timestamp or not signature:
+        return _slack_refused(
+            "unsigned request (X-Slack-Signature and X-Slack-Request-Timestamp are required)"
+        )
+    cfg = _config()
+    try:
+        secret = signing_secret(cfg)
+    except (LookupError, ValueError) as exc:
+        raise Unavailable(f"Slack interactivity is not set up: {exc}") from None
+    if not SignatureVerifier(secret).is_valid(body, timestamp, signature):
+        return _slack_refused(
+            "bad or stale signature (signed more than 5 minutes ago, or not with this app's secret)"
+        )
+    try:
+        incident_id, slack_user = parse_slack_action(body)
+    except ValueError as exc:
+        return _slack_refused(str(exc), 400)
+    dsn, name = _writable_store()
+    try:
+        ack, created = acknowledge_and_announce(
+            ResultStore(dsn, name=name, connect_timeout=5),
+            cfg,
+            incident_id,
+            by=slack_user,
+            source="slack",
+            request_signature=signature,
+        )
+    except Replayed as exc:
+        return _slack_refused(str(exc))
+    except IncidentNotOpen as exc:
+        return JSONResponse({"ok": False, "detail": str(exc)})
+    except StoreError as exc:
+        raise Unavailable(str(exc)) from None
+    log.info("Incident #%d acknowledged from Slack by %s (new: %s)", incident_id, slack_user, created)
+    return JSONResponse({"ok": True, "incident": incident_id, "acknowledged_by": ack.by, "new": created})
+
+
+def _add_incident_routes(app: FastAPI) -> None:
+    from starlette.concurrency import run_in_threadpool
+
+    @app.post(PAGE_PATH + "incidents/{incident_id}/ack")
+    def acknowledge(
+        request: Request,
+        user: UserDep,
+        incident_id: int,
+        note: Annotated[str, Form()] = "",
+        csrf: Annotated[str, Form()] = "",
+    ) -> RedirectResponse:
+        """Acknowledge an open incident (stops its escalation; the response time is graded)."""
+        return _incident_form(request, user, incident_id, note, csrf, "ack")
+
+    @app.post(PAGE_PATH + "incidents/{incident_id}/resolve")
+    def resolve(
+        request: Request,
+        user: UserDep,
+        incident_id: int,
+        note: Annotated[str, Form()] = "",
+        csrf: Annotated[str, Form()] = "",
+    ) -> RedirectResponse:
+        """Resolve an open incident by hand (``[RESOLVED]`` says who and why)."""
+        return _incident_form(request, user, incident_id, note, csrf, "resolve")
+
+    @app.post(SLACK_PATH)
+    async def slack_interactivity(request: Request) -> Response:
+        """The Slack app's Interactivity Request URL: the "Acknowledge" button of ``[INCIDENT]``."""
+        body = await request.body()
+        return await run_in_threadpool(
+            _slack_acknowledge,
+            body,
+            request.headers.get("X-Slack-Request-Timestamp", ""),
+            request.headers.get("X-Slack-Signature", ""),
+        )
+
+
 def create_app() -> FastAPI:
     app = FastAPI(title="Sanvi Ops maintenance page", docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -257,6 +399,7 @@ def create_app() -> FastAPI:
             action_base="",
             message=msg,
             error=err,
+            ack_dag_ids=editable,
         )
         return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
 
@@ -291,6 +434,8 @@ def create_app() -> FastAPI:
     ) -> RedirectResponse:
         """Lift an active silence now."""
         return _lift_silence(request, user, silence_id, csrf)
+
+    _add_incident_routes(app)
 
     @app.get("/")
     def root() -> RedirectResponse:

@@ -35,12 +35,15 @@ from pathlib import Path
 import pytest
 
 from devstack.postgres import LocalPostgres, free_port
-from tests.fixtures.connections import pg_conn
+from sanvi_ops.core.incidents import SLACK_SIGNING_CONNECTION
+from tests.fixtures.connections import conn_env, pg_conn
 
 REPO = Path(__file__).resolve().parents[2]
 #: A connection the server knows that points at a closed port on 127.0.0.1: a config naming it as
 #: ``connections.store`` is a results store that is down.
 DOWN_STORE_CONN = "sanvi_ops_store_down"
+#: The Slack app's signing secret the server verifies interactivity requests with (test_incident_ack.py).
+SLACK_SIGNING_SECRET = secrets.token_hex(16)
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 
 
@@ -138,6 +141,9 @@ def airflow_ui(pg: LocalPostgres) -> Iterator[AirflowUI]:
         f"AIRFLOW_CONN_{cfg.connections.store.upper()}": pg_conn(store_dsn),
         f"AIRFLOW_CONN_{DOWN_STORE_CONN.upper()}": pg_conn(
             "host=127.0.0.1 port=1 dbname=store user=sanvi password=down-s3cret"  # refused at once
+        ),
+        f"AIRFLOW_CONN_{SLACK_SIGNING_CONNECTION.upper()}": conn_env(
+            "generic", password=SLACK_SIGNING_SECRET
         ),
         "SANVI_OPS_CONFIG": str(config_path),
         # Compiled Airflow modules, kept between the two processes (and runs) outside the venv: with

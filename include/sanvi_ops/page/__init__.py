@@ -23,7 +23,8 @@ The package, one module per job:
 
 * :mod:`~sanvi_ops.page.model`: what the page shows (:class:`PageData` and its rows);
 * :mod:`~sanvi_ops.page.queries`: reading it from the store, in one short read-only transaction;
-* :mod:`~sanvi_ops.page.actions`: the page's only writes, adding and lifting UI silences;
+* :mod:`~sanvi_ops.page.actions`: the page's only writes, adding and lifting UI silences, and
+  acknowledging and resolving incidents;
 * :mod:`~sanvi_ops.page.chart`: the recovery-time chart and the phase bars, as geometry;
 * :mod:`~sanvi_ops.page.render` and ``templates/``: the HTML, Jinja2 templates with autoescape
   (nothing is escaped by hand), the SVG inline (no script, no CDN).
@@ -35,8 +36,10 @@ from sanvi_ops.page.actions import (
     MAX_PATTERN_CHARS,
     SilencesUnavailable,
     StoreUnavailable,
+    acknowledge_incident,
     add_silence,
     lift_silence,
+    resolve_incident,
 )
 from sanvi_ops.page.model import (
     CADENCE_TITLES,
@@ -65,6 +68,7 @@ __all__ = [
     "SilencesUnavailable",
     "SloRow",
     "StoreUnavailable",
+    "acknowledge_incident",
     "add_silence",
     "all_dag_ids",
     "lift_silence",
@@ -73,4 +77,5 @@ __all__ = [
     "recovery_chart_svg",
     "render_page",
     "render_unavailable",
+    "resolve_incident",
 ]

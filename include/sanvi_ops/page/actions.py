@@ -138,3 +138,74 @@ def _reaching(dsn: str, action: str) -> Iterator[None]:
         raise StoreUnavailable(f"the results store could not {action}: {reason}") from None
     except StoreError as exc:
         raise StoreUnavailable(f"the results store could not {action}: {redact(str(exc), dsn)}") from None
+
+
+# ---------------------------------------------------------------------- incidents (issue 14)
+
+
+def _incident_allowed(
+    store: Any, incident_id: int, by: str, what: str, editable: Collection[str], known: Collection[str]
+) -> None:
+    """Acknowledging or resolving needs edit access to the incident's DAG (every DAG for an incident
+    of a DAG the page does not know), exactly as lifting a silence does."""
+    from sanvi_ops.core.incidents import IncidentNotOpen
+
+    incident = store.get_incident(incident_id)
+    if incident is None:
+        raise IncidentNotOpen(f"incident #{incident_id} does not exist")
+    needed = {incident.dag_id} if incident.dag_id in set(known) else set(known)
+    missing = sorted(needed - set(editable))
+    if missing:
+        raise PermissionError(
+            f"incident #{incident_id}: {by} may not edit DAG(s) {', '.join(missing)}, so may not {what} it"
+        )
+
+
+def acknowledge_incident(
+    dsn: str,
+    cfg: Any,
+    incident_id: int,
+    *,
+    by: str,
+    note: str,
+    editable_dag_ids: Collection[str],
+    known_dag_ids: Collection[str],
+) -> bool:
+    """Acknowledge an open incident from the page (:func:`sanvi_ops.core.incidents.acknowledge_and_announce`);
+    ``False`` when it was already acknowledged (the first acknowledgement stands).
+
+    :raises PermissionError: ``by`` may not edit the incident's DAG.
+    :raises ValueError: unknown or resolved incident, note too long.
+    :raises StoreUnavailable: the store cannot be reached or written.
+    """
+    from sanvi_ops.core.incidents import acknowledge_and_announce
+    from sanvi_ops.core.store import ResultStore
+
+    store = ResultStore(dsn, connect_timeout=5)
+    with _reaching(dsn, f"acknowledge incident #{incident_id}"):
+        _incident_allowed(store, incident_id, by, "acknowledge", editable_dag_ids, known_dag_ids)
+        _ack, created = acknowledge_and_announce(store, cfg, incident_id, by=by, source="page", note=note)
+    return created
+
+
+def resolve_incident(
+    dsn: str,
+    cfg: Any,
+    incident_id: int,
+    *,
+    by: str,
+    note: str,
+    editable_dag_ids: Collection[str],
+    known_dag_ids: Collection[str],
+) -> None:
+    """Resolve an open incident from the page (:func:`sanvi_ops.core.incidents.resolve_by_hand`).
+
+    :raises PermissionError: / :raises ValueError: / :raises StoreUnavailable: as :func:`acknowledge_incident`.
+    """
+    from sanvi_ops.core.incidents import resolve_by_hand
+    from sanvi_ops.core.store import ResultStore
+
+    store = ResultStore(dsn, connect_timeout=5)
+    with _reaching(dsn, f"resolve incident #{incident_id}"):
+        _incident_allowed(store, incident_id, by, "resolve", editable_dag_ids, known_dag_ids)
+        resolve_by_hand(store, cfg, incident_id, by=by, note=note)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from sanvi_ops.core.incidents import ResponseSummary
 from sanvi_ops.core.silences import MAX_SILENCE
 
 #: The guide's four tables, in its order, then the jobs the config adds (database backups).
@@ -55,6 +56,10 @@ class IncidentRow:
     opened_at: dt.datetime
     last_update_at: dt.datetime
     age: dt.timedelta
+    #: Who acknowledged it (an Airflow user, or a Slack user id), when, and their note (migration 016).
+    acknowledged_by: str | None = None
+    acknowledged_at: dt.datetime | None = None
+    ack_note: str = ""
 
     @property
     def ref(self) -> str:
@@ -161,3 +166,8 @@ class PageData:
     dag_ids: list[str] = field(default_factory=list)
     #: Longest a silence may last (config ``silence_max_duration``): the form's upper bound.
     max_silence: dt.timedelta = MAX_SILENCE
+    #: Response time (detected → acknowledged) per severity against the guide's Response Time,
+    #: over the last 90 days (:func:`sanvi_ops.core.incidents.response_summary`).
+    responses: list[ResponseSummary] = field(default_factory=list)
+    #: Whether the store can record acknowledgements yet (store migration 016).
+    acks_available: bool = False

@@ -216,6 +216,7 @@ def load_page(
             _load_calendar(conn, data, dags, heartbeats="heartbeats" in tables)
             if "incidents" in tables:
                 _load_incidents(conn, data, readable)
+                _load_responses(conn, cfg, data, readable)
             data.silences_available = "silences" in tables
             if data.silences_available:
                 data.silences = _active_silences(conn, readable)
@@ -301,10 +302,48 @@ def _load_incidents(conn: psycopg.Connection[dict[str, Any]], data: PageData, re
             opened_at=r["opened_at"],
             last_update_at=r["last_update_at"],
             age=data.now - r["opened_at"],
+            acknowledged_by=r.get("acknowledged_by"),
+            acknowledged_at=r.get("acknowledged_at"),
+            ack_note=r.get("ack_note") or "",
         )
         for r in rows
         if r["dag_id"] in readable
     ]
+
+
+def _load_responses(
+    conn: psycopg.Connection[dict[str, Any]], cfg: MaintenanceConfig, data: PageData, readable: set[str]
+) -> None:
+    """Response times of the incidents acknowledged in the last 90 days, per severity."""
+    from sanvi_ops.core.incidents import response_summary, response_target
+
+    data.acks_available = bool(
+        conn.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_name = 'incidents' "
+            "AND column_name = 'acknowledged_at' AND table_schema = current_schema()"
+        ).fetchone()
+    )
+    if not data.acks_available:
+        return
+    rows = conn.execute(
+        "SELECT dag_id, severity, response_seconds, response_target_seconds FROM incidents "
+        "WHERE acknowledged_at IS NOT NULL AND acknowledged_at >= %s",
+        [data.now - _RECOVERY_WINDOW],
+    ).fetchall()
+    targets = {}
+    for level in sorted(cfg.severities):
+        try:
+            targets[level] = response_target(cfg, level)
+        except KeyError:
+            continue
+    data.responses = response_summary(
+        (
+            (r["severity"], r["response_seconds"], r["response_target_seconds"])
+            for r in rows
+            if r["dag_id"] in readable
+        ),
+        targets,
+    )
 
 
 def _active_silences(conn: psycopg.Connection[dict[str, Any]], readable: set[str]) -> list[SilenceRow]:

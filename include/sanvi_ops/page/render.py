@@ -5,7 +5,7 @@ the store, the config or the request is escaped on the way out and no HTML is wr
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any, Final
@@ -74,9 +74,12 @@ def render_page(
     action_base: str = "",
     message: str | None = None,
     error: str | None = None,
+    ack_dag_ids: Collection[str] = (),
 ) -> str:
     """The whole page as HTML (no script). Links to DAGs are relative to ``airflow_base``; forms post
-    to ``action_base`` + ``silences`` / ``silences/<id>/lift`` with ``csrf_token``."""
+    to ``action_base`` + ``silences`` / ``silences/<id>/lift`` with ``csrf_token``, and, for the
+    incidents of the DAGs in ``ack_dag_ids`` (those the user may edit), ``incidents/<id>/ack`` and
+    ``incidents/<id>/resolve``."""
     objective = data.recovery_objective_s
     return (
         environment()
@@ -90,6 +93,7 @@ def render_page(
             action_base=action_base,
             message=message,
             error=error,
+            ack_dag_ids=set(ack_dag_ids),
             glance=_glance(data),
             recovery_over=sum(1 for p in data.recovery if p.rto_seconds >= objective),
             chart=recovery_chart(

@@ -41,7 +41,7 @@ ATTRS = {
     *"lang charset name content class role aria-label href id data-cadence data-dag style target".split(),
     *"title method action type value required maxlength placeholder min max step xmlns viewbox".split(),
     *"width height x y x1 x2 y1 y2 cx cy r fill stroke stroke-width stroke-opacity stroke-dasharray".split(),
-    *"fill-opacity text-anchor font-size transform points".split(),
+    *"fill-opacity text-anchor font-size transform points data-incident data-severity".split(),
 }
 
 
@@ -77,7 +77,11 @@ def _hostile_page() -> PageData:
             key: [CalendarRow(h, h, h, h, NOW, NOW, h, status, h, 3) for status in ("error", None)]
             for key in CADENCE_TITLES
         },
-        incidents=[IncidentRow(1, h, h, "P1", h, NOW, NOW, dt.timedelta(hours=3))],
+        incidents=[
+            IncidentRow(1, h, h, "P1", h, NOW, NOW, dt.timedelta(hours=3)),
+            IncidentRow(2, h, h, "P2", h, NOW, NOW, dt.timedelta(hours=1), h, NOW, h),  # acknowledged
+        ],
+        acks_available=True,
         silences=[SilenceRow(7, h, h, h, h, "ui", NOW, NOW + dt.timedelta(hours=2))],
         silences_available=True,
         signoffs=[SignoffRow(3, h, h, h, h, NOW, NOW, "/dags/" + h)],
@@ -101,6 +105,7 @@ def test_hostile_text_in_every_field_is_escaped_in_text_and_attributes() -> None
         may_silence=True,
         message=HOSTILE,
         error=HOSTILE,
+        ack_dag_ids=[HOSTILE],
     )
     assert "<script" not in html and "<img" not in html and 'alert("x")' not in html
     page = _Page(html)

@@ -77,3 +77,40 @@ def test_watchdog_pings_records_escalates_and_flushes(
     assert "Escalated to: Team Lead @devops-lead" in escalation["text"]
     assert not any("Escalated to: CTO" in m["text"] for m in slack_api.messages)  # due at 60 min
     assert store.count_pending() == 0
+
+
+def test_watchdog_does_not_escalate_an_acknowledged_incident(
+    airflow_db,
+    make_db,
+    slack_api: SlackApi,
+    ops_monitor: OpsMonitor,
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    from sanvi_ops.core.incidents import acknowledge_and_announce
+
+    store = ResultStore(make_db("watchdog_ack"))
+    store.migrate()
+    monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", pg_conn(store.dsn))
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK_API_DEFAULT", slack_conn(slack_api))
+    monkeypatch.setenv("AIRFLOW_CONN_SANVI_HEARTBEAT", conn_env("http", host=ops_monitor.ping_url))
+    cfg = load_config()
+    opened = datetime.now(UTC) - timedelta(minutes=70)  # past both the Team Lead and the CTO level
+    down = CheckResult(
+        "redis.ping", Status.CRITICAL, "Redis did not answer PING", severity="P1", component="redis"
+    )
+    out = process_run(store, cfg, "system_health_check", "run1", opened, [down], None, now=opened)
+    incident_id = int(out.opened[0].lstrip("#"))
+    ack, _ = acknowledge_and_announce(
+        store, cfg, incident_id, by="alice", source="page", now=opened + timedelta(minutes=10)
+    )
+    assert ack.within_target
+
+    dr = _dag().test()
+    assert {str(ti.state) for ti in dr.get_task_instances()} == {"success"}
+    texts = [m["text"] for m in slack_api.messages]
+    assert texts[0].startswith(f"[INCIDENT] {out.opened[0]} ")
+    assert not any(t.startswith("[ESCALATION]") for t in texts)
+    ack_reply = next(m for m in slack_api.messages if m["text"].startswith("[UPDATE]"))
+    assert "Acknowledged by alice (the Maintenance page)" in ack_reply["text"]
+    assert ack_reply["thread_ts"] == slack_api.messages[0]["ts"]
+    assert store.count_pending() == 0

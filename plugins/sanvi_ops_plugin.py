@@ -295,10 +295,14 @@ def _slack_acknowledge(body: bytes, timestamp: str, signature: str) -> Response:
         )
     cfg = _config()
     try:
-        secret = signing_secret(cfg)
+        secret = signing_secret()
     except (LookupError, ValueError) as exc:
         raise Unavailable(f"Slack interactivity is not set up: {exc}") from None
-    if not SignatureVerifier(secret).is_valid(body, timestamp, signature):
+    try:
+        valid = SignatureVerifier(secret).is_valid(body, timestamp, signature)
+    except ValueError:  # a timestamp that is not a number
+        valid = False
+    if not valid:
         return _slack_refused(
             "bad or stale signature (signed more than 5 minutes ago, or not with this app's secret)"
         )

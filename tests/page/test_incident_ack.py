@@ -165,6 +165,12 @@ def test_slack_button_acknowledges_only_a_signed_fresh_first_request(airflow_ui:
         assert wrong.status_code == 401
         stale, _, _ = _slack_request(http, incident_id, age_s=6 * 60)
         assert stale.status_code == 401
+        garbled = http.post(
+            SLACK,
+            content=b"payload=%7B%7D",
+            headers={"X-Slack-Request-Timestamp": "soon", "X-Slack-Signature": "v0=00"},
+        )
+        assert garbled.status_code == 401
         assert _row(airflow_ui, incident_id)["acknowledged_at"] is None and _counts(airflow_ui) == before
 
         ok, body, headers = _slack_request(http, incident_id)

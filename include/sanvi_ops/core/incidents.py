@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from sanvi_ops.core.store import Incident, ResultStore
 
 #: The Airflow connection holding the Slack app's signing secret (password, or extra
-#: ``signing_secret``); ``slack.signing_connection`` in the config overrides the id.
+#: ``signing_secret``).
 SLACK_SIGNING_CONNECTION: Final = "slack_signing_secret"
 
 #: Slack's own rule, and ours: a request signed more than this long ago is refused.
@@ -294,14 +294,14 @@ def parse_slack_action(body: bytes) -> tuple[int, str]:
     raise ValueError(f"Slack request: no {ACK_ACTION_ID} action in payload.actions")
 
 
-def signing_secret(cfg: MaintenanceConfig) -> str:
+def signing_secret() -> str:
     """The Slack app's signing secret from its Airflow connection (never logged).
 
     :raises LookupError: the connection is not defined or holds no secret (the message names it).
     """
     from sanvi_ops.airflow_kit.connections import get_connection
 
-    conn_id = str(getattr(cfg.slack, "signing_connection", None) or SLACK_SIGNING_CONNECTION)
+    conn_id = SLACK_SIGNING_CONNECTION
     conn = get_connection(conn_id)
     secret = conn.password or (conn.extra_dejson or {}).get("signing_secret")
     if not secret:

@@ -6,7 +6,7 @@
 | task | what |
 |---|---|
 | `ping_heartbeat` | requests the dead man's switch URL of the `sanvi_heartbeat` connection (healthchecks.io style) and records a heartbeat row in the results store |
-| `sweep_incidents` | escalates incidents still open after the guide's "Escalate After" (on-call → team lead → CTO, once per level) and posts the `[UPDATE]` each P-level's cadence promises |
+| `sweep_incidents` | escalates unacknowledged incidents still open after the guide's "Escalate After" (on-call → team lead → CTO, once per level), resolves those their DAG no longer reports, posts the weekly P4 summary |
 | `flush_outbox` | sends every pending Slack message, so one Slack refused earlier goes out within minutes |
 
 The outside monitor expects a ping every 15 minutes (set its period to 15 min and a grace time
@@ -47,7 +47,7 @@ def sanvi_ops_watchdog() -> None:
 
     @task
     def sweep_incidents() -> dict[str, Any]:
-        """Escalate incidents still open past "Escalate After"; post updates at their cadence."""
+        """Escalate unacknowledged incidents past "Escalate After"; resolve stale ones; weekly P4 summary."""
         from sanvi_ops.tasks.sanvi_ops_watchdog import airflow_tasks as watchdog_tasks
 
         dag_run = get_current_context()["dag_run"]

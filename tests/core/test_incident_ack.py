@@ -329,6 +329,10 @@ def test_p4_digest_once_per_week_instead_of_weekly_updates(
         "tls.expiry", Status.CRITICAL, "Certificate expires in 20 days", severity="P4", component="tls"
     )
     out = _run(store, cfg, "run1", [tls], NOW)  # Friday 27/11
+    announced = store.get_notification(f"incident:{out.opened[0].lstrip('#')}")
+    assert (
+        announced is not None and "Next update: in the weekly summary, 09:00 on 30/11/2026" in announced.text
+    )
     # Not in this week's summary: it was just announced.
     assert sweep(store, cfg, now=NOW + timedelta(hours=1), silences=[]).digest == []
     monday = datetime(2026, 11, 30, 9, 5, tzinfo=UTC)

@@ -294,6 +294,7 @@ class _Run:
                 on_call=self.cfg.on_call.on_call_at(self.now),
                 run_url=self.run_url,
                 ack_id=incident.id,
+                next_digest=_next_digest(self.now) if incident.severity == DIGEST_SEVERITY else None,
             )
             self.enqueue(f"incident:{incident.id}", "incident", channel, text, blocks)
             self.out.opened.append(incident.ref)
@@ -325,6 +326,13 @@ class _Run:
             incident.id, level if level != incident.severity else None, at=self.now
         )
         self.out.updated.append(incident.ref)
+
+
+def _next_digest(now: datetime) -> datetime:
+    """When the weekly summary that will list an incident opened ``now`` is posted."""
+    from sanvi_ops.core.escalation import digest_week
+
+    return digest_week(now) + timedelta(days=7)
 
 
 def resolution_line(check: str, closure: Closure, run_id: str) -> str:

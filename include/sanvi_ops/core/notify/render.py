@@ -385,6 +385,7 @@ def incident_message(
     on_call: Sequence[str] = (),
     run_url: str | None = None,
     ack_id: int | None = None,
+    next_digest: datetime | None = None,
 ) -> tuple[str, Blocks]:
     """The guide's "Initial Notification", then the on-call mention on its own line::
 
@@ -400,13 +401,18 @@ def incident_message(
     :param on_call: handles, primary first (see :func:`mention`).
     :param ack_id: the incident's id: adds an "Acknowledge" button (``action_id``
         :data:`ACK_ACTION_ID`, value the id) that the Slack app's interactivity URL receives.
+    :param next_digest: for a level whose updates are the weekly summary (P4): when that summary
+        comes, instead of a per-incident update time.
     """
+    next_update = format_next_update(now, update_every)
+    if next_digest is not None:
+        next_update = f"in the weekly summary, {next_digest:%H:%M} on {next_digest:%d/%m/%Y}"
     lines = [
         _headline("INCIDENT", ref, severity, service),
         f"Issue: {clean(issue)}",
         f"Impact: {clean(impact)}",
         "Status: Investigation in progress",
-        f"Next update: {format_next_update(now, update_every)}",
+        f"Next update: {next_update}",
     ]
     on_call_line = _on_call_line(on_call)
     if on_call_line:

@@ -243,6 +243,9 @@ def test_acknowledged_incident_is_not_escalated_and_its_response_time_is_graded(
         "acknowledged by U0ACK1234 after 7 min (P1 target 15 min: within target)\n"
         "Follow-up: Post-mortem scheduled for 01/12/2026"
     )
+    deliver_pending(store, _sender(slack_api))
+    posted = next(m for m in slack_api.messages if m["text"].startswith("[RESOLVED]"))
+    assert posted["text"] == resolved.text and posted["thread_ts"] == incident_msg["ts"]
     with pytest.raises(IncidentNotOpen, match="already resolved"):
         acknowledge_and_announce(store, cfg, incident_id, by="carol", source="page")
 
@@ -323,6 +326,7 @@ def test_an_incident_whose_check_is_no_longer_produced_resolves_and_says_so(
 @pytest.mark.integration
 def test_p4_digest_once_per_week_instead_of_weekly_updates(
     store: ResultStore,
+    slack_api: SlackApi,
     cfg,  # type: ignore[no-untyped-def]
 ) -> None:
     tls = CheckResult(
@@ -344,5 +348,16 @@ def test_p4_digest_once_per_week_instead_of_weekly_updates(
     assert sweep(store, cfg, now=monday + timedelta(days=7), silences=[]).digest == out.opened
     digests = [m for m in store.notifications(limit=100) if m.dedupe_key.startswith("digest:")]
     assert sorted(m.dedupe_key for m in digests) == ["digest:P4:2026-11-30", "digest:P4:2026-12-07"]
-    assert digests[0].text.startswith("[SUMMARY] Weekly summary of open P4 incidents - week of ")
-    assert "#" + str(out.opened[0].lstrip("#")) + " - Service: tls - open " in digests[0].text
+    deliver_pending(store, _sender(slack_api))
+    posted = [m for m in slack_api.messages if m["text"].startswith("[SUMMARY]")]
+    assert [m["text"].splitlines()[0] for m in posted] == [
+        "[SUMMARY] Weekly summary of open P4 incidents - week of 30/11/2026 - 1 open",
+        "[SUMMARY] Weekly summary of open P4 incidents - week of 07/12/2026 - 1 open",
+    ]
+    assert (
+        posted[0]["text"]
+        .splitlines()[1]
+        .startswith(f"{out.opened[0]} - Service: tls - open 3 d - not acknowledged")
+    )
+    assert all("thread_ts" not in m for m in posted)  # a message of its own, not a reply
+    assert not [m for m in slack_api.messages if m["text"].startswith("[UPDATE]")]

@@ -172,9 +172,12 @@ def _resolve_if_stale(
 ) -> bool:
     """Resolve ``incident`` when the newest stored run of its DAG (a later one than the run that
     opened it) closes it: its check is healthy again, or is no longer produced by a complete run."""
+    from sanvi_ops.core.calendar import non_guide_dags
     from sanvi_ops.core.notify.closing import closure_for
     from sanvi_ops.core.notify.pipeline import queue_resolved, resolution_line
 
+    if incident.dag_id not in cfg.tasks and incident.dag_id not in non_guide_dags(cfg):
+        return False  # not a DAG's finding (e.g. an Alertmanager alert): its source resolves it
     latest = store.latest_run_id(incident.dag_id)
     if latest is None or latest == incident.opened_run_id:
         return False

@@ -11,7 +11,9 @@ without a logged-in user there is no data: the JSON route answers 401 and a brow
 HTML page is sent to the auth manager's login page. Rows are limited to the DAGs the auth manager
 lets the user read; adding or lifting a silence needs edit (PUT) access to the DAG it silences (all
 DAGs for a silence of every DAG). Forms carry a token derived from the session cookie, and the
-cookie itself is ``SameSite=Lax``, so another site cannot post them on the user's behalf.
+cookie itself is ``SameSite=Lax``, so another site cannot post them on the user's behalf. The one
+route without an Airflow user is the Slack app's interactivity URL: Slack signs those requests
+(see "Incidents" below).
 
 When the page cannot do its job — the results store is down or its connection undefined, or the
 maintenance config is broken — every route (the page, its JSON API, the silence forms) answers

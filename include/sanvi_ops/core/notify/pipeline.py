@@ -14,7 +14,8 @@ Every step is idempotent, so a retried ``record`` task produces no duplicate row
 results UPSERT, incidents are one-open-per-check, and each message has a dedupe key
 (``summary:<dag>:<run>``, ``incident:<id>``, ``update:<id>:<run>``, ``resolved:<id>``,
 ``failure:<dag>:<run>:<task>:<try>``, ``deadline:<dag>:<run>``; the watchdog's sweep in
-:mod:`sanvi_ops.core.escalation` adds ``escalation:<id>:<level>`` and ``update:<id>:due:<time>``). Where two writes belong together the message is
+:mod:`sanvi_ops.core.escalation` adds ``escalation:<id>:<level>`` and ``digest:P4:<week>``, an
+acknowledgement ``ack:<id>``). Where two writes belong together the message is
 enqueued first (e.g. ``[RESOLVED]`` before the incident is closed), so a crash in between is
 repaired by the retry instead of losing the message.
 

@@ -37,9 +37,6 @@ if TYPE_CHECKING:
 #: ``signing_secret``).
 SLACK_SIGNING_CONNECTION: Final = "slack_signing_secret"
 
-#: Slack's own rule, and ours: a request signed more than this long ago is refused.
-SLACK_MAX_AGE: Final = timedelta(minutes=5)
-
 #: The run id written as ``resolved_run_id`` of an incident resolved on the page.
 MANUAL_RUN_ID: Final = "manual"
 

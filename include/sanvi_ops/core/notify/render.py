@@ -6,9 +6,10 @@ and the outbox show; ``blocks`` is the layout in the channel.
 
 The ``[INCIDENT]``, ``[UPDATE]`` and ``[RESOLVED]`` texts are the templates of the guide's
 "Communication Templates" section line by line; only the on-call mention line is added below the
-initial notification. Everything that came from a check or an exception goes through
-:func:`scrub` (no DSN passwords, tokens or keys ever reach Slack) and :func:`escape` (Slack mrkdwn
-control characters).
+initial notification, and an "Acknowledge" button. The acknowledgement ``[UPDATE]`` and the weekly
+P4 ``[SUMMARY]`` (the guide's "Weekly summary") follow the same style. Everything that came from a
+check or an exception goes through :func:`scrub` (no DSN passwords, tokens or keys ever reach
+Slack) and :func:`escape` (Slack mrkdwn control characters).
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ def _recovery(dsn: str, dag_id: str, kind: str, started: dt.datetime, rto_s: flo
 def test_unmigrated_store_shows_the_calendar_and_says_why_nothing_else(make_db, cfg) -> None:  # type: ignore[no-untyped-def]
     data = load_page(make_db("empty"), cfg, now=NOW, store_name="results store (connection 'x')")
     assert data.problems == [
-        "results store (connection 'x') has no schema yet: it is created by the first DAG run that records results"
+        "results store (connection 'x') has no schema yet: run `python -m sanvi_ops migrate` (deploy/airflow-init.sh and make run do at start)"
     ]
     # The guide's four tables, every task in its cadence, each with a next run in the future.
     for cadence in ("daily", "weekly", "monthly", "quarterly"):

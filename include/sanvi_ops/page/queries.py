@@ -18,7 +18,7 @@ from psycopg.rows import dict_row
 
 from sanvi_ops.core.calendar import WATCHDOG_DAG_ID, describe, next_runs, non_guide_dags
 from sanvi_ops.core.config import MaintenanceConfig
-from sanvi_ops.core.store import redact
+from sanvi_ops.core.store import MIGRATE_COMMAND, redact
 from sanvi_ops.page.formats import minutes, number
 from sanvi_ops.page.model import (
     CADENCE_TITLES,
@@ -210,7 +210,7 @@ def load_page(
             tables = present_tables(conn)
             if "check_results" not in tables:
                 data.problems.append(
-                    f"{store_name} has no schema yet: it is created by the first DAG run that records results"
+                    f"{store_name} has no schema yet: run `{MIGRATE_COMMAND}` (deploy/airflow-init.sh and make run do at start)"
                 )
                 return data
             _load_calendar(conn, data, dags, heartbeats="heartbeats" in tables)

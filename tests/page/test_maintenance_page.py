@@ -266,6 +266,18 @@ def test_rows_of_dags_the_user_may_not_read_are_left_out(store_dsn: str, cfg) ->
     assert data.dag_ids == ["system_health_check"]
 
 
+def test_alertmanager_incidents_show_to_who_may_read_every_dag(make_db, cfg) -> None:  # type: ignore[no-untyped-def]
+    """An alert's incident (DAG id ``alertmanager``, not a DAG) is shown to a user who may read
+    every DAG, as acknowledging it needs edit on every DAG; a user of one DAG does not see it."""
+    dsn = make_db("store_alerts")
+    ResultStore(dsn).open_incident("alertmanager", "SanviCpuCritical[backend-1]", "P2", "am1", "CPU 97 %")
+    everyone = load_page(dsn, cfg, now=NOW)
+    assert [(i.dag_id, i.check) for i in everyone.incidents] == [
+        ("alertmanager", "SanviCpuCritical[backend-1]")
+    ]
+    assert load_page(dsn, cfg, now=NOW, readable_dag_ids={"system_health_check"}).incidents == []
+
+
 def test_silences_add_list_lift_and_validation(store_dsn: str, cfg) -> None:  # type: ignore[no-untyped-def]
     known = all_dag_ids(cfg)
     later = NOW + dt.timedelta(hours=4)

@@ -194,7 +194,7 @@ def compressed_figures() -> Iterator[Figure]:
             "BENCH_PREFIX": "zstd/",
             "BENCH_COMPRESSION": "zstd",
         }
-        from sanvi_ops.core.config import DatabaseBackupSettings
+        from sanvi_ops.tasks.database_backup_full.config import DatabaseBackupSettings
 
         level = DatabaseBackupSettings().compression_level  # the shipped default
         ours = _child_backup({**env, "BENCH_LEVEL": str(level)})

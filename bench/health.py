@@ -39,7 +39,7 @@ class _Server(ThreadingHTTPServer):
 
 
 def health_probe_50() -> Iterator[Figure]:
-    from sanvi_ops.core.config import Endpoint
+    from sanvi_ops.tasks.system_health_check.config import Endpoint
     from sanvi_ops.tasks.system_health_check.health.http import check_endpoints
 
     server = _Server(("127.0.0.1", 0), _Slow)

@@ -90,10 +90,7 @@ def vacuum_figures() -> Iterator[Figure]:
         server.create_database(DB)
         dsn = server.dsn(DB)
         _setup(dsn)
-        cfg = load_config()
-        cfg = cfg.model_copy(
-            update={"vacuum": cfg.vacuum.model_copy(update={"window": DeploymentWindow(anytime=True)})}
-        )
+        cfg = load_config().with_settings("database_maintenance", window=DeploymentWindow(anytime=True))
         env = {**os.environ, "PGPASSWORD": server.password}  # never on the command line
         vacuumdb = [
             pg_bin("vacuumdb"),

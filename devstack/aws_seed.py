@@ -16,7 +16,7 @@ It refuses any endpoint that is not on this machine: it must never create resour
 :func:`seed_governance` (called by :func:`seed_demo`) adds what the quarterly Architecture
 Review and Compliance Audit look at, compliant and not, so a local run has findings to show:
 
-- network: the ``architecture_review.vpc_names[0]`` VPC with an internet gateway, a public and a
+- network: the ``tasks.architecture_review.settings.vpc_names[0]`` VPC with an internet gateway, a public and a
   private subnet in the region's first zone, only a public one in the second (finding: no
   private subnet there), a NAT gateway the private subnet routes through, and an internet-facing
   ALB in the public subnets; the demo RDS instance is single-AZ (finding: documented Multi-AZ);
@@ -62,7 +62,7 @@ class DemoNames:
 
     @classmethod
     def from_health_config(cls, health_check: Any) -> DemoNames:
-        """The names a ``HealthCheckConfig`` (``cfg.health_check``) will check."""
+        """The names a ``HealthCheckConfig`` (``cfg.tasks.system_health_check.settings``) will check."""
         return cls(
             buckets=dict(health_check.buckets),
             ecs_cluster=str(health_check.ecs_cluster),
@@ -225,7 +225,7 @@ def seed_demo(
     if names is None:
         from sanvi_ops.core.config import load_config
 
-        names = DemoNames.from_health_config(load_config().health_check)
+        names = DemoNames.from_health_config(load_config().tasks.system_health_check.settings)
     session = _session(region)
 
     def client(service: str) -> Any:
@@ -364,7 +364,11 @@ def seed_governance(endpoint_url: str, region: str = "us-east-1", cfg: Any = Non
         return session.client(service, endpoint_url=endpoint_url)
 
     s3 = client("s3")
-    ar, ca, db = cfg.architecture_review, cfg.compliance_audit, cfg.database_backups
+    ar, ca, db = (
+        cfg.tasks.architecture_review.settings,
+        cfg.tasks.compliance_audit.settings,
+        cfg.database_backups,
+    )
     network = _seed_network(client("ec2"), client("elbv2"), ar.vpc_names[0], region) if ar.vpc_names else {}
     _ensure_bucket(s3, LEGACY_BUCKET, region)
     _ensure_bucket(s3, ca.evidence.bucket, region)
@@ -608,11 +612,11 @@ def seed_story(endpoint_url: str, region: str = "us-east-1", cfg: Any = None) ->
 
     now_ms = int(time.time() * 1000)
     logs = client("logs")
-    written = {g: _seed_log_events(logs, g, now_ms) for g in cfg.log_review.log_groups}
-    repos = list(cfg.security_patch_review.ecr_repositories)
+    written = {g: _seed_log_events(logs, g, now_ms) for g in cfg.tasks.log_review.settings.log_groups}
+    repos = list(cfg.tasks.security_patch_review.settings.ecr_repositories)
     if repos:
         _seed_ecr(client("ecr"), endpoint_url, region, repos)
-    files = cfg.health_check.buckets.get("files")
+    files = cfg.tasks.system_health_check.settings.buckets.get("files")
     if files:
         _seed_file_storage(client("s3"), files, region)
     _seed_system_image(client("ec2"))

@@ -4,7 +4,7 @@ The Security Scan and the Penetration Testing checks verify the application's TL
 like any client would. ``make run`` serves the demo frontends over HTTPS under their real names
 (``app.sanvi-machinery.com`` …) with a certificate from a CA of its own, made once into
 ``.local/tls/`` (``ca.pem``: the CA certificate the checks are told to trust through
-``security_scan.tls_ca_file``; ``server.pem`` / ``server-key.pem``: the demo server's). The CA's
+``tasks.security_scan.settings.tls_ca_file``; ``server.pem`` / ``server-key.pem``: the demo server's). The CA's
 key stays in the same directory (mode 600); nothing here is trusted by the system.
 
 The server certificate is re-issued when the host names change or when it is within
@@ -23,7 +23,7 @@ from pathlib import Path
 #: Validity of the server certificate; CA/Browser Forum maximum for public certificates.
 SERVER_DAYS = 397
 CA_DAYS = 3650
-#: Re-issue before the checks' warning threshold (security_scan.cert_warning_days, 30) is near.
+#: Re-issue before the checks' warning threshold (tasks.security_scan.settings.cert_warning_days, 30) is near.
 RENEW_DAYS = 60
 
 

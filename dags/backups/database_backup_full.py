@@ -15,7 +15,7 @@ part size grows with the cluster so S3's 10,000 parts hold it; a cluster beyond 
 (≈ 48.8 TiB) is refused before anything starts.
 
 **RDS mode** (`database_backups.mode: rds`, `include/sanvi_ops/core/rds_backups.py`), per
-`health_check.rds_instances`: `ensure_retention` keeps the lifecycle rule of the export prefix
+`tasks.system_health_check.settings.rds_instances`: `ensure_retention` keeps the lifecycle rule of the export prefix
 (`database_backups.rds.export_prefix`); `take_full_backup` checks `BackupRetentionPeriod` ≥
 `backups.database.retention_days` (raises it only with the Param `set_retention` **and**
 `database_backups.rds.allow_set_retention: true`), takes today's manual snapshot
@@ -75,7 +75,7 @@ def database_backup_full() -> None:
         """Lifecycle rule for the backup prefix: created if missing, reported if different."""
         return backup_tasks.ensure_retention()
 
-    @task(outlets=[FULL], pool=load_config().vacuum.pool)
+    @task(outlets=[FULL], pool=load_config().tasks.database_maintenance.settings.pool)
     def take_full_backup(
         *, outlet_events: Any = None, params: Any = None, run_id: str | None = None
     ) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ is older than two days, it takes a full instead and reports a warning: the one-h
 more than the cadence. Emits the Asset `s3://<bucket>/<prefix>incremental`.
 
 **RDS mode** (`database_backups.mode: rds`): AWS ships the transaction logs; the task checks
-each `health_check.rds_instances`' `LatestRestorableTime` is within `incremental_every` (the RPO;
+each `tasks.system_health_check.settings.rds_instances`' `LatestRestorableTime` is within `incremental_every` (the RPO;
 critical otherwise).
 
 Server settings it needs: `wal_level = replica`, `summarize_wal = on`, `max_wal_senders >= 2`,
@@ -45,7 +45,7 @@ INCREMENTAL = backup_tasks.backup_asset("incremental")
 
 @maintenance_dag(__file__, __doc__)
 def database_backup_incremental() -> None:
-    @task(outlets=[INCREMENTAL], pool=load_config().vacuum.pool)
+    @task(outlets=[INCREMENTAL], pool=load_config().tasks.database_maintenance.settings.pool)
     def take_incremental_backup(*, outlet_events: Any = None) -> list[dict[str, Any]]:
         """Stream an incremental backup chained to the newest complete one."""
         return backup_tasks.take_backup("incremental", outlet_events)

@@ -5,7 +5,7 @@
 
 | task | what | held to |
 |---|---|---|
-| `review_cloudwatch_logs` | ERROR/CRITICAL/FATAL events of the last 24 h in each of `log_review.log_groups`, grouped into signatures (numbers, ids, UUIDs, hex, timestamps and IPs normalised away) with counts and first seen | error rate: `thresholds.error_rate` (> 1 % warning, > 5 % critical) of all events when the total is known, else `log_review.errors_per_minute`; a signature new since last week or a CRITICAL/FATAL event is a warning |
+| `review_cloudwatch_logs` | ERROR/CRITICAL/FATAL events of the last 24 h in each of `tasks.log_review.settings.log_groups`, grouped into signatures (numbers, ids, UUIDs, hex, timestamps and IPs normalised away) with counts and first seen | error rate: `thresholds.error_rate` (> 1 % warning, > 5 % critical) of all events when the total is known, else `tasks.log_review.settings.errors_per_minute`; a signature new since last week or a CRITICAL/FATAL event is a warning |
 | `review_postgres_log` | ERROR/FATAL/PANIC lines at the end of the PostgreSQL server log (`pg_read_file`), when the role may read it | FATAL/PANIC or a new signature is a warning; unreadable = skipped with the reason |
 
 The window ends at the run's scheduled time, so a rerun reads the same 24 h. Signatures and
@@ -13,7 +13,7 @@ when each was first seen are kept in the results store (`log_signatures`); a sou
 review is its baseline. Then `record` stores the results and `notify` posts the report.
 
 Started by hand (trigger form): `checks` (CloudWatch and/or the server log; one left out reports
-`<task>.not_selected` as skipped), `hours` (the CloudWatch window, default `log_review.lookback`)
+`<task>.not_selected` as skipped), `hours` (the CloudWatch window, default `tasks.log_review.settings.lookback`)
 and `log_groups` (a subset of the configured groups). See the README, "Starting a DAG by hand".
 
 ## When it is not green
@@ -52,7 +52,7 @@ PARAMS = {
         title="Look back (hours)",
         description=(
             "CloudWatch window in hours before the run's time (1–336, up to 14 days); "
-            "empty = log_review.lookback (24 h), as scheduled. The server log is always read "
+            "empty = tasks.log_review.settings.lookback (24 h), as scheduled. The server log is always read "
             "from its end."
         ),
         minimum=1,
@@ -61,10 +61,10 @@ PARAMS = {
     "log_groups": string_list_param(
         title="Log groups",
         description=(
-            "Review only these CloudWatch Logs groups (one of log_review.log_groups each); "
+            "Review only these CloudWatch Logs groups (one of tasks.log_review.settings.log_groups each); "
             "empty = all configured groups, as scheduled."
         ),
-        choices=load_config().log_review.log_groups,  # parse time: the local YAML only
+        choices=load_config().tasks.log_review.settings.log_groups,  # parse time: the local YAML only
     ),
 }
 

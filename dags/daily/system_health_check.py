@@ -8,7 +8,7 @@ component never hides the others:
 
 | task | what | held to |
 |---|---|---|
-| `check_http_endpoints` | frontend and backend URLs from `health_check.endpoints` | expected status; latency vs the p95 SLO (300 ms) and the latency alert thresholds |
+| `check_http_endpoints` | frontend and backend URLs from `tasks.system_health_check.settings.endpoints` | expected status; latency vs the p95 SLO (300 ms) and the latency alert thresholds |
 | `check_postgres` | the application database (`sanvi_app_db`): connect, `SELECT 1`, connections in use | DB connections > 80 % warning, > 90 % critical |
 | `check_redis` | the cache (`sanvi_redis`): PING, memory used vs maxmemory, clients | memory > 80 % / > 90 % |
 | `check_aws` | S3 buckets, ECS services running vs desired, RDS and ElastiCache status (`aws_default`) | any difference is reported |

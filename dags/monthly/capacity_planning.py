@@ -6,12 +6,12 @@
 | task | what | held to |
 |---|---|---|
 | `plan_storage` | samples every database's and the largest tables' sizes now (into `disk_samples`), then for every target the results store sampled over the period (databases, tables, filesystems and RDS from the weekly Disk Space Check): growth per day and, where there is a capacity, days until full | full within the planning horizon (`horizon_days`, 90) is a warning |
-| `plan_compute` | CPU and memory per instance from Prometheus (`health_check.prometheus` queries) over the period: average, p95, least-squares trend; draws the trend chart (PNG, kept in the results store, `performance_charts`) | the guide's "scale up at 70 %" (`scale_up_pct`, default `thresholds.cpu.warning`): p95 above it, or the trend crossing it within the horizon, is a warning; trends need `min_trend_days` (7) of data |
+| `plan_compute` | CPU and memory per instance from Prometheus (`tasks.system_health_check.settings.prometheus` queries) over the period: average, p95, least-squares trend; draws the trend chart (PNG, kept in the results store, `performance_charts`) | the guide's "scale up at 70 %" (`scale_up_pct`, default `thresholds.cpu.warning`): p95 above it, or the trend crossing it within the horizon, is a warning; trends need `min_trend_days` (7) of data |
 | `check_autoscaling` | Application Auto Scaling targets of the ECS services (`service/<cluster>/<service>`) | the guide: min 2, max 10; not registered or different is a warning |
 | `check_read_write_ratio` | rows read (`seq_tup_read + idx_tup_fetch`) against rows written (`n_tup_ins + n_tup_upd + n_tup_del`) of `pg_stat_user_tables` since the last statistics reset | above 4:1 a read replica is recommended (warning) |
 | `attach_chart` | after `notify`: the chart is shared in the thread of the run's Slack summary | once per run; without Slack the chart stays in the store |
 
-Settings: `capacity_planning:` in `include/config/maintenance.yaml`.
+Settings: `tasks.capacity_planning.settings` in `include/config/maintenance.yaml`.
 
 Started by hand (trigger form): `checks` (one left out reports `<task>.not_selected` as skipped),
 `evaluate_at` (ISO time, UTC: plan from the period ending then instead of the run's scheduled
@@ -57,7 +57,7 @@ CHECKS = ("plan_storage", "plan_compute", "check_autoscaling", "check_read_write
             title="Period (days)",
             description=(
                 "Days looked back on for storage growth and CPU/memory trends (1–730; trends need "
-                "capacity_planning.min_trend_days of data); empty = capacity_planning.period (30 d)."
+                "tasks.capacity_planning.settings.min_trend_days of data); empty = tasks.capacity_planning.settings.period (30 d)."
             ),
             minimum=1,
             maximum=730,
@@ -66,7 +66,7 @@ CHECKS = ("plan_storage", "plan_compute", "check_autoscaling", "check_read_write
             title="Horizon (days)",
             description=(
                 "Planning horizon: full, or crossing the scale-up line, within it is a warning "
-                "(1–1095); empty = capacity_planning.horizon_days (90)."
+                "(1–1095); empty = tasks.capacity_planning.settings.horizon_days (90)."
             ),
             minimum=1,
             maximum=1095,

@@ -3,7 +3,7 @@
 
 *The guide: "Update non-critical dependencies" — Development Team.*
 
-Every exact pin (`name==version`) of the requirement files in `dependency_updates` is looked up
+Every exact pin (`name==version`) of the requirement files in `tasks.dependency_updates.settings` is looked up
 on the configured package index (`index_url`; a PEP 503/691 simple index, or the PyPI JSON API
 with `index_api: json`). Yanked releases never count; pre-releases only for a pin that is one.
 

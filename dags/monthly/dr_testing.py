@@ -7,7 +7,7 @@ recovery time for each test".*
 
 | task | what | held to |
 |---|---|---|
-| `drill` | recovers from the backups alone, as if the primary were lost. **Database** (every month): the newest complete backup whose whole chain (full + incrementals) is in `s3://<database_backups.bucket>/<prefix>` restored into a DR cluster on this worker (127.0.0.1, `dr_testing.scratch_dir`/`port`), validated without touching the primary; RDS mode: point-in-time restore to the latest restorable time in `dr_testing.dr_region` onto a temporary, tagged instance. **Full system** (Jan/Apr/Jul/Oct) adds file storage (objects copied back and checked; a large bucket sampled and its time extrapolated) and configuration (versioned bucket, every latest object retrievable, SHA-256). **DR-site activation** (Jan/Jul): all of it from the replica buckets, which must live in `dr_region` | RTO (drill start → last component recovered, database healthy and answering the smoke queries) warning > 45 min, critical > 60 min; RPO (drill start − newest `backup_testing.rpo_column` row) warning > 75 min, critical > 120 min; `pg_amcheck` clean, row counts = manifest, smoke queries succeed; every file/config object intact |
+| `drill` | recovers from the backups alone, as if the primary were lost. **Database** (every month): the newest complete backup whose whole chain (full + incrementals) is in `s3://<database_backups.bucket>/<prefix>` restored into a DR cluster on this worker (127.0.0.1, `tasks.dr_testing.settings.scratch_dir`/`port`), validated without touching the primary; RDS mode: point-in-time restore to the latest restorable time in `tasks.dr_testing.settings.dr_region` onto a temporary, tagged instance. **Full system** (Jan/Apr/Jul/Oct) adds file storage (objects copied back and checked; a large bucket sampled and its time extrapolated) and configuration (versioned bucket, every latest object retrievable, SHA-256). **DR-site activation** (Jan/Jul): all of it from the replica buckets, which must live in `dr_region` | RTO (drill start → last component recovered, database healthy and answering the smoke queries) warning > 45 min, critical > 60 min; RPO (drill start − newest `tasks.backup_testing.settings.rpo_column` row) warning > 75 min, critical > 120 min; `pg_amcheck` clean, row counts = manifest, smoke queries succeed; every file/config object intact |
 
 **Scope rule** (from the run's logical date, in the calendar's time zone, so a rerun does the
 same): a month of `recovery_testing.dr_site_activation`'s cadence (semi-annually = Jan, Jul) →
@@ -19,7 +19,7 @@ dr_site_activation for a drill by hand), `backup_id` (self-managed: recover this
 of the newest intact chain), `dry_run` (decide the scope, guard and pick only).
 
 Guards: the DR cluster never on the application database's host:port nor a
-`backup_testing.production_targets` entry; its directory empty or holding only our marked
+`tasks.backup_testing.settings.production_targets` entry; its directory empty or holding only our marked
 `sanvi-restore-*` directories; in RDS mode the temporary instance never named like a production
 instance, only our tagged instances deleted, the SQL target never the application database.
 Everything the drill creates is removed, also after a failure; a drill killed halfway is cleaned
@@ -43,9 +43,9 @@ Each drill is a row per kind in `recovery_tests` (`dr_database`, `dr_full_system
 5. `dr.file_storage` / `dr.configuration` critical: objects missing, unreadable or corrupted in
    the (replica) bucket; check versioning/replication (`backup_verification`).
 6. `dr.site.region` critical: a replica bucket is missing or not in the DR region — the DR site
-   could not be activated. Fix the replication to `dr_testing.dr_region`.
+   could not be activated. Fix the replication to `tasks.dr_testing.settings.dr_region`.
 7. `dr.guard` critical: the configuration points the drill at production or a foreign directory;
-   nothing was touched. Fix `dr_testing` / `backup_testing` in `include/config/maintenance.yaml`.
+   nothing was touched. Fix the `settings` of `dr_testing` / `backup_testing` in `include/config/maintenance.yaml`.
 8. RDS: `dr.database.cleanup` critical — a temporary instance was not deleted; the next run deletes
    it (tagged `sanvi-ops:purpose=dr-test`), or delete it by hand.
 """
@@ -85,7 +85,7 @@ from sanvi_ops.tasks.dr_testing import airflow_tasks as dr_tasks
     },
 )
 def dr_testing() -> None:
-    @task(pool=load_config().vacuum.pool)
+    @task(pool=load_config().tasks.database_maintenance.settings.pool)
     def drill() -> list[dict[str, Any]]:
         """Recover the scope's components from backups alone; measure RTO/RPO; record; clean up."""
         return dr_tasks.dr_test(get_current_context())

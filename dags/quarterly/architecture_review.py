@@ -5,7 +5,7 @@
 quarterly architecture review").*
 
 Takes an inventory of the AWS account (connection `aws_default`) and holds it to the
-documented architecture in `architecture_review` (the guide's component overview and network
+documented architecture in `tasks.architecture_review.settings` (the guide's component overview and network
 layout), then compares it with the last review's inventory.
 
 | task | what | a finding (warning) when |
@@ -33,7 +33,7 @@ could not be read, or a task failed. The other areas are still compared: fix the
 
 ## Acting on the report
 1. **missing / different**: build or change the resource as documented, or — after the
-   Architecture Team agrees the change — update `architecture_review` in the config.
+   Architecture Team agrees the change — update `tasks.architecture_review.settings` in the config.
 2. **extra**: document the resource (or list it in `undocumented_ok`), or remove it.
 3. **changes**: confirm each change since last quarter went through the change process.
 """
@@ -74,7 +74,7 @@ def architecture_review() -> None:
         subject="Quarterly architecture review: sign-off by the Architecture Team",
         body="Review what is missing, extra or different against the documented architecture and "
         "what changed since last quarter; approve when each difference is accepted or ticketed "
-        "(update `architecture_review` in the config for accepted changes), reject with the reason "
+        "(update `tasks.architecture_review.settings` in the config for accepted changes), reject with the reason "
         "otherwise.",
     )
 

@@ -8,11 +8,11 @@ The guide's audit requirements as checks, then an evidence pack of every result.
 
 | task | what | a finding (warning) when |
 |---|---|---|
-| `check_log_retention` | the CloudWatch Logs groups of each audit category (`compliance_audit.log_groups`) against `audit_retention` | a group is missing, has no retention set, or keeps less than its category's years (system access 1 y = 365 d; data access and changes 3 y = 1095 d) |
+| `check_log_retention` | the CloudWatch Logs groups of each audit category (`tasks.compliance_audit.settings.log_groups`) against `audit_retention` | a group is missing, has no retention set, or keeps less than its category's years (system access 1 y = 365 d; data access and changes 3 y = 1095 d) |
 | `check_backups` | the backup bucket's lifecycle rule (`backups.ensure_lifecycle`, never created here: Glacier after `database_backups.glacier_after_days`, expiry after `backups.database.retention_days` = 30) and default encryption; in `rds` mode the automated backups instead | no or another lifecycle rule (no rule: critical), encryption not SSE-KMS |
-| `review_access` | IAM users and roles (access review) and active access keys (credential rotation) | a user or role unused for 90 days (`security_scan.unused_credentials_days`), a key older than 90 days (`security_scan.key_max_age_days`) |
-| `check_session_timeout` | Airflow's own effective config: `[fab] session_lifetime_minutes` (FAB auth manager) and `[api_auth] jwt_expiration_time` | longer than the guide's 12 hours (`compliance_audit.session_timeout_hours`) |
-| `review_vendor_slas` | each vendor in `compliance_audit.vendors`: availability this quarter from the stored `system_health_check` results of its checks | below its SLA (AWS 99.95 %, authentication provider 99.9 %), or no history to measure it |
+| `review_access` | IAM users and roles (access review) and active access keys (credential rotation) | a user or role unused for 90 days (`tasks.security_scan.settings.unused_credentials_days`), a key older than 90 days (`tasks.security_scan.settings.key_max_age_days`) |
+| `check_session_timeout` | Airflow's own effective config: `[fab] session_lifetime_minutes` (FAB auth manager) and `[api_auth] jwt_expiration_time` | longer than the guide's 12 hours (`tasks.compliance_audit.settings.session_timeout_hours`) |
+| `review_vendor_slas` | each vendor in `tasks.compliance_audit.settings.vendors`: availability this quarter from the stored `system_health_check` results of its checks | below its SLA (AWS 99.95 %, authentication provider 99.9 %), or no history to measure it |
 | `write_evidence_pack` | JSON of every result above (dag id, run id, task, timestamps) plus the quarter's stored results (every run of every DAG with counts, every non-ok result) to `s3://<evidence.bucket>/<prefix><YYYY-Qn>/evidence-pack.json`, SSE, only into a versioned bucket; read back | `compliance.evidence_pack` records the S3 version id and SHA-256; `error` when the bucket is not versioned or the write fails |
 
 Then `record` stores the results and `notify` posts the report to Slack.

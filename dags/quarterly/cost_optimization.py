@@ -9,8 +9,8 @@ invoice is final by the 2nd week), compared with the quarter before it.
 
 | task | what | a finding (warning) when |
 |---|---|---|
-| `check_spend` | Cost Explorer `GetCostAndUsage`, monthly, grouped by SERVICE, both quarters | a service's spend rose more than `cost_optimization.spend_increase_warning_pct` (20 %) or is new (services under `spend_min_monthly_usd` a month are ignored) |
-| `find_idle_resources` | unattached EBS volumes; own snapshots older than `backups.database.retention_days` (30); stopped instances (cost = their volumes); load balancers without a healthy target | each one, with `details.monthly_cost_usd` from the price table in `cost_optimization`; then `cost.potential_savings` totals them |
+| `check_spend` | Cost Explorer `GetCostAndUsage`, monthly, grouped by SERVICE, both quarters | a service's spend rose more than `tasks.cost_optimization.settings.spend_increase_warning_pct` (20 %) or is new (services under `spend_min_monthly_usd` a month are ignored) |
+| `find_idle_resources` | unattached EBS volumes; own snapshots older than `backups.database.retention_days` (30); stopped instances (cost = their volumes); load balancers without a healthy target | each one, with `details.monthly_cost_usd` from the price table in `tasks.cost_optimization.settings`; then `cost.potential_savings` totals them |
 
 Then `record` stores the results and `notify` posts the report to Slack. Findings are warnings:
 the run stays green unless a check could not run (`error`, e.g. a missing IAM permission — the

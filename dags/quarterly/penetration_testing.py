@@ -4,7 +4,7 @@
 *The guide: "Conduct security penetration testing" — Security.*
 
 The automated exposure checks that run before the human penetration test, so the testers start
-from a fresh picture of what the public hosts expose. Settings: `penetration_testing` in
+from a fresh picture of what the public hosts expose. Settings: `tasks.penetration_testing.settings` in
 `include/config/maintenance.yaml` (hosts, port list, timeouts, HSTS minimum).
 
 | task | what | findings |

@@ -5,10 +5,10 @@
 
 | task | what | held to |
 |---|---|---|
-| `restore_backup` | the newest complete backup in `s3://<database_backups.bucket>/<prefix>` (or the `backup_id` Param), full + incrementals, restored into a throw-away PostgreSQL on this worker (127.0.0.1, a free port, a data directory under `backup_testing.scratch_dir`) | restore: every object's SHA-256/size = manifest, `pg_combinebackup` for a chain; `pg_amcheck --all --heapallindexed` clean; row counts = manifest (missing table critical, different count warning); schema = the live source's catalog (else the manifest's table list); `smoke_queries` succeed; RPO (newest `rpo_column` vs backup point) warning > 75 min, critical > 120 min; RTO warning > 45 min, critical > 60 min |
+| `restore_backup` | the newest complete backup in `s3://<database_backups.bucket>/<prefix>` (or the `backup_id` Param), full + incrementals, restored into a throw-away PostgreSQL on this worker (127.0.0.1, a free port, a data directory under `tasks.backup_testing.settings.scratch_dir`) | restore: every object's SHA-256/size = manifest, `pg_combinebackup` for a chain; `pg_amcheck --all --heapallindexed` clean; row counts = manifest (missing table critical, different count warning); schema = the live source's catalog (else the manifest's table list); `smoke_queries` succeed; RPO (newest `rpo_column` vs backup point) warning > 75 min, critical > 120 min; RTO warning > 45 min, critical > 60 min |
 
 Guards (before anything runs): a target on the application database's host:port, or one listed
-in `backup_testing.production_targets`, is refused (`restore.guard` critical); the scratch
+in `tasks.backup_testing.settings.production_targets`, is refused (`restore.guard` critical); the scratch
 directory must be empty or hold only our marked `sanvi-restore-*` directories, and must not
 overlap the production data directory. The scratch server accepts local-socket logins only
 (no TCP, no password). It is always stopped and deleted, also after a failure; a run that finds
@@ -19,9 +19,9 @@ Every test is a row of `recovery_tests` in the results store (duration, MB/s, RT
 and guard only).
 
 RDS mode (`database_backups.mode: rds`): the newest automated snapshot of
-`rds_restore.source_instance` (or the snapshot named by `backup_id`) is restored to a temporary
+`tasks.backup_testing.settings.rds_restore.source_instance` (or the snapshot named by `backup_id`) is restored to a temporary
 instance tagged `sanvi-ops:purpose=restore-test` / `sanvi-ops:created-by=<run id>`, waited for
-(bounded by `rds_restore.timeout_minutes`), validated over SQL with the `scratch_db` connection's
+(bounded by `tasks.backup_testing.settings.rds_restore.timeout_minutes`), validated over SQL with the `scratch_db` connection's
 login (smoke queries, tables/rows present, RPO against the snapshot time) and always deleted
 without a final snapshot (`restore.cleanup`); an orphan of a killed run is deleted by the next
 (`restore.leftovers`). Recorded as kind `restore_test_rds`.
@@ -37,7 +37,7 @@ without a final snapshot (`restore.cleanup`); an orphan of a killed run is delet
 4. `restore.cleanup` critical (RDS): the temporary instance was not deleted; the next run deletes it,
    or delete it by hand (it carries the `sanvi-ops:purpose=restore-test` tag).
 5. `restore.guard` critical: the configuration points the test at production or at a foreign
-   directory. Fix `backup_testing` in `include/config/maintenance.yaml`; nothing was touched.
+   directory. Fix `tasks.backup_testing.settings` in `include/config/maintenance.yaml`; nothing was touched.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ from sanvi_ops.tasks.backup_testing import airflow_tasks as restore_tasks
     },
 )
 def backup_testing() -> None:
-    @task(pool=load_config().vacuum.pool)
+    @task(pool=load_config().tasks.database_maintenance.settings.pool)
     def restore_backup() -> list[dict[str, Any]]:
         """Restore a backup into a scratch PostgreSQL, validate it, record RTO/RPO, clean up."""
         return restore_tasks.restore_test(get_current_context())

@@ -11,25 +11,25 @@ reads and writes):
   threshold (`autovacuum_vacuum_threshold + scale_factor × reltuples`, per-table settings
   honoured), changes since the last ANALYZE over its threshold, or a transaction-ID age over the
   wraparound warning level. Most urgent first; the least recently vacuumed first among equals.
-- **How**: `vacuum.parallelism` tables at once (default 2), each on its own connection, inside
-  the Airflow pool `vacuum.pool` (`sanvi_db_heavy`) so no other heavy database work overlaps.
+- **How**: `tasks.database_maintenance.settings.parallelism` tables at once (default 2), each on its own connection, inside
+  the Airflow pool `tasks.database_maintenance.settings.pool` (`sanvi_db_heavy`) so no other heavy database work overlaps.
   Per table `lock_timeout` and `statement_timeout`; the whole run has a time box, cut to the end
   of the maintenance window.
-- **When**: the scheduled run inside `vacuum.window` (Wednesday 03:00–06:00 in the config's
+- **When**: the scheduled run inside `tasks.database_maintenance.settings.window` (Wednesday 03:00–06:00 in the config's
   time zone); a scheduled run that starts outside it (queued too long) refuses with a `skipped`
   result.
 
 ## Manual runs and approvals
-`decide_run` applies the guide's deployment-window rules (`approvals.dags.database_maintenance`:
+`decide_run` applies the guide's deployment-window rules (`tasks.database_maintenance.approval`:
 the production database) to the run, before anything touches the database:
 
 | run | what happens |
 |---|---|
 | `dry_run: yes` | dry run: reports the plan, changes nothing (any time) |
 | scheduled | vacuums (inside its window) |
-| manual, inside `vacuum.window` or the production deployment window (Tue & Thu 22:00–02:00) | vacuums |
+| manual, inside `tasks.database_maintenance.settings.window` or the production deployment window (Tue & Thu 22:00–02:00) | vacuums |
 | manual, outside both, `dry_run: auto` (the default) | **dry run** |
-| manual, outside both, `dry_run: no` | waits for `approve_product_owner` **and** `approve_cto` (the guide: "Product Owner & CTO"); both approve → vacuums; one rejects or the deadline (`approvals.dags.database_maintenance.deadline`, 4 h) passes → refused, nothing vacuumed |
+| manual, outside both, `dry_run: no` | waits for `approve_product_owner` **and** `approve_cto` (the guide: "Product Owner & CTO"); both approve → vacuums; one rejects or the deadline (`tasks.database_maintenance.approval.deadline`, 4 h) passes → refused, nothing vacuumed |
 
 The approvers are mentioned in Slack with a link; they answer under **Required actions** in the
 Airflow UI (Approve / Reject and a comment). Every request and answer is stored (`signoffs`).
@@ -47,7 +47,7 @@ worst tables; `notify` posts it to Slack.
    a long `ALTER`). Find it: `SELECT pid, query FROM pg_stat_activity WHERE wait_event_type = 'Lock'
    OR pid IN (SELECT pid FROM pg_locks WHERE relation = 'schema.table'::regclass)`. Re-run later
    with `mode: tables`.
-2. **timed out**: the table is bigger than `vacuum.statement_timeout` allows; vacuum it alone
+2. **timed out**: the table is bigger than `tasks.database_maintenance.settings.statement_timeout` allows; vacuum it alone
    with `mode: tables` and a longer timeout, or let autovacuum catch up (raise its cost limit).
 3. **not run**: the time box ended first; the tables are listed in the `vacuum.run` result.
 4. **wraparound warning/critical**: run `VACUUM (FREEZE, VERBOSE) schema.table` in a quiet hour
@@ -95,9 +95,9 @@ from sanvi_ops.core.config import load_config
     },
 )
 def database_maintenance() -> None:
-    gate = approval_gate(maintenance_window=lambda cfg: cfg.vacuum.window)
+    gate = approval_gate(maintenance_window=lambda cfg: cfg.tasks.database_maintenance.settings.window)
 
-    @task(pool=load_config().vacuum.pool, trigger_rule="none_failed")
+    @task(pool=load_config().tasks.database_maintenance.settings.pool, trigger_rule="none_failed")
     def vacuum_analyze() -> list[dict[str, Any]]:
         """VACUUM (ANALYZE, SKIP_LOCKED) the tables that need it, N at once, within the time box."""
         from sanvi_ops.tasks.database_maintenance import airflow_tasks as vacuum_tasks

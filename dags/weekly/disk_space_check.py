@@ -6,12 +6,12 @@
 | task | what | held to |
 |---|---|---|
 | `check_filesystems` | every filesystem node_exporter reports (Prometheus `sanvi_prometheus`: `node_filesystem_size_bytes` − `node_filesystem_avail_bytes`) | used > 80 % warning, > 90 % critical (`thresholds.disk`) |
-| `check_rds_storage` | each RDS instance in `health_check.rds_instances`: CloudWatch `FreeStorageSpace` vs `AllocatedStorage` (`aws_default`) | as above |
+| `check_rds_storage` | each RDS instance in `tasks.system_health_check.settings.rds_instances`: CloudWatch `FreeStorageSpace` vs `AllocatedStorage` (`aws_default`) | as above |
 | `check_database_sizes` | the application database (`sanvi_app_db`): every database's size and growth, the largest tables | reported |
 
 Every run stores one sample per target in the results store (`disk_samples`); the
 days-until-full estimate is a least-squares line through the samples of the last 90 days. A
-forecast of "full within 30 days" is a warning even below 80 %. Settings: `disk_space:` in
+forecast of "full within 30 days" is a warning even below 80 %. Settings: `tasks.disk_space_check.settings` in
 `include/config/maintenance.yaml`.
 
 Started by hand (trigger form): `checks` (filesystems, RDS, database sizes; one left out reports
@@ -69,7 +69,7 @@ CHECKS = ("check_filesystems", "check_rds_storage", "check_database_sizes")
             title="Largest tables",
             description=(
                 "How many of the largest tables check_database_sizes lists (1–100); "
-                "empty = disk_space.top_tables (10), as scheduled."
+                "empty = tasks.disk_space_check.settings.top_tables (10), as scheduled."
             ),
             minimum=1,
             maximum=100,

@@ -12,7 +12,7 @@
 
 The snapshot of `pg_stat_statements` is kept in the results store (`pg_statement_snapshots`)
 on every run; counters are cumulative, so this week's calls and mean time are the difference
-to last week's snapshot. Settings: `performance_analysis:` in `include/config/maintenance.yaml`.
+to last week's snapshot. Settings: `tasks.performance_analysis.settings` in `include/config/maintenance.yaml`.
 
 Started by hand (trigger form): `checks` (database, service, chart; one left out reports
 `<task>.not_selected` as skipped), `evaluate_at` (ISO time, UTC: analyse the week ending then
@@ -59,7 +59,7 @@ CHECKS = ("analyse_database", "analyse_service", "draw_chart")
             title="Top statements",
             description=(
                 "How many statements (per ranking) and sequentially scanned tables to list (1–100); "
-                "empty = performance_analysis.top_queries (10), as scheduled."
+                "empty = tasks.performance_analysis.settings.top_queries (10), as scheduled."
             ),
             minimum=1,
             maximum=100,

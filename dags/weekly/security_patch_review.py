@@ -7,10 +7,10 @@ Collects everything waiting to be patched, each finding with the action a person
 
 | task | what | a finding when |
 |---|---|---|
-| `check_rds_patches` | RDS instances of `health_check.rds_instances`: pending maintenance actions; engine version vs the newest minor of its major | an action is pending; a newer minor exists |
-| `check_elasticache_patches` | ElastiCache clusters of `health_check.elasticache_clusters`: engine version vs the newest of its major; service updates not applied | a newer version exists; an update is waiting |
-| `check_ecr_images` | the newest image in each `security_patch_review.ecr_repositories` repository: scan findings | CRITICAL (critical, P3 incident) or HIGH (warning) findings; never scanned |
-| `check_postgres_version` | the application database server (`sanvi_app_db`): `server_version_num` vs `security_patch_review.postgres_newest_minor` (else RDS) | a newer minor exists |
+| `check_rds_patches` | RDS instances of `tasks.system_health_check.settings.rds_instances`: pending maintenance actions; engine version vs the newest minor of its major | an action is pending; a newer minor exists |
+| `check_elasticache_patches` | ElastiCache clusters of `tasks.system_health_check.settings.elasticache_clusters`: engine version vs the newest of its major; service updates not applied | a newer version exists; an update is waiting |
+| `check_ecr_images` | the newest image in each `tasks.security_patch_review.settings.ecr_repositories` repository: scan findings | CRITICAL (critical, P3 incident) or HIGH (warning) findings; never scanned |
+| `check_postgres_version` | the application database server (`sanvi_app_db`): `server_version_num` vs `tasks.security_patch_review.settings.postgres_newest_minor` (else RDS) | a newer minor exists |
 
 Then `record` stores the results and `notify` posts the report to Slack. Findings are warnings:
 the run stays green unless an image has CRITICAL vulnerabilities or a source could not be read.

@@ -198,8 +198,8 @@ def test_capacity_period_and_horizon_follow_the_params_else_the_config():
 
     cfg = load_config()
     scheduled: dict[str, Any] = {"params": {"period_days": None, "horizon_days": None}}
-    assert capacity_tasks.period(scheduled, cfg) == cfg.capacity_planning.period
-    assert capacity_tasks.horizon_days(scheduled, cfg) == cfg.capacity_planning.horizon_days
+    assert capacity_tasks.period(scheduled, cfg) == cfg.tasks.capacity_planning.settings.period
+    assert capacity_tasks.horizon_days(scheduled, cfg) == cfg.tasks.capacity_planning.settings.horizon_days
     manual = {"params": {"period_days": 7, "horizon_days": 30}}
     assert capacity_tasks.period(manual, cfg) == timedelta(days=7)
     assert capacity_tasks.horizon_days(manual, cfg) == 30.0

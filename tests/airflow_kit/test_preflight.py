@@ -71,11 +71,13 @@ def deployment(
 
     s3 = boto_client("s3")
     s3.create_bucket(Bucket=cfg.database_backups.bucket)
-    s3.create_bucket(Bucket=cfg.compliance_audit.evidence.bucket)
+    s3.create_bucket(Bucket=cfg.tasks.compliance_audit.settings.evidence.bucket)
     kms = boto_client("kms")
     key = kms.create_key()["KeyMetadata"]["KeyId"]
     kms.create_alias(AliasName=cfg.database_backups.kms_key_alias, TargetKeyId=key)
-    Pool.create_or_update_pool(cfg.vacuum.pool, slots=1, description="test", include_deferred=False)
+    Pool.create_or_update_pool(
+        cfg.tasks.database_maintenance.settings.pool, slots=1, description="test", include_deferred=False
+    )
     return {"app_dsn": app_dsn, "pg": pg, "aws_endpoint": aws_endpoint, "kms_key": key}
 
 
@@ -115,7 +117,7 @@ def test_missing_pieces_are_named_findings(deployment, monkeypatch, tmp_path):
         monkeypatch.delenv(var)
     monkeypatch.setenv("AIRFLOW_CONN_SANVI_REDIS", "redis://:pw@127.0.0.1:notaport/0")
     cfg = _cfg()
-    Pool.delete_pool(cfg.vacuum.pool)
+    Pool.delete_pool(cfg.tasks.database_maintenance.settings.pool)
     # A bin dir with one binary of the wrong major version (a real program answering --version).
     bindir = tmp_path / "bin"
     bindir.mkdir()
@@ -129,7 +131,7 @@ def test_missing_pieces_are_named_findings(deployment, monkeypatch, tmp_path):
     import boto3
 
     boto3.client("s3", region_name="us-east-1", endpoint_url=boto["aws_endpoint"]).delete_bucket(
-        Bucket=cfg.compliance_audit.evidence.bucket
+        Bucket=cfg.tasks.compliance_audit.settings.evidence.bucket
     )
 
     results = run_preflight(cfg, base_url="http://localhost:8080", timeout_s=5)
@@ -156,7 +158,7 @@ def test_missing_pieces_are_named_findings(deployment, monkeypatch, tmp_path):
         and "pg_basebackup 16" in version.summary
         and "PostgreSQL 18" in version.summary
     )
-    evidence = found[f"aws.s3.{cfg.compliance_audit.evidence.bucket}"]
+    evidence = found[f"aws.s3.{cfg.tasks.compliance_audit.settings.evidence.bucket}"]
     assert evidence.status is Status.ERROR and "does not exist" in evidence.summary
     assert exit_code(results) == 1
     assert "fix: set AIRFLOW_CONN_SLACK_API_DEFAULT" in text
@@ -265,7 +267,7 @@ def test_cli_exit_code_and_json(deployment, monkeypatch):
     from airflow.models.pool import Pool
 
     cfg = _cfg()
-    Pool.delete_pool(cfg.vacuum.pool)
+    Pool.delete_pool(cfg.tasks.database_maintenance.settings.pool)
     env = {k: v for k, v in os.environ.items()}
     env["PYTHONPATH"] = f"{REPO / 'include'}:{REPO / 'plugins'}:{REPO}"
     env["AIRFLOW__API__BASE_URL"] = BASE_URL

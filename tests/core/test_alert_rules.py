@@ -46,13 +46,13 @@ def test_committed_rule_file_is_up_to_date(cfg):
 
 def test_threshold_rules_follow_the_guide(cfg):
     rules = _rules(cfg)
-    cpu_q = cfg.health_check.prometheus.cpu
+    cpu_q = cfg.tasks.system_health_check.settings.prometheus.cpu
     expected = {
         # alert: (expr, for) — the guide: CPU > 70 % for 15m / > 90 % for 5m, error rate 1 % / 5 % ...
         "SanviCpuWarning": (f"({cpu_q}) > 70", "15m"),
         "SanviCpuCritical": (f"({cpu_q}) > 90", "5m"),
-        "SanviMemoryWarning": (f"({cfg.health_check.prometheus.memory}) > 80", "15m"),
-        "SanviMemoryCritical": (f"({cfg.health_check.prometheus.memory}) > 90", "5m"),
+        "SanviMemoryWarning": (f"({cfg.tasks.system_health_check.settings.prometheus.memory}) > 80", "15m"),
+        "SanviMemoryCritical": (f"({cfg.tasks.system_health_check.settings.prometheus.memory}) > 90", "5m"),
         "SanviDiskWarning": (None, None),
         "SanviDiskCritical": (None, None),
         "SanviErrorRateWarning": (None, "5m"),
@@ -198,7 +198,9 @@ def test_slo_without_error_budget_is_refused(raw):
 def test_hostile_query_text_stays_a_yaml_string(raw):
     """A query with YAML/template metacharacters is quoted, not interpreted."""
     data = copy.deepcopy(raw)
-    data["health_check"]["prometheus"]["cpu"] = 'x{a="b: c # d"} or vector(0) # "\n- alert: Injected'
+    data["tasks"]["system_health_check"]["settings"]["prometheus"]["cpu"] = (
+        'x{a="b: c # d"} or vector(0) # "\n- alert: Injected'
+    )
     doc = yaml.safe_load(alert_rules.render(parse_config(data)))
     names = [r["alert"] for g in doc["groups"] for r in g["rules"]]
     assert "Injected" not in names and len(names) == 16

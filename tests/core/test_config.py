@@ -162,11 +162,13 @@ def test_shipped_environments_connections_and_health_check(shipped: MaintenanceC
         "development": "https://dev.sanvi-machinery.com",
         "dr_site": "https://dr.sanvi-machinery.com",
     }
-    probes = {(e.environment, e.component): e.url for e in shipped.health_check.endpoints}
+    probes = {
+        (e.environment, e.component): e.url for e in shipped.tasks.system_health_check.settings.endpoints
+    }
     for env in ("production", "staging"):
         assert probes[(env, "frontend")] == urls[env] + "/"
         assert probes[(env, "backend")] == urls[env] + "/api/health"
-    hc = shipped.health_check
+    hc = shipped.tasks.system_health_check.settings
     assert set(hc.buckets) == {"backups", "files"}
     assert hc.ecs_services == ["frontend", "backend"]
     assert hc.rds_instances and hc.elasticache_clusters and hc.ecs_cluster
@@ -328,13 +330,13 @@ BAD_CASES: list[tuple[str, Mutation, str]] = [
     ),
     (
         "endpoint environment unknown",
-        _set("health_check.endpoints.1.environment", "qa"),
-        "health_check.endpoints[1].environment: 'qa' is not a key of environments",
+        _set("tasks.system_health_check.settings.endpoints.1.environment", "qa"),
+        "tasks.system_health_check.settings.endpoints[1].environment: 'qa' is not a key of environments",
     ),
     (
         "endpoint component",
-        _set("health_check.endpoints.0.component", "db"),
-        "health_check.endpoints[0].component: input should be 'frontend' or 'backend'",
+        _set("tasks.system_health_check.settings.endpoints.0.component", "db"),
+        "tasks.system_health_check.settings.endpoints[0].component: input should be 'frontend' or 'backend'",
     ),
     (
         "approver unknown",
@@ -359,8 +361,36 @@ BAD_CASES: list[tuple[str, Mutation, str]] = [
     ("missing section", _delete("slos"), "slos: required key missing"),
     (
         "section of wrong type",
-        _set("health_check.prometheus", "up"),
-        "health_check.prometheus: must be a mapping of keys, got str",
+        _set("tasks.system_health_check.settings.prometheus", "up"),
+        "tasks.system_health_check.settings.prometheus: must be a mapping of keys, got str",
+    ),
+    (
+        "unknown settings key",
+        _set("tasks.log_review.settings.colour", "blue"),
+        "tasks.log_review.settings.colour: extra key not allowed",
+    ),
+    (
+        "VACUUM scheduled after its window",
+        _set("tasks.database_maintenance.time", "07:00"),
+        "tasks.database_maintenance.settings.window: Wednesday 03:00–06:00 must contain the scheduled "
+        "run (Wednesday 07:00",
+    ),
+    (
+        "VACUUM window on another day",
+        _set("tasks.database_maintenance.settings.window.days", ["thursday"]),
+        "tasks.database_maintenance.settings.window: Thursday 03:00–06:00 must contain the scheduled "
+        "run (Wednesday 04:00",
+    ),
+    (
+        "VACUUM time box past the task's timeout",
+        _set("tasks.database_maintenance.settings.time_box", "2h"),
+        "tasks.database_maintenance.settings.time_box: (2h) must be shorter than the task's execution "
+        "timeout (120 min)",
+    ),
+    (
+        "approval environment unknown",
+        _set("tasks.database_maintenance.approval.environment", "qa"),
+        "tasks.database_maintenance.approval.environment: 'qa' is not a key of deployment_windows",
     ),
     (
         "backup without schedule",
@@ -628,3 +658,17 @@ def test_task_spec_accepts_friendly_spellings() -> None:
         description="d",
     )
     assert (task.time, task.weekday, task.execution_timeout_minutes) == (dt.time(7, 5), Weekday.FRIDAY, 120)
+
+
+def test_tasks_are_typed_per_task_and_read_as_a_mapping(shipped: MaintenanceConfig) -> None:
+    tasks = shipped.tasks
+    assert tasks.database_maintenance.settings.parallelism == 2
+    assert tasks.backup_testing.settings.rds_restore.instance_class == "db.t3.micro"
+    assert tasks["database_maintenance"] is tasks.database_maintenance
+    assert list(tasks) == list(GUIDE_TASKS) and len(tasks) == len(GUIDE_TASKS)
+    assert "log_review" in tasks and "coffee_break" not in tasks
+    assert dict(tasks.items())["dr_testing"] is shipped.task("dr_testing")
+    assert tasks.database_maintenance.approval is not None and tasks.log_review.approval is None
+    changed = shipped.with_settings("database_maintenance", parallelism=4)
+    assert changed.tasks.database_maintenance.settings.parallelism == 4
+    assert shipped.tasks.database_maintenance.settings.parallelism == 2

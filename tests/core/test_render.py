@@ -218,14 +218,14 @@ def test_headline_is_the_worst_of_what_ran_and_unconfigured_options_are_named() 
     results = [
         CheckResult("restore.amcheck", Status.OK, "pg_amcheck --all: no corruption found", component="backups"),
         CheckResult("restore.rto", Status.OK, "restored in 40 s", component="backups"),
-        CheckResult("restore.smoke", Status.SKIPPED, "no smoke queries configured (backup_testing.smoke_queries)",
-                    details={"config_key": "backup_testing.smoke_queries"}, component="backups"),
-        CheckResult("restore.rpo", Status.SKIPPED, "no backup_testing.rpo_column configured",
-                    details={"config_key": "backup_testing.rpo_column"}, component="backups"),
+        CheckResult("restore.smoke", Status.SKIPPED, "no smoke queries configured (tasks.backup_testing.settings.smoke_queries)",
+                    details={"config_key": "tasks.backup_testing.settings.smoke_queries"}, component="backups"),
+        CheckResult("restore.rpo", Status.SKIPPED, "no tasks.backup_testing.settings.rpo_column configured",
+                    details={"config_key": "tasks.backup_testing.settings.rpo_column"}, component="backups"),
     ]  # fmt: skip
     text, blocks = render.summary_message("backup_testing", "r1", "Backup Testing", "DBA", results, None)
     assert blocks[0]["text"]["text"] == ":white_check_mark: Backup Testing: OK"
-    note = "2 optional checks not configured (set backup_testing.smoke_queries, backup_testing.rpo_column)"
+    note = "2 optional checks not configured (set tasks.backup_testing.settings.smoke_queries, tasks.backup_testing.settings.rpo_column)"
     assert note in blocks[1]["elements"][0]["text"] and note in text.splitlines()[0]
     assert text.startswith(":white_check_mark: Backup Testing: OK (4 checks: 2 ok, 2 skipped")
 

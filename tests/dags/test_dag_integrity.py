@@ -141,7 +141,7 @@ def test_two_years_of_each_dags_real_timetable(dagbag):
 
 
 #: Every task that puts heavy load on a database (VACUUM, pg_basebackup) or restores a backup into
-#: a scratch server; they share the pool of deploy/pools.json (``vacuum.pool``), one at a time.
+#: a scratch server; they share the pool of deploy/pools.json (``tasks.database_maintenance.settings.pool``), one at a time.
 HEAVY_DB_TASKS = {
     ("database_maintenance", "vacuum_analyze"),
     ("database_backup_full", "take_full_backup"),
@@ -160,11 +160,11 @@ def test_pools_file_is_valid_and_defines_the_pool_the_code_uses():
         assert isinstance(pool.get("slots"), int) and pool["slots"] >= 1, f"{name}.slots"
         assert isinstance(pool.get("description"), str) and pool["description"].strip(), f"{name}.description"
         assert pool.get("include_deferred", False) is False, f"{name}: a deferred task holds no database"
-    assert load_config().vacuum.pool in pools
+    assert load_config().tasks.database_maintenance.settings.pool in pools
 
 
 def test_every_heavy_database_task_runs_in_the_pool(dagbag):
-    pool = load_config().vacuum.pool
+    pool = load_config().tasks.database_maintenance.settings.pool
     for dag_id, task_id in sorted(HEAVY_DB_TASKS):
         task = dagbag.dags[dag_id].get_task(task_id)
         assert task.pool == pool, f"{dag_id}.{task_id} runs in pool {task.pool!r}, not {pool!r}"

@@ -215,7 +215,7 @@ def test_init_migrates_creates_the_admin_and_imports_the_pools(services: dict[st
     assert "COPY --chown=airflow:0 deploy/airflow-init.sh deploy/pools.json /opt/airflow/deploy/" in (
         DOCKERFILE.read_text()
     )
-    assert _cfg().vacuum.pool in json.loads(POOLS.read_text())
+    assert _cfg().tasks.database_maintenance.settings.pool in json.loads(POOLS.read_text())
 
 
 def test_links_use_the_base_url_from_env(services: dict[str, dict[str, Any]]) -> None:

@@ -108,7 +108,10 @@ def test_the_migration_hook_imports_the_pools_file(values: dict[str, Any]) -> No
     from sanvi_ops.core.config import load_config
 
     pools = json.loads(POOLS.read_text())
-    assert load_config(ROOT / "include" / "config" / "maintenance.yaml").vacuum.pool in pools
+    assert (
+        load_config(ROOT / "include" / "config" / "maintenance.yaml").tasks.database_maintenance.settings.pool
+        in pools
+    )
 
 
 def test_task_pods_get_scratch_disk_iam_and_the_postgres_binaries(values: dict[str, Any]) -> None:

@@ -316,7 +316,7 @@ def _addresses(prometheus: bool = True) -> run.Addresses:
 def test_local_config_points_only_at_the_demo_server(tmp_path: Path) -> None:
     target = run.write_local_config(run.SHIPPED_CONFIG, tmp_path / "maintenance.yaml", DEMO_URL)
     local, shipped = load_config(target), load_config(run.SHIPPED_CONFIG)
-    urls = {e.name: str(e.url) for e in local.health_check.endpoints}
+    urls = {e.name: str(e.url) for e in local.tasks.system_health_check.settings.endpoints}
     assert urls == {
         "production-frontend": f"{DEMO_URL}/production/",
         "production-backend": f"{DEMO_URL}/production/api/health",
@@ -325,18 +325,18 @@ def test_local_config_points_only_at_the_demo_server(tmp_path: Path) -> None:
     }
     assert {urlsplit(u).hostname for u in urls.values()} == {"127.0.0.1"}
     # A cold moto under start-up load answers in tens of seconds: the local budget says so.
-    assert local.health_check.component_timeout_seconds == run.LOCAL_COMPONENT_TIMEOUT_S
-    assert local.security_scan.tls_ca_file is None  # no CA given, none set
+    assert local.tasks.system_health_check.settings.component_timeout_seconds == run.LOCAL_COMPONENT_TIMEOUT_S
+    assert local.tasks.security_scan.settings.tls_ca_file is None  # no CA given, none set
     # The restore test and DR drill validate the demo application with its own smoke queries.
-    assert [q.name for q in local.backup_testing.smoke_queries] == [
+    assert [q.name for q in local.tasks.backup_testing.settings.smoke_queries] == [
         q["name"] for q in run.LOCAL_SMOKE_QUERIES
     ]
     # Everything else is the shipped config, unchanged.
     a, b = local.model_dump(), shipped.model_dump()
     for cfg in (a, b):
-        cfg["health_check"].pop("component_timeout_seconds")
-        cfg["backup_testing"].pop("smoke_queries")
-        for endpoint in cfg["health_check"]["endpoints"]:
+        cfg["tasks"]["system_health_check"]["settings"].pop("component_timeout_seconds")
+        cfg["tasks"]["backup_testing"]["settings"].pop("smoke_queries")
+        for endpoint in cfg["tasks"]["system_health_check"]["settings"]["endpoints"]:
             endpoint.pop("url")
     assert a == b
     assert run.endpoint_environments(target) == ["production", "staging"]
@@ -662,7 +662,7 @@ def test_banner_paths_are_the_demo_servers_real_ones(tmp_path: Path) -> None:
 def test_local_config_trusts_the_local_ca_for_tls_checks(tmp_path: Path) -> None:
     ca = tmp_path / "tls" / "ca.pem"
     target = run.write_local_config(run.SHIPPED_CONFIG, tmp_path / "maintenance.yaml", DEMO_URL, ca)
-    assert load_config(target).security_scan.tls_ca_file == str(ca)
+    assert load_config(target).tasks.security_scan.settings.tls_ca_file == str(ca)
     assert run.app_hosts(target) == {
         "app.sanvi-machinery.com": "production",
         "staging.sanvi-machinery.com": "staging",
@@ -892,15 +892,22 @@ def test_seed_story_gives_the_dags_data_and_is_idempotent(aws_endpoint: str) -> 
     }
     logs = boto3.client("logs", **kw)
     end = dt.datetime.now(dt.UTC)
-    for group in cfg.log_review.log_groups:
+    for group in cfg.tasks.log_review.settings.log_groups:
         digest, _ = read_errors(
-            logs, group, end - dt.timedelta(hours=24), end, pattern=cfg.log_review.filter_pattern, limit=1000
+            logs,
+            group,
+            end - dt.timedelta(hours=24),
+            end,
+            pattern=cfg.tasks.log_review.settings.filter_pattern,
+            limit=1000,
         )
         total = count_events(logs, group, end - dt.timedelta(hours=24), end, 50_000)
         assert total and 0 < digest.events < total / 100, (group, digest.events, total)
     statuses = {
         r.check: r.status.value
-        for r in review_ecr(boto3.client("ecr", **kw), cfg.security_patch_review.ecr_repositories)
+        for r in review_ecr(
+            boto3.client("ecr", **kw), cfg.tasks.security_patch_review.settings.ecr_repositories
+        )
     }
     assert statuses == {
         "ecr.image_findings[sanvi-frontend]": "ok",

@@ -93,14 +93,14 @@ def test_backup_verify_restore_and_dr_drill_bring_back_the_source(
     cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
     cfg["database_backups"]["part_size_mb"] = 5
     cfg["database_backups"]["pg_bin_dir"] = _as_in_the_image(monkeypatch)
-    cfg["backup_testing"].update(
+    cfg["tasks"]["backup_testing"]["settings"].update(
         {
             "scratch_dir": str(scratch / "restore"),
             "smoke_queries": [{"name": k, "sql": v} for k, v in SMOKE.items()],
             "rpo_column": "public.events.created_at",
         }
     )
-    cfg["dr_testing"].update({"scratch_dir": str(scratch / "dr")})
+    cfg["tasks"]["dr_testing"]["settings"].update({"scratch_dir": str(scratch / "dr")})
     cfg_path = tmp_path / "maintenance.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
     monkeypatch.setenv("SANVI_OPS_CONFIG", str(cfg_path))

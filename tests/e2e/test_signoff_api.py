@@ -445,10 +445,15 @@ def test_unanswered_signoff_times_out_is_marked_and_escalated(
 
 def _closed_windows(c: dict[str, Any]) -> None:
     other = WEEKDAYS[(datetime.now(UTC).weekday() + 3) % 7]
-    c["vacuum"]["window"] = {"days": [other], "start": "03:00", "end": "06:00"}
+    c["tasks"]["database_maintenance"]["settings"]["window"] = {
+        "days": [other],
+        "start": "03:00",
+        "end": "06:00",
+    }
+    c["tasks"]["database_maintenance"]["weekday"] = other  # the schedule stays inside the window
     c["deployment_windows"]["production"]["regular"] = {"days": [other], "start": "22:00", "end": "23:00"}
+    c["tasks"]["database_maintenance"]["approval"] = {"environment": "production", "deadline": "1h"}
     c["approvals"] = {
-        "dags": {"database_maintenance": {"environment": "production", "deadline": "1h"}},
         "responders": {
             "product_owner": [{"id": "product-owner", "name": "Product Owner"}],
             "cto": [{"id": "cto", "name": "CTO"}],

@@ -128,7 +128,11 @@ def test_watchdog_row_comes_from_its_heartbeats_and_skipped_checks_do_not_head_a
         NOW,
         [
             _result("restore.amcheck", Status.OK),
-            _result("restore.smoke", Status.SKIPPED, details={"config_key": "backup_testing.smoke_queries"}),
+            _result(
+                "restore.smoke",
+                Status.SKIPPED,
+                details={"config_key": "tasks.backup_testing.settings.smoke_queries"},
+            ),
         ],
     )
     data = load_page(store_dsn, cfg, now=NOW)

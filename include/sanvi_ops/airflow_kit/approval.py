@@ -2,7 +2,7 @@
 
 ::
 
-    gate = approval_gate(maintenance_window=lambda cfg: cfg.vacuum.window)
+    gate = approval_gate(maintenance_window=lambda cfg: cfg.tasks.database_maintenance.settings.window)
 
     @task(trigger_rule="none_failed")
     def vacuum_analyze() -> ...:
@@ -18,7 +18,7 @@ and one :class:`~sanvi_ops.airflow_kit.signoff.RecordedApproval` per approver of
 (``deployment_windows.<env>.approvers``: Product Owner and CTO for production). An approval
 task is skipped unless the decision needs it; otherwise it stores the request, mentions the
 approver in Slack with the link to *Required actions*, and waits at most
-``approvals.dags.<dag_id>.deadline``. Rejections and timeouts do not fail anything: the work
+``tasks.<dag_id>.approval.deadline``. Rejections and timeouts do not fail anything: the work
 task reads the :class:`~sanvi_ops.core.run_policy.Verdict` and reports a clean ``skipped`` result
 naming who refused.
 
@@ -58,18 +58,18 @@ def dry_run_param() -> Any:
 
 
 def _gate_config(cfg: MaintenanceConfig, dag_id: str) -> tuple[str, Any, dt.timedelta]:
-    try:
-        gate = cfg.approvals.dags[dag_id]
-    except KeyError:
+    gate = cfg.tasks[dag_id].approval if dag_id in cfg.tasks else None
+    if gate is None:
+        configured = sorted(t for t, spec in cfg.tasks.items() if spec.approval is not None)
         raise KeyError(
-            f"approvals.dags.{dag_id}: DAG {dag_id!r} has an approval gate but no entry "
-            f"(configured: {', '.join(sorted(cfg.approvals.dags)) or 'none'})"
-        ) from None
+            f"tasks.{dag_id}.approval: DAG {dag_id!r} has an approval gate but no entry "
+            f"(configured: {', '.join(configured) or 'none'})"
+        )
     try:
         policy = cfg.deployment_windows[gate.environment]
     except KeyError:
         raise KeyError(
-            f"approvals.dags.{dag_id}.environment: {gate.environment!r} is not a key of "
+            f"tasks.{dag_id}.approval.environment: {gate.environment!r} is not a key of "
             f"deployment_windows ({', '.join(cfg.deployment_windows)})"
         ) from None
     return gate.environment, policy, gate.deadline
@@ -111,8 +111,8 @@ def approval_gate(*, maintenance_window: WindowOf | None = None, dag_id: str | N
     """Add ``decide_run`` and the approval tasks; returns them for ``gate >> work``.
 
     :param maintenance_window: the DAG's own window from the config (``lambda cfg:
-        cfg.vacuum.window``); a manual run inside it changes things without approval.
-    :param dag_id: whose ``approvals.dags`` entry applies; default the DAG being defined.
+        cfg.tasks.database_maintenance.settings.window``); a manual run inside it changes things without approval.
+    :param dag_id: whose ``tasks.<dag_id>.approval`` applies; default the DAG being defined.
     """
     from airflow.sdk import get_current_context, task
 

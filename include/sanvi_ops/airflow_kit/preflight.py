@@ -103,11 +103,11 @@ def _wanted_connections(cfg: MaintenanceConfig) -> list[_Wanted]:
         ),
         _Wanted(c.slack, "slack", "Slack (every report and incident)", False),
         _Wanted(
-            meta.airflow_health.connection,
+            cfg.tasks.system_health_check.settings.airflow_health.connection,
             "http",
             "Airflow's own health endpoint",
             False,
-            meta.airflow_health.path,
+            cfg.tasks.system_health_check.settings.airflow_health.path,
         ),
         _Wanted(meta.watchdog.heartbeat_connection, "heartbeat", "the outside heartbeat monitor", False),
     ]
@@ -614,7 +614,9 @@ def check_aws_access(cfg: MaintenanceConfig) -> list[CheckResult]:
     results = []
     if self_managed:
         results.append(_check_bucket(s3, cfg.database_backups.bucket, "database backups", role))
-    results.append(_check_bucket(s3, cfg.compliance_audit.evidence.bucket, "compliance evidence", role))
+    results.append(
+        _check_bucket(s3, cfg.tasks.compliance_audit.settings.evidence.bucket, "compliance evidence", role)
+    )
     if self_managed:
         results.append(_check_key(kms, cfg.database_backups.kms_key_alias, role))
     return results
@@ -635,7 +637,7 @@ def run_preflight(
 
         base_url = str(conf.get("api", "base_url", fallback="") or "")
     results = check_connections(cfg, timeout_s)
-    results.append(check_pool(cfg.vacuum.pool))
+    results.append(check_pool(cfg.tasks.database_maintenance.settings.pool))
     results.append(check_base_url(base_url, local=local))
     self_managed = cfg.database_backups.mode == "self_managed"
     role_results, server_major = check_role(cfg.connections.app_db, self_managed=self_managed)

@@ -7,7 +7,7 @@ five minutes after it starts, not at the next scheduled run:
 - one ``warning`` and one ``critical`` rule per threshold, with the config's ``warning_for`` /
   ``critical_for`` as the rule's ``for:`` (no ``for:`` where the guide gives no duration: then the
   first evaluation above the limit fires, as the DAG checks grade the current value);
-- the PromQL is the DAGs' own: ``health_check.prometheus`` (CPU, memory), ``disk_space``'s
+- the PromQL is the DAGs' own: ``tasks.system_health_check.settings.prometheus`` (CPU, memory), ``tasks.disk_space_check.settings``'
   filesystem queries, ``performance_analysis``'s error-rate and p95 queries with ``$window`` =
   :data:`RATE_WINDOW`; only DB connections has no PromQL in the config (the DAGs ask PostgreSQL
   directly), so :data:`DB_CONNECTIONS_QUERY` uses postgres_exporter's metrics;
@@ -129,10 +129,10 @@ def _window(template: str, window: str) -> str:
 
 def metric_expressions(cfg: MaintenanceConfig) -> dict[str, str]:
     """PromQL per threshold key, in the threshold's unit (percent or milliseconds)."""
-    pa, ds = cfg.performance_analysis, cfg.disk_space
+    pa, ds = cfg.tasks.performance_analysis.settings, cfg.tasks.disk_space_check.settings
     return {
-        "cpu": cfg.health_check.prometheus.cpu.strip(),
-        "memory": cfg.health_check.prometheus.memory.strip(),
+        "cpu": cfg.tasks.system_health_check.settings.prometheus.cpu.strip(),
+        "memory": cfg.tasks.system_health_check.settings.prometheus.memory.strip(),
         "disk": f"100 * (1 - ({ds.filesystem_avail_query.strip()}) / ({ds.filesystem_size_query.strip()}))",
         "error_rate": f"100 * ({_window(pa.error_rate_query.strip(), RATE_WINDOW)})",
         "latency_p95": f"1000 * ({_window(pa.latency_p95_query.strip(), RATE_WINDOW)})",
@@ -142,7 +142,7 @@ def metric_expressions(cfg: MaintenanceConfig) -> dict[str, str]:
 
 def error_ratio_expression(cfg: MaintenanceConfig, window: str) -> str:
     """The request error ratio (0..1) over ``window``: Performance Analysis's own query."""
-    return _window(cfg.performance_analysis.error_rate_query.strip(), window)
+    return _window(cfg.tasks.performance_analysis.settings.error_rate_query.strip(), window)
 
 
 def _number(value: float) -> str:

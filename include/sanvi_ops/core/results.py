@@ -92,7 +92,7 @@ def worst(results: list[CheckResult]) -> Status:
 
 
 #: ``details`` key of a ``skipped`` result that was skipped because an optional setting is not
-#: configured: the config key path to set (``backup_testing.smoke_queries``). The run summary
+#: configured: the config key path to set (``tasks.backup_testing.settings.smoke_queries``). The run summary
 #: counts them ("2 optional checks not configured") and names the keys.
 CONFIG_KEY: str = "config_key"
 

@@ -115,7 +115,7 @@ def decide(
     :param now: when the run starts its work (timezone-aware).
     :param environment: key of ``deployment_windows`` the run changes (for the messages).
     :param policy: that environment's row of the deployment-window table.
-    :param maintenance_window: the DAG's own window (``vacuum.window``), if it has one.
+    :param maintenance_window: the DAG's own window (``tasks.database_maintenance.settings.window``), if it has one.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")

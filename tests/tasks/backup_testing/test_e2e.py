@@ -41,7 +41,7 @@ def restore_env(pg, aws_endpoint, boto_client, slack_api, airflow_db, make_db, t
     scratch = Path(tempfile.mkdtemp(prefix="sr-", dir="/tmp")) / "scratch"
     cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
     cfg["database_backups"]["part_size_mb"] = 5
-    cfg["backup_testing"].update(
+    cfg["tasks"]["backup_testing"]["settings"].update(
         {
             "scratch_dir": str(scratch),
             "smoke_queries": [{"name": "machines", "sql": SMOKE}],

@@ -264,7 +264,7 @@ def test_scratch_server_that_cannot_start_is_critical_and_removed(
 
 def test_pgdata_guard_without_pg_read_all_settings_refuses_unless_configured(s3, pg, seeded, scratch):
     """A real role that may not read data_directory: the guard cannot decide, so it refuses,
-    naming the permission; backup_testing.production_data_dirs lets it decide."""
+    naming the permission; tasks.backup_testing.settings.production_data_dirs lets it decide."""
     with psycopg.connect(pg.dsn(), autocommit=True) as conn:
         conn.execute("DROP ROLE IF EXISTS app_no_settings")
         conn.execute("CREATE ROLE app_no_settings LOGIN PASSWORD 'app-pw-1'")
@@ -275,7 +275,9 @@ def test_pgdata_guard_without_pg_read_all_settings_refuses_unless_configured(s3,
     for root in (inside, scratch):
         with pytest.raises(restore.RestoreRefused, match="pg_read_all_settings") as err:
             restore.run_restore_test(s3, _settings(root), app=app, dry_run=True)
-        assert "backup_testing.production_data_dirs" in str(err.value) and "app-pw-1" not in str(err.value)
+        assert "tasks.backup_testing.settings.production_data_dirs" in str(
+            err.value
+        ) and "app-pw-1" not in str(err.value)
     listed = [str(pg.data_dir)]
     with pytest.raises(restore.RestoreRefused, match="production data directory"):
         restore.run_restore_test(s3, _settings(inside, production_data_dirs=listed), app=app, dry_run=True)

@@ -154,7 +154,7 @@ def test_trend_without_history_and_mb_per_s():
 def test_config_section_loads_with_defaults():
     from sanvi_ops.core.config import load_config
 
-    t = load_config().backup_testing
+    t = load_config().tasks.backup_testing.settings
     assert t.rto.critical == 60 and t.port is None and t.smoke_queries == []
 
 

@@ -144,10 +144,11 @@ def test_trend_chart_is_png_even_without_data():
 def test_config_defaults_and_bounds():
     from pydantic import ValidationError
 
-    from sanvi_ops.core.config import CapacityPlanningConfig, load_config
+    from sanvi_ops.core.config import load_config
+    from sanvi_ops.tasks.capacity_planning.config import CapacityPlanningConfig
 
     cfg = load_config()
-    c = cfg.capacity_planning
+    c = cfg.tasks.capacity_planning.settings
     assert (c.autoscaling_min, c.autoscaling_max, c.read_replica_ratio, c.horizon_days) == (2, 10, 4, 90)
     from sanvi_ops.tasks.capacity_planning.airflow_tasks import scale_up_pct
 

@@ -34,7 +34,7 @@ def cap_env(pg, slack_api, airflow_db, make_db, aws_endpoint, boto_client, monke
     for service, lo, hi in (("frontend", 2, 10), ("backend", 1, 10)):
         scaling.register_scalable_target(
             ServiceNamespace="ecs",
-            ResourceId=f"service/{cfg.health_check.ecs_cluster}/{service}",
+            ResourceId=f"service/{cfg.tasks.system_health_check.settings.ecs_cluster}/{service}",
             ScalableDimension="ecs:service:DesiredCount",
             MinCapacity=lo,
             MaxCapacity=hi,

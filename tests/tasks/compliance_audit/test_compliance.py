@@ -46,7 +46,7 @@ def _flagged(results: list[CheckResult]) -> set[str]:
 def test_log_retention_flags_short_missing_and_unset_groups(governed, boto_client, cfg):
     logs = boto_client("logs")
     logs.create_log_group(logGroupName="/sanvi/production/audit/logins")  # no retention set
-    groups = {k: list(v) for k, v in cfg.compliance_audit.log_groups.items()}
+    groups = {k: list(v) for k, v in cfg.tasks.compliance_audit.settings.log_groups.items()}
     groups["system_access"].append("/sanvi/production/audit/logins")
     groups["system_access"].append("/sanvi/production/audit/changes")  # also under changes: once, 3 y
     results = co.log_retention(logs, groups, YEARS)
@@ -228,7 +228,10 @@ def test_evidence_pack_goes_to_a_versioned_bucket_and_reads_back(governed, boto_
         stored=stored,
     )
     s3 = boto_client("s3")
-    bucket, key = cfg.compliance_audit.evidence.bucket, co.evidence_key("compliance-audit/", quarter)
+    bucket, key = (
+        cfg.tasks.compliance_audit.settings.evidence.bucket,
+        co.evidence_key("compliance-audit/", quarter),
+    )
     assert key == "compliance-audit/2026-Q3/evidence-pack.json"
     first = co.write_evidence_pack(s3, pack, bucket=bucket, key=key)
     second = co.write_evidence_pack(s3, {**pack, "run_id": "manual__rerun"}, bucket=bucket, key=key)
@@ -303,7 +306,7 @@ def test_denied_checks_name_the_action_and_the_others_run(
     written = co.write_evidence_pack(
         client("s3"),
         {"run_id": "r"},
-        bucket=cfg.compliance_audit.evidence.bucket,
+        bucket=cfg.tasks.compliance_audit.settings.evidence.bucket,
         key="compliance-audit/x.json",
     )
     assert written.status is Status.ERROR and written.details["missing_action"] == "s3:PutObject"

@@ -11,8 +11,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from sanvi_ops.core.config import CostOptimizationConfig
 from sanvi_ops.core.results import CheckResult, Status
+from sanvi_ops.tasks.cost_optimization.config import CostOptimizationConfig
 from sanvi_ops.tasks.cost_optimization.cost import (
     Prices,
     Quarter,
@@ -182,7 +182,7 @@ def test_shipped_config_has_the_section() -> None:
     from sanvi_ops.core.config import load_config
 
     cfg = load_config()
-    assert cfg.cost_optimization.snapshot_gb_month_usd == 0.05
+    assert cfg.tasks.cost_optimization.settings.snapshot_gb_month_usd == 0.05
     assert cfg.backups.database.retention_days == 30
 
 

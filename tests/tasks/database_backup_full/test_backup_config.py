@@ -20,7 +20,8 @@ def test_shipped_section_and_defaults():
     cfg = parse_config(RAW)
     b = cfg.database_backups
     assert b.mode == "self_managed" and b.full_at.hour == 1 and b.prefix == "postgres/"
-    assert b.verification.rpo.warning == 75 and b.verification.rpo.critical == 120
+    v = cfg.tasks.backup_verification.settings
+    assert v.rpo.warning == 75 and v.rpo.critical == 120
     assert b.compression == "zstd" and b.compression_level == 3
     assert b.rds.allow_set_retention is False and b.rds.glacier == "export"
     without = copy.deepcopy(RAW)
@@ -35,10 +36,6 @@ def test_shipped_section_and_defaults():
         ({"mode": "pg_dump"}, "database_backups.mode"),
         ({"part_size_mb": 2}, "database_backups.part_size_mb"),
         ({"full_at": "25:00"}, "database_backups.full_at"),
-        (
-            {"verification": {"rpo": {"warning": 200, "critical": 120, "unit": "min"}}},
-            "database_backups.verification.rpo",
-        ),
         ({"typo": 1}, "database_backups.typo: extra key not allowed"),
         ({"compression": "gzip"}, "database_backups.compression"),
         ({"compression_level": 40}, "database_backups.compression_level"),
@@ -52,6 +49,14 @@ def test_bad_values_name_their_key(patch, problem):
     with pytest.raises(ConfigError) as err:
         parse_config(raw)
     assert problem in str(err.value)
+
+
+def test_bad_verification_names_its_key():
+    raw = copy.deepcopy(RAW)
+    raw["tasks"]["backup_verification"]["settings"]["rpo"] = {"warning": 200, "critical": 120, "unit": "min"}
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw)
+    assert "tasks.backup_verification.settings.rpo" in str(err.value)
 
 
 def test_passfile_escapes_and_is_removed():

@@ -164,7 +164,7 @@ def test_rds_mode_runs_the_guides_backup_row(backup_env, boto_client, tmp_path, 
     path = tmp_path / "rds.yaml"
     path.write_text(yaml.safe_dump(cfg))
     monkeypatch.setenv("SANVI_OPS_CONFIG", str(path))
-    instance = cfg["health_check"]["rds_instances"][0]
+    instance = cfg["tasks"]["system_health_check"]["settings"]["rds_instances"][0]
     rds = boto_client("rds")
     rds.create_db_instance(
         DBInstanceIdentifier=instance,

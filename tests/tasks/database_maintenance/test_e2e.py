@@ -53,7 +53,9 @@ def maint_env(pg, slack_api, airflow_db, make_db, tmp_path, monkeypatch):
 
     def use_window(window: dict) -> None:
         cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
-        cfg["vacuum"]["window"] = window
+        cfg["tasks"]["database_maintenance"]["settings"]["window"] = window
+        if window.get("days"):  # the schedule must fall inside the window (checked at load)
+            cfg["tasks"]["database_maintenance"].update(weekday=window["days"][0], time=window["start"])
         path = tmp_path / "maintenance.yaml"
         path.write_text(yaml.safe_dump(cfg))
         monkeypatch.setenv("SANVI_OPS_CONFIG", str(path))
@@ -68,7 +70,10 @@ def _ensure_pool() -> None:
     from sanvi_ops.core.config import load_config
 
     Pool.create_or_update_pool(
-        load_config().vacuum.pool, slots=1, description="heavy DB work", include_deferred=False
+        load_config().tasks.database_maintenance.settings.pool,
+        slots=1,
+        description="heavy DB work",
+        include_deferred=False,
     )
 
 

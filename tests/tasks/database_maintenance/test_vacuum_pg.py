@@ -205,10 +205,7 @@ def test_hostile_names_are_quoted_never_injected(make_db):
 
 
 def _cfg(window: DeploymentWindow, **vacuum_overrides):
-    cfg = load_config()
-    return cfg.model_copy(
-        update={"vacuum": cfg.vacuum.model_copy(update={"window": window, **vacuum_overrides})}
-    )
+    return load_config().with_settings("database_maintenance", window=window, **vacuum_overrides)
 
 
 def test_dry_run_changes_nothing(make_db):

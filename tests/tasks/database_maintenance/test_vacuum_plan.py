@@ -181,13 +181,13 @@ def test_refusal_is_a_skipped_result_that_says_how_to_override():
 
 def test_shipped_config_and_schedule_inside_the_window():
     cfg = load_config()
-    vc = cfg.vacuum
+    vc = cfg.tasks.database_maintenance.settings
     assert vc.parallelism == 2 and vc.pool == "sanvi_db_heavy"
     assert vc.wraparound.warning == 50 and vc.wraparound.critical == 80
     spec = cfg.tasks["database_maintenance"]
     assert cron_for(spec) == "0 4 * * 3"
     scheduled = dt.datetime(2026, 11, 25, spec.time.hour, spec.time.minute, tzinfo=dt.UTC)
-    assert vc.window.is_open(scheduled, cfg.timezone), "the scheduled run must fall inside vacuum.window"
+    assert vc.window.is_open(scheduled, cfg.timezone), "the scheduled run must fall inside settings.window"
     assert vc.time_box < spec.execution_timeout, "the time box must end before Airflow kills the task"
 
 
@@ -195,11 +195,19 @@ def test_vacuum_section_defaults_and_errors():
     import yaml
 
     raw = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
-    raw.pop("vacuum")
+    raw["tasks"]["database_maintenance"].pop("settings")
     cfg = parse_config(raw)
-    assert cfg.vacuum.parallelism == 2 and cfg.vacuum.window.days == ("wednesday",)
-    raw["vacuum"] = {"parallelism": 0, "lock_timeout": "soon", "window": {"days": ["wednesday"]}}
+    assert (
+        cfg.tasks.database_maintenance.settings.parallelism == 2
+        and cfg.tasks.database_maintenance.settings.window.days == ("wednesday",)
+    )
+    raw["tasks"]["database_maintenance"]["settings"] = {
+        "parallelism": 0,
+        "lock_timeout": "soon",
+        "window": {"days": ["wednesday"]},
+    }
     with pytest.raises(ConfigError) as err:
         parse_config(raw)
     text = str(err.value)
-    assert "vacuum.parallelism" in text and "vacuum.lock_timeout" in text and "vacuum.window" in text
+    at = "tasks.database_maintenance.settings"
+    assert f"{at}.parallelism" in text and f"{at}.lock_timeout" in text and f"{at}.window" in text

@@ -23,7 +23,7 @@ def test_create_pools_imports_the_pools_file(airflow_db, tmp_path):
 
     create_pools(os.environ.copy(), tmp_path, DEFAULT_CONFIG_PATH)
     create_pools(os.environ.copy(), tmp_path, DEFAULT_CONFIG_PATH)  # idempotent
-    name = load_config().vacuum.pool
+    name = load_config().tasks.database_maintenance.settings.pool
     wanted = json.loads((REPO / "deploy" / "pools.json").read_text())[name]
     pool = Pool.get_pool(name)
     assert pool is not None
@@ -34,9 +34,12 @@ def test_a_config_naming_an_undefined_pool_is_refused_before_airflow_runs(tmp_pa
     from devstack.run import StartupError, create_pools
 
     cfg = yaml.safe_load((REPO / "include" / "config" / "maintenance.yaml").read_text())
-    cfg["vacuum"]["pool"] = "no_such_pool"
+    cfg["tasks"]["database_maintenance"]["settings"]["pool"] = "no_such_pool"
     path = tmp_path / "maintenance.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    with pytest.raises(StartupError, match=r"vacuum.pool 'no_such_pool' .* not defined in .*pools.json"):
+    with pytest.raises(
+        StartupError,
+        match=r"tasks.database_maintenance.settings.pool 'no_such_pool' .* not defined in .*pools.json",
+    ):
         create_pools({}, tmp_path, path)
     assert not (tmp_path / "airflow-pools.log").exists()  # nothing was started

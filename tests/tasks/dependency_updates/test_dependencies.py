@@ -146,17 +146,20 @@ def _cfg(section: dict) -> dict:
     import yaml
 
     data = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
-    data["dependency_updates"] = section
+    data["tasks"]["dependency_updates"]["settings"] = section
     return data
 
 
 def test_config_section_defaults_and_validation():
     cfg = parse_config(_cfg({}))
-    du = cfg.dependency_updates
+    du = cfg.tasks.dependency_updates.settings
     assert du.index_api == "simple" and du.advisory_url is None
     assert du.project_requirements == ["requirements.txt", "requirements-dev.txt"]
     with pytest.raises(ConfigError) as err:
         parse_config(_cfg({"app_requirements": ["relative.txt"], "index_api": "xml", "concurrency": 0}))
     text = str(err.value)
-    assert "dependency_updates.app_requirements" in text
-    assert "dependency_updates.index_api" in text and "dependency_updates.concurrency" in text
+    assert "tasks.dependency_updates.settings.app_requirements" in text
+    assert (
+        "tasks.dependency_updates.settings.index_api" in text
+        and "tasks.dependency_updates.settings.concurrency" in text
+    )

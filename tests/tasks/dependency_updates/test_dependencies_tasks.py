@@ -23,7 +23,11 @@ REPO = Path(__file__).resolve().parents[3]
 def config_at(package_index, tmp_path, monkeypatch):
     def write(**section: object) -> None:
         cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
-        cfg["dependency_updates"] = {"index_url": package_index.json_url, "index_api": "json", **section}
+        cfg["tasks"]["dependency_updates"]["settings"] = {
+            "index_url": package_index.json_url,
+            "index_api": "json",
+            **section,
+        }
         path = tmp_path / "maintenance.yaml"
         path.write_text(yaml.safe_dump(cfg))
         monkeypatch.setenv("SANVI_OPS_CONFIG", str(path))
@@ -54,7 +58,7 @@ def test_project_requirements_are_read_from_the_repository(config_at, package_in
 def test_app_requirements_empty_is_skipped_and_missing_file_is_an_error(config_at, tmp_path):
     config_at()
     (r,) = dependency_tasks.app_requirements()
-    assert r["status"] == "skipped" and "dependency_updates.app_requirements" in r["summary"]
+    assert r["status"] == "skipped" and "tasks.dependency_updates.settings.app_requirements" in r["summary"]
 
     config_at(app_requirements=[str(tmp_path / "srv" / "requirements.txt")])
     (r,) = dependency_tasks.app_requirements()

@@ -34,7 +34,7 @@ def deps_env(package_index, slack_api, airflow_db, make_db, tmp_path, monkeypatc
     ops.write_text("epsilon==5.1.0\ndelta==1.0.0\n")
 
     cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
-    cfg["dependency_updates"] = {
+    cfg["tasks"]["dependency_updates"]["settings"] = {
         "index_url": package_index.simple_url,
         "index_api": "simple",
         "advisory_url": package_index.osv_url,

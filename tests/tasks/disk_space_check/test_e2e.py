@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.prometheus]
 
 REPO = Path(__file__).resolve().parents[3]
 DAG_ID = "disk_space_check"
-RDS = "sanvi-production-db"  # health_check.rds_instances in the shipped config
+RDS = "sanvi-production-db"  # tasks.system_health_check.settings.rds_instances in the shipped config
 PG_VOLUME = "fs:db-1:/var/lib/postgresql"
 
 

@@ -41,11 +41,14 @@ SMOKE = "SELECT id, name FROM machines ORDER BY id"
 def _env(monkeypatch, tmp_path, aws_endpoint, slack_api, app_dsn, store_dsn, cfg_changes):
     cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
     cfg["database_backups"]["part_size_mb"] = 5
-    cfg["backup_testing"].update(
+    cfg["tasks"]["backup_testing"]["settings"].update(
         {"smoke_queries": [{"name": "machines", "sql": SMOKE}], "rpo_column": "public.events.created_at"}
     )
-    for section, values in cfg_changes.items():
-        cfg.setdefault(section, {}).update(values)
+    for section, values in cfg_changes.items():  # "tasks.dr_testing.settings": {...}
+        node = cfg
+        for key in section.split("."):
+            node = node.setdefault(key, {})
+        node.update(values)
     cfg_path = tmp_path / "maintenance.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
     monkeypatch.setenv("SANVI_OPS_CONFIG", str(cfg_path))
@@ -111,7 +114,7 @@ def test_quarterly_full_system_drill_then_dr_site_activation(
         app_dsn,
         store_dsn,
         {
-            "dr_testing": {
+            "tasks.dr_testing.settings": {
                 "scratch_dir": str(root),
                 "files_max_objects": 1,  # a sample: the whole bucket's time is extrapolated
                 "replica_buckets": {
@@ -120,7 +123,7 @@ def test_quarterly_full_system_drill_then_dr_site_activation(
                     "configuration": "sanvi-dr-config",
                 },
             },
-            "database_backups": {"verification": {"configuration_bucket": "sanvi-config"}},
+            "tasks.backup_verification.settings": {"configuration_bucket": "sanvi-config"},
         },
     )
     dr = _dag("backups", "database_backup_full").test(logical_date=datetime(2027, 4, 6, 1, 0, tzinfo=UTC))
@@ -225,8 +228,8 @@ def test_rds_mode_restore_test_and_dr_drill(
         store_dsn,
         {
             "database_backups": {"mode": "rds"},
-            "dr_testing": {"dr_region": "us-east-1"},
-            "rds_restore": {"poll_seconds": 1},
+            "tasks.dr_testing.settings": {"dr_region": "us-east-1"},
+            "tasks.backup_testing.settings.rds_restore": {"poll_seconds": 1},
         },
     )
     monkeypatch.setenv("AIRFLOW_CONN_SANVI_SCRATCH_DB", _pg_conn(restored))

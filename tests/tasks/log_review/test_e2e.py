@@ -39,7 +39,11 @@ def log_env(pg, aws_endpoint, boto_client, slack_api, airflow_db, make_db, tmp_p
         "AIRFLOW_CONN_SLACK_API_DEFAULT",
         slack_conn(slack_api),
     )
-    return {"store_dsn": store_dsn, "groups": cfg["log_review"]["log_groups"], "logs": boto_client("logs")}
+    return {
+        "store_dsn": store_dsn,
+        "groups": cfg["tasks"]["log_review"]["settings"]["log_groups"],
+        "logs": boto_client("logs"),
+    }
 
 
 def _dag():

@@ -154,19 +154,28 @@ def test_config_sections_ship_and_default_when_absent() -> None:
     from sanvi_ops.core.config import DEFAULT_CONFIG_PATH, ConfigError, load_config, parse_config
 
     cfg = load_config(DEFAULT_CONFIG_PATH)
-    assert cfg.log_review.log_groups and cfg.log_review.lookback == timedelta(hours=24)
+    assert cfg.tasks.log_review.settings.log_groups and cfg.tasks.log_review.settings.lookback == timedelta(
+        hours=24
+    )
     assert (
-        cfg.security_patch_review.ecr_repositories and 18 in cfg.security_patch_review.postgres_newest_minor
+        cfg.tasks.security_patch_review.settings.ecr_repositories
+        and 18 in cfg.tasks.security_patch_review.settings.postgres_newest_minor
     )
 
     raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
-    raw.pop("log_review")
-    raw.pop("security_patch_review")
+    raw["tasks"]["log_review"].pop("settings")
+    raw["tasks"]["security_patch_review"].pop("settings")
     older = parse_config(raw)
-    assert older.log_review.log_groups == [] and older.security_patch_review.postgres_newest_from_aws
+    assert (
+        older.tasks.log_review.settings.log_groups == []
+        and older.tasks.security_patch_review.settings.postgres_newest_from_aws
+    )
 
-    raw["log_review"] = {"lookback": "soon", "max_events_per_group": 0}
+    raw["tasks"]["log_review"]["settings"] = {"lookback": "soon", "max_events_per_group": 0}
     with pytest.raises(ConfigError) as err:
         parse_config(raw)
     text = str(err.value)
-    assert "log_review.lookback" in text and "log_review.max_events_per_group" in text
+    assert (
+        "tasks.log_review.settings.lookback" in text
+        and "tasks.log_review.settings.max_events_per_group" in text
+    )

@@ -92,4 +92,4 @@ def test_missing_group_names_the_setting() -> None:
             "filter_log_events", "ResourceNotFoundException", "The specified log group does not exist.", 400
         )
         (r,) = _review(client)
-    assert r.status is Status.ERROR and "log_review.log_groups" in r.summary
+    assert r.status is Status.ERROR and "tasks.log_review.settings.log_groups" in r.summary

@@ -157,7 +157,7 @@ def test_missing_group_is_a_clear_error(boto_client) -> None:
         new_window=timedelta(days=7),
         top=5,
     )
-    assert r.status is Status.ERROR and "log_review.log_groups" in r.summary
+    assert r.status is Status.ERROR and "tasks.log_review.settings.log_groups" in r.summary
 
 
 def test_postgres_log_skipped_with_reason(pg, make_db) -> None:

@@ -43,9 +43,12 @@ def pentest_env(slack_api, airflow_db, make_db, tmp_path, monkeypatch, ca, heade
     [closed] = closed_ports(1)
 
     cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
-    cfg["security_scan"] = {**cfg.get("security_scan", {}), "tls_ca_file": str(ca[2])}
-    cfg["penetration_testing"] = {
-        **cfg.get("penetration_testing", {}),
+    cfg["tasks"]["security_scan"]["settings"] = {
+        **cfg["tasks"]["security_scan"]["settings"],
+        "tls_ca_file": str(ca[2]),
+    }
+    cfg["tasks"]["penetration_testing"]["settings"] = {
+        **cfg["tasks"]["penetration_testing"]["settings"],
         "hosts": ["127.0.0.1"],
         "ports": [expected, unexpected, closed],
         "expected_open_ports": [expected],

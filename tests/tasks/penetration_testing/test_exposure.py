@@ -9,10 +9,11 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from sanvi_ops.core.config import MaintenanceConfig, PenetrationTestingConfig, load_config
+from sanvi_ops.core.config import MaintenanceConfig, load_config
 from sanvi_ops.core.results import Status
 from sanvi_ops.tasks.penetration_testing import airflow_tasks as exposure_tasks
 from sanvi_ops.tasks.penetration_testing import exposure
+from sanvi_ops.tasks.penetration_testing.config import PenetrationTestingConfig
 from sanvi_ops.tasks.penetration_testing.exposure import (
     CRITICAL_PORTS,
     WEAK_CIPHERS,
@@ -105,7 +106,7 @@ def test_weak_cipher_probes_offer_only_their_family():
 
 
 def test_config_defaults_and_validation():
-    pt = load_config().penetration_testing
+    pt = load_config().tasks.penetration_testing.settings
     assert pt.environments == ["production", "staging"]
     assert pt.expected_open_ports == [80, 443]
     assert pt.hsts_min_age_seconds == 31_536_000
@@ -118,7 +119,10 @@ def test_config_defaults_and_validation():
 
 def _cfg(**pt) -> MaintenanceConfig:
     data = load_config().model_dump(mode="json")
-    data["penetration_testing"] = {**data["penetration_testing"], **pt}
+    data["tasks"]["penetration_testing"]["settings"] = {
+        **data["tasks"]["penetration_testing"]["settings"],
+        **pt,
+    }
     return MaintenanceConfig.model_validate(yaml.safe_load(yaml.safe_dump(data)))
 
 

@@ -82,11 +82,13 @@ def test_chart_is_a_png_even_without_data():
 
 
 def test_config_sections_have_defaults_and_validate():
-    from sanvi_ops.core.config import DiskSpaceConfig, PerformanceAnalysisConfig, load_config
+    from sanvi_ops.core.config import load_config
+    from sanvi_ops.tasks.disk_space_check.config import DiskSpaceConfig
+    from sanvi_ops.tasks.performance_analysis.config import PerformanceAnalysisConfig
 
     cfg = load_config()
-    assert cfg.performance_analysis.top_queries == 10
-    assert cfg.disk_space.history == timedelta(days=90)
+    assert cfg.tasks.performance_analysis.settings.top_queries == 10
+    assert cfg.tasks.disk_space_check.settings.history == timedelta(days=90)
     with pytest.raises(ValueError, match=r"\$window"):
         PerformanceAnalysisConfig(request_rate_query="sum(rate(http_requests_total[5m]))")
     with pytest.raises(ValueError, match="floors"):

@@ -99,7 +99,7 @@ def patch_env(pg, aws_endpoint, boto_client, slack_api, airflow_db, make_db, tmp
     monkeypatch.setenv("SANVI_OPS_CONFIG", str(cfg_path))
 
     ecr = boto_client("ecr")
-    for name in cfg["security_patch_review"]["ecr_repositories"]:
+    for name in cfg["tasks"]["security_patch_review"]["settings"]["ecr_repositories"]:
         _repo(ecr, name)
     _set_findings(
         aws_endpoint,

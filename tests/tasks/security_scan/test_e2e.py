@@ -1,7 +1,7 @@
 """The Security Scan end to end: ``dag.test()`` against servers on 127.0.0.1.
 
 AWS is the moto server (every call of the scan, s3control included), the TLS endpoint is a
-local TLS server whose certificate a test CA signed (``security_scan.tls_ca_file``), the results
+local TLS server whose certificate a test CA signed (``tasks.security_scan.settings.tls_ca_file``), the results
 store is real PostgreSQL, Slack is the Slack-compatible test server.
 """
 
@@ -35,8 +35,8 @@ def scan_env(aws_endpoint, slack_api, airflow_db, make_db, tmp_path, monkeypatch
     server = _TLSServer(ctx)
 
     cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
-    cfg["security_scan"] = {
-        **cfg.get("security_scan", {}),
+    cfg["tasks"]["security_scan"]["settings"] = {
+        **cfg["tasks"]["security_scan"]["settings"],
         "tls_endpoints": [f"https://127.0.0.1:{server.port}/"],
         "tls_ca_file": str(ca[2]),
         "tls_timeout_seconds": 5,

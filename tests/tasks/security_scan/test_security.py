@@ -190,7 +190,7 @@ def test_s3control_account_label_is_dropped_for_ip_endpoints_only():
 
 def _cfg(**section):
     data = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
-    data["security_scan"] = {**data.get("security_scan", {}), **section}
+    data["tasks"]["security_scan"]["settings"] = {**data["tasks"]["security_scan"]["settings"], **section}
     return parse_config(data)
 
 
@@ -206,7 +206,7 @@ def test_tls_targets_override_list():
 
 
 def test_config_defaults_are_the_guides():
-    sc = _cfg().security_scan
+    sc = _cfg().tasks.security_scan.settings
     assert sc.key_max_age_days == 90 and sc.allowed_open_ports == [80, 443]
     assert (sc.cert_warning_days, sc.cert_critical_days) == (30, 7)
 
@@ -214,13 +214,15 @@ def test_config_defaults_are_the_guides():
 def test_config_rejects_critical_days_above_warning_days():
     with pytest.raises(ConfigError) as err:
         _cfg(cert_warning_days=5, cert_critical_days=7)
-    assert any(p.startswith("security_scan") and "cert_critical_days" in p for p in err.value.problems)
+    assert any(
+        p.startswith("tasks.security_scan.settings") and "cert_critical_days" in p for p in err.value.problems
+    )
 
 
 def test_config_rejects_bad_port():
     with pytest.raises(ConfigError) as err:
         _cfg(allowed_open_ports=[443, 70000])
-    assert any(p.startswith("security_scan.allowed_open_ports") for p in err.value.problems)
+    assert any(p.startswith("tasks.security_scan.settings.allowed_open_ports") for p in err.value.problems)
 
 
 def test_tls_task_without_https_endpoints_is_skipped(tmp_path, monkeypatch):

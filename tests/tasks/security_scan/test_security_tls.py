@@ -1,7 +1,7 @@
 """The Security Scan's TLS check against a real TLS server on 127.0.0.1.
 
 Certificates are made in the test with ``cryptography``: a private CA (passed as the CA bundle,
-the way ``security_scan.tls_ca_file`` does) signs leaf certificates that are valid, expiring
+the way ``tasks.security_scan.settings.tls_ca_file`` does) signs leaf certificates that are valid, expiring
 soon, expired, or for another host name. The servers complete one handshake per connection.
 """
 

@@ -46,7 +46,7 @@ def health_env(
     from devstack.aws_seed import seed_demo
 
     cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
-    cfg["health_check"]["endpoints"] = [
+    cfg["tasks"]["system_health_check"]["settings"]["endpoints"] = [
         {
             "name": f"production-{c}",
             "url": f"{app.url}/production{p}",

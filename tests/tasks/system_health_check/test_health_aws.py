@@ -56,7 +56,7 @@ def test_seeded_demo_stack_is_all_ok(boto_client, demo):
 def test_seed_uses_the_config_names_and_is_idempotent(aws_endpoint, boto_client):
     from sanvi_ops.core.config import load_config
 
-    hc = load_config().health_check
+    hc = load_config().tasks.system_health_check.settings
     first = seed_demo(aws_endpoint)
     assert first["buckets"] == dict(hc.buckets)
     assert first["ecs_cluster"] == hc.ecs_cluster and first["ecs_services"] == list(hc.ecs_services)

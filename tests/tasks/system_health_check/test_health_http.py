@@ -17,8 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from devstack.postgres import free_port
-from sanvi_ops.core.config import Endpoint
 from sanvi_ops.core.results import CheckResult, Status
+from sanvi_ops.tasks.system_health_check.config import Endpoint
 from sanvi_ops.tasks.system_health_check.health.http import check_endpoints
 
 pytestmark = pytest.mark.integration
@@ -210,7 +210,9 @@ def test_plain_objects_and_a_bad_scheme(web):
 
 def test_nothing_to_probe_and_bad_arguments(web):
     (skipped,) = check_endpoints([], **GUIDE)
-    assert skipped.status is Status.SKIPPED and "health_check.endpoints" in skipped.summary
+    assert (
+        skipped.status is Status.SKIPPED and "tasks.system_health_check.settings.endpoints" in skipped.summary
+    )
     with pytest.raises(ValueError, match="unique, duplicated: x"):
         check_endpoints([ep("x", f"{web}/"), ep("x", f"{web}/")], **GUIDE)
     with pytest.raises(ValueError, match="concurrency must be >= 1"):

@@ -215,7 +215,7 @@ def status_counts(results: Sequence[CheckResult]) -> str:
 
 
 def not_configured_note(results: Sequence[CheckResult]) -> str:
-    """``2 optional checks not configured (set backup_testing.smoke_queries, backup_testing.rpo_column)``,
+    """``2 optional checks not configured (set tasks.backup_testing.settings.smoke_queries, tasks.backup_testing.settings.rpo_column)``,
     or ``""`` when every skipped check was skipped for another reason."""
     keys = list(dict.fromkeys(k for r in results if (k := missing_setting(r))))
     count = sum(1 for r in results if missing_setting(r))

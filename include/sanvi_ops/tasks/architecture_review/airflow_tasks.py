@@ -22,9 +22,9 @@ def spec(cfg: MaintenanceConfig) -> Any:
     """The documented architecture (``architecture_review``) as the library's spec."""
     from sanvi_ops.tasks.architecture_review.architecture import ArchitectureSpec
 
-    ar = cfg.architecture_review
+    ar = cfg.tasks.architecture_review.settings
     return ArchitectureSpec(
-        ecs_cluster=ar.ecs_cluster or cfg.health_check.ecs_cluster,
+        ecs_cluster=ar.ecs_cluster or cfg.tasks.system_health_check.settings.ecs_cluster,
         ecs_services={name: s.min_tasks for name, s in ar.ecs_services.items()},
         load_balancers={name: lb.model_dump() for name, lb in ar.load_balancers.items()},
         require_alb=ar.require_alb,

@@ -68,7 +68,7 @@ Inventory = dict[str, dict[str, dict[str, Any]]]
 
 @dataclass(frozen=True)
 class ArchitectureSpec:
-    """The documented architecture (built from ``cfg.architecture_review`` by the glue)."""
+    """The documented architecture (built from ``cfg.tasks.architecture_review.settings`` by the glue)."""
 
     ecs_cluster: str
     ecs_services: Mapping[str, int] = field(default_factory=dict)  # name → min tasks

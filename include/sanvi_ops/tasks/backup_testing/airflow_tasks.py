@@ -25,7 +25,7 @@ def settings_from(cfg: MaintenanceConfig) -> Any:
     """:class:`sanvi_ops.tasks.backup_testing.restore.RestoreSettings` from the config."""
     from sanvi_ops.tasks.backup_testing.restore import RestoreSettings, default_scratch_root
 
-    t, b = cfg.backup_testing, cfg.database_backups
+    t, b = cfg.tasks.backup_testing.settings, cfg.database_backups
     return RestoreSettings(
         bucket=b.bucket,
         prefix=b.prefix,
@@ -53,11 +53,13 @@ def rds_settings(cfg: MaintenanceConfig, *, rto: Any = None, rpo: Any = None) ->
     validation; ``rto``/``rpo`` thresholds of the caller's section)."""
     from sanvi_ops.tasks.backup_testing.rds_restore import RdsSettings
 
-    r, t = cfg.rds_restore, cfg.backup_testing
-    production = list(cfg.health_check.rds_instances)
+    r, t = cfg.tasks.backup_testing.settings.rds_restore, cfg.tasks.backup_testing.settings
+    production = list(cfg.tasks.system_health_check.settings.rds_instances)
     source = r.source_instance or (production[0] if production else None)
     if not source:
-        raise ValueError("rds_restore.source_instance is not set and health_check.rds_instances is empty")
+        raise ValueError(
+            "tasks.backup_testing.settings.rds_restore.source_instance is not set and tasks.system_health_check.settings.rds_instances is empty"
+        )
     rto, rpo = rto or t.rto, rpo or t.rpo
     return RdsSettings(
         source_instance=source,
@@ -172,7 +174,9 @@ def restore_test(context: Mapping[str, Any]) -> ResultDicts:
         try:
             store_dsn = results_store(cfg).dsn
             kind = KIND_RDS if rds_mode else KIND
-            earlier = recent_tests(store_dsn, cfg.backup_testing.trend_runs, before_run=run_id, kind=kind)
+            earlier = recent_tests(
+                store_dsn, cfg.tasks.backup_testing.settings.trend_runs, before_run=run_id, kind=kind
+            )
             record_test(store_dsn, dag_id, run_id, outcome, kind=kind)
             results.append(trend_result(outcome, earlier))
         except Exception as exc:  # noqa: BLE001 - the test stands without its history

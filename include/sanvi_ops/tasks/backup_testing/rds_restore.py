@@ -13,15 +13,15 @@
 Each temporary instance is tagged ``sanvi-ops:purpose`` (``restore-test`` / ``dr-test``) and
 ``sanvi-ops:created-by`` (the run id); a run first deletes every instance carrying its purpose
 tag (an orphan of a killed run or of an earlier try; one run per DAG at a time). It waits for ``available`` (a waiter bounded
-by ``rds_restore.timeout_minutes``), validates over SQL — the configured smoke queries, the
+by ``tasks.backup_testing.settings.rds_restore.timeout_minutes``), validates over SQL — the configured smoke queries, the
 tables and rows present, the measured RPO (newest ``rpo_column`` against the snapshot time or
 the drill start) — and is **always** deleted (``SkipFinalSnapshot``, automated backups too).
 
 Guards, checked before ``RestoreDBInstance*`` creates anything (:func:`refuse_before_restore`):
 the temporary identifier never names a production instance (the source or
-``health_check.rds_instances``); the SQL target is refused when it is on the application
+``tasks.system_health_check.settings.rds_instances``); the SQL target is refused when it is on the application
 database's server (same host and port, whatever the database name) or an entry of
-``backup_testing.production_targets`` — decided up front when the ``scratch_db`` connection fixes
+``tasks.backup_testing.settings.production_targets`` — decided up front when the ``scratch_db`` connection fixes
 the host, and again on the new instance's endpoint. Only instances carrying our purpose tag are
 ever deleted. The SQL login is the ``scratch_db``
 connection's (never logged); its host/port replace the endpoint when set (a tunnel/proxy).

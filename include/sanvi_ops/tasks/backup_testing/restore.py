@@ -4,10 +4,10 @@ What a run does (self-managed mode; the backups are :mod:`sanvi_ops.core.backups
 ===========================================================================
 1. **Guards, before any command runs** (:func:`refuse_production`, :func:`guard_scratch_root`):
    the scratch server's ``host:port`` must not resolve to the application database's server nor
-   to an entry of ``backup_testing.production_targets`` (same host and port, whatever the
+   to an entry of ``tasks.backup_testing.settings.production_targets`` (same host and port, whatever the
    database name); the scratch root must not lie inside a production data directory — the
    application server's (asked of it when it runs on this machine) or one of
-   ``backup_testing.production_data_dirs`` — and when the server cannot tell (no
+   ``tasks.backup_testing.settings.production_data_dirs`` — and when the server cannot tell (no
    ``pg_read_all_settings``, not answering) the restore is refused unless that list is set; the
    scratch root holds nothing but our own marked directories.
 2. **Leftovers of a killed run are removed first**: every ``sanvi-restore-*`` directory under the
@@ -242,7 +242,7 @@ def production_data_dir(app: PgTarget | None) -> tuple[Path | None, str | None]:
 def guard_scratch_root(root: Path, app: PgTarget | None, production_data_dirs: list[str]) -> None:
     """Raise :class:`RestoreRefused` unless ``root`` lies outside every known production data
     directory: the application server's own (asked of it) and ``production_data_dirs``
-    (``backup_testing.production_data_dirs``). When the server cannot tell (a role without
+    (``tasks.backup_testing.settings.production_data_dirs``). When the server cannot tell (a role without
     ``pg_read_all_settings``, the server down) the guard refuses — unless
     ``production_data_dirs`` is configured, which then stands for the server's answer."""
     asked, problem = production_data_dir(app)
@@ -251,7 +251,7 @@ def guard_scratch_root(root: Path, app: PgTarget | None, production_data_dirs: l
         raise RestoreRefused(
             f"cannot tell whether scratch directory {root} lies inside production's data directory: {problem}; "
             "refused — grant the permission, or list the production data directories in "
-            "backup_testing.production_data_dirs"
+            "tasks.backup_testing.settings.production_data_dirs"
         )
     check_scratch_root(root, [*known, *([asked] if asked else [])])
 
@@ -278,7 +278,7 @@ def check_scratch_root(root: Path, production_dir: Path | Sequence[Path] | None)
     if foreign:
         raise RestoreRefused(
             f"scratch directory {root} is neither empty nor ours (unmarked: {', '.join(sorted(foreign)[:5])}): "
-            "refused; point backup_testing.scratch_dir at an empty directory"
+            "refused; point tasks.backup_testing.settings.scratch_dir at an empty directory"
         )
 
 
@@ -821,8 +821,8 @@ def _smoke(dsn: str, queries: list[tuple[str, str]]) -> CheckResult:
         return _result(
             "smoke",
             Status.SKIPPED,
-            "no smoke queries configured (backup_testing.smoke_queries)",
-            details={"config_key": "backup_testing.smoke_queries"},
+            "no smoke queries configured (tasks.backup_testing.settings.smoke_queries)",
+            details={"config_key": "tasks.backup_testing.settings.smoke_queries"},
         )
     failed: dict[str, str] = {}
     digests: dict[str, str] = {}  # sha256 of each answer: comparable with the source, leaks no data
@@ -879,8 +879,8 @@ def rpo_check(
         skipped = _result(
             "rpo",
             Status.SKIPPED,
-            "no backup_testing.rpo_column configured",
-            details={"config_key": "backup_testing.rpo_column"},
+            "no tasks.backup_testing.settings.rpo_column configured",
+            details={"config_key": "tasks.backup_testing.settings.rpo_column"},
         )
         return skipped, None
     schema, table, column = rpo_column.split(".")

@@ -19,16 +19,18 @@ def verify_database(now: dt.datetime | None = None) -> ResultDicts:
     from sanvi_ops.tasks.backup_verification.verify import verify_database_backups
 
     def run(cfg: MaintenanceConfig) -> list[CheckResult]:
-        b, db, v = cfg.database_backups, cfg.backups.database, cfg.database_backups.verification
+        b, db, v = cfg.database_backups, cfg.backups.database, cfg.tasks.backup_verification.settings
         if b.mode == "rds":
             from sanvi_ops.airflow_kit.connections import aws_client
             from sanvi_ops.tasks.backup_verification.verify import check_rds_backups
 
-            if not cfg.health_check.rds_instances:
-                raise ValueError("database_backups.mode is rds but health_check.rds_instances is empty")
+            if not cfg.tasks.system_health_check.settings.rds_instances:
+                raise ValueError(
+                    "database_backups.mode is rds but tasks.system_health_check.settings.rds_instances is empty"
+                )
             return check_rds_backups(
                 aws_client(cfg.connections.aws, "rds"),
-                list(cfg.health_check.rds_instances),
+                list(cfg.tasks.system_health_check.settings.rds_instances),
                 now=now or dt.datetime.now(dt.UTC),
                 retention_days=db.retention_days,
                 restorable_within=db.incremental_every or dt.timedelta(hours=1),
@@ -65,10 +67,10 @@ def verify_other_rows(now: dt.datetime | None = None) -> ResultDicts:
 
     def run(cfg: MaintenanceConfig) -> list[CheckResult]:
         moment = now or dt.datetime.now(dt.UTC)
-        v = cfg.database_backups.verification
+        v = cfg.tasks.backup_verification.settings
         s3 = _s3(cfg)
         results: list[CheckResult] = []
-        files = v.files_bucket or cfg.health_check.buckets.get("files")
+        files = v.files_bucket or cfg.tasks.system_health_check.settings.buckets.get("files")
         fs = cfg.backups.file_storage
         if files:
             results.append(
@@ -79,7 +81,7 @@ def verify_other_rows(now: dt.datetime | None = None) -> ResultDicts:
                 CheckResult(
                     "file_storage.backup",
                     Status.SKIPPED,
-                    "no files bucket configured (health_check.buckets.files)",
+                    "no files bucket configured (tasks.system_health_check.settings.buckets.files)",
                     component="file_storage",
                 )
             )
@@ -94,7 +96,7 @@ def verify_other_rows(now: dt.datetime | None = None) -> ResultDicts:
                 CheckResult(
                     "configuration.backup",
                     Status.SKIPPED,
-                    "database_backups.verification.configuration_bucket is not set",
+                    "tasks.backup_verification.settings.configuration_bucket is not set",
                     component="configuration",
                 )
             )

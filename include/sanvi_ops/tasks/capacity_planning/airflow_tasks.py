@@ -44,17 +44,17 @@ def _result(check: str, status: Status, summary: str, component: str, **details:
 def period(context: Mapping[str, Any], cfg: MaintenanceConfig) -> timedelta:
     """The period looked back on: the manual run's ``period_days`` Param, else the config's."""
     days = param_value(context, "period_days")
-    return cfg.capacity_planning.period if days is None else timedelta(days=int(days))
+    return cfg.tasks.capacity_planning.settings.period if days is None else timedelta(days=int(days))
 
 
 def horizon_days(context: Mapping[str, Any], cfg: MaintenanceConfig) -> float:
     """The planning horizon: the manual run's ``horizon_days`` Param, else the config's."""
-    return float(param_value(context, "horizon_days", cfg.capacity_planning.horizon_days))
+    return float(param_value(context, "horizon_days", cfg.tasks.capacity_planning.settings.horizon_days))
 
 
 def scale_up_pct(cfg: MaintenanceConfig) -> float:
     """The guide's "scale up at 70 %": the configured value, else ``thresholds.cpu.warning``."""
-    value = cfg.capacity_planning.scale_up_pct
+    value = cfg.tasks.capacity_planning.settings.scale_up_pct
     return float(cfg.thresholds.cpu.warning if value is None else value)
 
 
@@ -68,7 +68,7 @@ def storage(context: Mapping[str, Any]) -> ResultDicts:
     from sanvi_ops.tasks.disk_space_check.disk import database_sizes, save_samples
 
     cfg = load_config()
-    c = cfg.capacity_planning
+    c = cfg.tasks.capacity_planning.settings
     at = evaluation_time(context)
     _, run_id = _ids(context, at)
     extra: list[CheckResult] = []
@@ -121,13 +121,13 @@ def storage(context: Mapping[str, Any]) -> ResultDicts:
 
 def rto_forecast_from_store(store_dsn: str, cfg: MaintenanceConfig, at: datetime) -> CheckResult:
     """The RTO forecast for reports other than the capacity plan (the DR drill's): the size samples
-    of ``capacity_planning.period`` read from the store here."""
+    of ``tasks.capacity_planning.settings.period`` read from the store here."""
     import psycopg
 
     from sanvi_ops.tasks.capacity_planning.capacity import load_period_samples
 
     try:
-        samples = load_period_samples(store_dsn, at - cfg.capacity_planning.period, at)
+        samples = load_period_samples(store_dsn, at - cfg.tasks.capacity_planning.settings.period, at)
     except psycopg.Error as exc:
         return CheckResult(
             check="rto_forecast",
@@ -186,7 +186,7 @@ def trends(context: Mapping[str, Any]) -> ResultDicts:
     from sanvi_ops.tasks.performance_analysis.performance import save_chart
 
     cfg = load_config()
-    c = cfg.capacity_planning
+    c = cfg.tasks.capacity_planning.settings
     at = evaluation_time(context)
     dag_id, run_id = _ids(context, at)
     try:
@@ -198,7 +198,7 @@ def trends(context: Mapping[str, Any]) -> ResultDicts:
     limit = scale_up_pct(cfg)
     looked_back = period(context, cfg)
     start = at - looked_back
-    queries = cfg.health_check.prometheus
+    queries = cfg.tasks.system_health_check.settings.prometheus
     results: list[CheckResult] = []
     series: dict[str, dict[str, list[tuple[datetime, float]]]] = {}
     with PrometheusClient(base_url, timeout_s=c.timeout_seconds, auth=auth) as prom:
@@ -269,8 +269,8 @@ def autoscaling(context: Mapping[str, Any]) -> ResultDicts:
     from sanvi_ops.tasks.capacity_planning.capacity import autoscaling_bounds
 
     cfg = load_config()
-    c = cfg.capacity_planning
-    services = list(c.autoscaling_services or cfg.health_check.ecs_services)
+    c = cfg.tasks.capacity_planning.settings
+    services = list(c.autoscaling_services or cfg.tasks.system_health_check.settings.ecs_services)
     if not services:
         return _result("capacity.autoscaling", Status.SKIPPED, "no ECS services configured", "ecs")
     try:
@@ -279,7 +279,7 @@ def autoscaling(context: Mapping[str, Any]) -> ResultDicts:
         return _result("capacity.autoscaling", Status.ERROR, str(exc), "ecs")
     results = autoscaling_bounds(
         client,
-        cfg.health_check.ecs_cluster,
+        cfg.tasks.system_health_check.settings.ecs_cluster,
         services,
         min_capacity=c.autoscaling_min,
         max_capacity=c.autoscaling_max,
@@ -296,7 +296,7 @@ def read_write(context: Mapping[str, Any]) -> ResultDicts:
     from sanvi_ops.tasks.capacity_planning.capacity import read_write_ratio
 
     cfg = load_config()
-    c = cfg.capacity_planning
+    c = cfg.tasks.capacity_planning.settings
     try:
         dsn = postgres_dsn(cfg.connections.app_db, application_name="sanvi-ops-capacity")
     except (ConnectionMissing, ValueError) as exc:

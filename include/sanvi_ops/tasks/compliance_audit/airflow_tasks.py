@@ -44,7 +44,7 @@ def log_retention() -> ResultDicts:
             "data_access": ar.data_access.retention_years,
             "changes": ar.changes.retention_years,
         }
-        groups = {str(k): list(v) for k, v in cfg.compliance_audit.log_groups.items()}
+        groups = {str(k): list(v) for k, v in cfg.tasks.compliance_audit.settings.log_groups.items()}
         return check(_client(cfg, "logs"), groups, years)
 
     return guard("cloudwatch_logs", Status.ERROR, run)
@@ -64,10 +64,10 @@ def backups(context: dict[str, Any]) -> ResultDicts:
         if db.mode == "rds":
             return backups_verify.check_rds_backups(
                 _client(cfg, "rds"),
-                list(cfg.health_check.rds_instances),
+                list(cfg.tasks.system_health_check.settings.rds_instances),
                 now=run_date(context),
                 retention_days=retention,
-                restorable_within=timedelta(minutes=db.verification.rpo.critical),
+                restorable_within=timedelta(minutes=cfg.tasks.backup_verification.settings.rpo.critical),
             )
         s3 = _client(cfg, "s3")
         check = "compliance.backup_lifecycle"
@@ -96,7 +96,7 @@ def access(context: dict[str, Any]) -> ResultDicts:
     from sanvi_ops.tasks.compliance_audit.compliance import iam_review
 
     def run(cfg: MaintenanceConfig) -> list[CheckResult]:
-        ca, scan = cfg.compliance_audit, cfg.security_scan
+        ca, scan = cfg.tasks.compliance_audit.settings, cfg.tasks.security_scan.settings
         return iam_review(
             _client(cfg, "iam"),
             now=run_date(context),
@@ -122,7 +122,9 @@ def session() -> ResultDicts:
     return guard(
         "airflow",
         Status.ERROR,
-        lambda cfg: session_timeout(airflow_get, max_hours=cfg.compliance_audit.session_timeout_hours),
+        lambda cfg: session_timeout(
+            airflow_get, max_hours=cfg.tasks.compliance_audit.settings.session_timeout_hours
+        ),
     )
 
 
@@ -133,7 +135,7 @@ def vendors(context: dict[str, Any]) -> ResultDicts:
         _quarter, start, end = _period(context)
         wanted = [
             Vendor(key, v.name, v.sla_pct, v.dag_id, tuple(v.checks))
-            for key, v in cfg.compliance_audit.vendors.items()
+            for key, v in cfg.tasks.compliance_audit.settings.vendors.items()
         ]
         dsn = results_store(cfg).dsn
         history = health_history(dsn, sorted({v.dag_id for v in wanted}), start, end)
@@ -155,7 +157,7 @@ def evidence_pack(task_ids: list[str], context: dict[str, Any]) -> ResultDicts:
         from sanvi_ops.airflow_kit.publish import collect_results
 
         quarter, start, end = _period(context)
-        ev = cfg.compliance_audit.evidence
+        ev = cfg.tasks.compliance_audit.settings.evidence
         results: list[tuple[str, CheckResult]] = []
         for task_id in task_ids:
             results += [(task_id, r) for r in collect_results(ti, [task_id])]
@@ -167,7 +169,7 @@ def evidence_pack(task_ids: list[str], context: dict[str, Any]) -> ResultDicts:
                 dsn,
                 start,
                 end + timedelta(seconds=1),
-                max_findings=cfg.compliance_audit.evidence_max_findings,
+                max_findings=cfg.tasks.compliance_audit.settings.evidence_max_findings,
             )
         except (psycopg.Error, StoreError) as exc:
             stored_error = f"{type(exc).__name__}: {exc}"

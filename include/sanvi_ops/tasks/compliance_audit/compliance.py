@@ -544,7 +544,7 @@ def vendor_availability(
                     "vendors",
                     f"{vendor.name}: no {vendor.dag_id} results match {', '.join(vendor.checks)} this quarter; "
                     f"its {vendor.sla_pct:g} % SLA cannot be reviewed",
-                    f"probe the vendor in {vendor.dag_id} and list its checks in compliance_audit.vendors.{vendor.key}",
+                    f"probe the vendor in {vendor.dag_id} and list its checks in tasks.compliance_audit.settings.vendors.{vendor.key}",
                     **base,
                 )
             )
@@ -749,7 +749,7 @@ def write_evidence_pack(
             summary=(
                 f"evidence pack NOT written: bucket {bucket} has versioning {versioning or 'never enabled'}, an "
                 f"audit record must not be overwritable — Action: aws s3api put-bucket-versioning --bucket {bucket} "
-                "--versioning-configuration Status=Enabled (compliance_audit.evidence.bucket)"
+                "--versioning-configuration Status=Enabled (tasks.compliance_audit.settings.evidence.bucket)"
             ),
             details={"bucket": bucket, "key": key, "versioning": versioning, "sha256": sha},
             component="audit",

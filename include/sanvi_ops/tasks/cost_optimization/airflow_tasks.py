@@ -33,7 +33,7 @@ def _client(cfg: MaintenanceConfig, service: str) -> Any:
 def prices(cfg: MaintenanceConfig) -> Any:
     from sanvi_ops.tasks.cost_optimization.cost import Prices
 
-    co = cfg.cost_optimization
+    co = cfg.tasks.cost_optimization.settings
     return Prices(
         ebs_gb_month=dict(co.ebs_gb_month_usd),
         snapshot_gb_month=co.snapshot_gb_month_usd,
@@ -46,7 +46,7 @@ def spend(context: dict[str, Any]) -> ResultDicts:
     from sanvi_ops.tasks.cost_optimization.cost import check_spend
 
     def run(cfg: MaintenanceConfig) -> list[CheckResult]:
-        co = cfg.cost_optimization
+        co = cfg.tasks.cost_optimization.settings
         return check_spend(
             _client(cfg, "ce"),
             run_date(context),

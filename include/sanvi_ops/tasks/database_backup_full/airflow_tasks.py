@@ -47,14 +47,14 @@ def _s3(cfg: MaintenanceConfig, service: str = "s3") -> Any:
 
 
 def _rds_instances(cfg: MaintenanceConfig, check: str) -> tuple[list[str], ResultDicts | None]:
-    instances = list(cfg.health_check.rds_instances)
+    instances = list(cfg.tasks.system_health_check.settings.rds_instances)
     if instances:
         return instances, None
     return [], [
         CheckResult(
             check,
             Status.ERROR,
-            "database_backups.mode is rds but health_check.rds_instances is empty: no instance to back up",
+            "database_backups.mode is rds but tasks.system_health_check.settings.rds_instances is empty: no instance to back up",
             component="rds",
         ).to_dict()
     ]

@@ -6,9 +6,9 @@ in the form: only ``mode: tables`` requires it, checked here, and other modes ig
 ``dry_run`` (``auto`` | ``yes`` | ``no``), judged before this task by the approval gate
 (:mod:`sanvi_ops.airflow_kit.approval`) into a :class:`~sanvi_ops.core.run_policy.Verdict`: a dry run reports
 the plan and changes nothing; a refused run (an approval rejected or unanswered) is a ``skipped``
-result naming why; a scheduled run outside ``vacuum.window`` refuses with a ``skipped`` result;
+result naming why; a scheduled run outside ``tasks.database_maintenance.settings.window`` refuses with a ``skipped`` result;
 a manual run the gate let change things (inside a window, or approved) may vacuum outside
-``vacuum.window``. Inside the window the time box is cut to the window's end. A missing or
+``tasks.database_maintenance.settings.window``. Inside the window the time box is cut to the window's end. A missing or
 unreachable database is an ``error`` result, never a crash.
 """
 
@@ -42,7 +42,7 @@ def plan_and_vacuum(
 
     from sanvi_ops.tasks.database_maintenance import vacuum
 
-    vc = cfg.vacuum
+    vc = cfg.tasks.database_maintenance.settings
     mode = cast(vacuum.Mode, str(params.get("mode") or "needed"))
     tables = [str(t) for t in (params.get("tables") or []) if str(t).strip()]
     force = bool(params.get("force_outside_window", False))
@@ -106,7 +106,7 @@ def apply_verdict(
     effective = {k: v for k, v in params.items() if k != "force_outside_window"}
     if verdict.dry_run:
         return {**effective, "mode": "dry_run"}
-    window = cfg.vacuum.window
+    window = cfg.tasks.database_maintenance.settings.window
     if window.is_open(now, cfg.timezone):
         return effective  # the time box is cut to the window's end
     if verdict.outside_window_ok:

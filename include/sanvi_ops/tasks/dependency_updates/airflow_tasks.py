@@ -22,7 +22,7 @@ def _review(
 ) -> list[CheckResult]:
     from sanvi_ops.tasks.dependency_updates.dependencies import PackageIndex, Source, review_requirements
 
-    du = cfg.dependency_updates
+    du = cfg.tasks.dependency_updates.settings
     with PackageIndex(
         du.index_url, du.index_api, timeout_s=du.timeout_seconds, concurrency=du.concurrency
     ) as index:
@@ -36,13 +36,13 @@ def _review(
 
 def app_requirements() -> ResultDicts:
     def run(cfg: MaintenanceConfig) -> list[CheckResult]:
-        paths = [Path(p) for p in cfg.dependency_updates.app_requirements]
+        paths = [Path(p) for p in cfg.tasks.dependency_updates.settings.app_requirements]
         if not paths:
             return [
                 CheckResult(
                     check="app.requirements",
                     status=Status.SKIPPED,
-                    summary="nothing to review: dependency_updates.app_requirements is empty in the maintenance config",
+                    summary="nothing to review: tasks.dependency_updates.settings.app_requirements is empty in the maintenance config",
                     component="application",
                 )
             ]
@@ -55,7 +55,7 @@ def app_requirements() -> ResultDicts:
 
 def project_requirements() -> ResultDicts:
     def run(cfg: MaintenanceConfig) -> list[CheckResult]:
-        paths = [REPO_ROOT / p for p in cfg.dependency_updates.project_requirements]
+        paths = [REPO_ROOT / p for p in cfg.tasks.dependency_updates.settings.project_requirements]
         return _review(cfg, "ops", "sanvi-ops", paths, REPO_ROOT)
 
     return guard("sanvi-ops", Status.ERROR, run)

@@ -43,7 +43,10 @@ def grade_and_record(
     try:
         store_dsn = results_store(cfg).dsn
         history = load_samples(
-            store_dsn, [u.target for u in usages], at - cfg.disk_space.history, exclude_run_id=run_id
+            store_dsn,
+            [u.target for u in usages],
+            at - cfg.tasks.disk_space_check.settings.history,
+            exclude_run_id=run_id,
         )
     except Exception as exc:  # the forecast is a bonus; the percentages stand without it
         log.warning("results store unavailable for disk history: %s", exc)
@@ -63,7 +66,7 @@ def grade_and_record(
             history.get(u.target, []),
             warning_pct=thr.warning,
             critical_pct=thr.critical,
-            full_within_days=cfg.disk_space.full_within_days,
+            full_within_days=cfg.tasks.disk_space_check.settings.full_within_days,
         )
         for u in usages
     ]
@@ -99,7 +102,7 @@ def filesystems(context: Mapping[str, Any]) -> ResultDicts:
         return connection_result("filesystems", exc, Status.SKIPPED)
     except ValueError as exc:
         return connection_result("filesystems", exc, Status.ERROR)
-    d = cfg.disk_space
+    d = cfg.tasks.disk_space_check.settings
     try:
         with PrometheusClient(base_url, timeout_s=d.timeout_seconds, auth=auth) as prom:
             usages = filesystem_usage(
@@ -149,13 +152,13 @@ def rds(context: Mapping[str, Any]) -> ResultDicts:
 
     cfg = load_config()
     at = evaluation_time(context)
-    instances = list(cfg.health_check.rds_instances)
+    instances = list(cfg.tasks.system_health_check.settings.rds_instances)
     if not instances:
         return [
             CheckResult(
                 check="disk.rds",
                 status=Status.SKIPPED,
-                summary="no RDS instances configured (health_check.rds_instances)",
+                summary="no RDS instances configured (tasks.system_health_check.settings.rds_instances)",
                 component="rds",
             ).to_dict()
         ]
@@ -172,7 +175,7 @@ def rds(context: Mapping[str, Any]) -> ResultDicts:
 
 def postgres(context: Mapping[str, Any]) -> ResultDicts:
     """Database sizes (growth per week) and the largest tables of the application database (as
-    many as the ``top_tables`` Param, else ``disk_space.top_tables``)."""
+    many as the ``top_tables`` Param, else ``tasks.disk_space_check.settings.top_tables``)."""
     import psycopg
 
     from sanvi_ops.airflow_kit.connections import postgres_dsn
@@ -188,8 +191,10 @@ def postgres(context: Mapping[str, Any]) -> ResultDicts:
         usages, largest = database_sizes(
             dsn,
             at,
-            top_tables=int(param_value(context, "top_tables", cfg.disk_space.top_tables)),
-            timeout_s=cfg.disk_space.timeout_seconds,
+            top_tables=int(
+                param_value(context, "top_tables", cfg.tasks.disk_space_check.settings.top_tables)
+            ),
+            timeout_s=cfg.tasks.disk_space_check.settings.timeout_seconds,
         )
     except psycopg.Error as exc:
         from sanvi_ops.core.store import redact

@@ -71,7 +71,7 @@ def _s3_in(cfg: MaintenanceConfig, region: str | None) -> Any:
 
 def dr_restore_settings(cfg: MaintenanceConfig, *, bucket: str | None = None) -> Any:
     """:class:`sanvi_ops.tasks.backup_testing.restore.RestoreSettings` of the DR cluster."""
-    d = cfg.dr_testing
+    d = cfg.tasks.dr_testing.settings
     settings = settings_from(cfg)
     settings.scratch_root = Path(d.scratch_dir) if d.scratch_dir else default_dr_root()
     settings.port = d.port
@@ -98,7 +98,7 @@ def dr_test(context: Mapping[str, Any]) -> ResultDicts:
         scope, why = resolve_scope(context, cfg)
     except ValueError as exc:
         return [CheckResult("dr.scope", Status.ERROR, str(exc), component="dr").to_dict()]
-    d, v = cfg.dr_testing, cfg.database_backups.verification
+    d, v = cfg.tasks.dr_testing.settings, cfg.tasks.backup_verification.settings
     site = scope == "dr_site_activation"
     region = d.dr_region if site else None
     dag_id, run_id = run_id_of(context, "dr_testing")
@@ -113,7 +113,7 @@ def dr_test(context: Mapping[str, Any]) -> ResultDicts:
         backups_bucket=d.replica_buckets.backups if site else cfg.database_backups.bucket,
         files_bucket=d.replica_buckets.files
         if site
-        else (v.files_bucket or cfg.health_check.buckets.get("files")),
+        else (v.files_bucket or cfg.tasks.system_health_check.settings.buckets.get("files")),
         configuration_bucket=d.replica_buckets.configuration if site else v.configuration_bucket,
         files_max_objects=d.files_max_objects,
         files_max_mb=d.files_max_mb,
@@ -142,7 +142,7 @@ def dr_test(context: Mapping[str, Any]) -> ResultDicts:
                     missing = CheckResult(
                         "dr.database.run",
                         Status.CRITICAL,
-                        "dr_testing.replica_buckets.backups is not set: no backups in the DR region to recover from",
+                        "tasks.dr_testing.settings.replica_buckets.backups is not set: no backups in the DR region to recover from",
                         severity="P2",
                         component="dr",
                     )
@@ -177,7 +177,7 @@ def _rds_database(cfg: MaintenanceConfig, *, run_id: str, app: Any, dry_run: boo
     from sanvi_ops.airflow_kit.connections import aws_client
     from sanvi_ops.tasks.backup_testing.rds_restore import restore_latest_time
 
-    d = cfg.dr_testing
+    d = cfg.tasks.dr_testing.settings
     source_region = aws_client(cfg.connections.aws, "rds").meta.region_name
     rds_dr = aws_client(cfg.connections.aws, "rds", region_name=d.dr_region)
     settings = rds_settings(cfg, rto=d.rto, rpo=d.rpo)
@@ -211,7 +211,9 @@ def _record(cfg: MaintenanceConfig, dag_id: str, run_id: str, outcome: Any) -> l
     try:
         store_dsn = results_store(cfg).dsn
         kind = KINDS[outcome.scope]
-        earlier = recent_tests(store_dsn, cfg.dr_testing.trend_runs, before_run=run_id, kind=kind)
+        earlier = recent_tests(
+            store_dsn, cfg.tasks.dr_testing.settings.trend_runs, before_run=run_id, kind=kind
+        )
         for row_kind, row in rows:
             record_test(store_dsn, dag_id, run_id, row, kind=row_kind)
         current = dict(rows)[kind]

@@ -15,7 +15,7 @@ What each scope recovers
 ========================
 - **database** (every scope): the newest complete backup whose whole chain (full + incrementals)
   is in S3 is restored with :func:`sanvi_ops.tasks.backup_testing.restore.run_restore_test` into a DR cluster on this
-  worker (``dr_testing.scratch_dir`` / ``port``; the same guards: never the application
+  worker (``tasks.dr_testing.settings.scratch_dir`` / ``port``; the same guards: never the application
   database's server nor a ``production_targets`` entry, the directory empty or ours), validated
   (``pg_amcheck``, row counts against the manifest, smoke queries) without contacting the primary
   (its catalog is not compared) and always removed. A gap in the newest chain is critical and
@@ -28,11 +28,11 @@ What each scope recovers
   extrapolated from the measured MB/s) and **configuration** (the versioned configuration
   bucket: versioning on, every latest object retrievable, its SHA-256 recorded).
 - **dr_site_activation**: the same, but from the DR region: the replica buckets
-  (``dr_testing.replica_buckets``) must exist *in* ``dr_region``, and everything is read there.
+  (``tasks.dr_testing.settings.replica_buckets``) must exist *in* ``dr_region``, and everything is read there.
 
 RTO = drill start → the last component recovered (the database: server healthy and answering
 the smoke queries). RPO = drill start − newest ``rpo_column`` row in the recovered database.
-Both are compared with the guide's 1-hour objective (``dr_testing.rto``/``rpo``). Each scope
+Both are compared with the guide's 1-hour objective (``tasks.dr_testing.settings.rto``/``rpo``). Each scope
 records its row in ``recovery_tests`` (kinds ``dr_database``, ``dr_full_system``,
 ``dr_site_activation``), every component its own recovery time in ``details``.
 """
@@ -573,7 +573,7 @@ def _site_checks(settings: DrSettings, s3: Any | None) -> list[CheckResult]:
             _result(
                 "site.buckets",
                 Status.ERROR,
-                f"dr_testing.replica_buckets.{', '.join(missing)} not set: the DR site's copies are unknown",
+                f"tasks.dr_testing.settings.replica_buckets.{', '.join(missing)} not set: the DR site's copies are unknown",
             )
         )
     wrong = [
@@ -613,7 +613,11 @@ def _other_components(settings: DrSettings, s3: Any, t0: float) -> tuple[list[Co
     else:
         comp = ComponentOutcome(
             "file_storage",
-            _result("file_storage", Status.ERROR, "no files bucket configured (health_check.buckets.files)"),
+            _result(
+                "file_storage",
+                Status.ERROR,
+                "no files bucket configured (tasks.system_health_check.settings.buckets.files)",
+            ),
         )
     comps.append(comp)
     if comp.seconds is not None:  # a sampled bucket: the whole one's extrapolated end
@@ -628,7 +632,7 @@ def _other_components(settings: DrSettings, s3: Any, t0: float) -> tuple[list[Co
             _result(
                 "configuration",
                 Status.ERROR,
-                "no configuration bucket configured (database_backups.verification.configuration_bucket)",
+                "no configuration bucket configured (tasks.backup_verification.settings.configuration_bucket)",
             ),
         )
     comps.append(comp)

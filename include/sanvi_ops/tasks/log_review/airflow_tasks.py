@@ -51,7 +51,7 @@ def _signature_store(cfg: MaintenanceConfig) -> tuple[Any, CheckResult | None]:
 def cloudwatch_logs(
     run_id: str, end: datetime, *, hours: int | None = None, groups: Sequence[str] | None = None
 ) -> ResultDicts:
-    """Review the configured log groups over ``log_review.lookback`` before ``end``.
+    """Review the configured log groups over ``tasks.log_review.settings.lookback`` before ``end``.
 
     :param hours: the manual run's ``hours`` Param: look back this many hours instead.
     :param groups: the manual run's ``log_groups`` Param: review only these groups.
@@ -61,7 +61,7 @@ def cloudwatch_logs(
     from sanvi_ops.tasks.log_review.logs import limits_from, logs_client_config, review_group
 
     def run(cfg: MaintenanceConfig) -> list[CheckResult]:
-        lr = cfg.log_review
+        lr = cfg.tasks.log_review.settings
         window = lr.lookback if hours is None else timedelta(hours=hours)
         chosen = list(lr.log_groups) if not groups else list(groups)
         if not chosen:
@@ -69,7 +69,7 @@ def cloudwatch_logs(
                 CheckResult(
                     check="logs.groups",
                     status=Status.SKIPPED,
-                    summary="nothing to review: log_review.log_groups is empty in the maintenance config",
+                    summary="nothing to review: tasks.log_review.settings.log_groups is empty in the maintenance config",
                     component="logs",
                 )
             ]
@@ -110,13 +110,13 @@ def postgres_log(run_id: str, end: datetime) -> ResultDicts:
     from sanvi_ops.tasks.log_review.logs import review_postgres_log
 
     def run(cfg: MaintenanceConfig) -> list[CheckResult]:
-        lr = cfg.log_review
+        lr = cfg.tasks.log_review.settings
         if not lr.postgres_log:
             return [
                 CheckResult(
                     check="postgres.server_log",
                     status=Status.SKIPPED,
-                    summary="turned off (log_review.postgres_log: false)",
+                    summary="turned off (tasks.log_review.settings.postgres_log: false)",
                     component="postgres",
                 )
             ]

@@ -13,7 +13,7 @@ week is called out as new. A source's first review is the baseline, not news.
 
 The error rate is held to the guide's ``thresholds.error_rate`` (in % of all events) when the
 group's total in the window is known (counted up to a bound), else errors per minute are held to
-``log_review.errors_per_minute``.
+``tasks.log_review.settings.errors_per_minute``.
 
 CloudWatch throttling is retried by botocore (adaptive mode, see :func:`logs_client_config`);
 when it persists, the group's review is an ``error`` result saying so, never a crash.
@@ -285,7 +285,7 @@ class RateLimits:
     """The thresholds an error rate is held to."""
 
     percent: Threshold  # the guide's thresholds.error_rate (% of all events)
-    per_minute: Threshold  # log_review.errors_per_minute, when the total is unknown
+    per_minute: Threshold  # tasks.log_review.settings.errors_per_minute, when the total is unknown
 
 
 def judge_source(
@@ -470,10 +470,10 @@ def _read_error(group: str, exc: LogsReadError, attempts: int) -> CheckResult:
         summary = (
             f"{group}: CloudWatch Logs throttled the review ({exc.code}) after {attempts} attempt(s) with "
             "adaptive backoff; this group was not reviewed. Rerun the task later; if it recurs, raise the "
-            "FilterLogEvents quota or lower log_review.max_total_events_per_group"
+            "FilterLogEvents quota or lower tasks.log_review.settings.max_total_events_per_group"
         )
     elif exc.code == "ResourceNotFoundException":
-        summary = f"{group}: log group not found; fix log_review.log_groups in the maintenance config"
+        summary = f"{group}: log group not found; fix tasks.log_review.settings.log_groups in the maintenance config"
     elif exc.code == "UnrecognizedClientException":
         summary = f"{group}: AWS does not know the connection's credentials ({exc}); fix the AWS connection"
     else:

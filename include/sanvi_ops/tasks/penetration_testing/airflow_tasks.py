@@ -16,27 +16,27 @@ from sanvi_ops.core.results import CheckResult, ResultDicts, Status
 
 
 def frontend_urls(cfg: MaintenanceConfig) -> list[tuple[str, str]]:
-    """``(name, url)`` per frontend: ``penetration_testing.urls`` (named by host) or the URLs of
+    """``(name, url)`` per frontend: ``tasks.penetration_testing.settings.urls`` (named by host) or the URLs of
     the listed environments (named by environment). An unknown environment raises ValueError."""
-    pt = cfg.penetration_testing
+    pt = cfg.tasks.penetration_testing.settings
     if pt.urls:
         return [(urlsplit(str(u)).hostname or str(u), str(u)) for u in pt.urls]
     unknown = [e for e in pt.environments if e not in cfg.environments]
     if unknown:
-        raise ValueError(f"penetration_testing.environments: unknown environment(s) {unknown}")
+        raise ValueError(f"tasks.penetration_testing.settings.environments: unknown environment(s) {unknown}")
     return [(env, str(cfg.environments[env].url)) for env in pt.environments]
 
 
 def scan_hosts(cfg: MaintenanceConfig) -> list[str]:
-    """``penetration_testing.hosts`` or the frontend URLs' host names (each once, in order)."""
-    if cfg.penetration_testing.hosts:
-        return list(dict.fromkeys(cfg.penetration_testing.hosts))
+    """``tasks.penetration_testing.settings.hosts`` or the frontend URLs' host names (each once, in order)."""
+    if cfg.tasks.penetration_testing.settings.hosts:
+        return list(dict.fromkeys(cfg.tasks.penetration_testing.settings.hosts))
     return list(dict.fromkeys(h for _, u in frontend_urls(cfg) if (h := urlsplit(u).hostname)))
 
 
 def tls_targets(cfg: MaintenanceConfig) -> list[tuple[str, str, int]]:
-    """``(name, host, port)``: ``penetration_testing.tls_endpoints`` or the https frontend URLs."""
-    pt = cfg.penetration_testing
+    """``(name, host, port)``: ``tasks.penetration_testing.settings.tls_endpoints`` or the https frontend URLs."""
+    pt = cfg.tasks.penetration_testing.settings
     urls = (
         [(urlsplit(str(u)).hostname or str(u), str(u)) for u in pt.tls_endpoints]
         if pt.tls_endpoints
@@ -58,10 +58,12 @@ def ports() -> ResultDicts:
     from sanvi_ops.tasks.penetration_testing.exposure import scan_ports
 
     def run(cfg: MaintenanceConfig) -> list[CheckResult]:
-        pt = cfg.penetration_testing
+        pt = cfg.tasks.penetration_testing.settings
         hosts = scan_hosts(cfg)
         if not hosts:
-            return _skipped("ports", "ports", "no host to scan (penetration_testing.hosts / urls)")
+            return _skipped(
+                "ports", "ports", "no host to scan (tasks.penetration_testing.settings.hosts / urls)"
+            )
         results: list[CheckResult] = []
         for host in hosts:
             results += scan_ports(
@@ -81,10 +83,12 @@ def tls_ciphers() -> ResultDicts:
     from sanvi_ops.tasks.security_scan.security import check_tls_endpoint
 
     def run(cfg: MaintenanceConfig) -> list[CheckResult]:
-        pt, sc = cfg.penetration_testing, cfg.security_scan
+        pt, sc = cfg.tasks.penetration_testing.settings, cfg.tasks.security_scan.settings
         targets = tls_targets(cfg)
         if not targets:
-            return _skipped("tls", "tls", "no https endpoint (penetration_testing.tls_endpoints / urls)")
+            return _skipped(
+                "tls", "tls", "no https endpoint (tasks.penetration_testing.settings.tls_endpoints / urls)"
+            )
         results: list[CheckResult] = []
         for name, host, port in targets:
             results += check_tls_endpoint(
@@ -106,11 +110,11 @@ def security_headers() -> ResultDicts:
     from sanvi_ops.tasks.penetration_testing.exposure import check_security_headers
 
     def run(cfg: MaintenanceConfig) -> list[CheckResult]:
-        pt = cfg.penetration_testing
+        pt = cfg.tasks.penetration_testing.settings
         urls = frontend_urls(cfg)
         if not urls:
-            return _skipped("headers", "headers", "no frontend URL (penetration_testing.urls)")
-        verify: bool | str = cfg.security_scan.tls_ca_file or True
+            return _skipped("headers", "headers", "no frontend URL (tasks.penetration_testing.settings.urls)")
+        verify: bool | str = cfg.tasks.security_scan.settings.tls_ca_file or True
         results: list[CheckResult] = []
         for name, url in urls:
             results += check_security_headers(

@@ -40,7 +40,7 @@ def evaluation_time(context: Mapping[str, Any]) -> datetime:
 def _service_queries(cfg: MaintenanceConfig) -> Any:
     from sanvi_ops.tasks.performance_analysis.performance import ServiceQueries
 
-    p = cfg.performance_analysis
+    p = cfg.tasks.performance_analysis.settings
     return ServiceQueries(
         request_rate=p.request_rate_query, error_rate=p.error_rate_query, latency_p95=p.latency_p95_query
     )
@@ -51,7 +51,7 @@ def database(context: Mapping[str, Any]) -> ResultDicts:
     scans, connection pool; keeps this week's statement snapshot in the results store.
 
     A manual run's ``top_queries`` Param sets how many statements (and sequentially scanned
-    tables) are listed; empty = ``performance_analysis.top_queries``."""
+    tables) are listed; empty = ``tasks.performance_analysis.settings.top_queries``."""
     from sanvi_ops.airflow_kit.connections import postgres_dsn
     from sanvi_ops.tasks.performance_analysis.performance import (
         check_database,
@@ -60,7 +60,7 @@ def database(context: Mapping[str, Any]) -> ResultDicts:
     )
 
     cfg = load_config()
-    p = cfg.performance_analysis
+    p = cfg.tasks.performance_analysis.settings
     at = evaluation_time(context)
     run_id = str(getattr(context.get("dag_run"), "run_id", "") or f"manual__{at.isoformat()}")
     try:
@@ -120,7 +120,9 @@ def service(context: Mapping[str, Any]) -> ResultDicts:
     except ValueError as exc:
         return connection_result("service", exc, Status.ERROR)
     err, lat = cfg.thresholds.error_rate, cfg.thresholds.latency_p95
-    with PrometheusClient(base_url, timeout_s=cfg.performance_analysis.timeout_seconds, auth=auth) as prom:
+    with PrometheusClient(
+        base_url, timeout_s=cfg.tasks.performance_analysis.settings.timeout_seconds, auth=auth
+    ) as prom:
         results = check_service(
             prom,
             at,
@@ -135,7 +137,7 @@ def service(context: Mapping[str, Any]) -> ResultDicts:
                 error_critical_for=err.critical_for or timedelta(minutes=1),
                 latency_warning_ms=lat.warning,
                 latency_critical_ms=lat.critical,
-                budget_warning_left_pct=cfg.performance_analysis.error_budget_warning_left_pct,
+                budget_warning_left_pct=cfg.tasks.performance_analysis.settings.error_budget_warning_left_pct,
             ),
         )
     return [r.to_dict() for r in results]
@@ -167,10 +169,13 @@ def chart(context: Mapping[str, Any]) -> ResultDicts:
         return result(Status.SKIPPED, f"no chart: {exc}")
     try:
         with PrometheusClient(
-            base_url, timeout_s=cfg.performance_analysis.timeout_seconds, auth=auth
+            base_url, timeout_s=cfg.tasks.performance_analysis.settings.timeout_seconds, auth=auth
         ) as prom:
             latency, errors = week_series(
-                prom, at, queries=_service_queries(cfg), step=cfg.performance_analysis.chart_step
+                prom,
+                at,
+                queries=_service_queries(cfg),
+                step=cfg.tasks.performance_analysis.settings.chart_step,
             )
     except PrometheusError as exc:
         return result(Status.SKIPPED, f"no chart: {exc}")

@@ -16,9 +16,9 @@ def rds() -> ResultDicts:
     from sanvi_ops.tasks.security_patch_review.patches import review_rds
 
     def run(cfg: MaintenanceConfig) -> list[CheckResult]:
-        instances = list(cfg.health_check.rds_instances)
+        instances = list(cfg.tasks.system_health_check.settings.rds_instances)
         if not instances:
-            return [_nothing("rds.patches", "rds", "health_check.rds_instances")]
+            return [_nothing("rds.patches", "rds", "tasks.system_health_check.settings.rds_instances")]
         return review_rds(aws_client(cfg.connections.aws, "rds"), instances)
 
     return guard("rds", Status.ERROR, run)
@@ -29,9 +29,15 @@ def elasticache() -> ResultDicts:
     from sanvi_ops.tasks.security_patch_review.patches import review_elasticache
 
     def run(cfg: MaintenanceConfig) -> list[CheckResult]:
-        clusters = list(cfg.health_check.elasticache_clusters)
+        clusters = list(cfg.tasks.system_health_check.settings.elasticache_clusters)
         if not clusters:
-            return [_nothing("elasticache.patches", "elasticache", "health_check.elasticache_clusters")]
+            return [
+                _nothing(
+                    "elasticache.patches",
+                    "elasticache",
+                    "tasks.system_health_check.settings.elasticache_clusters",
+                )
+            ]
         return review_elasticache(aws_client(cfg.connections.aws, "elasticache"), clusters)
 
     return guard("elasticache", Status.ERROR, run)
@@ -42,9 +48,11 @@ def ecr_images() -> ResultDicts:
     from sanvi_ops.tasks.security_patch_review.patches import review_ecr
 
     def run(cfg: MaintenanceConfig) -> list[CheckResult]:
-        repos = list(cfg.security_patch_review.ecr_repositories)
+        repos = list(cfg.tasks.security_patch_review.settings.ecr_repositories)
         if not repos:
-            return [_nothing("ecr.image_findings", "ecr", "security_patch_review.ecr_repositories")]
+            return [
+                _nothing("ecr.image_findings", "ecr", "tasks.security_patch_review.settings.ecr_repositories")
+            ]
         return review_ecr(aws_client(cfg.connections.aws, "ecr"), repos)
 
     return guard("ecr", Status.ERROR, run)
@@ -58,7 +66,7 @@ def postgres_version() -> ResultDicts:
     )
 
     def run(cfg: MaintenanceConfig) -> list[CheckResult]:
-        spr = cfg.security_patch_review
+        spr = cfg.tasks.security_patch_review.settings
 
         def from_rds(major: int) -> int | None:
             try:

@@ -547,12 +547,12 @@ def review_postgres_server(
             status=Status.SKIPPED,
             summary=(
                 f"PostgreSQL {major}.{minor}: newest minor of {major} unknown; add it to "
-                "security_patch_review.postgres_newest_minor"
+                "tasks.security_patch_review.settings.postgres_newest_minor"
             ),
             component=COMPONENT_POSTGRES,
             details={
                 "current": f"{major}.{minor}",
-                "config_key": "security_patch_review.postgres_newest_minor",
+                "config_key": "tasks.security_patch_review.settings.postgres_newest_minor",
             },
         )
     result = _version_result(

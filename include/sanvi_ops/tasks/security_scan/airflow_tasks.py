@@ -28,8 +28,8 @@ def security_groups() -> ResultDicts:
     def run(cfg: MaintenanceConfig) -> list[CheckResult]:
         return check_security_groups(
             _client(cfg, "ec2"),
-            allowed_ports=cfg.security_scan.allowed_open_ports,
-            check_default_groups=cfg.security_scan.check_default_security_groups,
+            allowed_ports=cfg.tasks.security_scan.settings.allowed_open_ports,
+            check_default_groups=cfg.tasks.security_scan.settings.check_default_security_groups,
         )
 
     return guard("ec2", Status.ERROR, run)
@@ -77,7 +77,7 @@ def iam() -> ResultDicts:
     from sanvi_ops.tasks.security_scan.security import check_iam
 
     def run(cfg: MaintenanceConfig) -> list[CheckResult]:
-        sc = cfg.security_scan
+        sc = cfg.tasks.security_scan.settings
         return check_iam(
             _client(cfg, "iam"),
             key_max_age_days=sc.key_max_age_days,
@@ -94,10 +94,10 @@ def elasticache() -> ResultDicts:
 
 
 def tls_targets(cfg: MaintenanceConfig) -> list[tuple[str, str, int]]:
-    """``(name, host, port)`` per endpoint: ``security_scan.tls_endpoints`` or the environments'
+    """``(name, host, port)`` per endpoint: ``tasks.security_scan.settings.tls_endpoints`` or the environments'
     https URLs (named by environment)."""
-    if cfg.security_scan.tls_endpoints:
-        urls = [(urlsplit(u).hostname or u, u) for u in cfg.security_scan.tls_endpoints]
+    if cfg.tasks.security_scan.settings.tls_endpoints:
+        urls = [(urlsplit(u).hostname or u, u) for u in cfg.tasks.security_scan.settings.tls_endpoints]
     else:
         urls = [(key, env.url) for key, env in cfg.environments.items()]
     targets = []
@@ -113,14 +113,14 @@ def tls_endpoints() -> ResultDicts:
     from sanvi_ops.tasks.security_scan.security import check_tls_endpoint
 
     def run(cfg: MaintenanceConfig) -> list[CheckResult]:
-        sc = cfg.security_scan
+        sc = cfg.tasks.security_scan.settings
         targets = tls_targets(cfg)
         if not targets:
             return [
                 CheckResult(
                     check="tls.endpoints",
                     status=Status.SKIPPED,
-                    summary="no https endpoint in environments or security_scan.tls_endpoints",
+                    summary="no https endpoint in environments or tasks.security_scan.settings.tls_endpoints",
                     component="tls",
                 )
             ]

@@ -18,7 +18,7 @@ def http_endpoints() -> ResultDicts:
     def run(cfg: MaintenanceConfig) -> list[CheckResult]:
         latency = cfg.thresholds.latency_p95
         return check_endpoints(
-            list(cfg.health_check.endpoints),
+            list(cfg.tasks.system_health_check.settings.endpoints),
             slo_p95_ms=cfg.slos.response_time_p95_ms,
             latency_warning_ms=latency.warning,
             latency_critical_ms=latency.critical,
@@ -37,7 +37,7 @@ def postgres() -> ResultDicts:
             postgres_dsn(cfg.connections.app_db),
             warning_pct=thr.warning,
             critical_pct=thr.critical,
-            timeout_s=cfg.health_check.component_timeout_seconds,
+            timeout_s=cfg.tasks.system_health_check.settings.component_timeout_seconds,
         )
 
     return guard("postgres", Status.ERROR, run)
@@ -51,7 +51,7 @@ def redis() -> ResultDicts:
         thr = cfg.thresholds.memory
         return check_redis(
             redis_url(cfg.connections.redis),
-            timeout_s=cfg.health_check.component_timeout_seconds,
+            timeout_s=cfg.tasks.system_health_check.settings.component_timeout_seconds,
             memory_warning_pct=thr.warning,
             memory_critical_pct=thr.critical,
         )
@@ -65,7 +65,7 @@ def aws() -> ResultDicts:
     from sanvi_ops.tasks.system_health_check.health import run_concurrently
 
     def run(cfg: MaintenanceConfig) -> list[CheckResult]:
-        hc = cfg.health_check
+        hc = cfg.tasks.system_health_check.settings
         conn_id = cfg.connections.aws
         return run_concurrently(
             {
@@ -91,10 +91,10 @@ def host_metrics() -> ResultDicts:
 
     def run(cfg: MaintenanceConfig) -> list[CheckResult]:
         base_url, auth = http_base_url(cfg.connections.prometheus)
-        queries = cfg.health_check.prometheus
+        queries = cfg.tasks.system_health_check.settings.prometheus
         # Six queries share the component's time budget: each gets a slice, so a slow
         # Prometheus is reported as such rather than as an overrun component.
-        per_query = max(1.0, cfg.health_check.component_timeout_seconds / 6)
+        per_query = max(1.0, cfg.tasks.system_health_check.settings.component_timeout_seconds / 6)
         with PrometheusClient(base_url, timeout_s=per_query, auth=auth) as prom:
             return check_host_metrics(
                 prom,
@@ -114,12 +114,14 @@ def airflow() -> ResultDicts:
     from sanvi_ops.tasks.system_health_check.health.airflow import check_airflow_health
 
     def run(cfg: MaintenanceConfig) -> list[CheckResult]:
-        settings = cfg.meta_monitoring.airflow_health
+        settings = cfg.tasks.system_health_check.settings.airflow_health
         base_url, auth = http_base_url(settings.connection)
         return check_airflow_health(
             base_url,
             path=settings.path,
-            timeout_s=min(settings.timeout_seconds, cfg.health_check.component_timeout_seconds),
+            timeout_s=min(
+                settings.timeout_seconds, cfg.tasks.system_health_check.settings.component_timeout_seconds
+            ),
             heartbeat_warning=settings.heartbeat_warning,
             heartbeat_critical=settings.heartbeat_critical,
             auth=auth,

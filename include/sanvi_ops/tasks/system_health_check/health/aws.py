@@ -95,7 +95,7 @@ ELASTICACHE_CRITICAL = {"create-failed", "deleted", "deleting", "incompatible-ne
 
 
 def _skipped(check: str, component: str, what: str) -> list[CheckResult]:
-    """``what`` ends with the config key in parentheses: ``"RDS instances (health_check.rds_instances)"``."""
+    """``what`` ends with the config key in parentheses: ``"RDS instances (tasks.system_health_check.settings.rds_instances)"``."""
     key = what.rsplit("(", 1)[-1].rstrip(")") if what.endswith(")") else ""
     return [
         CheckResult(
@@ -197,7 +197,7 @@ def check_buckets(s3: Any, buckets: dict[str, str]) -> list[CheckResult]:
     :param buckets: role → bucket name, e.g. ``{"backups": "sanvi-machinery-backups"}``.
     """
     if not buckets:
-        return _skipped("s3", "s3", "S3 buckets (health_check.buckets)")
+        return _skipped("s3", "s3", "S3 buckets (tasks.system_health_check.settings.buckets)")
     results: list[CheckResult] = []
     for role, bucket in buckets.items():
         check = f"s3.{role}"
@@ -305,7 +305,7 @@ def check_ecs(ecs: Any, cluster: str, services: Sequence[str]) -> list[CheckResu
     :param services: service names (``DescribeServices`` takes 10 at a time; we batch).
     """
     if not services:
-        return _skipped("ecs", "ecs", "ECS services (health_check.ecs_services)")
+        return _skipped("ecs", "ecs", "ECS services (tasks.system_health_check.settings.ecs_services)")
     found: dict[str, dict[str, Any]] = {}
     missing: dict[str, str] = {}
     for chunk in _chunks(list(services), 10):
@@ -410,7 +410,7 @@ def check_rds(rds: Any, instances: Sequence[str]) -> list[CheckResult]:
     :param instances: DB instance identifiers.
     """
     if not instances:
-        return _skipped("rds", "rds", "RDS instances (health_check.rds_instances)")
+        return _skipped("rds", "rds", "RDS instances (tasks.system_health_check.settings.rds_instances)")
     found: dict[str, dict[str, Any]] = {}
     try:
         paginator = rds.get_paginator("describe_db_instances")
@@ -460,7 +460,9 @@ def check_elasticache(ec: Any, clusters: Sequence[str]) -> list[CheckResult]:
     """
     if not clusters:
         return _skipped(
-            "elasticache", "elasticache", "ElastiCache clusters (health_check.elasticache_clusters)"
+            "elasticache",
+            "elasticache",
+            "ElastiCache clusters (tasks.system_health_check.settings.elasticache_clusters)",
         )
     by_id: dict[str, dict[str, Any]] = {}
     groups: dict[str, dict[str, Any]] = {}

@@ -54,7 +54,7 @@ T = TypeVar("T")
 
 
 class EndpointLike(Protocol):
-    """What a probe needs to know about an endpoint (``sanvi_ops.core.config.Endpoint`` fits)."""
+    """What a probe needs to know about an endpoint (``sanvi_ops.tasks.system_health_check.config.Endpoint`` fits)."""
 
     @property
     def name(self) -> str: ...
@@ -270,7 +270,7 @@ def check_endpoints(
     """Probe every endpoint concurrently; one result per endpoint, in the given order.
 
     :param endpoints: objects with ``name, url, environment, component, expect_status,
-        timeout_seconds`` (e.g. ``cfg.health_check.endpoints``). Names must be unique: they
+        timeout_seconds`` (e.g. ``cfg.tasks.system_health_check.settings.endpoints``). Names must be unique: they
         become the check names ``http.<name>``.
     :param slo_p95_ms: the response-time SLO (guide: 300 ms); above it → ``warning``.
     :param latency_warning_ms: the guide's latency warning (500 ms); above it → ``warning`` too.
@@ -290,7 +290,7 @@ def check_endpoints(
             CheckResult(
                 check="http",
                 status=Status.SKIPPED,
-                summary="No HTTP endpoints configured (health_check.endpoints is empty)",
+                summary="No HTTP endpoints configured (tasks.system_health_check.settings.endpoints is empty)",
                 component="http",
             )
         ]

@@ -335,7 +335,18 @@ def render(config_path: Path = DEFAULT_CONFIG_PATH) -> str:
             lines += [f"In the shipped file: {sections[name]}", ""]
         lines += ["| key | type | default | note |", "|---|---|---|---|"]
         lines += [_row(row) for row in _walk(model, prefix, notes)]
-    return "\n".join(lines) + "\n"
+    return _unlink_missing("\n".join(lines) + "\n")
+
+
+def _unlink_missing(text: str) -> str:
+    """A type links to its model's section only where there is one: nested models (a silence, a
+    threshold…) have no section of their own, their keys are the rows under the field's path."""
+    anchors = {m.group(1).strip().lower() for m in re.finditer(r"^## (.+)$", text, re.M)}
+    return re.sub(
+        r"\[([^\]]+)\]\(#([\w-]+)\)",
+        lambda m: m.group(0) if m.group(2) in anchors else m.group(1),
+        text,
+    )
 
 
 def _task_model(task_id: str) -> type[BaseModel]:

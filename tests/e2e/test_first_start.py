@@ -21,6 +21,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from devstack.first_start import NEEDS_A_FULL_BACKUP
@@ -121,3 +122,9 @@ def test_every_printed_and_documented_command_works(first_start: FirstStart) -> 
         if command.startswith("curl"):
             assert json.loads(done.stdout) == {"ok": True}, done.stdout
     print("\n" + "\n".join(f"  {t:6.1f} s  {c}" for t, c in timings))
+    # The banner's last command breaks the demo backend: healed for the tests that share the stack.
+    healed = httpx.post(
+        f"http://{demo}/_demo/state",
+        data={"environment": "production", "component": "backend", "status": "200"},
+    )
+    assert healed.json() == {"ok": True}, healed.text

@@ -29,7 +29,7 @@ import yaml
 
 from tests.fixtures.e2e import load_dag, task_states
 from tests.fixtures.postgres import own_cluster
-from tests.tasks.database_backup_full.test_e2e import BUCKET
+from tests.tasks.database_backup_full.test_e2e import BUCKET, seed_backup_targets
 
 
 @pytest.fixture(scope="module")
@@ -105,13 +105,7 @@ def test_backup_verify_restore_and_dr_drill_bring_back_the_source(
     cfg_path.write_text(yaml.safe_dump(cfg))
     monkeypatch.setenv("SANVI_OPS_CONFIG", str(cfg_path))
     env = e2e.connect(app_db=True, aws=True)
-    s3 = boto_client("s3")
-    s3.create_bucket(Bucket=BUCKET)
-    s3.create_bucket(Bucket="sanvi-machinery-files")
-    s3.put_bucket_versioning(Bucket="sanvi-machinery-files", VersioningConfiguration={"Status": "Enabled"})
-    ec2 = boto_client("ec2")
-    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]
-    ec2.create_image(InstanceId=instance["InstanceId"], Name="sanvi-app-weekly")
+    s3 = seed_backup_targets(boto_client)
 
     app_dsn, store_dsn = env["app_dsn"], env["store_dsn"]
     with psycopg.connect(app_dsn, autocommit=True) as conn:

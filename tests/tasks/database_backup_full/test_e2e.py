@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -33,6 +34,19 @@ REPO = Path(__file__).resolve().parents[3]
 BUCKET = "sanvi-machinery-backups"
 
 
+def seed_backup_targets(boto_client: Any) -> Any:
+    """What the backup DAGs back up to and from in moto: the backup bucket, the versioned files
+    bucket and an AMI named as the weekly system image; returns the S3 client."""
+    s3 = boto_client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.create_bucket(Bucket="sanvi-machinery-files")
+    s3.put_bucket_versioning(Bucket="sanvi-machinery-files", VersioningConfiguration={"Status": "Enabled"})
+    ec2 = boto_client("ec2")
+    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]
+    ec2.create_image(InstanceId=instance["InstanceId"], Name="sanvi-app-weekly")
+    return s3
+
+
 @pytest.fixture
 def backup_env(pg, e2e, boto_client, tmp_path, monkeypatch):
     cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
@@ -42,13 +56,7 @@ def backup_env(pg, e2e, boto_client, tmp_path, monkeypatch):
     monkeypatch.setenv("SANVI_OPS_CONFIG", str(cfg_path))
 
     env = e2e.connect(app_db=True, aws=True)
-    s3 = boto_client("s3")
-    s3.create_bucket(Bucket=BUCKET)
-    s3.create_bucket(Bucket="sanvi-machinery-files")
-    s3.put_bucket_versioning(Bucket="sanvi-machinery-files", VersioningConfiguration={"Status": "Enabled"})
-    ec2 = boto_client("ec2")
-    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]
-    ec2.create_image(InstanceId=instance["InstanceId"], Name="sanvi-app-weekly")
+    s3 = seed_backup_targets(boto_client)
 
     app_dsn = env["app_dsn"]
     with psycopg.connect(app_dsn, autocommit=True) as conn:

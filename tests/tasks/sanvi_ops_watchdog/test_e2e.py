@@ -68,7 +68,7 @@ def test_watchdog_pings_records_escalates_and_flushes(
 
 
 def test_watchdog_does_not_escalate_an_acknowledged_incident(
-    airflow_db,
+    e2e,
     make_db,
     slack_api: SlackApi,
     ops_monitor: OpsMonitor,
@@ -78,9 +78,9 @@ def test_watchdog_does_not_escalate_an_acknowledged_incident(
 
     store = ResultStore(make_db("watchdog_ack"))
     store.migrate()
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", pg_conn(store.dsn))
-    monkeypatch.setenv("AIRFLOW_CONN_SLACK_API_DEFAULT", slack_conn(slack_api))
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_HEARTBEAT", conn_env("http", host=ops_monitor.ping_url))
+    e2e.set("sanvi_ops_store", pg_conn(store.dsn))
+    e2e.slack()
+    e2e.set("sanvi_heartbeat", conn_env("http", host=ops_monitor.ping_url))
     cfg = load_config()
     opened = datetime.now(UTC) - timedelta(minutes=70)  # past both the Team Lead and the CTO level
     down = CheckResult(
@@ -93,7 +93,7 @@ def test_watchdog_does_not_escalate_an_acknowledged_incident(
     )
     assert ack.within_target
 
-    dr = _dag().test()
+    dr = load_dag(DAG_ID).test()
     assert {str(ti.state) for ti in dr.get_task_instances()} == {"success"}
     texts = [m["text"] for m in slack_api.messages]
     assert texts[0].startswith(f"[INCIDENT] {out.opened[0]} ")

@@ -23,6 +23,11 @@ os.environ.setdefault("SANVI_OPS_SEED_GOVERNANCE", "0")
 # scheduler path stores them first. So DAGs under test carry no deadline alert; the deadline
 # wiring is tested on its own (tests/airflow_kit/test_incident_hygiene.py turns it back on).
 os.environ.setdefault("SANVI_OPS_DEADLINE_ALERTS", "off")
+# Retries off under test: a failing task fails its run at once instead of after minutes of backoff
+# (the frame's flag; Airflow's default for tasks outside the frame). The shipped retries are
+# checked with the flag unset (tests/dags/test_dag_integrity.py).
+os.environ.setdefault("SANVI_OPS_TASK_RETRIES", "0")
+os.environ.setdefault("AIRFLOW__CORE__DEFAULT_TASK_RETRIES", "0")
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", os.path.join(_REPO, "dags"))
 os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", os.path.join(_REPO, "plugins"))
@@ -45,4 +50,5 @@ pytest_plugins = [
     "tests.fixtures.package_index",
     "tests.fixtures.ops_monitor",
     "tests.fixtures.stack",
+    "tests.fixtures.e2e",
 ]

@@ -24,7 +24,9 @@ pytestmark = pytest.mark.unit
 def dagbag():
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=str(REPO / "dags"), bundle_path=REPO / "dags")
+    with pytest.MonkeyPatch.context() as mp:  # the shipped retries, not the suite's (tests/conftest.py)
+        mp.delenv("SANVI_OPS_TASK_RETRIES", raising=False)
+        return DagBag(dag_folder=str(REPO / "dags"), bundle_path=REPO / "dags")
 
 
 @pytest.fixture(scope="module")

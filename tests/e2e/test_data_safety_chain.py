@@ -27,9 +27,9 @@ import psycopg
 import pytest
 import yaml
 
-from tests.fixtures.connections import aws_conn, slack_conn
+from tests.fixtures.e2e import load_dag, task_states
 from tests.fixtures.postgres import own_cluster
-from tests.tasks.database_backup_full.test_e2e import BUCKET, _dag, _pg_conn, _states
+from tests.tasks.database_backup_full.test_e2e import BUCKET, seed_backup_targets
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,7 @@ def _stored(store_dsn: str, run_id: str) -> dict[str, tuple[str, str, dict]]:
 
 
 def test_backup_verify_restore_and_dr_drill_bring_back_the_source(
-    pg, aws_endpoint, boto_client, slack_api, airflow_db, make_db, tmp_path, monkeypatch
+    pg, e2e, boto_client, slack_api, tmp_path, monkeypatch
 ):
     scratch = Path(tempfile.mkdtemp(prefix="sr-", dir="/tmp"))
     cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
@@ -104,15 +104,10 @@ def test_backup_verify_restore_and_dr_drill_bring_back_the_source(
     cfg_path = tmp_path / "maintenance.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
     monkeypatch.setenv("SANVI_OPS_CONFIG", str(cfg_path))
-    s3 = boto_client("s3")
-    s3.create_bucket(Bucket=BUCKET)
-    s3.create_bucket(Bucket="sanvi-machinery-files")
-    s3.put_bucket_versioning(Bucket="sanvi-machinery-files", VersioningConfiguration={"Status": "Enabled"})
-    ec2 = boto_client("ec2")
-    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]
-    ec2.create_image(InstanceId=instance["InstanceId"], Name="sanvi-app-weekly")
+    env = e2e.connect(app_db=True, aws=True)
+    s3 = seed_backup_targets(boto_client)
 
-    app_dsn, store_dsn = make_db("app"), make_db("store")
+    app_dsn, store_dsn = env["app_dsn"], env["store_dsn"]
     with psycopg.connect(app_dsn, autocommit=True) as conn:
         conn.execute("CREATE TABLE machines (id int PRIMARY KEY, name text, price numeric(10,2))")
         conn.execute("INSERT INTO machines SELECT g, 'machine ' || g, g * 1.5 FROM generate_series(1, 300) g")
@@ -122,32 +117,18 @@ def test_backup_verify_restore_and_dr_drill_bring_back_the_source(
         conn.execute("INSERT INTO orders SELECT g, 1 + g % 300, md5(g::text) FROM generate_series(1, 1000) g")
         conn.execute("CREATE TABLE events (id int, created_at timestamptz DEFAULT now())")
         conn.execute("INSERT INTO events VALUES (1, now())")
-    for name, value in (
-        ("SANVI_APP_DB", _pg_conn(app_dsn)),
-        ("SANVI_OPS_STORE", _pg_conn(store_dsn)),
-        (
-            "AWS_DEFAULT",
-            aws_conn(aws_endpoint),
-        ),
-        (
-            "SLACK_API_DEFAULT",
-            slack_conn(slack_api),
-        ),
-    ):
-        monkeypatch.setenv(f"AIRFLOW_CONN_{name}", value)
-
     day = datetime(2026, 12, 1, tzinfo=UTC)  # a December drill: scope database
-    run = _dag("backups", "database_backup_full").test(logical_date=day.replace(hour=1))
-    assert set(_states(run).values()) == {"success"}, _states(run)
+    run = load_dag("database_backup_full").test(logical_date=day.replace(hour=1))
+    assert set(task_states(run).values()) == {"success"}, task_states(run)
     with psycopg.connect(app_dsn, autocommit=True) as conn:  # an hour of business
         conn.execute("UPDATE machines SET price = price * 2 WHERE id <= 10")
         conn.execute("INSERT INTO orders SELECT g, 7, 'late ' || g FROM generate_series(1001, 1050) g")
         conn.execute("DELETE FROM orders WHERE id <= 5")
         conn.execute("INSERT INTO events VALUES (2, now())")
-    run = _dag("backups", "database_backup_incremental").test(logical_date=day.replace(hour=2))
-    assert set(_states(run).values()) == {"success"}, _states(run)
+    run = load_dag("database_backup_incremental").test(logical_date=day.replace(hour=2))
+    assert set(task_states(run).values()) == {"success"}, task_states(run)
 
-    run = _dag("daily", "backup_verification").test(logical_date=datetime.now(UTC))
+    run = load_dag("backup_verification").test(logical_date=datetime.now(UTC))
     verified = _stored(store_dsn, run.run_id)
     assert verified["backup.full.exists"][0] == "ok" and verified["backup.full.checksums"][0] == "ok", (
         verified
@@ -161,8 +142,8 @@ def test_backup_verify_restore_and_dr_drill_bring_back_the_source(
         }
     assert live_counts == {"machines": 300, "orders": 1045, "events": 2}
 
-    run = _dag("weekly", "backup_testing").test(logical_date=day.replace(hour=3))
-    assert set(_states(run).values()) == {"success"}, _states(run)
+    run = load_dag("backup_testing").test(logical_date=day.replace(hour=3))
+    assert set(task_states(run).values()) == {"success"}, task_states(run)
     restored = _stored(store_dsn, run.run_id)
     assert restored["restore.row_counts"][0] == "ok", restored["restore.row_counts"]
     for name in ("restore.verify", "restore.config", "restore.amcheck"):
@@ -170,8 +151,8 @@ def test_backup_verify_restore_and_dr_drill_bring_back_the_source(
     assert restored["restore.smoke"][2]["answer_sha256"] == source
     assert "chain of 2" in restored["restore.duration"][1]
 
-    run = _dag("monthly", "dr_testing").test(logical_date=day.replace(hour=11))
-    assert set(_states(run).values()) == {"success"}, _states(run)
+    run = load_dag("dr_testing").test(logical_date=day.replace(hour=11))
+    assert set(task_states(run).values()) == {"success"}, task_states(run)
     drilled = _stored(store_dsn, run.run_id)
     assert drilled["dr.scope"][1].startswith("scope database")
     for name in (

@@ -37,6 +37,7 @@ import psycopg
 import pytest
 import yaml
 
+from tests.fixtures.e2e import load_dag, task_states
 from tests.tasks.compliance_audit.test_e2e import audit_env  # noqa: F401 - fixture
 from tests.tasks.cost_optimization.test_e2e import cost_env  # noqa: F401 - fixture
 from tests.tasks.database_maintenance.test_e2e import maint_env  # noqa: F401 - fixture
@@ -143,14 +144,6 @@ def _edit_config(edit: Callable[[dict[str, Any]], None]) -> None:
     clear_config_cache()
 
 
-def _load(dag_file: str, dag_id: str) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO / "dags" / dag_file), bundle_path=REPO / "dags")
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags[dag_id]
-
-
 @dataclass
 class Person:
     """Someone answering requests through the REST API in a thread, while ``dag.test()`` runs."""
@@ -250,10 +243,6 @@ def _posted(slack_api: Any, needle: str) -> list[str]:
     return [json.dumps(m, ensure_ascii=False) for m in slack_api.messages if needle in json.dumps(m)]
 
 
-def _states(dr: Any) -> dict[str, str]:
-    return {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
-
-
 # ------------------------------------------------------------------------------------ tests
 
 
@@ -293,11 +282,11 @@ def test_cost_review_rejected_through_the_api_turns_the_run_red(
         assert resp.status_code == 200, resp.text
 
     person.start(script)
-    dag = _load("quarterly/cost_optimization.py", "cost_optimization")
+    dag = load_dag("cost_optimization")
     dr = dag.test(logical_date=datetime.now(UTC).replace(microsecond=0) + timedelta(days=40))
     person.finish()
 
-    states = _states(dr)
+    states = task_states(dr)
     assert states["sign_off"] == "failed" and str(dr.state) == "failed", states
     assert states["notify"] == "success"  # the evidence itself was green
     row = _signoffs(env["store_dsn"], "cost_optimization")["sign_off"]
@@ -346,12 +335,10 @@ def test_pentest_findings_form_entered_through_the_api(request, airflow_api, lin
         assert resp.status_code == 200, resp.text
 
     person.start(script)
-    dr = _load("quarterly/penetration_testing.py", "penetration_testing").test(
-        logical_date=datetime(2026, 11, 17, 11, 0, tzinfo=UTC)
-    )
+    dr = load_dag("penetration_testing").test(logical_date=datetime(2026, 11, 17, 11, 0, tzinfo=UTC))
     person.finish()
 
-    assert all(s == "success" for s in _states(dr).values()), _states(dr)
+    assert all(s == "success" for s in task_states(dr).values()), task_states(dr)
     row = _signoffs(env["store_dsn"], "penetration_testing")["record_pentest_outcome"]
     assert row["outcome"] == "approved" and row["kind"] == "form" and row["form"] == form
     results = _results(env["store_dsn"], "penetration_testing", dr.run_id)
@@ -393,12 +380,10 @@ def test_compliance_audit_approved_through_the_api_is_stored_and_reported(
         assert resp.status_code == 200, resp.text
 
     person.start(script)
-    dr = _load("quarterly/compliance_audit.py", "compliance_audit").test(
-        logical_date=datetime(2026, 9, 9, 11, 0, tzinfo=UTC)
-    )
+    dr = load_dag("compliance_audit").test(logical_date=datetime(2026, 9, 9, 11, 0, tzinfo=UTC))
     person.finish()
 
-    states = _states(dr)
+    states = task_states(dr)
     assert states["sign_off"] == "success" and states["write_evidence_pack"] == "success", states
     row = _signoffs(store_dsn, "compliance_audit")["sign_off"]
     assert row["outcome"] == "approved" and row["responder"]["id"] == "legal-lead"
@@ -429,12 +414,12 @@ def test_unanswered_signoff_times_out_is_marked_and_escalated(
         _sweep_timeouts()
 
     person.start(script)
-    dr = _load("quarterly/cost_optimization.py", "cost_optimization").test(
+    dr = load_dag("cost_optimization").test(
         logical_date=datetime.now(UTC).replace(microsecond=0) + timedelta(days=40)
     )
     person.finish()
 
-    assert _states(dr)["sign_off"] == "failed" and str(dr.state) == "failed"
+    assert task_states(dr)["sign_off"] == "failed" and str(dr.state) == "failed"
     row = _signoffs(env["store_dsn"], "cost_optimization")["sign_off"]
     assert row["outcome"] == "timed_out" and row["responder"] is None
     status, summary = _results(env["store_dsn"], "cost_optimization", dr.run_id)["signoff.sign_off"]
@@ -486,12 +471,12 @@ def test_production_change_outside_the_window_waits_for_product_owner_and_cto(
         assert p.answer("approve_cto", "cto", [cto_says], {"comment": comment}).status_code == 200
 
     person.start(script)
-    dr = _load("weekly/database_maintenance.py", "database_maintenance").test(
+    dr = load_dag("database_maintenance").test(
         logical_date=datetime(2026, 11, 26, 4, 0, tzinfo=UTC), run_conf={"dry_run": "no"}
     )
     person.finish()
 
-    states = _states(dr)
+    states = task_states(dr)
     assert states["approve_product_owner"] == "success" and states["approve_cto"] == "success", states
     assert str(dr.state) == "success", states
     rows = _signoffs(env["store_dsn"], "database_maintenance")

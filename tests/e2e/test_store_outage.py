@@ -13,30 +13,27 @@ from __future__ import annotations
 
 import json
 import secrets
-import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from devstack.postgres import LocalPostgres
 from tests.fixtures.connections import conn_env
+from tests.fixtures.e2e import load_dag
 from tests.fixtures.ops_monitor import airflow_health_body
-from tests.tasks.system_health_check.test_e2e import _dag as health_dag
+from tests.fixtures.postgres import start_cluster
 from tests.tasks.system_health_check.test_e2e import health_env  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
 CHECKS = {"checks": ["check_airflow"]}  # the trigger form's pick: only Airflow's own health
 
 
 @pytest.fixture(scope="module")
 def stoppable_pg() -> Iterator[LocalPostgres]:
-    server = LocalPostgres(Path(tempfile.mkdtemp(prefix="sanvi-test-pg-")), password=secrets.token_hex(12))
-    server.start()
+    server = start_cluster()
     yield server
     server.destroy()
 
@@ -88,14 +85,6 @@ def _spool() -> dict[str, dict]:
         return {row.key: json.loads(row.val) for row in rows}
 
 
-def _watchdog():  # type: ignore[no-untyped-def]
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO / "dags" / "meta" / "sanvi_ops_watchdog.py"), bundle_path=REPO / "dags")
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags["sanvi_ops_watchdog"]
-
-
 def _p1_posts(slack_api) -> list[dict]:  # type: ignore[no-untyped-def]
     return [m for m in slack_api.messages if "Severity: P1" in m.get("text", "")]
 
@@ -107,7 +96,9 @@ def test_p1_during_a_store_outage_is_announced_once_and_recorded_with_its_time(
     ops_monitor.health_body = airflow_health_body(scheduler="unhealthy")
     stoppable_pg.stop("immediate")
     before = datetime.now(UTC)
-    dr = health_dag().test(logical_date=datetime(2026, 12, 2, 9, 0, tzinfo=UTC), run_conf=CHECKS)
+    dr = load_dag("system_health_check").test(
+        logical_date=datetime(2026, 12, 2, 9, 0, tzinfo=UTC), run_conf=CHECKS
+    )
     after = datetime.now(UTC)
     states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
     assert states["record"] == "success" and states["notify"] == "failed", states
@@ -127,11 +118,13 @@ def test_p1_during_a_store_outage_is_announced_once_and_recorded_with_its_time(
     stoppable_pg.start()
     store_dsn = _use_store(stoppable_pg, outage_store, monkeypatch)
     if replayed_by == "watchdog":
-        wd = _watchdog().test()
+        wd = load_dag("sanvi_ops_watchdog").test()
         assert {ti.task_id: str(ti.state) for ti in wd.get_task_instances()}["flush_outbox"] == "success"
     else:  # the next run of the DAG (any DAG's record replays first), Airflow healthy again
         ops_monitor.health_body = airflow_health_body()
-        health_dag().test(logical_date=datetime(2026, 12, 3, 9, 0, tzinfo=UTC), run_conf=CHECKS)
+        load_dag("system_health_check").test(
+            logical_date=datetime(2026, 12, 3, 9, 0, tzinfo=UTC), run_conf=CHECKS
+        )
     assert _spool() == {}
 
     with psycopg.connect(store_dsn) as conn:

@@ -91,7 +91,7 @@ def dag_kwargs(dag_id: str, cfg: MaintenanceConfig, doc: str | None = None) -> d
         "tags": [cadence_tag, team_tag(team.name)],
         "default_args": {
             "owner": team.name,
-            "retries": DEFAULT_RETRIES,
+            "retries": task_retries(),
             "retry_delay": RETRY_DELAY,
             "retry_exponential_backoff": 2.0,
             "max_retry_delay": MAX_RETRY_DELAY,
@@ -104,6 +104,24 @@ def dag_kwargs(dag_id: str, cfg: MaintenanceConfig, doc: str | None = None) -> d
 #: Set to ``off`` to build DAGs without deadline alerts (the test suite does: Airflow 3.3's
 #: ``dag.test()`` cannot run a DAG that has one; see tests/conftest.py).
 DEADLINE_ALERTS_ENV = "SANVI_OPS_DEADLINE_ALERTS"
+
+
+#: Tests only: ``0`` builds DAGs whose tasks never retry, so a failing task fails its run at once
+#: instead of after minutes of backoff (tests/conftest.py sets it; the test stack gets it too).
+#: Unset, every task retries :data:`DEFAULT_RETRIES` times.
+TASK_RETRIES_ENV = "SANVI_OPS_TASK_RETRIES"
+
+
+def task_retries() -> int:
+    """:data:`DEFAULT_RETRIES`, or the test flag :data:`TASK_RETRIES_ENV` when it is set."""
+    import os
+
+    raw = os.environ.get(TASK_RETRIES_ENV, "").strip()
+    if not raw:
+        return DEFAULT_RETRIES
+    if not raw.isdigit():
+        raise ValueError(f"{TASK_RETRIES_ENV}={raw!r}: expected a whole number of retries (0 or more)")
+    return int(raw)
 
 
 def deadline_alerts_enabled() -> bool:

@@ -10,42 +10,23 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from devstack.aws_seed import LEGACY_BUCKET, seed_demo
-from tests.fixtures.connections import aws_conn, pg_conn, slack_conn
+from tests.fixtures.e2e import load_dag
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[3]
 DAG_ID = "architecture_review"
 
 
 @pytest.fixture
-def arch_env(aws_endpoint, slack_api, airflow_db, make_db, monkeypatch):
-    seed_demo(aws_endpoint, governance=True)
-    store_dsn = make_db("store")
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", pg_conn(store_dsn))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_AWS_DEFAULT",
-        aws_conn(aws_endpoint),
-    )
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SLACK_API_DEFAULT",
-        slack_conn(slack_api),
-    )
-    return store_dsn
-
-
-def _dag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO / "dags" / "quarterly" / f"{DAG_ID}.py"), bundle_path=REPO / "dags")
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags[DAG_ID]
+def arch_env(e2e):
+    env = e2e.connect(aws=True)
+    seed_demo(env["aws_endpoint"], governance=True)
+    return env["store_dsn"]
 
 
 def _rows(dsn: str, run_id: str) -> dict[str, tuple[str, dict]]:
@@ -60,7 +41,7 @@ def _rows(dsn: str, run_id: str) -> dict[str, tuple[str, dict]]:
 
 
 def test_two_quarters_inventory_findings_and_changes(arch_env, boto_client, slack_api) -> None:
-    dag = _dag()
+    dag = load_dag(DAG_ID)
     first = dag.test(logical_date=datetime(2026, 7, 16, 11, tzinfo=UTC), mark_success_pattern="sign_off")
     states = {ti.task_id: str(ti.state) for ti in first.get_task_instances()}
     assert all(s == "success" for s in states.values()), states  # warnings only: the run stays green

@@ -18,9 +18,9 @@ import psycopg
 import pytest
 import yaml
 
-from tests.fixtures.connections import aws_conn, slack_conn
+from tests.fixtures.e2e import load_dag, task_states
 from tests.fixtures.postgres import own_cluster
-from tests.tasks.database_backup_full.test_e2e import BUCKET, _dag, _pg_conn, _states
+from tests.tasks.database_backup_full.test_e2e import BUCKET
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ SMOKE = "SELECT id, name FROM machines ORDER BY id"
 
 
 @pytest.fixture
-def restore_env(pg, aws_endpoint, boto_client, slack_api, airflow_db, make_db, tmp_path, monkeypatch):
+def restore_env(pg, e2e, boto_client, tmp_path, monkeypatch):
     scratch = Path(tempfile.mkdtemp(prefix="sr-", dir="/tmp")) / "scratch"
     cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
     cfg["database_backups"]["part_size_mb"] = 5
@@ -51,26 +51,16 @@ def restore_env(pg, aws_endpoint, boto_client, slack_api, airflow_db, make_db, t
     cfg_path = tmp_path / "maintenance.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
     monkeypatch.setenv("SANVI_OPS_CONFIG", str(cfg_path))
+    env = e2e.connect(app_db=True, aws=True)
     boto_client("s3").create_bucket(Bucket=BUCKET)
 
-    app_dsn = make_db("app")
+    app_dsn = env["app_dsn"]
     with psycopg.connect(app_dsn, autocommit=True) as conn:
         conn.execute("CREATE TABLE machines (id int PRIMARY KEY, name text)")
         conn.execute("INSERT INTO machines SELECT g, 'm' || g FROM generate_series(1, 300) g")
         conn.execute("CREATE TABLE events (id int, created_at timestamptz DEFAULT now())")
         conn.execute("INSERT INTO events VALUES (1, now())")
-    store_dsn = make_db("store")
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_APP_DB", _pg_conn(app_dsn))
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", _pg_conn(store_dsn))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_AWS_DEFAULT",
-        aws_conn(aws_endpoint),
-    )
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SLACK_API_DEFAULT",
-        slack_conn(slack_api),
-    )
-    return {"app_dsn": app_dsn, "store_dsn": store_dsn, "password": pg.password, "scratch": scratch}
+    return {"app_dsn": app_dsn, "store_dsn": env["store_dsn"], "password": pg.password, "scratch": scratch}
 
 
 def _stored(store_dsn: str, run_id: str) -> dict[str, tuple[str, str, dict]]:
@@ -85,19 +75,17 @@ def _stored(store_dsn: str, run_id: str) -> dict[str, tuple[str, str, dict]]:
 
 def test_backup_then_restore_test_restores_the_source_data(restore_env, slack_api):
     env = restore_env
-    dr = _dag("backups", "database_backup_full").test(logical_date=datetime(2026, 11, 27, 1, 0, tzinfo=UTC))
-    assert set(_states(dr).values()) == {"success"}, _states(dr)
+    dr = load_dag("database_backup_full").test(logical_date=datetime(2026, 11, 27, 1, 0, tzinfo=UTC))
+    assert set(task_states(dr).values()) == {"success"}, task_states(dr)
     with psycopg.connect(env["app_dsn"], autocommit=True) as conn:
         conn.execute("INSERT INTO machines VALUES (301, 'new')")
         conn.execute("INSERT INTO events VALUES (2, now())")
-    dr = _dag("backups", "database_backup_incremental").test(
-        logical_date=datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
-    )
-    assert set(_states(dr).values()) == {"success"}, _states(dr)
+    dr = load_dag("database_backup_incremental").test(logical_date=datetime(2026, 11, 27, 2, 0, tzinfo=UTC))
+    assert set(task_states(dr).values()) == {"success"}, task_states(dr)
 
-    dag = _dag("weekly", "backup_testing")
+    dag = load_dag("backup_testing")
     dr = dag.test(logical_date=datetime(2026, 11, 27, 3, 0, tzinfo=UTC))
-    assert set(_states(dr).values()) == {"success"}, _states(dr)
+    assert set(task_states(dr).values()) == {"success"}, task_states(dr)
     stored = _stored(env["store_dsn"], dr.run_id)
     for name in (
         "restore.duration",

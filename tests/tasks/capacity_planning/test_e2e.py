@@ -7,29 +7,26 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import psycopg
 import pytest
 
-from tests.fixtures.connections import aws_conn, slack_conn
-from tests.fixtures.connections import conn_env as _conn_env
-from tests.fixtures.connections import pg_conn as _pg_conn
+from tests.fixtures.e2e import load_dag
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[3]
 DAG_ID = "capacity_planning"
 
 
 @pytest.fixture
-def cap_env(pg, slack_api, airflow_db, make_db, aws_endpoint, boto_client, monkeypatch):
+def cap_env(e2e, boto_client, monkeypatch):
     from devstack.aws_seed import seed_demo
     from sanvi_ops.core.config import load_config
 
     monkeypatch.delenv("SANVI_OPS_CONFIG", raising=False)
     cfg = load_config()
-    seed_demo(aws_endpoint)
+    env = e2e.connect(app_db=True, aws=True)
+    seed_demo(env["aws_endpoint"])
     scaling = boto_client("application-autoscaling")
     for service, lo, hi in (("frontend", 2, 10), ("backend", 1, 10)):
         scaling.register_scalable_target(
@@ -39,24 +36,14 @@ def cap_env(pg, slack_api, airflow_db, make_db, aws_endpoint, boto_client, monke
             MinCapacity=lo,
             MaxCapacity=hi,
         )
-    app_dsn, store_dsn = make_db("app"), make_db("store")
+    app_dsn, store_dsn = env["app_dsn"], env["store_dsn"]
     with psycopg.connect(app_dsn, autocommit=True) as conn:
         conn.execute("CREATE TABLE orders (id bigint PRIMARY KEY, note text)")
         conn.execute("INSERT INTO orders SELECT g, 'n' || g FROM generate_series(1, 200) g")
         for _ in range(10):
             conn.execute("SELECT count(*) FROM orders").fetchone()  # 2000 rows read vs 200 written
         conn.execute("SELECT pg_stat_force_next_flush()")
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_APP_DB", _pg_conn(app_dsn))
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", _pg_conn(store_dsn))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_AWS_DEFAULT",
-        aws_conn(aws_endpoint),
-    )
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SLACK_API_DEFAULT",
-        slack_conn(slack_api),
-    )
-    monkeypatch.delenv("AIRFLOW_CONN_SANVI_PROMETHEUS", raising=False)
+    e2e.unset("sanvi_prometheus")
     return {"app_dsn": app_dsn, "store_dsn": store_dsn}
 
 
@@ -76,14 +63,6 @@ def _seed_history(store_dsn: str, at: datetime) -> None:
         )
 
 
-def _dag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO / "dags" / "monthly" / f"{DAG_ID}.py"), bundle_path=REPO / "dags")
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags[DAG_ID]
-
-
 def _stored(store_dsn: str, run_id: str) -> dict[str, tuple]:
     with psycopg.connect(store_dsn) as conn:
         rows = conn.execute(
@@ -94,16 +73,12 @@ def _stored(store_dsn: str, run_id: str) -> dict[str, tuple]:
 
 
 @pytest.mark.prometheus
-def test_monthly_plan_with_chart_in_the_slack_thread(cap_env, slack_api, request, monkeypatch):
-    server = request.getfixturevalue("prometheus_server")
-    host, port = server.url.removeprefix("http://").split(":")
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SANVI_PROMETHEUS", _conn_env("http", host=host, port=int(port), schema="http")
-    )
+def test_monthly_plan_with_chart_in_the_slack_thread(cap_env, e2e, slack_api, monkeypatch):
+    server = e2e.prometheus()
     at = server.now
     _seed_history(cap_env["store_dsn"], at)
 
-    dr = _dag().test(
+    dr = load_dag(DAG_ID).test(
         logical_date=datetime(2026, 11, 18, 11, tzinfo=UTC), run_conf={"evaluate_at": at.isoformat()}
     )
     states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
@@ -189,7 +164,7 @@ def _seed_recovery_history(store_dsn: str, app_dsn: str, at: datetime) -> None:
 def test_without_prometheus_the_rest_still_plans(cap_env, slack_api):
     at = datetime(2026, 11, 18, 11, tzinfo=UTC)
     _seed_recovery_history(cap_env["store_dsn"], cap_env["app_dsn"], at)
-    dr = _dag().test(logical_date=at)
+    dr = load_dag(DAG_ID).test(logical_date=at)
     rows = _stored(cap_env["store_dsn"], dr.run_id)
     forecast = rows["rto_forecast"]
     assert (

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -20,19 +19,19 @@ import pytest
 from devstack.aws_seed import seed_governance
 from sanvi_ops.core.results import CheckResult, Status
 from sanvi_ops.core.store import ResultStore
-from tests.fixtures.connections import aws_conn, pg_conn, slack_conn
+from tests.fixtures.e2e import load_dag
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[3]
 DAG_ID = "compliance_audit"
 LOGICAL = datetime(2026, 9, 9, 11, tzinfo=UTC)  # Q3, 3rd month, 2nd Wednesday
 
 
 @pytest.fixture
-def audit_env(aws_endpoint, slack_api, airflow_db, make_db, monkeypatch):
-    seed_governance(aws_endpoint)
-    store_dsn = make_db("store")
+def audit_env(e2e, monkeypatch):
+    env = e2e.connect(aws=True)
+    seed_governance(env["aws_endpoint"])
+    store_dsn = env["store_dsn"]
     store = ResultStore(store_dsn)
     store.migrate()
     start = datetime(2026, 7, 1, 9, tzinfo=UTC)
@@ -45,30 +44,13 @@ def audit_env(aws_endpoint, slack_api, airflow_db, make_db, monkeypatch):
             at,
             [CheckResult("s3.backups", Status.OK, "ok"), CheckResult("rds.sanvi-production-db", rds, "rds")],
         )
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", pg_conn(store_dsn))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_AWS_DEFAULT",
-        aws_conn(aws_endpoint),
-    )
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SLACK_API_DEFAULT",
-        slack_conn(slack_api),
-    )
     # the simple auth manager's session is its JWT: 12 h meets the guide
     monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_EXPIRATION_TIME", "43200")
     return store_dsn
 
 
-def _dag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO / "dags" / "quarterly" / f"{DAG_ID}.py"), bundle_path=REPO / "dags")
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags[DAG_ID]
-
-
 def test_audit_findings_and_evidence_pack(audit_env, boto_client, slack_api) -> None:
-    dr = _dag().test(logical_date=LOGICAL, mark_success_pattern="sign_off")
+    dr = load_dag(DAG_ID).test(logical_date=LOGICAL, mark_success_pattern="sign_off")
     states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
     assert all(s == "success" for s in states.values()), states  # warnings only: the run stays green
 

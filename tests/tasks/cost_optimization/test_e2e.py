@@ -15,9 +15,8 @@ import psycopg
 import pytest
 import yaml
 
-from tests.fixtures.connections import aws_conn, slack_conn
+from tests.fixtures.e2e import load_dag
 from tests.tasks.cost_optimization.test_cost_aws import seed_idle, seed_quarters
-from tests.tasks.security_patch_review.test_e2e import _pg_conn
 
 pytestmark = pytest.mark.e2e
 
@@ -26,42 +25,24 @@ DAG_ID = "cost_optimization"
 
 
 @pytest.fixture
-def cost_env(pg, aws_endpoint, boto_client, slack_api, airflow_db, make_db, tmp_path, monkeypatch):
+def cost_env(e2e, boto_client, tmp_path, monkeypatch):
     cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
     cfg_path = tmp_path / "maintenance.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
     monkeypatch.setenv("SANVI_OPS_CONFIG", str(cfg_path))
 
-    seed_quarters(aws_endpoint)
+    env = e2e.connect(app_db=True, aws=True)
+    seed_quarters(env["aws_endpoint"])
     ids = seed_idle(boto_client("ec2"), boto_client("elbv2"))
 
-    store_dsn = make_db("store")
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_APP_DB", _pg_conn(make_db("app")))
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", _pg_conn(store_dsn))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_AWS_DEFAULT",
-        aws_conn(aws_endpoint),
-    )
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SLACK_API_DEFAULT",
-        slack_conn(slack_api),
-    )
-    return {"store_dsn": store_dsn, "ids": ids}
-
-
-def _dag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO / "dags" / "quarterly" / f"{DAG_ID}.py"), bundle_path=REPO / "dags")
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags[DAG_ID]
+    return {"store_dsn": env["store_dsn"], "ids": ids}
 
 
 def test_spend_and_idle_resources_are_stored_and_reported(cost_env, slack_api) -> None:
     # moto stamps snapshots with the real time: a logical date 40 days on makes them old
     logical = datetime.now(UTC).replace(microsecond=0) + timedelta(days=40)
     # The Finance & DevOps sign-off is answered through the API in tests/e2e/test_signoff_api.py.
-    dr = _dag().test(logical_date=logical, mark_success_pattern="sign_off")
+    dr = load_dag(DAG_ID).test(logical_date=logical, mark_success_pattern="sign_off")
     states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
     assert all(s == "success" for s in states.values()), states  # warnings only: the run stays green
 

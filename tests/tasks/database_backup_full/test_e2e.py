@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 import yaml
 
-from tests.fixtures.connections import aws_conn, slack_conn
-from tests.fixtures.connections import pg_conn as _pg_conn
+from tests.fixtures.connections import pg_conn
+from tests.fixtures.e2e import load_dag, task_states
 from tests.fixtures.postgres import own_cluster
 
 
@@ -33,14 +34,9 @@ REPO = Path(__file__).resolve().parents[3]
 BUCKET = "sanvi-machinery-backups"
 
 
-@pytest.fixture
-def backup_env(pg, aws_endpoint, boto_client, slack_api, airflow_db, make_db, tmp_path, monkeypatch):
-    cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
-    cfg["database_backups"]["part_size_mb"] = 5
-    cfg_path = tmp_path / "maintenance.yaml"
-    cfg_path.write_text(yaml.safe_dump(cfg))
-    monkeypatch.setenv("SANVI_OPS_CONFIG", str(cfg_path))
-
+def seed_backup_targets(boto_client: Any) -> Any:
+    """What the backup DAGs back up to and from in moto: the backup bucket, the versioned files
+    bucket and an AMI named as the weekly system image; returns the S3 client."""
     s3 = boto_client("s3")
     s3.create_bucket(Bucket=BUCKET)
     s3.create_bucket(Bucket="sanvi-machinery-files")
@@ -48,35 +44,25 @@ def backup_env(pg, aws_endpoint, boto_client, slack_api, airflow_db, make_db, tm
     ec2 = boto_client("ec2")
     instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]
     ec2.create_image(InstanceId=instance["InstanceId"], Name="sanvi-app-weekly")
+    return s3
 
-    app_dsn = make_db("app")
+
+@pytest.fixture
+def backup_env(pg, e2e, boto_client, tmp_path, monkeypatch):
+    cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
+    cfg["database_backups"]["part_size_mb"] = 5
+    cfg_path = tmp_path / "maintenance.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    monkeypatch.setenv("SANVI_OPS_CONFIG", str(cfg_path))
+
+    env = e2e.connect(app_db=True, aws=True)
+    s3 = seed_backup_targets(boto_client)
+
+    app_dsn = env["app_dsn"]
     with psycopg.connect(app_dsn, autocommit=True) as conn:
         conn.execute("CREATE TABLE machines (id int PRIMARY KEY, name text)")
         conn.execute("INSERT INTO machines SELECT g, 'm' || g FROM generate_series(1, 300) g")
-    store_dsn = make_db("store")
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_APP_DB", _pg_conn(app_dsn))
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", _pg_conn(store_dsn))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_AWS_DEFAULT",
-        aws_conn(aws_endpoint),
-    )
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SLACK_API_DEFAULT",
-        slack_conn(slack_api),
-    )
-    return {"s3": s3, "app_dsn": app_dsn, "store_dsn": store_dsn, "password": pg.password}
-
-
-def _dag(folder: str, dag_id: str):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO / "dags" / folder / f"{dag_id}.py"), bundle_path=REPO / "dags")
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags[dag_id]
-
-
-def _states(dr) -> dict[str, str]:
-    return {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    return {"s3": s3, "app_dsn": app_dsn, "store_dsn": env["store_dsn"], "password": pg.password}
 
 
 def _stored(store_dsn: str, dag_id: str) -> dict[str, tuple[str, str]]:
@@ -91,15 +77,13 @@ def test_full_incremental_then_verification(backup_env, slack_api):
     from sanvi_ops.core.backups import list_backups
 
     s3 = backup_env["s3"]
-    dr = _dag("backups", "database_backup_full").test(logical_date=datetime(2026, 11, 27, 1, 0, tzinfo=UTC))
-    assert set(_states(dr).values()) == {"success"}, _states(dr)
+    dr = load_dag("database_backup_full").test(logical_date=datetime(2026, 11, 27, 1, 0, tzinfo=UTC))
+    assert set(task_states(dr).values()) == {"success"}, task_states(dr)
 
     with psycopg.connect(backup_env["app_dsn"], autocommit=True) as conn:
         conn.execute("INSERT INTO machines VALUES (301, 'new')")
-    dr = _dag("backups", "database_backup_incremental").test(
-        logical_date=datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
-    )
-    assert set(_states(dr).values()) == {"success"}, _states(dr)
+    dr = load_dag("database_backup_incremental").test(logical_date=datetime(2026, 11, 27, 2, 0, tzinfo=UTC))
+    assert set(task_states(dr).values()) == {"success"}, task_states(dr)
 
     entries = list_backups(s3, BUCKET, "postgres/")
     assert [e.kind for e in entries] == ["full", "incremental"] and all(e.complete for e in entries)
@@ -121,7 +105,7 @@ def test_full_incremental_then_verification(backup_env, slack_api):
     assert events["sanvi_db_backup_full"]["backup_id"] == entries[0].backup_id
     assert events["sanvi_db_backup_incremental"]["chain"] == entries[1].manifest["chain"]
 
-    dr = _dag("daily", "backup_verification").test(logical_date=datetime.now(UTC))
+    dr = load_dag("backup_verification").test(logical_date=datetime.now(UTC))
     stored = _stored(backup_env["store_dsn"], "backup_verification")
     assert stored["backup.full.exists"][0] == "ok", stored
     assert stored["backup.full.checksums"][0] == "ok", stored
@@ -137,13 +121,10 @@ def test_full_incremental_then_verification(backup_env, slack_api):
 def test_backup_failure_turns_the_run_red_and_writes_nothing_good(backup_env, monkeypatch):
     monkeypatch.setenv(
         "AIRFLOW_CONN_SANVI_APP_DB",
-        _pg_conn(backup_env["app_dsn"].replace(f"password={backup_env['password']}", "password=wrong")),
+        pg_conn(backup_env["app_dsn"].replace(f"password={backup_env['password']}", "password=wrong")),
     )
-    dag = _dag("backups", "database_backup_full")
-    for t in dag.tasks:  # Airflow would retry twice with backoff; the outcome is the same
-        t.retries = 0
-    dr = dag.test(logical_date=datetime(2026, 11, 28, 1, 0, tzinfo=UTC))
-    states = _states(dr)
+    dr = load_dag("database_backup_full").test(logical_date=datetime(2026, 11, 28, 1, 0, tzinfo=UTC))
+    states = task_states(dr)
     assert states["take_full_backup"] == "failed", states
     keys = [o["Key"] for o in backup_env["s3"].list_objects_v2(Bucket=BUCKET).get("Contents", [])]
     assert not [k for k in keys if k.endswith("manifest.json")]
@@ -177,10 +158,10 @@ def test_rds_mode_runs_the_guides_backup_row(backup_env, boto_client, tmp_path, 
         StorageEncrypted=True,
     )
 
-    dr = _dag("backups", "database_backup_full").test(
+    dr = load_dag("database_backup_full").test(
         logical_date=datetime(2026, 11, 27, 1, 0, tzinfo=UTC), run_conf={"set_retention": True}
     )
-    assert set(_states(dr).values()) == {"success"}, _states(dr)
+    assert set(task_states(dr).values()) == {"success"}, task_states(dr)
     stored = _stored(backup_env["store_dsn"], "database_backup_full")
     assert stored[f"rds_backup[{instance}].automated"][0] == "ok", stored
     assert "raised from 7 to 30 d" in stored[f"rds_backup[{instance}].automated"][1]
@@ -195,14 +176,12 @@ def test_rds_mode_runs_the_guides_backup_row(backup_env, boto_client, tmp_path, 
     rules = backup_env["s3"].get_bucket_lifecycle_configuration(Bucket=BUCKET)["Rules"]
     assert [r["Filter"]["Prefix"] for r in rules] == ["rds-exports/"]
 
-    dr = _dag("backups", "database_backup_incremental").test(
-        logical_date=datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
-    )
-    assert set(_states(dr).values()) == {"success"}, _states(dr)
+    dr = load_dag("database_backup_incremental").test(logical_date=datetime(2026, 11, 27, 2, 0, tzinfo=UTC))
+    assert set(task_states(dr).values()) == {"success"}, task_states(dr)
     stored = _stored(backup_env["store_dsn"], "database_backup_incremental")
     assert stored[f"rds_backup[{instance}].restorable"][0] == "ok", stored
 
-    _dag("daily", "backup_verification").test(logical_date=datetime.now(UTC))
+    load_dag("backup_verification").test(logical_date=datetime.now(UTC))
     stored = _stored(backup_env["store_dsn"], "backup_verification")
     for part in ("automated", "restorable", "snapshot", "encrypted", "daily", "glacier_export"):
         assert stored[f"rds_backup[{instance}].{part}"][0] == "ok", (part, stored)

@@ -13,8 +13,7 @@ import psycopg
 import pytest
 import yaml
 
-from tests.fixtures.connections import pg_conn as _pg_conn
-from tests.fixtures.connections import slack_conn
+from tests.fixtures.e2e import load_dag
 
 pytestmark = pytest.mark.e2e
 
@@ -23,9 +22,9 @@ DAG_ID = "database_maintenance"
 
 
 @pytest.fixture
-def maint_env(pg, slack_api, airflow_db, make_db, tmp_path, monkeypatch):
-    app_dsn = make_db("app")
-    store_dsn = make_db("store")
+def maint_env(e2e, tmp_path, monkeypatch):
+    env = e2e.connect(app_db=True)
+    app_dsn, store_dsn = env["app_dsn"], env["store_dsn"]
     with psycopg.connect(app_dsn, autocommit=True) as conn:
         for name in ("orders", "line items"):
             conn.execute(
@@ -43,13 +42,6 @@ def maint_env(pg, slack_api, airflow_db, make_db, tmp_path, monkeypatch):
             )
         conn.execute("CREATE TABLE quiet (id int)")
     _wait_dead(app_dsn, "orders", 2000)
-
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_APP_DB", _pg_conn(app_dsn))
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", _pg_conn(store_dsn))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SLACK_API_DEFAULT",
-        slack_conn(slack_api),
-    )
 
     def use_window(window: dict) -> None:
         cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
@@ -90,14 +82,6 @@ def _wait_dead(dsn: str, table: str, at_least: int) -> None:
         time.sleep(0.1)
 
 
-def _dag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO / "dags" / "weekly" / f"{DAG_ID}.py"), bundle_path=REPO / "dags")
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags[DAG_ID]
-
-
 def _stored(store_dsn: str, run_id: str) -> dict[str, tuple[str, str]]:
     with psycopg.connect(store_dsn) as conn:
         rows = conn.execute(
@@ -109,7 +93,7 @@ def _stored(store_dsn: str, run_id: str) -> dict[str, tuple[str, str]]:
 
 def test_vacuum_run_stores_results_and_posts_the_summary(maint_env, slack_api):
     maint_env["use_window"]({"anytime": True})
-    dag = _dag()
+    dag = load_dag(DAG_ID)
     assert dag.task_dict["vacuum_analyze"].pool == "sanvi_db_heavy"
     dr = dag.test(logical_date=datetime(2026, 11, 25, 4, 0, tzinfo=UTC))
     states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
@@ -159,7 +143,7 @@ def test_a_manual_run_outside_the_windows_is_a_dry_run_by_default(maint_env, sla
     path.write_text(yaml.safe_dump(cfg))
     clear_config_cache()
 
-    dr = _dag().test(logical_date=datetime(2026, 11, 26, 4, 0, tzinfo=UTC))
+    dr = load_dag(DAG_ID).test(logical_date=datetime(2026, 11, 26, 4, 0, tzinfo=UTC))
     states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
     assert states["approve_cto"] == states["approve_product_owner"] == "skipped", states
     stored = _stored(maint_env["store_dsn"], dr.run_id)

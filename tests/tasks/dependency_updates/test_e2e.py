@@ -15,8 +15,7 @@ import psycopg
 import pytest
 import yaml
 
-from tests.fixtures.connections import conn_env as _conn_env
-from tests.fixtures.connections import slack_conn
+from tests.fixtures.e2e import load_dag, task_states
 
 pytestmark = pytest.mark.e2e
 
@@ -25,7 +24,7 @@ DAG_ID = "dependency_updates"
 
 
 @pytest.fixture
-def deps_env(package_index, slack_api, airflow_db, make_db, tmp_path, monkeypatch):
+def deps_env(package_index, e2e, tmp_path, monkeypatch):
     app_dir = tmp_path / "app"
     app_dir.mkdir()
     (app_dir / "base.txt").write_text("gamma==4.2.0\n")
@@ -47,32 +46,8 @@ def deps_env(package_index, slack_api, airflow_db, make_db, tmp_path, monkeypatc
     cfg_path.write_text(yaml.safe_dump(cfg))
     monkeypatch.setenv("SANVI_OPS_CONFIG", str(cfg_path))
 
-    store_dsn = make_db("store")
-    d = psycopg.conninfo.conninfo_to_dict(store_dsn)
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SANVI_OPS_STORE",
-        _conn_env(
-            "postgres",
-            host=d["host"],
-            port=int(d["port"]),
-            login=d["user"],
-            password=d["password"],
-            schema=d["dbname"],
-        ),
-    )
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SLACK_API_DEFAULT",
-        slack_conn(slack_api),
-    )
+    store_dsn = e2e.connect()["store_dsn"]
     return {"store_dsn": store_dsn, "cfg_path": cfg_path, "cfg": cfg}
-
-
-def _dag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO / "dags" / "monthly" / f"{DAG_ID}.py"), bundle_path=REPO / "dags")
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags[DAG_ID]
 
 
 def _stored(store_dsn: str, run_id: str) -> dict[str, tuple[str, str]]:
@@ -84,14 +59,10 @@ def _stored(store_dsn: str, run_id: str) -> dict[str, tuple[str, str]]:
     return {name: (status, summary) for name, status, summary in rows}
 
 
-def _states(dr) -> dict[str, str]:
-    return {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
-
-
 def test_updates_listed_vulnerable_pin_opens_and_resolves_incident(deps_env, package_index, slack_api):
-    dag = _dag()
+    dag = load_dag(DAG_ID)
     dr = dag.test(logical_date=datetime(2026, 11, 24, 11, 0, tzinfo=UTC))
-    states = _states(dr)
+    states = task_states(dr)
     assert states["check_app_requirements"] == "success" and states["check_project_requirements"] == "success"
     assert states["notify"] == "failed", states  # a vulnerable pin is critical: the run is red
 
@@ -113,15 +84,15 @@ def test_updates_listed_vulnerable_pin_opens_and_resolves_incident(deps_env, pac
     # The advisory is withdrawn (or the pin moved): the next run resolves the incident.
     package_index.state.vulns.clear()
     dr2 = dag.test(logical_date=datetime(2026, 12, 22, 11, 0, tzinfo=UTC))
-    assert _states(dr2)["notify"] == "success"
+    assert task_states(dr2)["notify"] == "success"
     assert _stored(deps_env["store_dsn"], dr2.run_id)["app.dependency[base.txt:gamma]"][0] == "ok"
     assert len([m for m in slack_api.messages if m.get("text", "").startswith("[RESOLVED]")]) == 1
 
 
 def test_index_down_is_an_error_naming_the_index(deps_env, package_index, slack_api):
     package_index.state.fail_status = 503
-    dr = _dag().test(logical_date=datetime(2026, 11, 24, 11, 0, tzinfo=UTC))
-    assert _states(dr)["notify"] == "failed"
+    dr = load_dag(DAG_ID).test(logical_date=datetime(2026, 11, 24, 11, 0, tzinfo=UTC))
+    assert task_states(dr)["notify"] == "failed"
     rows = _stored(deps_env["store_dsn"], dr.run_id)
     status, summary = rows["app.requirements[requirements.txt]"]
     assert status == "error" and package_index.simple_url in summary

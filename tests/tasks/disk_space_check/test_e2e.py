@@ -6,46 +6,29 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from sanvi_ops.tasks.disk_space_check.disk import GIB
-from tests.fixtures.connections import aws_conn, slack_conn
-from tests.fixtures.connections import conn_env as _conn_env
-from tests.fixtures.connections import pg_conn as _pg_conn
+from tests.fixtures.e2e import load_dag, task_states
 
 pytestmark = [pytest.mark.e2e, pytest.mark.prometheus]
 
-REPO = Path(__file__).resolve().parents[3]
 DAG_ID = "disk_space_check"
 RDS = "sanvi-production-db"  # tasks.system_health_check.settings.rds_instances in the shipped config
 PG_VOLUME = "fs:db-1:/var/lib/postgresql"
 
 
 @pytest.fixture
-def disk_env(pg, prometheus_server, aws_endpoint, boto_client, slack_api, airflow_db, make_db, monkeypatch):
+def disk_env(e2e, boto_client, monkeypatch):
     from devstack.aws_seed import seed_demo
 
-    seed_demo(aws_endpoint)  # RDS sanvi-production-db with 100 GiB allocated
-    app_dsn, store_dsn = make_db("app"), make_db("store")
-    host, port = prometheus_server.url.removeprefix("http://").split(":")
+    env = e2e.connect(app_db=True, aws=True)
+    prometheus_server = e2e.prometheus()
+    seed_demo(env["aws_endpoint"])  # RDS sanvi-production-db with 100 GiB allocated
     monkeypatch.delenv("SANVI_OPS_CONFIG", raising=False)
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_APP_DB", _pg_conn(app_dsn))
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", _pg_conn(store_dsn))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SANVI_PROMETHEUS", _conn_env("http", host=host, port=int(port), schema="http")
-    )
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_AWS_DEFAULT",
-        aws_conn(aws_endpoint),
-    )
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SLACK_API_DEFAULT",
-        slack_conn(slack_api),
-    )
-    return {"app_dsn": app_dsn, "store_dsn": store_dsn, "at": prometheus_server.now}
+    return {"app_dsn": env["app_dsn"], "store_dsn": env["store_dsn"], "at": prometheus_server.now}
 
 
 def _free_storage(boto_client, at: datetime, free_gib: float) -> None:
@@ -63,14 +46,6 @@ def _free_storage(boto_client, at: datetime, free_gib: float) -> None:
     )
 
 
-def _dag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO / "dags" / "weekly" / f"{DAG_ID}.py"), bundle_path=REPO / "dags")
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags[DAG_ID]
-
-
 def _stored(store_dsn: str, run_id: str) -> dict[str, tuple]:
     with psycopg.connect(store_dsn) as conn:
         rows = conn.execute(
@@ -80,20 +55,16 @@ def _stored(store_dsn: str, run_id: str) -> dict[str, tuple]:
     return {name: (status, summary, details) for name, status, summary, details in rows}
 
 
-def _states(dag_run) -> dict[str, str]:
-    return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
-
-
 def test_weekly_check_with_forecast_from_stored_samples(disk_env, boto_client, slack_api):
     at = disk_env["at"]
     _free_storage(boto_client, at, 30.0)  # 70 % used
-    dag = _dag()
+    dag = load_dag(DAG_ID)
     conf = {"evaluate_at": at.isoformat()}
 
     # Run 1 (a week earlier by its samples): the forecast has a single sample to work with.
     first = dag.test(logical_date=datetime(2026, 11, 19, 10, 30, tzinfo=UTC), run_conf=conf)
     rows = _stored(disk_env["store_dsn"], first.run_id)
-    assert all(s == "success" for s in _states(first).values()), _states(first)
+    assert all(s == "success" for s in task_states(first).values()), task_states(first)
     status, summary, details = rows["disk.filesystem[db-1:/var/lib/postgresql]"]
     assert status == "warning" and "82.0 % used" in summary and details["days_until_full"] is None
     assert rows["disk.filesystem[frontend-1:/]"][0] == "ok"
@@ -126,13 +97,13 @@ def test_weekly_check_with_forecast_from_stored_samples(disk_env, boto_client, s
 
 def test_rds_almost_full_turns_the_run_red(disk_env, boto_client, slack_api):
     _free_storage(boto_client, disk_env["at"], 5.0)  # 95 % used
-    dr = _dag().test(
+    dr = load_dag(DAG_ID).test(
         logical_date=datetime(2026, 11, 26, 10, 30, tzinfo=UTC),
         run_conf={"evaluate_at": disk_env["at"].isoformat()},
     )
     rows = _stored(disk_env["store_dsn"], dr.run_id)
     assert rows[f"disk.rds[{RDS}]"][0] == "critical"
-    assert _states(dr)["notify"] == "failed"
+    assert task_states(dr)["notify"] == "failed"
     assert any(m.get("text", "").startswith("[INCIDENT]") and RDS in m["text"] for m in slack_api.messages)
 
 
@@ -143,7 +114,7 @@ def test_manual_run_params_choose_checks_mount_points_and_tables(disk_env, boto_
     with psycopg.connect(disk_env["app_dsn"], autocommit=True) as conn:
         for i in range(3):
             conn.execute(f"CREATE TABLE t{i} AS SELECT g FROM generate_series(1, {1000 * 10**i}) g")
-    dr = _dag().test(
+    dr = load_dag(DAG_ID).test(
         logical_date=datetime(2026, 11, 26, 10, 30, tzinfo=UTC),
         run_conf={
             "evaluate_at": disk_env["at"].isoformat(),
@@ -152,7 +123,7 @@ def test_manual_run_params_choose_checks_mount_points_and_tables(disk_env, boto_
             "top_tables": 1,
         },
     )
-    assert all(s == "success" for s in _states(dr).values()), _states(dr)  # RDS's 95 % not looked at
+    assert all(s == "success" for s in task_states(dr).values()), task_states(dr)  # RDS's 95 % not looked at
     rows = _stored(disk_env["store_dsn"], dr.run_id)
     status, summary, details = rows["check_rds_storage.not_selected"]
     assert status == "skipped" and details["selected"] == ["check_filesystems", "check_database_sizes"]

@@ -21,9 +21,10 @@ import psycopg
 import pytest
 import yaml
 
-from tests.fixtures.connections import aws_conn, slack_conn
+from tests.fixtures.connections import pg_conn
+from tests.fixtures.e2e import load_dag, task_states
 from tests.fixtures.postgres import own_cluster
-from tests.tasks.database_backup_full.test_e2e import BUCKET, _dag, _pg_conn, _states
+from tests.tasks.database_backup_full.test_e2e import BUCKET
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ REPO = Path(__file__).resolve().parents[3]
 SMOKE = "SELECT id, name FROM machines ORDER BY id"
 
 
-def _env(monkeypatch, tmp_path, aws_endpoint, slack_api, app_dsn, store_dsn, cfg_changes):
+def _env(monkeypatch, tmp_path, e2e, app_dsn, store_dsn, cfg_changes):
     cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
     cfg["database_backups"]["part_size_mb"] = 5
     cfg["tasks"]["backup_testing"]["settings"].update(
@@ -52,16 +53,10 @@ def _env(monkeypatch, tmp_path, aws_endpoint, slack_api, app_dsn, store_dsn, cfg
     cfg_path = tmp_path / "maintenance.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
     monkeypatch.setenv("SANVI_OPS_CONFIG", str(cfg_path))
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_APP_DB", _pg_conn(app_dsn))
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", _pg_conn(store_dsn))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_AWS_DEFAULT",
-        aws_conn(aws_endpoint),
-    )
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SLACK_API_DEFAULT",
-        slack_conn(slack_api),
-    )
+    e2e.set("sanvi_app_db", pg_conn(app_dsn))
+    e2e.set("sanvi_ops_store", pg_conn(store_dsn))
+    e2e.aws()
+    e2e.slack()
 
 
 def _seed(make_db) -> str:
@@ -90,7 +85,7 @@ def _recovery_rows(store_dsn: str) -> list[tuple]:
 
 
 def test_quarterly_full_system_drill_then_dr_site_activation(
-    pg, aws_endpoint, boto_client, slack_api, airflow_db, make_db, tmp_path, monkeypatch
+    pg, e2e, boto_client, slack_api, make_db, tmp_path, monkeypatch
 ):
     root = Path(tempfile.mkdtemp(prefix="dr-", dir="/tmp")) / "dr"
     app_dsn, store_dsn = _seed(make_db), make_db("store")
@@ -109,8 +104,7 @@ def test_quarterly_full_system_drill_then_dr_site_activation(
     _env(
         monkeypatch,
         tmp_path,
-        aws_endpoint,
-        slack_api,
+        e2e,
         app_dsn,
         store_dsn,
         {
@@ -126,12 +120,12 @@ def test_quarterly_full_system_drill_then_dr_site_activation(
             "tasks.backup_verification.settings": {"configuration_bucket": "sanvi-config"},
         },
     )
-    dr = _dag("backups", "database_backup_full").test(logical_date=datetime(2027, 4, 6, 1, 0, tzinfo=UTC))
-    assert set(_states(dr).values()) == {"success"}, _states(dr)
+    dr = load_dag("database_backup_full").test(logical_date=datetime(2027, 4, 6, 1, 0, tzinfo=UTC))
+    assert set(task_states(dr).values()) == {"success"}, task_states(dr)
 
-    dag = _dag("monthly", "dr_testing")
+    dag = load_dag("dr_testing")
     dr = dag.test(logical_date=datetime(2027, 4, 6, 11, 0, tzinfo=UTC))  # April: quarterly month
-    assert set(_states(dr).values()) == {"success"}, _states(dr)
+    assert set(task_states(dr).values()) == {"success"}, task_states(dr)
     stored = _stored(store_dsn, dr.run_id)
     assert stored["dr.scope"][1].startswith("scope full system (logical date 2027-04-06")
     for name in (
@@ -188,7 +182,7 @@ def test_quarterly_full_system_drill_then_dr_site_activation(
         logical_date=datetime(2027, 5, 4, 11, 0, tzinfo=UTC),
         run_conf={"scope": "dr_site_activation", "dry_run": True},
     )
-    assert set(_states(dr2).values()) == {"success"}, _states(dr2)
+    assert set(task_states(dr2).values()) == {"success"}, task_states(dr2)
     stored2 = _stored(store_dsn, dr2.run_id)
     assert "chosen in the trigger form" in stored2["dr.scope"][1] and "us-west-2" in stored2["dr.scope"][1]
     assert stored2["dr.site.region"][0] == "ok", stored2["dr.site.region"]
@@ -200,9 +194,7 @@ def test_quarterly_full_system_drill_then_dr_site_activation(
         assert pg.password not in json.dumps(msg)
 
 
-def test_rds_mode_restore_test_and_dr_drill(
-    pg, aws_endpoint, boto_client, slack_api, airflow_db, make_db, tmp_path, monkeypatch
-):
+def test_rds_mode_restore_test_and_dr_drill(pg, e2e, boto_client, slack_api, make_db, tmp_path, monkeypatch):
     app_dsn, store_dsn = _seed(make_db), make_db("store")
     restored = _seed(make_db)  # where SQL validation lands: the scratch_db host/port override
     # The application database is the production RDS instance: a server other than the one the
@@ -222,8 +214,7 @@ def test_rds_mode_restore_test_and_dr_drill(
     _env(
         monkeypatch,
         tmp_path,
-        aws_endpoint,
-        slack_api,
+        e2e,
         app_dsn,
         store_dsn,
         {
@@ -232,15 +223,15 @@ def test_rds_mode_restore_test_and_dr_drill(
             "tasks.backup_testing.settings.rds_restore": {"poll_seconds": 1},
         },
     )
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_SCRATCH_DB", _pg_conn(restored))
+    monkeypatch.setenv("AIRFLOW_CONN_SANVI_SCRATCH_DB", pg_conn(restored))
 
-    dr = _dag("weekly", "backup_testing").test(logical_date=datetime(2026, 11, 27, 3, 0, tzinfo=UTC))
-    assert set(_states(dr).values()) == {"success"}, _states(dr)
+    dr = load_dag("backup_testing").test(logical_date=datetime(2026, 11, 27, 3, 0, tzinfo=UTC))
+    assert set(task_states(dr).values()) == {"success"}, task_states(dr)
     stored = _stored(store_dsn, dr.run_id)
     for name in ("restore.duration", "restore.smoke", "restore.rows", "restore.rpo", "restore.cleanup"):
         assert stored[name][0] == "ok", (name, stored[name][1])
 
-    dr = _dag("monthly", "dr_testing").test(logical_date=datetime(2026, 12, 1, 11, 0, tzinfo=UTC))
+    dr = load_dag("dr_testing").test(logical_date=datetime(2026, 12, 1, 11, 0, tzinfo=UTC))
     stored = _stored(store_dsn, dr.run_id)
     assert stored["dr.scope"][1].startswith("scope database")
     for name in ("dr.rto", "dr.database.smoke", "dr.database.rpo", "dr.database.cleanup"):

@@ -12,8 +12,7 @@ import psycopg
 import pytest
 import yaml
 
-from tests.fixtures.connections import aws_conn, slack_conn
-from tests.fixtures.connections import pg_conn as _pg_conn
+from tests.fixtures.e2e import load_dag
 from tests.tasks.log_review.test_logs_cloudwatch_aws import _put
 
 pytestmark = pytest.mark.e2e
@@ -23,35 +22,17 @@ DAG_ID = "log_review"
 
 
 @pytest.fixture
-def log_env(pg, aws_endpoint, boto_client, slack_api, airflow_db, make_db, tmp_path, monkeypatch):
+def log_env(e2e, boto_client, tmp_path, monkeypatch):
     cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
     cfg_path = tmp_path / "maintenance.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
     monkeypatch.setenv("SANVI_OPS_CONFIG", str(cfg_path))
-    store_dsn = make_db("store")
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_APP_DB", _pg_conn(make_db("app")))
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", _pg_conn(store_dsn))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_AWS_DEFAULT",
-        aws_conn(aws_endpoint),
-    )
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SLACK_API_DEFAULT",
-        slack_conn(slack_api),
-    )
+    store_dsn = e2e.connect(app_db=True, aws=True)["store_dsn"]
     return {
         "store_dsn": store_dsn,
         "groups": cfg["tasks"]["log_review"]["settings"]["log_groups"],
         "logs": boto_client("logs"),
     }
-
-
-def _dag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO / "dags" / "daily" / f"{DAG_ID}.py"), bundle_path=REPO / "dags")
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags[DAG_ID]
 
 
 def _rows(dsn: str, run_id: str) -> dict[str, tuple[str, str]]:
@@ -81,7 +62,7 @@ def test_review_reports_signatures_then_calls_out_a_new_one(log_env, slack_api) 
         ],
     )
 
-    dr = _dag().test(logical_date=day1)
+    dr = load_dag(DAG_ID).test(logical_date=day1)
     states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
     assert all(s == "success" for s in states.values()), states
     rows = _rows(log_env["store_dsn"], dr.run_id)
@@ -101,7 +82,7 @@ def test_review_reports_signatures_then_calls_out_a_new_one(log_env, slack_api) 
         [(day2 - timedelta(minutes=1), "ERROR payment gateway 502 for cart 77")],
         stream="app-2",
     )
-    dr2 = _dag().test(logical_date=day2)
+    dr2 = load_dag(DAG_ID).test(logical_date=day2)
     rows2 = _rows(log_env["store_dsn"], dr2.run_id)
     status, summary = rows2[f"logs.signatures[{backend}]"]
     assert status == "warning" and "1 NEW since last week" in summary and "payment gateway" in summary
@@ -140,7 +121,7 @@ def test_manual_run_params_narrow_the_review(log_env) -> None:
             (end - timedelta(hours=5), "ERROR disk quota exceeded on node 3"),
         ],
     )
-    manual = _dag().test(
+    manual = load_dag(DAG_ID).test(
         logical_date=end,
         run_conf={"checks": ["review_cloudwatch_logs"], "log_groups": [backend], "hours": 2},
     )
@@ -151,7 +132,7 @@ def test_manual_run_params_narrow_the_review(log_env) -> None:
     assert status == "skipped" and details["selected"] == ["review_cloudwatch_logs"]
     assert "postgres.server_log" not in rows
 
-    scheduled_like = _dag().test(logical_date=end + timedelta(minutes=1))
+    scheduled_like = load_dag(DAG_ID).test(logical_date=end + timedelta(minutes=1))
     rows = _details(log_env["store_dsn"], scheduled_like.run_id)
     assert rows[f"logs.error_rate[{backend}]"][1]["errors"] == 2
     assert f"logs.error_rate[{frontend}]" in rows and "postgres.server_log" in rows

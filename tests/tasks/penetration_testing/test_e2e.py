@@ -20,8 +20,7 @@ import psycopg
 import pytest
 import yaml
 
-from tests.fixtures.connections import pg_conn as _pg_conn
-from tests.fixtures.connections import slack_conn
+from tests.fixtures.e2e import load_dag
 from tests.tasks.penetration_testing.test_exposure_probes import closed_ports, header_server  # noqa: F401 - fixture
 from tests.tasks.security_scan.test_security_tls import _leaf, _TLSServer, ca  # noqa: F401 - fixture
 
@@ -32,7 +31,7 @@ DAG_ID = "penetration_testing"
 
 
 @pytest.fixture
-def pentest_env(slack_api, airflow_db, make_db, tmp_path, monkeypatch, ca, header_server):  # noqa: F811
+def pentest_env(e2e, tmp_path, monkeypatch, ca, header_server):  # noqa: F811
     cert, key = _leaf(ca, tmp_path, days_left=200)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
@@ -61,29 +60,16 @@ def pentest_env(slack_api, airflow_db, make_db, tmp_path, monkeypatch, ca, heade
     cfg_path = tmp_path / "maintenance.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
     monkeypatch.setenv("SANVI_OPS_CONFIG", str(cfg_path))
-    store_dsn = make_db("store")
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", _pg_conn(store_dsn))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SLACK_API_DEFAULT",
-        slack_conn(slack_api),
-    )
+    store_dsn = e2e.connect()["store_dsn"]
     yield {"store_dsn": store_dsn, "unexpected": unexpected}
     tls.close()
     for s in socks:
         s.close()
 
 
-def _dag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO / "dags" / "quarterly" / f"{DAG_ID}.py"), bundle_path=REPO / "dags")
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags[DAG_ID]
-
-
 def test_exposure_checks_are_stored_and_reported(pentest_env, slack_api):
     # The Security team's form is answered through the API in tests/e2e/test_signoff_api.py.
-    dr = _dag().test(
+    dr = load_dag(DAG_ID).test(
         logical_date=datetime(2026, 11, 17, 11, 0, tzinfo=UTC), mark_success_pattern="record_pentest_outcome"
     )
     states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}

@@ -11,9 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.fixtures.connections import conn_env as _conn_env
-from tests.fixtures.connections import pg_conn as _pg_conn
-from tests.fixtures.connections import slack_conn
+from tests.fixtures.e2e import load_dag, task_states
 
 pytestmark = pytest.mark.e2e
 
@@ -22,38 +20,16 @@ DAG_ID = "performance_analysis"
 
 
 @pytest.fixture
-def perf_env(pg, slack_api, airflow_db, make_db, monkeypatch):
-    app_dsn, store_dsn = make_db("app"), make_db("store")
+def perf_env(e2e, monkeypatch):
+    env = e2e.connect(app_db=True)
+    app_dsn, store_dsn = env["app_dsn"], env["store_dsn"]
     with psycopg.connect(app_dsn, autocommit=True) as conn:
         conn.execute("CREATE TABLE orders (id bigint PRIMARY KEY, customer int, note text)")
         conn.execute("CREATE INDEX orders_customer_idx ON orders (customer)")
         conn.execute("INSERT INTO orders SELECT g, g % 10, 'n' || g FROM generate_series(1, 500) g")
     monkeypatch.delenv("SANVI_OPS_CONFIG", raising=False)
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_APP_DB", _pg_conn(app_dsn))
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", _pg_conn(store_dsn))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SLACK_API_DEFAULT",
-        slack_conn(slack_api),
-    )
-    monkeypatch.delenv("AIRFLOW_CONN_SANVI_PROMETHEUS", raising=False)
+    e2e.unset("sanvi_prometheus")
     return {"app_dsn": app_dsn, "store_dsn": store_dsn}
-
-
-def _use_prometheus(request, monkeypatch):
-    server = request.getfixturevalue("prometheus_server")
-    host, port = server.url.removeprefix("http://").split(":")
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SANVI_PROMETHEUS", _conn_env("http", host=host, port=int(port), schema="http")
-    )
-    return server
-
-
-def _dag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO / "dags" / "weekly" / f"{DAG_ID}.py"), bundle_path=REPO / "dags")
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags[DAG_ID]
 
 
 def _stored(store_dsn: str, run_id: str) -> dict[str, tuple]:
@@ -65,24 +41,20 @@ def _stored(store_dsn: str, run_id: str) -> dict[str, tuple]:
     return {name: (status, summary, details) for name, status, summary, details in rows}
 
 
-def _states(dag_run) -> dict[str, str]:
-    return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
-
-
 @pytest.mark.prometheus
-def test_weekly_analysis_with_snapshot_chart_and_slack(perf_env, slack_api, request, monkeypatch):
-    server = _use_prometheus(request, monkeypatch)
+def test_weekly_analysis_with_snapshot_chart_and_slack(perf_env, e2e, slack_api):
+    server = e2e.prometheus()
     with psycopg.connect(perf_env["app_dsn"], autocommit=True) as conn:
         conn.execute("CREATE EXTENSION pg_stat_statements")
         for i in range(30):
             conn.execute("SELECT count(*) FROM orders WHERE note LIKE %s", [f"%{i}%"]).fetchone()
 
-    dag = _dag()
+    dag = load_dag(DAG_ID)
     at = server.now
     dr = dag.test(
         logical_date=datetime(2026, 11, 24, 10, 30, tzinfo=UTC), run_conf={"evaluate_at": at.isoformat()}
     )
-    states = _states(dr)
+    states = task_states(dr)
     assert all(s == "success" for s in states.values()), states  # warnings only: the run is green
     rows = _stored(perf_env["store_dsn"], dr.run_id)
     assert rows["service.error_rate"][0] == "warning" and "> 1 % for 5m" in rows["service.error_rate"][1]
@@ -127,34 +99,34 @@ def test_weekly_analysis_with_snapshot_chart_and_slack(perf_env, slack_api, requ
 
 
 def test_without_pg_stat_statements_or_prometheus_says_what_to_do(perf_env, slack_api):
-    dr = _dag().test(logical_date=datetime(2026, 11, 24, 10, 30, tzinfo=UTC))
+    dr = load_dag(DAG_ID).test(logical_date=datetime(2026, 11, 24, 10, 30, tzinfo=UTC))
     rows = _stored(perf_env["store_dsn"], dr.run_id)
     status, summary, _ = rows["postgres.pg_stat_statements"]
     assert status == "skipped" and "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" in summary
     assert rows["service.connection"][0] == "skipped" and "sanvi_prometheus" in rows["service.connection"][1]
     assert rows["service.chart"][0] == "skipped"
-    assert all(s == "success" for s in _states(dr).values())
+    assert all(s == "success" for s in task_states(dr).values())
     assert any("CREATE EXTENSION" in json.dumps(m) for m in slack_api.messages)
 
 
 @pytest.mark.prometheus
-def test_red_run_still_gets_its_chart_and_stays_red(perf_env, slack_api, request, monkeypatch, tmp_path):
+def test_red_run_still_gets_its_chart_and_stays_red(perf_env, e2e, slack_api, monkeypatch, tmp_path):
     """Availability held to 99.95 % is missed (critical): notify fails the run; the chart teardown
     still shares the chart and does not turn the run green."""
     import yaml
 
-    server = _use_prometheus(request, monkeypatch)
+    server = e2e.prometheus()
     cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
     cfg["slos"]["availability_pct"] = 99.95
     path = tmp_path / "maintenance.yaml"
     path.write_text(yaml.safe_dump(cfg))
     monkeypatch.setenv("SANVI_OPS_CONFIG", str(path))
 
-    dr = _dag().test(
+    dr = load_dag(DAG_ID).test(
         logical_date=datetime(2026, 11, 24, 10, 30, tzinfo=UTC),
         run_conf={"evaluate_at": server.now.isoformat()},
     )
-    states = _states(dr)
+    states = task_states(dr)
     assert states["notify"] == "failed" and states["attach_chart"] == "success", states
     assert str(dr.state) == "failed"
     assert _stored(perf_env["store_dsn"], dr.run_id)["service.availability"][0] == "critical"

@@ -8,7 +8,6 @@ guide's "Escalate After" (in its Slack thread), and deliver a message an earlier
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -17,7 +16,8 @@ from sanvi_ops.core.config import load_config
 from sanvi_ops.core.notify.pipeline import process_run
 from sanvi_ops.core.results import CheckResult, Status
 from sanvi_ops.core.store import ResultStore
-from tests.fixtures.connections import conn_env, pg_conn, slack_conn
+from tests.fixtures.connections import conn_env, pg_conn
+from tests.fixtures.e2e import load_dag
 
 if TYPE_CHECKING:
     from tests.fixtures.ops_monitor import OpsMonitor
@@ -25,20 +25,11 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[3]
 DAG_ID = "sanvi_ops_watchdog"
 
 
-def _dag():  # type: ignore[no-untyped-def]
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO / "dags" / "meta" / f"{DAG_ID}.py"), bundle_path=REPO / "dags")
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags[DAG_ID]
-
-
 def test_watchdog_pings_records_escalates_and_flushes(
-    airflow_db,
+    e2e,
     make_db,
     slack_api: SlackApi,
     ops_monitor: OpsMonitor,
@@ -46,12 +37,9 @@ def test_watchdog_pings_records_escalates_and_flushes(
 ) -> None:
     store = ResultStore(make_db("watchdog"))
     store.migrate()
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", pg_conn(store.dsn))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SLACK_API_DEFAULT",
-        slack_conn(slack_api),
-    )
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_HEARTBEAT", conn_env("http", host=ops_monitor.ping_url))
+    e2e.set("sanvi_ops_store", pg_conn(store.dsn))
+    e2e.slack()
+    e2e.set("sanvi_heartbeat", conn_env("http", host=ops_monitor.ping_url))
 
     # A P1 opened 40 minutes ago by the health check; Slack was down then, so it is still pending.
     opened = datetime.now(UTC) - timedelta(minutes=40)
@@ -61,7 +49,7 @@ def test_watchdog_pings_records_escalates_and_flushes(
     out = process_run(store, load_config(), "system_health_check", "run1", opened, [down], None, now=opened)
     assert store.count_pending() == 2 and slack_api.messages == []
 
-    dr = _dag().test()
+    dr = load_dag(DAG_ID).test()
     states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
     assert states == {"ping_heartbeat": "success", "sweep_incidents": "success", "flush_outbox": "success"}
 
@@ -80,7 +68,7 @@ def test_watchdog_pings_records_escalates_and_flushes(
 
 
 def test_watchdog_does_not_escalate_an_acknowledged_incident(
-    airflow_db,
+    e2e,
     make_db,
     slack_api: SlackApi,
     ops_monitor: OpsMonitor,
@@ -90,9 +78,9 @@ def test_watchdog_does_not_escalate_an_acknowledged_incident(
 
     store = ResultStore(make_db("watchdog_ack"))
     store.migrate()
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", pg_conn(store.dsn))
-    monkeypatch.setenv("AIRFLOW_CONN_SLACK_API_DEFAULT", slack_conn(slack_api))
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_HEARTBEAT", conn_env("http", host=ops_monitor.ping_url))
+    e2e.set("sanvi_ops_store", pg_conn(store.dsn))
+    e2e.slack()
+    e2e.set("sanvi_heartbeat", conn_env("http", host=ops_monitor.ping_url))
     cfg = load_config()
     opened = datetime.now(UTC) - timedelta(minutes=70)  # past both the Team Lead and the CTO level
     down = CheckResult(
@@ -105,7 +93,7 @@ def test_watchdog_does_not_escalate_an_acknowledged_incident(
     )
     assert ack.within_target
 
-    dr = _dag().test()
+    dr = load_dag(DAG_ID).test()
     assert {str(ti.state) for ti in dr.get_task_instances()} == {"success"}
     texts = [m["text"] for m in slack_api.messages]
     assert texts[0].startswith(f"[INCIDENT] {out.opened[0]} ")

@@ -17,8 +17,7 @@ import psycopg
 import pytest
 import yaml
 
-from tests.fixtures.connections import aws_conn, slack_conn
-from tests.fixtures.connections import pg_conn as _pg_conn
+from tests.fixtures.e2e import load_dag
 from tests.tasks.security_patch_review.test_patches_aws import _repo, _set_findings
 
 pytestmark = pytest.mark.e2e
@@ -92,7 +91,7 @@ def _stubbed(service: str, endpoint: str):
 
 
 @pytest.fixture
-def patch_env(pg, aws_endpoint, boto_client, slack_api, airflow_db, make_db, tmp_path, monkeypatch):
+def patch_env(e2e, aws_endpoint, boto_client, tmp_path, monkeypatch):
     cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
     cfg_path = tmp_path / "maintenance.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
@@ -126,30 +125,11 @@ def patch_env(pg, aws_endpoint, boto_client, slack_api, airflow_db, make_db, tmp
 
     monkeypatch.setattr(connections, "aws_client", aws_client)
 
-    store_dsn = make_db("store")
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_APP_DB", _pg_conn(make_db("app")))
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", _pg_conn(store_dsn))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_AWS_DEFAULT",
-        aws_conn(aws_endpoint),
-    )
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SLACK_API_DEFAULT",
-        slack_conn(slack_api),
-    )
-    return {"store_dsn": store_dsn}
-
-
-def _dag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO / "dags" / "weekly" / f"{DAG_ID}.py"), bundle_path=REPO / "dags")
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags[DAG_ID]
+    return {"store_dsn": e2e.connect(app_db=True, aws=True)["store_dsn"]}
 
 
 def test_findings_stored_with_actions_and_critical_image_opens_incident(patch_env, slack_api) -> None:
-    dr = _dag().test(logical_date=datetime(2026, 11, 30, 9, 0, tzinfo=UTC))
+    dr = load_dag(DAG_ID).test(logical_date=datetime(2026, 11, 30, 9, 0, tzinfo=UTC))
     states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
     assert states["notify"] == "failed", states  # a CRITICAL image finding makes the run red
     assert all(s == "success" for t, s in states.items() if t != "notify"), states
@@ -180,7 +160,7 @@ def test_findings_stored_with_actions_and_critical_image_opens_incident(patch_en
 def test_manual_run_with_a_checks_selection_reports_the_rest_as_skipped(patch_env, slack_api) -> None:
     """The trigger form's ``checks``: only the PostgreSQL version is reviewed; the three other
     sources do not run (no ECR finding, so no incident and a green run) and say so."""
-    dr = _dag().test(
+    dr = load_dag(DAG_ID).test(
         logical_date=datetime(2026, 11, 30, 9, 0, tzinfo=UTC),
         run_conf={"checks": ["check_postgres_version"]},
     )

@@ -16,8 +16,7 @@ import psycopg
 import pytest
 import yaml
 
-from tests.fixtures.connections import aws_conn, slack_conn
-from tests.fixtures.connections import pg_conn as _pg_conn
+from tests.fixtures.e2e import load_dag
 from tests.tasks.security_scan.test_security_tls import _leaf, _TLSServer, ca  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.e2e
@@ -27,7 +26,7 @@ DAG_ID = "security_scan"
 
 
 @pytest.fixture
-def scan_env(aws_endpoint, slack_api, airflow_db, make_db, tmp_path, monkeypatch, ca):  # noqa: F811
+def scan_env(e2e, tmp_path, monkeypatch, ca):  # noqa: F811
     cert, key = _leaf(ca, tmp_path, days_left=200)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
@@ -45,26 +44,9 @@ def scan_env(aws_endpoint, slack_api, airflow_db, make_db, tmp_path, monkeypatch
     cfg_path.write_text(yaml.safe_dump(cfg))
     monkeypatch.setenv("SANVI_OPS_CONFIG", str(cfg_path))
 
-    store_dsn = make_db("store")
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", _pg_conn(store_dsn))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_AWS_DEFAULT",
-        aws_conn(aws_endpoint),
-    )
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SLACK_API_DEFAULT",
-        slack_conn(slack_api),
-    )
-    yield {"store_dsn": store_dsn, "endpoint": aws_endpoint}
+    env = e2e.connect(aws=True)
+    yield {"store_dsn": env["store_dsn"], "endpoint": env["aws_endpoint"]}
     server.close()
-
-
-def _dag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO / "dags" / "monthly" / f"{DAG_ID}.py"), bundle_path=REPO / "dags")
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags[DAG_ID]
 
 
 def _stored(store_dsn: str) -> dict[str, tuple[str, str]]:
@@ -88,7 +70,7 @@ def test_open_ssh_port_is_critical_and_opens_a_p2_incident(scan_env, boto_client
     s3 = boto_client("s3")
     s3.create_bucket(Bucket="sanvi-open-bucket")
 
-    dr = _dag().test(logical_date=datetime(2026, 11, 10, 11, 0, tzinfo=UTC))
+    dr = load_dag(DAG_ID).test(logical_date=datetime(2026, 11, 10, 11, 0, tzinfo=UTC))
     states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
     assert states["notify"] == "failed", states  # a critical finding turns the run red
     assert all(s == "success" for t, s in states.items() if t != "notify"), states

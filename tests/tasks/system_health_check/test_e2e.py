@@ -9,7 +9,6 @@ duplicates nothing.
 from __future__ import annotations
 
 import json
-import shutil
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,8 +17,8 @@ import psycopg
 import pytest
 import yaml
 
-from tests.fixtures.connections import aws_conn, slack_conn
-from tests.fixtures.connections import conn_env as _conn_env
+from tests.fixtures.connections import conn_env
+from tests.fixtures.e2e import load_dag, task_states
 from tests.fixtures.ops_monitor import airflow_health_body
 
 pytestmark = pytest.mark.e2e
@@ -30,14 +29,9 @@ DAG_ID = "system_health_check"
 
 @pytest.fixture
 def health_env(
-    request,
-    pg,
     redis_server,
-    aws_endpoint,
+    e2e,
     app,
-    slack_api,
-    airflow_db,
-    make_db,
     tmp_path,
     monkeypatch,
     ops_monitor,
@@ -58,64 +52,20 @@ def health_env(
     cfg_path = tmp_path / "maintenance.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
     monkeypatch.setenv("SANVI_OPS_CONFIG", str(cfg_path))
-    seed_demo(aws_endpoint)  # the names the configuration expects
-
-    app_dsn = make_db("app")
-    store_dsn = make_db("store")
-    app_db = psycopg.conninfo.conninfo_to_dict(app_dsn)
-    store_db = psycopg.conninfo.conninfo_to_dict(store_dsn)
-
-    def pg_conn(d: dict) -> str:
-        return _conn_env(
-            "postgres",
-            host=d["host"],
-            port=int(d["port"]),
-            login=d["user"],
-            password=d["password"],
-            schema=d["dbname"],
-        )
-
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_APP_DB", pg_conn(app_db))
-    monkeypatch.setenv("AIRFLOW_CONN_SANVI_OPS_STORE", pg_conn(store_db))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SANVI_REDIS",
-        _conn_env("redis", host="127.0.0.1", port=redis_server.port, password=redis_server.password),
-    )
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_AWS_DEFAULT",
-        aws_conn(aws_endpoint),
-    )
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SLACK_API_DEFAULT",
-        slack_conn(slack_api),
+    env = e2e.connect(app_db=True, aws=True)
+    seed_demo(env["aws_endpoint"])  # the names the configuration expects
+    e2e.set(
+        "sanvi_redis",
+        conn_env("redis", host="127.0.0.1", port=redis_server.port, password=redis_server.password),
     )
     # Airflow's health endpoint: a server answering in Airflow 3's shape, healthy unless a test says.
     ops_monitor.health_body = airflow_health_body()
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SANVI_AIRFLOW_API",
-        _conn_env("http", host="127.0.0.1", port=ops_monitor.server.port, schema="http"),
+    e2e.set(
+        "sanvi_airflow_api", conn_env("http", host="127.0.0.1", port=ops_monitor.server.port, schema="http")
     )
     # Prometheus is opted into by the test that wants it (its demo data has a hot CPU).
-    monkeypatch.delenv("AIRFLOW_CONN_SANVI_PROMETHEUS", raising=False)
-    return {"store_dsn": store_dsn, "config": cfg}
-
-
-def _use_prometheus(request, monkeypatch) -> None:
-    if not (shutil.which("prometheus") and shutil.which("promtool")):
-        pytest.skip("prometheus/promtool not installed (Debian package 'prometheus')")
-    server = request.getfixturevalue("prometheus_server")
-    host, port = server.url.removeprefix("http://").split(":")
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SANVI_PROMETHEUS", _conn_env("http", host=host, port=int(port), schema="http")
-    )
-
-
-def _dag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO / "dags" / "daily" / f"{DAG_ID}.py"), bundle_path=REPO / "dags")
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags[DAG_ID]
+    e2e.unset("sanvi_prometheus")
+    return {"store_dsn": env["store_dsn"], "config": cfg}
 
 
 def _stored(store_dsn: str) -> list[tuple]:
@@ -126,15 +76,11 @@ def _stored(store_dsn: str) -> list[tuple]:
         ).fetchall()
 
 
-def _task_states(dag_run) -> dict[str, str]:
-    return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
-
-
 def test_healthy_stack_reports_ok_and_rerun_duplicates_nothing(health_env, slack_api):
-    dag = _dag()
+    dag = load_dag(DAG_ID)
     logical = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
     dr = dag.test(logical_date=logical)
-    states = _task_states(dr)
+    states = task_states(dr)
     rows = _stored(health_env["store_dsn"])
     assert all(s == "success" for s in states.values()), [r[1:] for r in rows if r[2] != "ok"]
 
@@ -176,10 +122,10 @@ def test_healthy_stack_reports_ok_and_rerun_duplicates_nothing(health_env, slack
 
 
 def test_dead_component_opens_incident_then_resolves(health_env, slack_api, app):
-    dag = _dag()
+    dag = load_dag(DAG_ID)
     app.behaviour.status["/production/api/health"] = 503
     dr = dag.test(logical_date=datetime(2026, 11, 28, 9, 0, tzinfo=UTC))
-    states = _task_states(dr)
+    states = task_states(dr)
     assert states["notify"] == "failed", states  # the run is red because a result is critical
     assert all(s == "success" for t, s in states.items() if t != "notify"), states
 
@@ -196,15 +142,15 @@ def test_dead_component_opens_incident_then_resolves(health_env, slack_api, app)
     assert resolved[0].get("thread_ts") == incident_msg["ts"]
 
 
-def test_host_metrics_from_prometheus_are_graded_and_stored(health_env, slack_api, request, monkeypatch):
+def test_host_metrics_from_prometheus_are_graded_and_stored(health_env, e2e, slack_api):
     """The demo series: backend-1 CPU > 90 % for 20 min (critical), db-1 memory 85 % for 30 min."""
-    _use_prometheus(request, monkeypatch)
-    dr = _dag().test(logical_date=datetime(2026, 11, 30, 9, 0, tzinfo=UTC))
+    e2e.prometheus()
+    dr = load_dag(DAG_ID).test(logical_date=datetime(2026, 11, 30, 9, 0, tzinfo=UTC))
     rows = {name: status for _run, name, status, _summary in _stored(health_env["store_dsn"])}
     assert rows["host.cpu[backend-1]"] == "critical"
     assert rows["host.memory[db-1]"] == "warning"
     assert rows["host.cpu[frontend-1]"] == "ok"
-    assert _task_states(dr)["notify"] == "failed"
+    assert task_states(dr)["notify"] == "failed"
     assert any(
         m.get("text", "").startswith("[INCIDENT]") and "backend-1" in m["text"] for m in slack_api.messages
     )
@@ -212,7 +158,7 @@ def test_host_metrics_from_prometheus_are_graded_and_stored(health_env, slack_ap
 
 def test_no_prometheus_connection_is_a_not_configured_warning(health_env, slack_api):
     """A deployment without Prometheus says so: a warning naming the connection, never green."""
-    _dag().test(logical_date=datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
+    load_dag(DAG_ID).test(logical_date=datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
     rows = {name: (status, summary) for _run, name, status, summary in _stored(health_env["store_dsn"])}
     status, summary = rows["host_metrics.connection"]
     assert status == "warning", rows
@@ -225,7 +171,7 @@ def test_no_airflow_api_and_no_slack_connection_are_not_configured_warnings(heal
     """Without the Airflow-API and Slack connections the run says both are not configured."""
     monkeypatch.delenv("AIRFLOW_CONN_SANVI_AIRFLOW_API")
     monkeypatch.delenv("AIRFLOW_CONN_SLACK_API_DEFAULT")
-    dr = _dag().test(
+    dr = load_dag(DAG_ID).test(
         logical_date=datetime(2026, 12, 1, 10, 0, tzinfo=UTC),
         run_conf={"checks": ["check_airflow", "check_slack"]},
     )
@@ -235,7 +181,7 @@ def test_no_airflow_api_and_no_slack_connection_are_not_configured_warnings(heal
     assert status == "warning" and "not configured" in summary and "slack_api_default" in summary
     assert "outbox" in summary
     # Warnings: the run itself is not red, and the summary (kept in the outbox) names them.
-    assert _task_states(dr)["notify"] == "success"
+    assert task_states(dr)["notify"] == "success"
     with psycopg.connect(health_env["store_dsn"]) as conn:
         outbox = " ".join(
             str(r) for r in conn.execute("SELECT text, blocks FROM notifications WHERE kind = 'summary'")
@@ -246,12 +192,12 @@ def test_no_airflow_api_and_no_slack_connection_are_not_configured_warnings(heal
 def test_unhealthy_airflow_scheduler_is_a_p1_incident(health_env, slack_api, ops_monitor):
     """Only the airflow component is checked (the trigger form's Checks param)."""
     ops_monitor.health_body = airflow_health_body(scheduler="unhealthy")
-    dr = _dag().test(
+    dr = load_dag(DAG_ID).test(
         logical_date=datetime(2026, 12, 2, 9, 0, tzinfo=UTC), run_conf={"checks": ["check_airflow"]}
     )
     rows = {name: status for _run, name, status, _summary in _stored(health_env["store_dsn"])}
     assert rows["airflow.scheduler"] == "critical" and rows["airflow.triggerer"] == "ok"
     assert rows["check_postgres.not_selected"] == rows["check_aws.not_selected"] == "skipped"
-    assert _task_states(dr)["notify"] == "failed"
+    assert task_states(dr)["notify"] == "failed"
     incident = [m["text"] for m in slack_api.messages if m.get("text", "").startswith("[INCIDENT]")]
     assert len(incident) == 1 and "Severity: P1 - Service: airflow" in incident[0]

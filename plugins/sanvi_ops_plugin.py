@@ -270,7 +270,18 @@ def _incident_form(
         raise Unavailable(f"{name}: {exc}") from None
     except (ValueError, LookupError) as exc:
         return RedirectResponse(f"../../?err={quote(str(exc))}#incidents", status_code=303)
-    return RedirectResponse(f"../../?msg={quote(text)}#incidents", status_code=303)
+    from starlette.background import BackgroundTask
+
+    from sanvi_ops.core.store import ResultStore
+
+    # The acknowledgement's [UPDATE] (or the [RESOLVED]) is in the outbox: send it now, after the
+    # answer, rather than at the watchdog's next flush; a failure leaves it there for the watchdog.
+    store = ResultStore(dsn, name=name, connect_timeout=5)
+    return RedirectResponse(
+        f"../../?msg={quote(text)}#incidents",
+        status_code=303,
+        background=BackgroundTask(_deliver_outbox, store, _config(), "Incident form"),
+    )
 
 
 def _slack_refused(reason: str, status: int = 401) -> JSONResponse:
@@ -328,8 +339,18 @@ def _slack_acknowledge(body: bytes, timestamp: str, signature: str) -> Response:
         return JSONResponse({"ok": False, "detail": str(exc)})
     except StoreError as exc:
         raise Unavailable(str(exc)) from None
+    from starlette.background import BackgroundTask
+
     log.info("Incident #%d acknowledged from Slack by %s (new: %s)", incident_id, slack_user, created)
-    return JSONResponse({"ok": True, "incident": incident_id, "acknowledged_by": ack.by, "new": created})
+    return JSONResponse(
+        {"ok": True, "incident": incident_id, "acknowledged_by": ack.by, "new": created},
+        background=BackgroundTask(
+            _deliver_outbox,
+            ResultStore(dsn, name=name, connect_timeout=5),
+            cfg,
+            "Slack acknowledgement",
+        ),
+    )
 
 
 def _add_incident_routes(app: FastAPI) -> None:
@@ -525,8 +546,8 @@ async def _capped_body(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def _deliver_outbox(store: Any, cfg: Any) -> None:
-    """Send what the intake queued (after the answer); a failure leaves it for the watchdog."""
+def _deliver_outbox(store: Any, cfg: Any, what: str = "Alertmanager intake") -> None:
+    """Send what a route queued (after the answer); a failure leaves it for the watchdog."""
     import time
 
     from sanvi_ops.airflow_kit.connections import slack_client
@@ -540,9 +561,9 @@ def _deliver_outbox(store: Any, cfg: Any) -> None:
             if not report.locked_out:
                 break
             time.sleep(0.25)
-        log.info("Alertmanager intake: outbox delivery: %s", report.describe())
+        log.info("%s: outbox delivery: %s", what, report.describe())
     except Exception:  # noqa: BLE001 - the messages are in the outbox; the watchdog delivers them
-        log.exception("Alertmanager intake: outbox delivery failed; the watchdog retries it")
+        log.exception("%s: outbox delivery failed; the watchdog retries it", what)
 
 
 def add_alertmanager_intake(target: FastAPI) -> None:

@@ -15,7 +15,7 @@ reads and writes):
   the Airflow pool `tasks.database_maintenance.settings.pool` (`sanvi_db_heavy`) so no other heavy database work overlaps.
   Per table `lock_timeout` and `statement_timeout`; the whole run has a time box, cut to the end
   of the maintenance window.
-- **When**: the scheduled run inside `tasks.database_maintenance.settings.window` (Wednesday 03:00–06:00 in the config's
+- **When**: the scheduled run inside `tasks.database_maintenance.settings.window` (Wed 03:00–06:00 in the config's
   time zone); a scheduled run that starts outside it (queued too long) refuses with a `skipped`
   result.
 
@@ -66,7 +66,7 @@ from typing import Any
 
 from airflow.sdk import Param, get_current_context, task
 
-from sanvi_ops.airflow_kit.approval import approval_gate, dry_run_param, run_verdict
+from sanvi_ops.airflow_kit.approval import approval_gate, dry_run_param, run_policy
 from sanvi_ops.airflow_kit.frame import maintenance_dag
 from sanvi_ops.airflow_kit.params import string_list_param
 from sanvi_ops.airflow_kit.publish import publish
@@ -103,7 +103,7 @@ def database_maintenance() -> None:
         from sanvi_ops.tasks.database_maintenance import airflow_tasks as vacuum_tasks
 
         context = get_current_context()
-        return vacuum_tasks.vacuum_analyze(dict(context["params"]), verdict=run_verdict(context))
+        return vacuum_tasks.vacuum_analyze(dict(context["params"]), policy=run_policy(context))
 
     vacuumed = vacuum_analyze()
     gate >> vacuumed

@@ -4,12 +4,13 @@ outcomes (sanvi_ops.core.signoffs): pure logic, no servers."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
 from sanvi_ops.core.config import DeploymentPolicy, DeploymentWindow, load_config
 from sanvi_ops.core.results import Status
-from sanvi_ops.core.run_policy import Decision, decide, verdict
+from sanvi_ops.core.run_policy import AS_SCHEDULED, RunPolicy, decide
 from sanvi_ops.core.signoffs import (
     Answer,
     Outcome,
@@ -30,7 +31,7 @@ WEDNESDAY_0130 = dt.datetime(2026, 11, 25, 1, 30, tzinfo=UTC)  # production wind
 WEDNESDAY_0400 = dt.datetime(2026, 11, 25, 4, 0, tzinfo=UTC)  # the vacuum window
 
 
-def _decide(now: dt.datetime, dry_run: str = "auto", scheduled: bool = False, policy=PRODUCTION) -> Decision:
+def _decide(now: dt.datetime, dry_run: str = "auto", scheduled: bool = False, policy=PRODUCTION) -> RunPolicy:
     return decide(
         dry_run=dry_run,
         scheduled=scheduled,
@@ -80,7 +81,7 @@ def test_dry_run_yes_is_always_a_dry_run_even_scheduled_or_in_window() -> None:
 def test_asking_to_change_outside_the_window_needs_product_owner_and_cto() -> None:
     decision = _decide(FRIDAY_NOON, "no")
     assert decision.action == "approval" and decision.approvers == ("product_owner", "cto")
-    assert Decision.from_dict(decision.as_dict()) == decision  # travels by XCom
+    assert RunPolicy.from_dict(json.loads(json.dumps(decision.as_dict()))) == decision  # travels by XCom
 
 
 def test_an_environment_with_emergency_anytime_needs_no_approval() -> None:
@@ -100,14 +101,14 @@ def test_bad_input_is_refused_by_name() -> None:
 
 
 def test_verdict_all_approved_changes_outside_the_window() -> None:
-    v = verdict(
-        _decide(FRIDAY_NOON, "no"),
+    v = _decide(FRIDAY_NOON, "no").answered(
         {
             "product_owner": {"outcome": "approved", "by": "pat"},
             "cto": {"outcome": "approved", "by": "chris"},
         },
     )
-    assert v.change and v.outside_window_ok and not v.refused
+    assert v.changes and v.outside_window_ok and not v.refused
+    assert RunPolicy.from_dict(json.loads(json.dumps(v.as_dict()))) == v
     assert v.reason == "approved outside the window by pat (product_owner), chris (cto)"
 
 
@@ -123,16 +124,37 @@ def test_verdict_all_approved_changes_outside_the_window() -> None:
     ],
 )
 def test_verdict_one_refusal_refuses_cleanly(cto, expected: str) -> None:
-    v = verdict(
-        _decide(FRIDAY_NOON, "no"), {"product_owner": {"outcome": "approved", "by": "pat"}, "cto": cto}
+    v = _decide(FRIDAY_NOON, "no").answered(
+        {"product_owner": {"outcome": "approved", "by": "pat"}, "cto": cto}
     )
-    assert v.refused and not v.change and expected in v.reason and "Nothing was changed" in v.reason
+    assert v.refused and not v.changes and expected in v.reason and "Nothing was changed" in v.reason
 
 
 def test_verdict_dry_run_and_scheduled() -> None:
-    assert verdict(_decide(FRIDAY_NOON), {}).dry_run
-    scheduled = verdict(_decide(FRIDAY_NOON, scheduled=True), {})
-    assert scheduled.change and not scheduled.outside_window_ok  # the DAG still keeps its window
+    assert _decide(FRIDAY_NOON).answered({}).dry_run
+    scheduled = _decide(FRIDAY_NOON, scheduled=True).answered({})
+    assert scheduled.changes and not scheduled.outside_window_ok  # the DAG still keeps its window
+
+
+def test_at_start_a_run_that_must_keep_its_window_is_refused_outside_it() -> None:
+    """The one window refusal: a scheduled run that starts late (queued in the pool)."""
+    window = VACUUM.in_zone("UTC")
+    scheduled = _decide(WEDNESDAY_0400, scheduled=True)
+    assert scheduled.at_start(WEDNESDAY_0400, window) == scheduled
+    late = scheduled.at_start(FRIDAY_NOON, window)
+    assert late.refused and late.at_start(FRIDAY_NOON, window) == late  # idempotent
+    assert "outside the maintenance window (Wed 03:00–06:00 UTC)" in late.reason
+    assert "it is Friday 12:00 UTC" in late.reason and "Queued too long" in late.reason
+    assert (
+        "dry_run: no" in late.reason and "approvers" in late.reason and "Nothing was changed" in late.reason
+    )
+    assert AS_SCHEDULED.at_start(FRIDAY_NOON, window).reason == late.reason
+    # A person let these change outside the window; a dry run changes nothing anyway.
+    inside_deployment_window = _decide(TUESDAY_2300)
+    assert inside_deployment_window.at_start(FRIDAY_NOON, window).changes
+    assert _decide(FRIDAY_NOON).at_start(FRIDAY_NOON, window).dry_run
+    with pytest.raises(ValueError, match="answered"):
+        _decide(FRIDAY_NOON, "no").at_start(FRIDAY_NOON, window)
 
 
 # ------------------------------------------------------------------------------ sign-offs

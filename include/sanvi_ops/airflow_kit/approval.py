@@ -6,7 +6,7 @@
 
     @task(trigger_rule="none_failed")
     def vacuum_analyze() -> ...:
-        verdict = run_verdict(get_current_context())   # change? dry run? refused, and why
+        policy = run_policy(get_current_context())   # change? dry run? refused, and why
         ...
 
     gate >> vacuum_analyze()
@@ -19,8 +19,8 @@ and one :class:`~sanvi_ops.airflow_kit.signoff.RecordedApproval` per approver of
 task is skipped unless the decision needs it; otherwise it stores the request, mentions the
 approver in Slack with the link to *Required actions*, and waits at most
 ``tasks.<dag_id>.approval.deadline``. Rejections and timeouts do not fail anything: the work
-task reads the :class:`~sanvi_ops.core.run_policy.Verdict` and reports a clean ``skipped`` result
-naming who refused.
+task reads the run's :class:`~sanvi_ops.core.run_policy.RunPolicy` (:func:`run_policy`) and reports
+a clean ``skipped`` result naming who refused.
 
 The DAG needs the ``dry_run`` Param (:func:`dry_run_param`).
 """
@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from sanvi_ops.core.config import DeploymentWindow, MaintenanceConfig
-from sanvi_ops.core.run_policy import Decision, Verdict, approver_task_id, decide, verdict
+from sanvi_ops.core.run_policy import DRY_RUN_CHOICES, RunPolicy, approver_task_id, decide
 
 DECIDE_TASK_ID = "decide_run"
 
@@ -46,7 +46,7 @@ def dry_run_param() -> Any:
     return Param(
         "auto",
         type="string",
-        enum=["auto", "yes", "no"],
+        enum=list(DRY_RUN_CHOICES),
         title="Dry run",
         description=(
             "auto: a run started by hand outside the maintenance window and the production "
@@ -82,7 +82,7 @@ def decide_for_run(
     run_type: str,
     now: dt.datetime,
     maintenance_window: WindowOf | None = None,
-) -> Decision:
+) -> RunPolicy:
     """:func:`sanvi_ops.core.run_policy.decide` with this DAG's config, Params and run type."""
     environment, policy, _ = _gate_config(cfg, dag_id)
     return decide(
@@ -98,11 +98,10 @@ def decide_for_run(
 
 def _needs(approver: str) -> Callable[[Mapping[str, Any]], str | None]:
     def precheck(context: Mapping[str, Any]) -> str | None:
-        raw = context["ti"].xcom_pull(task_ids=DECIDE_TASK_ID)
-        decision = Decision.from_dict(raw)
-        if approver in decision.approvers:
+        decided = RunPolicy.from_dict(context["ti"].xcom_pull(task_ids=DECIDE_TASK_ID))
+        if approver in decided.approvers:
             return None
-        return f"no approval needed: {decision.reason}"
+        return f"no approval needed: {decided.reason}"
 
     return precheck
 
@@ -135,7 +134,7 @@ def approval_gate(*, maintenance_window: WindowOf | None = None, dag_id: str | N
         import logging
 
         context = get_current_context()
-        decision = decide_for_run(
+        policy = decide_for_run(
             load_config(),
             dag_id,
             context["params"],
@@ -143,8 +142,8 @@ def approval_gate(*, maintenance_window: WindowOf | None = None, dag_id: str | N
             dt.datetime.now(dt.UTC),
             maintenance_window,
         )
-        logging.getLogger(__name__).info("%s: %s", decision.action, decision.reason)
-        return decision.as_dict()
+        logging.getLogger(__name__).info("%s: %s", policy.action, policy.reason)
+        return policy.as_dict()
 
     decided = decide_run()
     approvals = []
@@ -183,9 +182,13 @@ def approval_gate(*, maintenance_window: WindowOf | None = None, dag_id: str | N
     return [decided, *approvals]
 
 
-def run_verdict(context: Mapping[str, Any]) -> Verdict:
-    """In the work task: the decision combined with the approvals' answers."""
+def run_policy(context: Mapping[str, Any]) -> RunPolicy:
+    """In the work task: the run's policy as decided, with the approvals' answers folded in.
+
+    The task then applies its own window with :meth:`RunPolicy.at_start
+    <sanvi_ops.core.run_policy.RunPolicy.at_start>` when it starts working.
+    """
     ti = context["ti"]
-    decision = Decision.from_dict(ti.xcom_pull(task_ids=DECIDE_TASK_ID))
-    answers = {a: ti.xcom_pull(task_ids=approver_task_id(a), default=None) for a in decision.approvers}
-    return verdict(decision, answers)
+    decided = RunPolicy.from_dict(ti.xcom_pull(task_ids=DECIDE_TASK_ID))
+    answers = {a: ti.xcom_pull(task_ids=approver_task_id(a), default=None) for a in decided.approvers}
+    return decided.answered(answers)

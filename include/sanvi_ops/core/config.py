@@ -45,6 +45,8 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from sanvi_ops.core.windows import Window
+
 __all__ = [
     "DEFAULT_CONFIG_PATH",
     "DEFAULT_TIMEOUT_MINUTES",
@@ -534,20 +536,19 @@ class DeploymentWindow(_Model):
                 raise ValueError("start and end must differ")
         return self
 
+    def in_zone(self, timezone: str) -> Window:
+        """This window read in ``timezone`` (the config's): is it open, when does it close, its text."""
+        return Window(
+            timezone,
+            anytime=self.anytime,
+            days=tuple(d.number for d in self.days),
+            start=self.start,
+            end=self.end,
+        )
+
     def is_open(self, when: dt.datetime, timezone: str) -> bool:
         """Whether ``when`` (timezone-aware) falls inside this window, read in ``timezone``."""
-        if self.anytime:
-            return True
-        if when.tzinfo is None:
-            raise ValueError("when must be timezone-aware")
-        assert self.start is not None and self.end is not None  # guaranteed by _complete
-        local = when.astimezone(ZoneInfo(timezone))
-        day = Weekday(list(Weekday)[local.weekday()])
-        previous = Weekday(list(Weekday)[(local.weekday() - 1) % 7])
-        now = local.time().replace(tzinfo=None)
-        if self.start < self.end:
-            return day in self.days and self.start <= now < self.end
-        return (day in self.days and now >= self.start) or (previous in self.days and now < self.end)
+        return self.in_zone(timezone).is_open(when)
 
 
 class DeploymentPolicy(_Model):

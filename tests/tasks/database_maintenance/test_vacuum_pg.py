@@ -13,10 +13,15 @@ from psycopg import sql
 
 from sanvi_ops.core.config import DeploymentWindow, load_config
 from sanvi_ops.core.results import Status
+from sanvi_ops.core.run_policy import RunPolicy
 from sanvi_ops.tasks.database_maintenance import vacuum
 from sanvi_ops.tasks.database_maintenance.airflow_tasks import plan_and_vacuum
 
 pytestmark = pytest.mark.integration
+
+DRY_RUN = RunPolicy("dry_run", "dry run asked for (dry_run: yes)", scheduled=False)
+#: A manual run the approvers let change things outside the window.
+APPROVED = RunPolicy("change", "approved outside the window", scheduled=False, outside_window_ok=True)
 
 HOSTILE = [
     ("public", "Robert'); DROP TABLE students;--"),
@@ -215,7 +220,7 @@ def test_dry_run_changes_nothing(make_db):
     before = _stat(dsn, "public", "dirty")
     closed = DeploymentWindow(days=["monday"], start="00:00", end="00:01")
     now = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)  # a Wednesday noon: outside; a dry run may
-    res = plan_and_vacuum(_cfg(closed), dsn, {"mode": "dry_run"}, now)
+    res = plan_and_vacuum(_cfg(closed), dsn, {"mode": "needed"}, now, DRY_RUN)
     time.sleep(0.5)
     assert _stat(dsn, "public", "dirty") == before
     run = res[0]
@@ -233,10 +238,10 @@ def test_outside_the_window_refuses_unless_forced(make_db):
     friday = dt.datetime(2026, 11, 27, 4, 30, tzinfo=dt.UTC)
     (refused,) = plan_and_vacuum(cfg, dsn, {"mode": "needed"}, friday)
     assert refused.status == Status.SKIPPED and "outside the maintenance window" in refused.summary
-    assert "Wednesday 03:00–06:00 UTC" in refused.summary and "dry_run: no" in refused.summary
+    assert "Wed 03:00–06:00 UTC" in refused.summary and "dry_run: no" in refused.summary
     assert _stat(dsn, "public", "dirty") == before
 
-    forced = plan_and_vacuum(cfg, dsn, {"mode": "needed", "force_outside_window": True}, friday)
+    forced = plan_and_vacuum(cfg, dsn, {"mode": "needed"}, friday, APPROVED)
     assert next(r for r in forced if r.check == "vacuum.table[public.dirty]").status == Status.OK
     assert _stat(dsn, "public", "dirty")["n_dead_tup"] == 0
 
@@ -277,7 +282,7 @@ def test_wraparound_age_is_graded_from_the_table_setting(make_db):
     stats = _stats(dsn)
     old = next(t for t in stats if t.name == "old")
     assert old.freeze_max_age == 100000 and 55 < old.wraparound_pct < 80
-    plan = vacuum.make_plan(stats, "dry_run")
+    plan = vacuum.make_plan(stats)
     assert "old" in [t.name for t in plan.tables]  # xid age alone makes it needed
     res = {r.check: r for r in vacuum.results(plan, None, stats)}
     wrap = res["vacuum.wraparound[public.old]"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from pathlib import Path
@@ -12,6 +13,7 @@ from psycopg import sql
 from sanvi_ops.core.calendar import cron_for
 from sanvi_ops.core.config import ConfigError, DeploymentWindow, load_config, parse_config
 from sanvi_ops.core.results import Status
+from sanvi_ops.core.run_policy import AS_SCHEDULED
 from sanvi_ops.tasks.database_maintenance import vacuum
 from sanvi_ops.tasks.database_maintenance.vacuum import Outcome, RunReport, State, TableStats
 
@@ -95,11 +97,17 @@ def test_all_and_tables_modes():
         vacuum.make_plan(stats, "full")  # type: ignore[arg-type]
 
 
-def test_dry_run_plans_like_needed_or_like_the_list():
+def test_a_dry_run_is_a_plan_and_nothing_else():
+    """A dry run is the run policy's, not a mode: the plan of the mode, reported as planned."""
     stats = [_t(1, "dirty", n_dead_tup=500, vacuum_threshold=50), _t(2, "clean")]
-    assert [t.name for t in vacuum.make_plan(stats, "dry_run").tables] == ["dirty"]
-    assert [t.name for t in vacuum.make_plan(stats, "dry_run", ["clean"]).tables] == ["clean"]
-    assert vacuum.make_plan(stats, "dry_run").dry_run
+    plan = vacuum.make_plan(stats)
+    assert [t.name for t in plan.tables] == ["dirty"]
+    assert [t.name for t in vacuum.make_plan(stats, "tables", ["clean"]).tables] == ["clean"]
+    res = vacuum.results(plan, None, stats)
+    assert res[0].summary.startswith("dry run: 1 of 2 tables would be vacuumed")
+    assert res[1].status == Status.SKIPPED and res[1].details["state"] == "planned"
+    with pytest.raises(ValueError, match="mode must be"):
+        vacuum.make_plan(stats, "dry_run")  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------------- results
@@ -143,6 +151,28 @@ def test_results_name_the_worst_tables_and_wraparound():
         r.to_dict()  # JSON-shaped for XCom and the store
 
 
+def test_a_vacuumed_table_is_graded_on_its_own_read_after_it_finished():
+    """No second read of every table: the worker's read as the table finished replaces the plan's."""
+    old = _t(1, "old", n_dead_tup=900, vacuum_threshold=50, xid_age=170_000_000)
+    other = _t(2, "other", xid_age=120_000_000)  # not vacuumed: graded on the planning read
+    plan = vacuum.make_plan([old, other], "needed")
+    assert [t.name for t in plan.tables] == ["old", "other"]
+    frozen = dataclasses.replace(old, n_dead_tup=0, xid_age=1_000)
+    report = RunReport(
+        [
+            Outcome(old, State.VACUUMED, dead_before=900, dead_after=0, after=frozen),
+            Outcome(other, State.LOCKED, dead_before=0, error="lock not available"),
+        ],
+        elapsed_s=1.0,
+        time_box_s=600,
+        parallelism=2,
+    )
+    by = {r.check: r for r in vacuum.results(plan, report, [old, other])}
+    assert "vacuum.wraparound[public.old]" not in by
+    assert by["vacuum.wraparound[public.other]"].status == Status.WARNING
+    assert "near wraparound: public.other 60%" in by["vacuum.run"].summary
+
+
 def test_unknown_tables_are_reported():
     plan = vacuum.make_plan([_t(1, "a")], "tables", ["a", "ghost"])
     res = vacuum.results(plan, RunReport([], 0.0, 10, 2), [])
@@ -152,27 +182,10 @@ def test_unknown_tables_are_reported():
 # ----------------------------------------------------------------------------------- window
 
 
-def test_window_end_and_text():
-    w = DeploymentWindow(days=["wednesday"], start="03:00", end="06:00")
-    wed = dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.UTC)
-    assert vacuum.window_end(w, wed, "UTC") == dt.datetime(2026, 11, 25, 6, 0, tzinfo=dt.UTC)
-    assert vacuum.window_end(w, wed.replace(hour=7), "UTC") is None
-    assert vacuum.window_text(w, "UTC") == "Wednesday 03:00–06:00 UTC"
-    night = DeploymentWindow(days=["tuesday"], start="23:00", end="02:00")
-    tue = dt.datetime(2026, 11, 24, 23, 30, tzinfo=dt.UTC)
-    assert vacuum.window_end(night, tue, "UTC") == dt.datetime(2026, 11, 25, 2, 0, tzinfo=dt.UTC)
-    assert vacuum.window_end(night, tue + dt.timedelta(hours=1), "UTC") == dt.datetime(
-        2026, 11, 25, 2, 0, tzinfo=dt.UTC
-    )
-    berlin = vacuum.window_end(w, dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.UTC), "Europe/Berlin")
-    assert berlin is not None and berlin.astimezone(dt.UTC).hour == 5
-    assert vacuum.window_end(DeploymentWindow(anytime=True), wed, "UTC") is None
-
-
 def test_refusal_is_a_skipped_result_that_says_how_to_override():
-    w = DeploymentWindow(days=["wednesday"], start="03:00", end="06:00")
-    r = vacuum.refusal(w, "UTC", dt.datetime(2026, 11, 27, 10, 15, tzinfo=dt.UTC))
-    assert r.status == Status.SKIPPED and "Friday 10:15 UTC" in r.summary
+    w = DeploymentWindow(days=["wednesday"], start="03:00", end="06:00").in_zone("UTC")
+    r = vacuum.refused(AS_SCHEDULED.at_start(dt.datetime(2026, 11, 27, 10, 15, tzinfo=dt.UTC), w))
+    assert r.check == "vacuum.run" and r.status == Status.SKIPPED and "Friday 10:15 UTC" in r.summary
     assert "dry_run: no" in r.summary and "approvers" in r.summary
 
 

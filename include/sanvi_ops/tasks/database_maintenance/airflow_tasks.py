@@ -1,14 +1,17 @@
-"""Body of the Database Maintenance task: config + Params + the app DB connection in, results out.
+"""Body of the Database Maintenance task: config + Params + run policy + the app DB connection
+in, results out.
 
-The run's Params (see ``dags/weekly/database_maintenance.py``): ``mode`` (``needed`` |
-``all`` | ``tables``; ``dry_run`` is still accepted), ``tables`` (``schema.table`` list, optional
-in the form: only ``mode: tables`` requires it, checked here, and other modes ignore it) and
-``dry_run`` (``auto`` | ``yes`` | ``no``), judged before this task by the approval gate
-(:mod:`sanvi_ops.airflow_kit.approval`) into a :class:`~sanvi_ops.core.run_policy.Verdict`: a dry run reports
-the plan and changes nothing; a refused run (an approval rejected or unanswered) is a ``skipped``
-result naming why; a scheduled run outside ``tasks.database_maintenance.settings.window`` refuses with a ``skipped`` result;
-a manual run the gate let change things (inside a window, or approved) may vacuum outside
-``tasks.database_maintenance.settings.window``. Inside the window the time box is cut to the window's end. A missing or
+The run's Params (see ``dags/weekly/database_maintenance.py``): ``mode`` (``needed`` | ``all`` |
+``tables``) and ``tables`` (``schema.table`` list, optional in the form: only ``mode: tables``
+requires it, checked here; in a dry run it picks the tables to plan, other modes ignore it).
+Whether the run changes anything is not a Param here but the run's
+:class:`~sanvi_ops.core.run_policy.RunPolicy`, decided by the approval gate
+(:mod:`sanvi_ops.airflow_kit.approval`) from the ``dry_run`` Param, the run type, the windows and
+the approvers' answers: a dry run reports the plan and changes nothing; a refused run (an
+approval rejected or unanswered, or a run that may only vacuum inside its window,
+``tasks.database_maintenance.settings.window``, starting outside it) is one ``skipped`` result
+naming why; a run a person let change things (inside a window, or approved) may vacuum outside
+that window. Inside the window the time box is cut to the window's end. A missing or
 unreachable database is an ``error`` result, never a crash.
 """
 
@@ -18,12 +21,11 @@ import dataclasses
 import datetime as dt
 from collections.abc import Mapping
 from typing import Any, cast
-from zoneinfo import ZoneInfo
 
 from sanvi_ops.airflow_kit.connections import ConnectionMissing
 from sanvi_ops.core.config import MaintenanceConfig, load_config
 from sanvi_ops.core.results import CheckResult, Status
-from sanvi_ops.core.run_policy import Verdict
+from sanvi_ops.core.run_policy import AS_SCHEDULED, RunPolicy
 
 ResultDicts = list[dict[str, Any]]
 
@@ -35,135 +37,99 @@ def _error(summary: str) -> ResultDicts:
 
 
 def plan_and_vacuum(
-    cfg: MaintenanceConfig, dsn: str, params: Mapping[str, Any], now: dt.datetime
+    cfg: MaintenanceConfig,
+    dsn: str,
+    params: Mapping[str, Any],
+    now: dt.datetime,
+    policy: RunPolicy = AS_SCHEDULED,
 ) -> list[CheckResult]:
-    """The whole run against ``dsn`` (no Airflow here: the tests call it directly)."""
-    import psycopg
+    """The whole run against ``dsn`` under ``policy`` (no Airflow here: the tests call it directly).
 
+    One session plans (one statistics read) and then vacuums as the first worker; each table's
+    statistics are read once more as it finishes, and the results are built from those.
+    """
     from sanvi_ops.tasks.database_maintenance import vacuum
 
     vc = cfg.tasks.database_maintenance.settings
+    window = vc.window.in_zone(cfg.timezone)
+    policy = policy.at_start(now, window)
+    if policy.refused:
+        return [vacuum.refused(policy)]
     mode = cast(vacuum.Mode, str(params.get("mode") or "needed"))
     tables = [str(t) for t in (params.get("tables") or []) if str(t).strip()]
-    force = bool(params.get("force_outside_window", False))
-    dry = mode == "dry_run"
-    if not dry and not force and not vc.window.is_open(now, cfg.timezone):
-        return [vacuum.refusal(vc.window, cfg.timezone, now)]
+    if policy.dry_run and tables:
+        mode = "tables"  # a dry run plans the tables asked about
     time_box = vc.time_box.total_seconds()
-    closes = None if force else vacuum.window_end(vc.window, now, cfg.timezone)
+    closes = window.closes_at(now)
     if closes is not None:
         time_box = min(time_box, (closes - now).total_seconds())
 
-    with psycopg.connect(dsn, autocommit=True, application_name=vacuum.APPLICATION_NAME) as conn:
-        conn.execute(
-            "SELECT set_config('lock_timeout', %s, false)",
-            (str(int(vc.lock_timeout.total_seconds() * 1000)),),
-        )
-        before = vacuum.read_stats(conn)
-    plan = vacuum.make_plan(before, mode, tables, wraparound_warning_pct=vc.wraparound.warning)
-    report = None
-    after = before
-    if not dry:
-        report = vacuum.vacuum_tables(
-            dsn,
-            plan.tables,
-            parallelism=vc.parallelism,
-            lock_timeout_s=vc.lock_timeout.total_seconds(),
-            statement_timeout_s=vc.statement_timeout.total_seconds(),
-            time_box_s=time_box,
-        )
-        with psycopg.connect(dsn, autocommit=True, application_name=vacuum.APPLICATION_NAME) as conn:
-            after = vacuum.read_stats(conn)
+    with vacuum.connect(dsn, vc.lock_timeout.total_seconds()) as conn:
+        stats = vacuum.read_stats(conn)
+        plan = vacuum.make_plan(stats, mode, tables, wraparound_warning_pct=vc.wraparound.warning)
+        report = None
+        if not policy.dry_run:
+            report = vacuum.vacuum_tables(
+                dsn,
+                plan.tables,
+                parallelism=vc.parallelism,
+                lock_timeout_s=vc.lock_timeout.total_seconds(),
+                statement_timeout_s=vc.statement_timeout.total_seconds(),
+                time_box_s=time_box,
+                conn=conn,
+            )
     return vacuum.results(
         plan,
         report,
-        after,
+        stats,
         wraparound_warning=vc.wraparound.warning,
         wraparound_critical=vc.wraparound.critical,
     )
 
 
-def _skipped(summary: str, verdict: Verdict) -> ResultDicts:
-    return [
-        CheckResult(
-            check="vacuum.run",
-            status=Status.SKIPPED,
-            summary=summary,
-            details={"verdict": verdict.reason, "approvals": dict(verdict.answers)},
-            component="postgres",
-        ).to_dict()
-    ]
-
-
-def apply_verdict(
-    cfg: MaintenanceConfig, params: Mapping[str, Any], verdict: Verdict, now: dt.datetime
-) -> dict[str, Any] | ResultDicts:
-    """The Params the vacuum runs with under ``verdict``, or the ``skipped`` result that ends it."""
-    from sanvi_ops.tasks.database_maintenance.vacuum import window_text
-
-    if verdict.refused:
-        return _skipped(verdict.reason, verdict)
-    effective = {k: v for k, v in params.items() if k != "force_outside_window"}
-    if verdict.dry_run:
-        return {**effective, "mode": "dry_run"}
-    window = cfg.tasks.database_maintenance.settings.window
-    if window.is_open(now, cfg.timezone):
-        return effective  # the time box is cut to the window's end
-    if verdict.outside_window_ok:
-        return {**effective, "force_outside_window": True}
-    local = now.astimezone(ZoneInfo(cfg.timezone))
-    return _skipped(
-        f"refused: the scheduled run started outside the maintenance window "
-        f"({window_text(window, cfg.timezone)}); it is {local:%A %H:%M} {cfg.timezone}. Nothing was "
-        "vacuumed (queued too long in the pool?). Trigger it by hand inside the window, or with "
-        "dry_run: no to ask the approvers for a run outside it.",
-        verdict,
-    )
-
-
 def vacuum_analyze(
-    params: Mapping[str, Any], now: dt.datetime | None = None, verdict: Verdict | None = None
+    params: Mapping[str, Any], now: dt.datetime | None = None, policy: RunPolicy | None = None
 ) -> ResultDicts:
-    """One Airflow task: VACUUM ANALYZE the application database as the Params say.
+    """One Airflow task: VACUUM ANALYZE the application database as the Params say, under the
+    run's policy.
 
-    :param verdict: the approval gate's verdict for this run; ``None`` (direct calls) applies the
-        Params as given (``mode: dry_run``, ``force_outside_window``).
+    Checked in this order: the Params, the policy (refused → the one ``skipped`` result), the
+    connection, then the work.
+
+    :param policy: the approval gate's policy for this run (:func:`sanvi_ops.airflow_kit.approval.run_policy`);
+        ``None`` (direct calls): as scheduled, vacuuming inside ``tasks.database_maintenance.settings.window`` only.
     """
     import psycopg
 
     from sanvi_ops.airflow_kit.connections import postgres_dsn
-    from sanvi_ops.tasks.database_maintenance.vacuum import MODES
+    from sanvi_ops.tasks.database_maintenance import vacuum
 
     cfg = load_config()
     now = now or dt.datetime.now(dt.UTC)
-    if verdict is not None:
-        applied = apply_verdict(cfg, params, verdict, now)
-        if isinstance(applied, list):
-            return applied
-        params = applied
     mode = str(params.get("mode") or "needed")
-    if mode not in MODES:
-        return _error(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+    if mode not in vacuum.MODES:
+        return _error(f"unknown mode {mode!r}: use one of {', '.join(vacuum.MODES)}")
     if mode == "tables" and not [t for t in params.get("tables") or [] if str(t).strip()]:
         return _error("mode 'tables' needs the tables Param (a list of schema.table)")
+    policy = (policy or AS_SCHEDULED).at_start(now, cfg.tasks.database_maintenance.settings.window.in_zone(cfg.timezone))
+    if policy.refused:
+        return [vacuum.refused(policy).to_dict()]
     try:
         dsn = postgres_dsn(cfg.connections.app_db)
     except (ConnectionMissing, ValueError) as exc:
         return _error(str(exc))
     try:
-        results = plan_and_vacuum(cfg, dsn, params, now)
+        results = plan_and_vacuum(cfg, dsn, params, now, policy)
     except psycopg.Error as exc:
         # Only planning talks to the database outside a per-table guard: it could not start.
         return _error(
             f"could not read table statistics from {cfg.connections.app_db!r}: "
             f"{type(exc).__name__}: {str(exc).strip()}"
         )
-    if verdict is not None and not verdict.scheduled:
+    if not policy.scheduled:
         # Say why this manual run did what it did (dry run by default, approved, in a window).
         results = [
-            dataclasses.replace(r, summary=f"{r.summary} [{verdict.reason}]")
-            if r.check == "vacuum.run"
-            else r
+            dataclasses.replace(r, summary=f"{r.summary} [{policy.reason}]") if r.check == "vacuum.run" else r
             for r in results
         ]
     return [r.to_dict() for r in results]

@@ -4,20 +4,23 @@ Three steps, each usable on its own (the tests drop a table between the first tw
 
 1. :func:`read_stats` reads every table's dead tuples, modifications since the last ANALYZE,
    autovacuum thresholds (server settings overridden by per-table reloptions), transaction-ID
-   age and last (auto)vacuum/analyze from ``pg_class`` and ``pg_stat_all_tables``
-   (``include/sanvi_ops/tasks/database_maintenance/sql/table_stats.sql``).
+   age and last (auto)vacuum/analyze from ``pg_class`` and the ``pg_stat_get_*`` counters
+   (``include/sanvi_ops/tasks/database_maintenance/sql/table_stats.sql``), once per run.
 2. :func:`make_plan` picks and orders the tables for a mode: ``needed`` (default; only tables
-   over a threshold, see :attr:`TableStats.need`), ``all``, ``tables`` (a list) or ``dry_run``
-   (the plan of ``needed``, or of the list when one is given, and nothing else).
+   over a threshold, see :attr:`TableStats.need`), ``all`` or ``tables`` (a list). A dry run is
+   the plan and nothing else (the run policy says so, not the mode).
 3. :func:`vacuum_tables` runs ``VACUUM (ANALYZE, SKIP_LOCKED)`` per table, ``parallelism``
-   tables at once, each worker on its own autocommit connection, with ``lock_timeout`` and
-   ``statement_timeout`` set on the session for every table (the latter cut to what is left of
-   the run's time box). A table whose lock is taken is skipped (never waited on), one that runs
-   over its timeout is cancelled, one dropped since planning is reported as such, and tables that
-   did not fit in the time box are reported as not run.
+   tables at once, each worker on its own autocommit connection (the first adopts the planning
+   session), with ``lock_timeout`` and ``statement_timeout`` set on the session (the latter cut
+   to what is left of the run's time box). A table whose lock is taken is skipped (never waited
+   on), one that runs over its timeout is cancelled, one dropped since planning is reported as
+   such, and tables that did not fit in the time box are reported as not run. As a table
+   finishes, its worker reads that table's statistics once (``sql/table_after.sql``): dead
+   tuples after, transaction-ID age after.
 
 :func:`results` turns an outcome into :class:`~sanvi_ops.core.results.CheckResult` s: one per table,
-one per table near transaction-ID wraparound, and a run summary naming the worst tables.
+one per table near transaction-ID wraparound, and a run summary naming the worst tables;
+:func:`refused` is the one result of a run its policy refused.
 
 VACUUM FULL is impossible by construction: the only VACUUM statement is :data:`VACUUM_SQL`, a
 constant whose options are ``(ANALYZE, SKIP_LOCKED)``; table names only ever enter it as
@@ -26,6 +29,7 @@ constant whose options are ``(ANALYZE, SKIP_LOCKED)``; table names only ever ent
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 import time
@@ -36,14 +40,13 @@ from enum import StrEnum
 from functools import cache
 from pathlib import Path
 from typing import Any, Final, Literal, LiteralString
-from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from sanvi_ops.core.config import DeploymentWindow, Weekday
 from sanvi_ops.core.results import CheckResult, Status, grade
+from sanvi_ops.core.run_policy import RunPolicy
 
 __all__ = [
     "MODES",
@@ -55,22 +58,21 @@ __all__ = [
     "RunReport",
     "State",
     "TableStats",
+    "connect",
     "make_plan",
     "read_stats",
-    "refusal",
+    "refused",
     "results",
     "vacuum_statement",
     "vacuum_tables",
-    "window_end",
-    "window_text",
 ]
 
 SQL_DIR: Final = Path(__file__).resolve().parent / "sql"
 COMPONENT: Final = "postgres"
 APPLICATION_NAME: Final = "sanvi-ops-vacuum"
 
-Mode = Literal["needed", "all", "tables", "dry_run"]
-MODES: Final[tuple[Mode, ...]] = ("needed", "all", "tables", "dry_run")
+Mode = Literal["needed", "all", "tables"]
+MODES: Final[tuple[Mode, ...]] = ("needed", "all", "tables")
 
 #: The only options VACUUM is ever run with. No FULL (rewrites the table under an ACCESS
 #: EXCLUSIVE lock), no FREEZE, no DISABLE_PAGE_SKIPPING: plain VACUUM blocks no reads or writes.
@@ -101,6 +103,28 @@ def _sql(name: str) -> LiteralString:
 def vacuum_statement(schema: str, table: str) -> sql.Composed:
     """``VACUUM (ANALYZE, SKIP_LOCKED) "schema"."table"``: the one statement this module runs."""
     return VACUUM_SQL.format(sql.Identifier(schema, table))
+
+
+def _ms(seconds: float) -> str:
+    """A GUC value in ms; at least 1 (0 would switch the timeout off)."""
+    return str(max(1, int(seconds * 1000)))
+
+
+def connect(dsn: str, lock_timeout_s: float) -> psycopg.Connection[Any]:
+    """An autocommit session as every step uses it: ``lock_timeout`` set, and if this process is
+    killed (task timeout, marked failed) the server cancels what it left running within seconds
+    (``client_connection_check_interval``). The planning session becomes a worker's."""
+    conn = psycopg.connect(dsn, autocommit=True, application_name=APPLICATION_NAME)
+    try:
+        conn.execute(
+            "SELECT set_config('lock_timeout', %s, false), "
+            "set_config('client_connection_check_interval', '5000', false)",
+            (_ms(lock_timeout_s),),
+        )
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 # --------------------------------------------------------------------------------- planning
@@ -190,10 +214,6 @@ class Plan:
     considered: int
     unknown: tuple[str, ...] = ()
 
-    @property
-    def dry_run(self) -> bool:
-        return self.mode == "dry_run"
-
 
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -243,11 +263,11 @@ def make_plan(
         raise ValueError("mode 'tables' needs a list of tables (schema.table)")
     scored = {t.oid: t.need(wraparound_warning_pct) for t in stats}
     unknown: list[str] = []
-    if tables and mode in ("tables", "dry_run"):
+    if mode == "tables":
         chosen, unknown = _resolve(stats, tables)
     elif mode == "all":
         chosen = list(stats)
-    else:  # needed, or a dry run of it
+    else:
         chosen = [t for t in stats if scored[t.oid][0] > 1]
     chosen.sort(key=lambda t: (-scored[t.oid][0], _last_touched(t), -t.xid_age, t.schema, t.name))
     return Plan(
@@ -284,6 +304,8 @@ class Outcome:
     dead_after: int | None = None
     duration_s: float = 0.0
     error: str = ""
+    #: The table's statistics read as it finished (``None``: not vacuumed, or gone).
+    after: TableStats | None = None
 
 
 @dataclass
@@ -296,45 +318,51 @@ class RunReport:
     parallelism: int
 
 
-def _ms(seconds: float) -> str:
-    """A GUC value in ms; at least 1 (0 would switch the timeout off)."""
-    return str(max(1, int(seconds * 1000)))
-
-
-def _dead_tuples(conn: psycopg.Connection[Any], oid: int, statement_timeout_ms: str) -> int | None:
-    """The table's dead tuples (``None``: it no longer exists), and set the session's
-    ``statement_timeout`` for what follows in the same round trip (per-table cost matters on
-    small tables): the table's timeout before its VACUUM, ``0`` (none) after it."""
-    query: LiteralString = (
-        "SELECT pg_stat_get_dead_tuples(c.oid), set_config('statement_timeout', %s, false) "
-        "FROM pg_class c WHERE c.oid = %s"
+def _after(conn: psycopg.Connection[Any], table: TableStats) -> TableStats | None:
+    """``table`` with its counters and transaction-ID age as they are now (``None``: it is gone)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(_sql("table_after.sql"), (table.oid,)).fetchone()
+    if row is None:
+        return None
+    return dataclasses.replace(
+        table,
+        n_live_tup=int(row["n_live_tup"]),
+        n_dead_tup=int(row["n_dead_tup"]),
+        n_mod_since_analyze=int(row["n_mod_since_analyze"]),
+        xid_age=int(row["xid_age"]),
+        last_vacuum=row["last_vacuum"],
+        last_analyze=row["last_analyze"],
     )
-    row = conn.execute(query, (statement_timeout_ms, oid)).fetchone()
-    return None if row is None else int(row[0])
 
 
 class _Worker:
-    """One connection, many tables: notices from VACUUM tell a skipped (locked) table apart."""
+    """One connection, many tables: notices from VACUUM tell a skipped (locked) table apart.
 
-    def __init__(self, dsn: str, lock_timeout_s: float) -> None:
+    Per table two round trips: the VACUUM and the read of its statistics after it; the session's
+    ``statement_timeout`` is only set again when the table's differs from the last one's (when
+    the time box, not ``statement_timeout``, limits it).
+    """
+
+    def __init__(self, dsn: str, lock_timeout_s: float, conn: psycopg.Connection[Any] | None = None) -> None:
         self.dsn = dsn
         self.lock_timeout_s = lock_timeout_s
         self.conn: psycopg.Connection[Any] | None = None
+        #: The session's statement_timeout as last set (``None``: not set on this session yet).
+        self.timeout_ms: str | None = None
         #: (sqlstate, message) of the server's notices; a Diagnostic is only valid inside the
         #: handler, so its fields are copied there.
         self.notices: list[tuple[str | None, str | None]] = []
+        if conn is not None:
+            self._adopt(conn)
+
+    def _adopt(self, conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
+        conn.add_notice_handler(lambda d: self.notices.append((d.sqlstate, d.message_primary)))
+        self.conn, self.timeout_ms = conn, None
+        return conn
 
     def connection(self) -> psycopg.Connection[Any]:
         if self.conn is None or self.conn.closed:
-            self.conn = psycopg.connect(self.dsn, autocommit=True, application_name=APPLICATION_NAME)
-            self.conn.add_notice_handler(lambda d: self.notices.append((d.sqlstate, d.message_primary)))
-            # client_connection_check_interval: if this process is killed (task timeout, marked
-            # failed), the server cancels the VACUUM it left behind within seconds.
-            self.conn.execute(
-                "SELECT set_config('lock_timeout', %s, false), "
-                "set_config('client_connection_check_interval', '5000', false)",
-                (_ms(self.lock_timeout_s),),
-            )
+            return self._adopt(connect(self.dsn, self.lock_timeout_s))
         return self.conn
 
     def close(self) -> None:
@@ -343,15 +371,17 @@ class _Worker:
 
     def vacuum(self, table: TableStats, statement_timeout_s: float) -> Outcome:
         started = time.monotonic()
+        before = table.n_dead_tup  # as planned: read once per run, before it
 
         def done(state: State, **kw: Any) -> Outcome:
             return Outcome(table, state, duration_s=time.monotonic() - started, **kw)
 
         try:
             conn = self.connection()
-            before = _dead_tuples(conn, table.oid, _ms(statement_timeout_s))
-            if before is None:
-                return done(State.DROPPED, error="the table no longer exists (dropped after planning)")
+            timeout = _ms(statement_timeout_s)
+            if timeout != self.timeout_ms:
+                conn.execute("SELECT set_config('statement_timeout', %s, false)", (timeout,))
+                self.timeout_ms = timeout
             self.notices.clear()
             conn.execute(vacuum_statement(table.schema, table.name))
             if any(state == _LOCK_NOT_AVAILABLE for state, _message in self.notices):
@@ -361,8 +391,9 @@ class _Worker:
             denied = [m for _state, m in self.notices if m and m.startswith(_DENIED_PREFIX)]
             if denied:  # the server skips the table with a WARNING (no SQLSTATE) instead of failing
                 return done(State.FAILED, dead_before=before, error=f"{denied[0]}: {_DENIED_HINT}")
-            after = _dead_tuples(conn, table.oid, "0")
-            return done(State.VACUUMED, dead_before=before, dead_after=after)
+            after = _after(conn, table)  # None: dropped right after its VACUUM
+            dead_after = None if after is None else after.n_dead_tup
+            return done(State.VACUUMED, dead_before=before, dead_after=dead_after, after=after)
         except psycopg.Error as exc:
             # A fresh session for the next table: no timeout or state left over from this one.
             self.close()
@@ -388,10 +419,13 @@ def vacuum_tables(
     statement_timeout_s: float = 1800.0,
     time_box_s: float = 7200.0,
     clock: Callable[[], float] = time.monotonic,
+    conn: psycopg.Connection[Any] | None = None,
 ) -> RunReport:
     """VACUUM ANALYZE ``tables`` in order, ``parallelism`` at once, within ``time_box_s``.
 
-    Each worker thread has its own autocommit connection. Before each table the worker checks
+    Each worker thread has its own autocommit connection; the first adopts ``conn`` when given
+    (the planning session from :func:`connect`: one connection less to open) and closes it at
+    the end. Before each table the worker checks
     the time box: with less than :data:`MIN_SLICE_S` left the table (and every one after it) is
     ``not_run``; otherwise the table's ``statement_timeout`` is the smaller of
     ``statement_timeout_s`` and what is left, so the run never overruns its box by more than
@@ -405,8 +439,8 @@ def vacuum_tables(
     outcomes: dict[int, Outcome] = {}
     lock = threading.Lock()
 
-    def work() -> None:
-        worker = _Worker(dsn, lock_timeout_s)
+    def work(adopt: psycopg.Connection[Any] | None) -> None:
+        worker = _Worker(dsn, lock_timeout_s, adopt)
         try:
             while True:
                 with lock:
@@ -424,7 +458,7 @@ def vacuum_tables(
             worker.close()
 
     threads = [
-        threading.Thread(target=work, name=f"vacuum-{i}", daemon=True)
+        threading.Thread(target=work, args=(conn if i == 0 else None,), name=f"vacuum-{i}", daemon=True)
         for i in range(min(parallelism, max(len(tables), 1)))
     ]
     for t in threads:
@@ -435,28 +469,6 @@ def vacuum_tables(
         outcomes.get(i, Outcome(table, State.FAILED, error="worker died")) for i, table in enumerate(tables)
     ]
     return RunReport(ordered, clock() - started, time_box_s, parallelism)
-
-
-# ---------------------------------------------------------------------------- the window
-
-
-def window_text(window: DeploymentWindow, timezone: str) -> str:
-    """``Wednesday 03:00–06:00 UTC``."""
-    if window.anytime or window.start is None or window.end is None:
-        return "any time"
-    days = "/".join(Weekday(d).label for d in window.days)
-    return f"{days} {window.start:%H:%M}–{window.end:%H:%M} {timezone}"
-
-
-def window_end(window: DeploymentWindow, when: dt.datetime, timezone: str) -> dt.datetime | None:
-    """When the window that is open at ``when`` closes (``None``: not open, or always open)."""
-    if window.anytime or window.start is None or window.end is None or not window.is_open(when, timezone):
-        return None
-    local = when.astimezone(ZoneInfo(timezone))
-    end_day = local.date()
-    if window.start > window.end and local.time().replace(tzinfo=None) >= window.start:
-        end_day += dt.timedelta(days=1)  # opened this evening, closes after midnight
-    return dt.datetime.combine(end_day, window.end, tzinfo=ZoneInfo(timezone))
 
 
 # ------------------------------------------------------------------------------- results
@@ -550,17 +562,20 @@ def _worst_tables(outcomes: Sequence[Outcome]) -> list[str]:
 def results(
     plan: Plan,
     report: RunReport | None,
-    after: Sequence[TableStats],
+    stats: Sequence[TableStats],
     *,
     wraparound_warning: float = 50.0,
     wraparound_critical: float = 80.0,
 ) -> list[CheckResult]:
-    """Per-table results, wraparound results (from ``after``: the stats read at the end) and a
-    ``vacuum.run`` summary first. ``report`` is ``None`` for a dry run."""
+    """Per-table results, wraparound results and a ``vacuum.run`` summary first. ``report`` is
+    ``None`` for a dry run. Wraparound is graded on ``stats`` (every table, as planned), each
+    table the run vacuumed on its own read as it finished."""
     if report is None:
         outcomes = [Outcome(t, State.PLANNED) for t in plan.tables]
     else:
         outcomes = list(report.outcomes)
+    finished = {o.table.oid: o.after for o in outcomes if o.after is not None}
+    after = [finished.get(t.oid, t) for t in stats]
     per_table = [_table_result(o, plan.reasons.get(o.table.oid, [])) for o in outcomes]
     unknown = [
         CheckResult(
@@ -610,18 +625,13 @@ def results(
     return [summary, *wrap, *per_table, *unknown]
 
 
-def refusal(window: DeploymentWindow, timezone: str, now: dt.datetime) -> CheckResult:
-    """The result of a run that may not vacuum now (outside its maintenance window)."""
-    local = now.astimezone(ZoneInfo(timezone))
+def refused(policy: RunPolicy) -> CheckResult:
+    """The one result of a run its policy refused (an approver said no, or the maintenance window
+    was closed): ``skipped``, saying why and how to run anyway; nothing was vacuumed."""
     return CheckResult(
         check="vacuum.run",
         status=Status.SKIPPED,
-        summary=(
-            f"refused: outside the maintenance window ({window_text(window, timezone)}); it is "
-            f"{local:%A %H:%M} {timezone}. Nothing was vacuumed. To run anyway, trigger the DAG "
-            "with dry_run: no (it then waits for the approvers of the deployment-window table), "
-            "or dry_run: yes to see the plan."
-        ),
-        details={"window": window_text(window, timezone), "now": now.isoformat()},
+        summary=policy.reason,
+        details={"run_policy": policy.as_dict()},
         component=COMPONENT,
     )

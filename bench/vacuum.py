@@ -119,7 +119,7 @@ def _dirty(dsn: str, case: Case) -> None:
         for group in case.groups:
             for name in group.dirty_names():
                 conn.execute(
-                    sql.SQL("UPDATE {} SET pad = pad || 'y' WHERE id % %s = 0").format(sql.Identifier(name)),
+                    sql.SQL("UPDATE {} SET pad = pad || 'y' WHERE id %% %s = 0").format(sql.Identifier(name)),
                     (group.every,),
                 )
                 expected[name] = group.rows // group.every

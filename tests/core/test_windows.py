@@ -55,10 +55,22 @@ def test_open_past_midnight_and_in_the_window_time_zone():
     )
 
 
+def test_a_weekly_slot_inside_or_outside():
+    """What a weekly schedule checks against its window (the VACUUM's Wednesday 04:00)."""
+    vacuum = DeploymentWindow(days=["wednesday"], start="03:00", end="06:00").in_zone("UTC")
+    assert vacuum.is_open_on(2, dt.time(4)) and not vacuum.is_open_on(2, dt.time(6))
+    night = load_config().deployment_windows["production"].regular.in_zone("UTC")
+    assert night.is_open_on(2, dt.time(1, 59)) and not night.is_open_on(3, dt.time(1, 59))
+
+
 def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="timezone-aware"):
         Window("UTC", anytime=True).clock(dt.datetime(2026, 11, 25))
-    with pytest.raises(ValueError, match="anytime, or days, start and end"):
+    with pytest.raises(ValueError, match="needs anytime: true, or days, start and end"):
         Window("UTC", days=(2,))
+    with pytest.raises(ValueError, match="start and end must differ"):
+        Window("UTC", days=(2,), start=dt.time(3), end=dt.time(3))
+    with pytest.raises(ValueError, match="anytime: true takes no days"):
+        Window("UTC", anytime=True, days=(2,))
     with pytest.raises(Exception, match="Nowhere"):
         Window("Nowhere/City", anytime=True)

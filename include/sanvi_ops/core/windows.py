@@ -40,9 +40,19 @@ class Window:
     end: dt.time | None = None
 
     def __post_init__(self) -> None:
+        """The rules of a window (the config's validation runs them too, so the messages use its
+        keys)."""
         ZoneInfo(self.timezone)  # an unknown zone fails here, not at the first question
-        if not self.anytime and (not self.days or self.start is None or self.end is None):
-            raise ValueError("a window needs anytime, or days, start and end")
+        if self.anytime:
+            if self.days or self.start is not None or self.end is not None:
+                raise ValueError("anytime: true takes no days/start/end")
+            return
+        if not self.days or self.start is None or self.end is None:
+            raise ValueError("needs anytime: true, or days, start and end")
+        if self.start == self.end:
+            raise ValueError("start and end must differ")
+        if not all(0 <= d <= 6 for d in self.days):
+            raise ValueError(f"days must be date.weekday() numbers 0-6, got {self.days}")
 
     def _local(self, at: dt.datetime) -> dt.datetime:
         if at.tzinfo is None:
@@ -51,15 +61,19 @@ class Window:
 
     def is_open(self, at: dt.datetime) -> bool:
         """Whether ``at`` (timezone-aware) falls inside the window."""
+        local = self._local(at)
+        return self.is_open_on(local.weekday(), local.time().replace(tzinfo=None))
+
+    def is_open_on(self, weekday: int, at: dt.time) -> bool:
+        """Whether a weekly slot, ``weekday`` (``date.weekday()``) at ``at`` in the window's time
+        zone, falls inside it: e.g. a weekly schedule that must run inside its window."""
         if self.anytime:
             return True
         assert self.start is not None and self.end is not None  # __post_init__
-        local = self._local(at)
-        day, previous = local.weekday(), (local.weekday() - 1) % 7
-        now = local.time().replace(tzinfo=None)
+        previous = (weekday - 1) % 7
         if self.start < self.end:
-            return day in self.days and self.start <= now < self.end
-        return (day in self.days and now >= self.start) or (previous in self.days and now < self.end)
+            return weekday in self.days and self.start <= at < self.end
+        return (weekday in self.days and at >= self.start) or (previous in self.days and at < self.end)
 
     def closes_at(self, at: dt.datetime) -> dt.datetime | None:
         """When the window open at ``at`` closes; ``None`` when it is not open or never closes."""

@@ -45,8 +45,8 @@ def plan_and_vacuum(
 ) -> list[CheckResult]:
     """The whole run against ``dsn`` under ``policy`` (no Airflow here: the tests call it directly).
 
-    One session plans (one statistics read) and then vacuums as the first worker; each table's
-    statistics are read once more as it finishes, and the results are built from those.
+    One session plans (one statistics read of every table) and then, while the workers vacuum,
+    reads each table's statistics once more as it finishes; the results are built from those.
     """
     from sanvi_ops.tasks.database_maintenance import vacuum
 

@@ -10,13 +10,13 @@ Three steps, each usable on its own (the tests drop a table between the first tw
    over a threshold, see :attr:`TableStats.need`), ``all`` or ``tables`` (a list). A dry run is
    the plan and nothing else (the run policy says so, not the mode).
 3. :func:`vacuum_tables` runs ``VACUUM (ANALYZE, SKIP_LOCKED)`` per table, ``parallelism``
-   tables at once, each worker on its own autocommit connection (the first adopts the planning
-   session), with ``lock_timeout`` and ``statement_timeout`` set on the session (the latter cut
-   to what is left of the run's time box). A table whose lock is taken is skipped (never waited
-   on), one that runs over its timeout is cancelled, one dropped since planning is reported as
-   such, and tables that did not fit in the time box are reported as not run. As a table
-   finishes, its worker reads that table's statistics once (``sql/table_after.sql``): dead
-   tuples after, transaction-ID age after.
+   tables at once, each worker on its own autocommit connection, with ``lock_timeout`` and
+   ``statement_timeout`` set on the session (the latter cut to what is left of the run's time
+   box). A table whose lock is taken is skipped (never waited on), one that runs over its
+   timeout is cancelled, one dropped since planning is reported as such, and tables that did
+   not fit in the time box are reported as not run. As a table finishes, its statistics are read
+   once (``sql/table_after.sql``, on the planning session, while the workers go on): dead tuples
+   after, transaction-ID age after.
 
 :func:`results` turns an outcome into :class:`~sanvi_ops.core.results.CheckResult` s: one per table,
 one per table near transaction-ID wraparound, and a run summary naming the worst tables;
@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
+from queue import SimpleQueue
 from typing import Any, Final, Literal, LiteralString
 
 import psycopg
@@ -318,32 +319,54 @@ class RunReport:
     parallelism: int
 
 
-def _after(conn: psycopg.Connection[Any], table: TableStats) -> TableStats | None:
-    """``table`` with its counters and transaction-ID age as they are now (``None``: it is gone)."""
-    with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(_sql("table_after.sql"), (table.oid,)).fetchone()
-    if row is None:
-        return None
-    return dataclasses.replace(
-        table,
-        n_live_tup=int(row["n_live_tup"]),
-        n_dead_tup=int(row["n_dead_tup"]),
-        n_mod_since_analyze=int(row["n_mod_since_analyze"]),
-        xid_age=int(row["xid_age"]),
-        last_vacuum=row["last_vacuum"],
-        last_analyze=row["last_analyze"],
-    )
+class _StatsAfter:
+    """Reads the statistics of vacuumed tables as they finish (``sql/table_after.sql``): on the
+    planning session when given, else on one of its own opened at the first read."""
+
+    def __init__(self, dsn: str, lock_timeout_s: float, conn: psycopg.Connection[Any] | None) -> None:
+        self.dsn, self.lock_timeout_s = dsn, lock_timeout_s
+        self.given, self.conn = conn, conn
+
+    def read(self, tables: Sequence[TableStats]) -> dict[int, TableStats]:
+        """``tables`` with their counters and transaction-ID age as they are now, by oid; a table
+        that is gone is missing, and so is every table when the read fails (the counters after
+        are only reported: the VACUUMs go on regardless)."""
+        by_oid = {t.oid: t for t in tables}
+        try:
+            if self.conn is None or self.conn.closed:
+                self.conn = connect(self.dsn, self.lock_timeout_s)
+            with self.conn.cursor(row_factory=dict_row) as cur:
+                rows = cur.execute(_sql("table_after.sql"), (list(by_oid),)).fetchall()
+        except psycopg.Error:
+            return {}
+        return {
+            int(r["oid"]): dataclasses.replace(
+                by_oid[int(r["oid"])],
+                n_live_tup=int(r["n_live_tup"]),
+                n_dead_tup=int(r["n_dead_tup"]),
+                n_mod_since_analyze=int(r["n_mod_since_analyze"]),
+                xid_age=int(r["xid_age"]),
+                last_vacuum=r["last_vacuum"],
+                last_analyze=r["last_analyze"],
+            )
+            for r in rows
+        }
+
+    def close(self) -> None:
+        if self.conn is not None and self.conn is not self.given:
+            self.conn.close()
 
 
 class _Worker:
     """One connection, many tables: notices from VACUUM tell a skipped (locked) table apart.
 
-    Per table two round trips: the VACUUM and the read of its statistics after it; the session's
+    One round trip per table, the VACUUM itself, as ``vacuumdb`` does: the session's
     ``statement_timeout`` is only set again when the table's differs from the last one's (when
-    the time box, not ``statement_timeout``, limits it).
+    the time box, not ``statement_timeout``, limits it), and the table's statistics after it are
+    read by :func:`vacuum_tables` on another session.
     """
 
-    def __init__(self, dsn: str, lock_timeout_s: float, conn: psycopg.Connection[Any] | None = None) -> None:
+    def __init__(self, dsn: str, lock_timeout_s: float) -> None:
         self.dsn = dsn
         self.lock_timeout_s = lock_timeout_s
         self.conn: psycopg.Connection[Any] | None = None
@@ -352,17 +375,11 @@ class _Worker:
         #: (sqlstate, message) of the server's notices; a Diagnostic is only valid inside the
         #: handler, so its fields are copied there.
         self.notices: list[tuple[str | None, str | None]] = []
-        if conn is not None:
-            self._adopt(conn)
-
-    def _adopt(self, conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
-        conn.add_notice_handler(lambda d: self.notices.append((d.sqlstate, d.message_primary)))
-        self.conn, self.timeout_ms = conn, None
-        return conn
 
     def connection(self) -> psycopg.Connection[Any]:
         if self.conn is None or self.conn.closed:
-            return self._adopt(connect(self.dsn, self.lock_timeout_s))
+            self.conn, self.timeout_ms = connect(self.dsn, self.lock_timeout_s), None
+            self.conn.add_notice_handler(lambda d: self.notices.append((d.sqlstate, d.message_primary)))
         return self.conn
 
     def close(self) -> None:
@@ -371,7 +388,7 @@ class _Worker:
 
     def vacuum(self, table: TableStats, statement_timeout_s: float) -> Outcome:
         started = time.monotonic()
-        before = table.n_dead_tup  # as planned: read once per run, before it
+        before = table.n_dead_tup  # as planned: every table's statistics are read once before the run
 
         def done(state: State, **kw: Any) -> Outcome:
             return Outcome(table, state, duration_s=time.monotonic() - started, **kw)
@@ -391,9 +408,7 @@ class _Worker:
             denied = [m for _state, m in self.notices if m and m.startswith(_DENIED_PREFIX)]
             if denied:  # the server skips the table with a WARNING (no SQLSTATE) instead of failing
                 return done(State.FAILED, dead_before=before, error=f"{denied[0]}: {_DENIED_HINT}")
-            after = _after(conn, table)  # None: dropped right after its VACUUM
-            dead_after = None if after is None else after.n_dead_tup
-            return done(State.VACUUMED, dead_before=before, dead_after=dead_after, after=after)
+            return done(State.VACUUMED, dead_before=before)
         except psycopg.Error as exc:
             # A fresh session for the next table: no timeout or state left over from this one.
             self.close()
@@ -410,6 +425,14 @@ class _Worker:
         return State.FAILED, f"{type(exc).__name__}: {str(exc).strip()}"
 
 
+def _next_batch(finished: SimpleQueue[int | None]) -> list[int | None]:
+    """Wait for the next table to finish, then take every one that did."""
+    batch = [finished.get()]
+    while not finished.empty():
+        batch.append(finished.get())
+    return batch
+
+
 def vacuum_tables(
     dsn: str,
     tables: Sequence[TableStats],
@@ -423,13 +446,16 @@ def vacuum_tables(
 ) -> RunReport:
     """VACUUM ANALYZE ``tables`` in order, ``parallelism`` at once, within ``time_box_s``.
 
-    Each worker thread has its own autocommit connection; the first adopts ``conn`` when given
-    (the planning session from :func:`connect`: one connection less to open) and closes it at
-    the end. Before each table the worker checks
+    Each worker thread has its own autocommit connection. Before each table the worker checks
     the time box: with less than :data:`MIN_SLICE_S` left the table (and every one after it) is
     ``not_run``; otherwise the table's ``statement_timeout`` is the smaller of
     ``statement_timeout_s`` and what is left, so the run never overruns its box by more than
     a cancellation takes.
+
+    Meanwhile this thread reads the statistics of each vacuumed table as it finishes (dead
+    tuples and transaction-ID age after it: :attr:`Outcome.after`), on ``conn`` (the planning
+    session from :func:`connect`) or a session of its own, several tables in one query when
+    several finished together; the workers never wait for it.
     """
     if parallelism < 1:
         raise ValueError(f"parallelism must be >= 1, got {parallelism}")
@@ -438,9 +464,11 @@ def vacuum_tables(
     queue: deque[tuple[int, TableStats]] = deque(enumerate(tables))
     outcomes: dict[int, Outcome] = {}
     lock = threading.Lock()
+    #: Indexes of tables just vacuumed; ``None``: a worker has finished.
+    finished: SimpleQueue[int | None] = SimpleQueue()
 
-    def work(adopt: psycopg.Connection[Any] | None) -> None:
-        worker = _Worker(dsn, lock_timeout_s, adopt)
+    def work() -> None:
+        worker = _Worker(dsn, lock_timeout_s)
         try:
             while True:
                 with lock:
@@ -454,17 +482,34 @@ def vacuum_tables(
                     outcome = worker.vacuum(table, min(statement_timeout_s, left))
                 with lock:
                     outcomes[index] = outcome
+                if outcome.state == State.VACUUMED:
+                    finished.put(index)
         finally:
             worker.close()
+            finished.put(None)
 
     threads = [
-        threading.Thread(target=work, args=(conn if i == 0 else None,), name=f"vacuum-{i}", daemon=True)
+        threading.Thread(target=work, name=f"vacuum-{i}", daemon=True)
         for i in range(min(parallelism, max(len(tables), 1)))
     ]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    reader, running = _StatsAfter(dsn, lock_timeout_s, conn), len(threads)
+    try:
+        while running:
+            batch = _next_batch(finished)
+            running -= batch.count(None)
+            with lock:
+                done = {i: outcomes[i] for i in batch if i is not None}
+            after = reader.read([o.table for o in done.values()]) if done else {}
+            with lock:
+                for i, o in done.items():
+                    if (now := after.get(o.table.oid)) is not None:
+                        outcomes[i] = dataclasses.replace(o, dead_after=now.n_dead_tup, after=now)
+    finally:
+        for t in threads:
+            t.join()
+        reader.close()
     ordered = [
         outcomes.get(i, Outcome(table, State.FAILED, error="worker died")) for i, table in enumerate(tables)
     ]

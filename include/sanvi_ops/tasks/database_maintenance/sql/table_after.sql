@@ -1,8 +1,9 @@
--- One table's statistics as its VACUUM ANALYZE finishes: the one read per table during a run
--- (before the run, table_stats.sql read every table once). Read by
--- sanvi_ops.tasks.database_maintenance.vacuum (the worker, on the session that ran the VACUUM).
--- No row: the table is gone.
+-- The statistics of tables whose VACUUM ANALYZE just finished: the one read per table during a
+-- run (before it, table_stats.sql read every table once). Read by
+-- sanvi_ops.tasks.database_maintenance.vacuum.vacuum_tables as the tables finish, a few at a time
+-- when several finish together. A table that is gone has no row.
 SELECT
+    c.oid::bigint AS oid,
     pg_stat_get_live_tuples(c.oid) AS n_live_tup,
     pg_stat_get_dead_tuples(c.oid) AS n_dead_tup,
     pg_stat_get_mod_since_analyze(c.oid) AS n_mod_since_analyze,
@@ -11,4 +12,4 @@ SELECT
     greatest(pg_stat_get_last_analyze_time(c.oid), pg_stat_get_last_autoanalyze_time(c.oid)) AS last_analyze
 FROM pg_class c
 LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
-WHERE c.oid = %s
+WHERE c.oid = ANY(%s::oid[])

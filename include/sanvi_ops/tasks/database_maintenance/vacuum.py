@@ -114,7 +114,8 @@ def _ms(seconds: float) -> str:
 def connect(dsn: str, lock_timeout_s: float) -> psycopg.Connection[Any]:
     """An autocommit session as every step uses it: ``lock_timeout`` set, and if this process is
     killed (task timeout, marked failed) the server cancels what it left running within seconds
-    (``client_connection_check_interval``). The planning session becomes a worker's."""
+    (``client_connection_check_interval``). The planning session goes on to read each table's
+    statistics as its VACUUM finishes (:func:`vacuum_tables`)."""
     conn = psycopg.connect(dsn, autocommit=True, application_name=APPLICATION_NAME)
     try:
         conn.execute(

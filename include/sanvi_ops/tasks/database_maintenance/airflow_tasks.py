@@ -24,10 +24,8 @@ from typing import Any, cast
 
 from sanvi_ops.airflow_kit.connections import ConnectionMissing
 from sanvi_ops.core.config import MaintenanceConfig, load_config
-from sanvi_ops.core.results import CheckResult, Status
+from sanvi_ops.core.results import CheckResult, ResultDicts, Status
 from sanvi_ops.core.run_policy import AS_SCHEDULED, RunPolicy
-
-ResultDicts = list[dict[str, Any]]
 
 
 def _error(summary: str) -> ResultDicts:

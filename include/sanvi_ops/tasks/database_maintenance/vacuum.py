@@ -37,15 +37,15 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import cache
 from pathlib import Path
 from queue import SimpleQueue
-from typing import Any, Final, Literal, LiteralString
+from typing import Any, Final, Literal
 
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from sanvi_ops.core.queries import query_loader
 from sanvi_ops.core.results import CheckResult, Status, grade
 from sanvi_ops.core.run_policy import RunPolicy
 
@@ -69,6 +69,7 @@ __all__ = [
 ]
 
 SQL_DIR: Final = Path(__file__).resolve().parent / "sql"
+_sql = query_loader(SQL_DIR)
 COMPONENT: Final = "postgres"
 APPLICATION_NAME: Final = "sanvi-ops-vacuum"
 
@@ -92,13 +93,6 @@ _DENIED_PREFIX: Final = "permission denied to"
 _DENIED_HINT: Final = (
     "the app_db connection's role must own the table or hold MAINTAIN on it (GRANT pg_maintain TO <role>)"
 )
-
-
-@cache
-def _sql(name: str) -> LiteralString:
-    """A query from include/sanvi_ops/tasks/database_maintenance/sql/: shipped with the package, no input, as literal as code."""
-    text: LiteralString = (SQL_DIR / name).read_text()  # type: ignore[assignment]  # see docstring
-    return text
 
 
 def vacuum_statement(schema: str, table: str) -> sql.Composed:

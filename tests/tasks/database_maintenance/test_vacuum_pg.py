@@ -113,6 +113,7 @@ def test_needed_tables_are_vacuumed_and_dead_tuples_drop(make_db):
     assert outcome.state == vacuum.State.VACUUMED
     assert outcome.dead_before is not None and outcome.dead_before >= 1500
     assert outcome.dead_after == 0
+    assert outcome.after is not None and outcome.after.last_vacuum is not None  # read as it finished
     after = _stat(dsn, "public", "dirty")
     assert after["n_dead_tup"] == 0 and after["vacuum_count"] == 1 and after["analyze_count"] == 1
 

@@ -133,6 +133,7 @@ def test_all_mode_runs_every_table_in_parallel(make_db):
     report = vacuum.vacuum_tables(dsn, plan.tables, parallelism=3, time_box_s=60)
     assert {o.state for o in report.outcomes} == {vacuum.State.VACUUMED}
     assert [o.table.name for o in report.outcomes] == [t.name for t in plan.tables]
+    assert [o.dead_after for o in report.outcomes] == [0] * 5  # every table's read after it
 
 
 def test_locked_table_is_skipped_not_waited_on(make_db):

@@ -39,7 +39,7 @@ def test_the_one_text_of_every_shipped_window():
         "staging": "Mon, Tue, Wed & Thu 10:00–16:00 UTC",
         "production": "Tue & Thu 22:00–02:00 UTC",  # the guide's own words
     }
-    assert str(cfg.vacuum.window.in_zone(cfg.timezone)) == "Wed 03:00–06:00 UTC"
+    assert str(cfg.tasks.database_maintenance.settings.window.in_zone(cfg.timezone)) == "Wed 03:00–06:00 UTC"
     monday = Window("UTC", days=(0,), start=dt.time(9), end=dt.time(10))
     assert monday.clock(dt.datetime(2026, 11, 27, 10, 15, tzinfo=UTC)) == "Friday 10:15 UTC"
 

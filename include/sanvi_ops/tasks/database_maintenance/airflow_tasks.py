@@ -109,7 +109,9 @@ def vacuum_analyze(
         return _error(f"unknown mode {mode!r}: use one of {', '.join(vacuum.MODES)}")
     if mode == "tables" and not [t for t in params.get("tables") or [] if str(t).strip()]:
         return _error("mode 'tables' needs the tables Param (a list of schema.table)")
-    policy = (policy or AS_SCHEDULED).at_start(now, cfg.tasks.database_maintenance.settings.window.in_zone(cfg.timezone))
+    policy = (policy or AS_SCHEDULED).at_start(
+        now, cfg.tasks.database_maintenance.settings.window.in_zone(cfg.timezone)
+    )
     if policy.refused:
         return [vacuum.refused(policy).to_dict()]
     try:

@@ -324,9 +324,10 @@ def _slack_acknowledge(body: bytes, timestamp: str, signature: str) -> Response:
     except ValueError as exc:
         return _slack_refused(str(exc), 400)
     dsn, name = _writable_store()
+    store = ResultStore(dsn, name=name, connect_timeout=5)
     try:
         ack, created = acknowledge_and_announce(
-            ResultStore(dsn, name=name, connect_timeout=5),
+            store,
             cfg,
             incident_id,
             by=slack_user,
@@ -344,12 +345,7 @@ def _slack_acknowledge(body: bytes, timestamp: str, signature: str) -> Response:
     log.info("Incident #%d acknowledged from Slack by %s (new: %s)", incident_id, slack_user, created)
     return JSONResponse(
         {"ok": True, "incident": incident_id, "acknowledged_by": ack.by, "new": created},
-        background=BackgroundTask(
-            _deliver_outbox,
-            ResultStore(dsn, name=name, connect_timeout=5),
-            cfg,
-            "Slack acknowledgement",
-        ),
+        background=BackgroundTask(_deliver_outbox, store, cfg, "Slack acknowledgement"),
     )
 
 

@@ -218,8 +218,7 @@ def load_page(
                 # An incident of a source the page does not know as a DAG (Alertmanager's alerts:
                 # DAG id ``alertmanager``) is shown to whoever may read every DAG, the same rule
                 # as acknowledging it (page.actions._incident_allowed needs edit on every DAG).
-                everything = readable >= set(known)
-                _load_incidents(conn, data, readable, known=set(known) if not everything else None)
+                _load_incidents(conn, data, readable, other_sources=readable >= set(known))
                 _load_responses(conn, cfg, data, readable)
             data.silences_available = "silences" in tables
             if data.silences_available:
@@ -293,10 +292,10 @@ def _watchdog_run(conn: psycopg.Connection[dict[str, Any]]) -> dict[str, Any] | 
 
 
 def _load_incidents(
-    conn: psycopg.Connection[dict[str, Any]], data: PageData, readable: set[str], known: set[str] | None
+    conn: psycopg.Connection[dict[str, Any]], data: PageData, readable: set[str], other_sources: bool
 ) -> None:
-    """Open incidents of the DAGs in ``readable``; with ``known=None`` also those of sources that
-    are not DAGs the page knows (the user may read every DAG)."""
+    """Open incidents of the DAGs in ``readable``; with ``other_sources`` also those of sources that
+    are not DAGs the page knows (for a user who may read every DAG)."""
     rows = conn.execute(
         "SELECT * FROM incidents WHERE resolved_at IS NULL ORDER BY severity, opened_at"
     ).fetchall()
@@ -315,7 +314,7 @@ def _load_incidents(
             ack_note=r.get("ack_note") or "",
         )
         for r in rows
-        if r["dag_id"] in readable or (known is None and r["dag_id"] not in data.dag_ids)
+        if r["dag_id"] in readable or (other_sources and r["dag_id"] not in data.dag_ids)
     ]
 
 

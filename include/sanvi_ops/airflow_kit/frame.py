@@ -112,13 +112,13 @@ DEADLINE_ALERTS_ENV = "SANVI_OPS_DEADLINE_ALERTS"
 TASK_RETRIES_ENV = "SANVI_OPS_TASK_RETRIES"
 
 
-def task_retries() -> int:
-    """:data:`DEFAULT_RETRIES`, or the test flag :data:`TASK_RETRIES_ENV` when it is set."""
+def task_retries(default: int = DEFAULT_RETRIES) -> int:
+    """``default`` (:data:`DEFAULT_RETRIES`), or the test flag :data:`TASK_RETRIES_ENV` when it is set."""
     import os
 
     raw = os.environ.get(TASK_RETRIES_ENV, "").strip()
     if not raw:
-        return DEFAULT_RETRIES
+        return default
     if not raw.isdigit():
         raise ValueError(f"{TASK_RETRIES_ENV}={raw!r}: expected a whole number of retries (0 or more)")
     return int(raw)

@@ -215,22 +215,16 @@ class StoreDeliveryInterrupted(RuntimeError):
     """The results store failed during delivery; nothing was lost (a retry resumes it)."""
 
 
-def _record_retries() -> int:
-    import os
-
-    from sanvi_ops.airflow_kit.frame import TASK_RETRIES_ENV, task_retries
-
-    return task_retries() if os.environ.get(TASK_RETRIES_ENV, "").strip() else 3
-
-
 def publish(*checks: Any) -> Any:
     """Wire ``record`` and ``notify`` after the given check tasks (TaskFlow XComArgs)."""
     from airflow.sdk import TriggerRule, task
 
+    from sanvi_ops.airflow_kit.frame import task_retries
+
     task_ids = [c.operator.task_id for c in checks]
 
     # record retries 3 times (a store blip must not lose a run); the tests' flag turns it off too.
-    @task(trigger_rule=TriggerRule.ALL_DONE, retries=_record_retries())
+    @task(trigger_rule=TriggerRule.ALL_DONE, retries=task_retries(default=3))
     def record(**context: Any) -> dict[str, Any]:
         """Store every check's result (and incidents, and the outbox) before announcing anything."""
         results = collect_results(context["ti"], task_ids)

@@ -82,8 +82,12 @@ tools:
 run: venv tools cli
 	SANVI_EXECUTOR=$(EXECUTOR) $(PY) -m devstack.run
 
+# The suite on TEST_WORKERS pytest-xdist workers, each with its own servers: one takes the whole
+# local stack's tests (mostly waiting on the stack's own scheduler and workers) while the others run
+# the rest, a module per unit (tests/fixtures/stack.py). TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 3
 test: venv tools
-	AIRFLOW_HOME=$$(mktemp -d) $(PY) -m pytest
+	AIRFLOW_HOME=$$(mktemp -d) $(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder)
 
 lint: venv
 	$(VENV)/bin/ruff check .

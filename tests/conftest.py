@@ -8,6 +8,11 @@ import tempfile
 # Airflow reads AIRFLOW_HOME when first imported: never the user's ~/airflow. `make test` sets a
 # fresh one; a bare `pytest` gets one here.
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="sanvi-test-airflow-"))
+# Under pytest-xdist (`make test`) each worker is its own session with its own servers: it gets its
+# own AIRFLOW_HOME below the session's (its own SQLite metadata database and logs).
+if _worker := os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["AIRFLOW_HOME"] = os.path.join(os.environ["AIRFLOW_HOME"], _worker)
+    os.makedirs(os.environ["AIRFLOW_HOME"], exist_ok=True)
 
 # Nothing a test does may reach real AWS: fixed fake credentials, a fixed region, no profile.
 os.environ.update(

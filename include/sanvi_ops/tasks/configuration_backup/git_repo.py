@@ -37,7 +37,11 @@ class GitCredentials:
     ssh_key_file: str | None = None
 
     def secrets(self) -> list[str]:
-        return [s for s in (self.token,) if s]
+        """What must never appear in a message: the token, also in its header form."""
+        if not self.token:
+            return []
+        basic = base64.b64encode(f"{self.username or 'x-access-token'}:{self.token}".encode()).decode()
+        return [self.token, basic]
 
 
 def git_env(author: str, email: str, home: str, creds: GitCredentials | None = None) -> dict[str, str]:

@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 
 from devstack.aws import LOCAL_AWS_ENV
 
-__all__ = ["DemoNames", "seed_demo", "seed_governance", "seed_story", "warm_up"]
+__all__ = ["DemoNames", "seed_configuration", "seed_demo", "seed_governance", "seed_story", "warm_up"]
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 #: ``0`` skips :func:`seed_governance` in :func:`seed_demo` (the test suite: only the tests of
@@ -555,6 +555,49 @@ def _seed_system_image(ec2: Any) -> None:
         ec2.register_image(Name="sanvi-backend-weekly", Description="Sanvi backend system image (demo)")
 
 
+#: The configuration sources the configuration backup reads (``configuration_backups.sources``):
+#: two plain parameters, one SecureString and one secret. The tests assert that the two secret
+#: values below appear nowhere in S3 or git.
+DEMO_PARAMETERS: tuple[tuple[str, str, str], ...] = (
+    ("/sanvi/production/app/log_level", "String", "info"),
+    (
+        "/sanvi/production/app/allowed_origins",
+        "StringList",
+        "https://app.sanvi-machinery.com,https://dr.sanvi-machinery.com",
+    ),
+    ("/sanvi/production/app/session_signing_key", "SecureString", "demo-securestring-value-7f3a9c"),
+)
+DEMO_SECRET_NAME = "sanvi/production/app-db"
+DEMO_SECRET_VALUE = '{"username": "sanvi_app", "password": "demo-secret-value-4be81d"}'
+
+
+def seed_configuration(endpoint_url: str, region: str = "us-east-1", bucket: str | None = None) -> None:
+    """The demo's SSM parameters and Secrets Manager secret (created when missing, never
+    overwritten) and, when ``bucket`` is given, versioning on it (where the configuration
+    snapshots go). ECS is :func:`seed_demo`'s."""
+    from botocore.exceptions import ClientError
+
+    _require_local(endpoint_url)
+    session = _session(region)
+    ssm = session.client("ssm", endpoint_url=endpoint_url)
+    for name, kind, value in DEMO_PARAMETERS:
+        try:
+            ssm.put_parameter(Name=name, Type=kind, Value=value, Overwrite=False, Description="Sanvi demo")
+        except ClientError as exc:
+            if _code(exc) != "ParameterAlreadyExists":
+                raise
+    secrets = session.client("secretsmanager", endpoint_url=endpoint_url)
+    try:
+        secrets.create_secret(Name=DEMO_SECRET_NAME, SecretString=DEMO_SECRET_VALUE, Description="Sanvi demo")
+    except ClientError as exc:
+        if _code(exc) != "ResourceExistsException":
+            raise
+    if bucket:
+        s3 = session.client("s3", endpoint_url=endpoint_url)
+        _ensure_bucket(s3, bucket, region)
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+
+
 #: (service, call, kwargs) made once after seeding so that moto has built each backend the DAGs
 #: use before they run: the first call to a moto service is slow (seconds under load).
 WARM_UP_CALLS: tuple[tuple[str, str, dict[str, Any]], ...] = (
@@ -597,7 +640,8 @@ def seed_story(endpoint_url: str, region: str = "us-east-1", cfg: Any = None) ->
     """What the DAGs of a first start read, so that each finds data rather than nothing: the Log
     Review's CloudWatch Logs groups (a day of lines, a few errors), the Security Patch Review's
     ECR repositories (an image each, scanned, with findings), the file-storage bucket versioned
-    and a system image (Backup Verification), then :func:`warm_up`. Idempotent."""
+    and a system image (Backup Verification), the configuration backup's SSM parameters and
+    secret with its bucket versioned (:func:`seed_configuration`), then :func:`warm_up`. Idempotent."""
     import time
 
     _require_local(endpoint_url)
@@ -620,4 +664,6 @@ def seed_story(endpoint_url: str, region: str = "us-east-1", cfg: Any = None) ->
     if files:
         _seed_file_storage(client("s3"), files, region)
     _seed_system_image(client("ec2"))
+    c = cfg.configuration_backups
+    seed_configuration(endpoint_url, region, c.bucket or cfg.database_backups.bucket)
     return {"log_events": written, "ecr_repositories": repos, "warmed": warm_up(endpoint_url, region)}

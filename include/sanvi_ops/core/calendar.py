@@ -148,7 +148,7 @@ WATCHDOG_DAG_ID = "sanvi_ops_watchdog"
 
 def non_guide_dags(cfg: MaintenanceConfig) -> dict[str, JobSchedule]:
     """DAGs declared by config sections other than ``tasks`` (``database_backups``,
-    ``meta_monitoring.watchdog``)."""
+    ``configuration_backups``, ``meta_monitoring.watchdog``)."""
     b = cfg.database_backups
     full_hour, minute = b.full_at.hour, b.full_at.minute
     every = cfg.backups.database.incremental_every
@@ -181,6 +181,17 @@ def non_guide_dags(cfg: MaintenanceConfig) -> dict[str, JobSchedule]:
             "hourly" if step == 1 else f"every-{step}h",
             b.incremental_timeout_minutes,
         )
+    c = cfg.configuration_backups
+    jobs["configuration_backup"] = JobSchedule(
+        "configuration_backup",
+        "Configuration Backup",
+        "Snapshot of SSM, Secrets Manager metadata, ECS and maintenance.yaml, kept when it changed",
+        c.team,
+        c.fallback_cron,
+        "backups",
+        "on-change",
+        c.timeout_minutes,
+    )
     watchdog = cfg.meta_monitoring.watchdog
     step = watchdog.every_minutes
     jobs[WATCHDOG_DAG_ID] = JobSchedule(

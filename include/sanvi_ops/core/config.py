@@ -810,6 +810,7 @@ from sanvi_ops.tasks.backup_testing.config import BackupTestingConfig  # noqa: E
 from sanvi_ops.tasks.backup_verification.config import BackupVerificationSettings  # noqa: E402
 from sanvi_ops.tasks.capacity_planning.config import CapacityPlanningConfig  # noqa: E402
 from sanvi_ops.tasks.compliance_audit.config import ComplianceAuditConfig  # noqa: E402
+from sanvi_ops.tasks.configuration_backup.config import ConfigurationBackupSettings  # noqa: E402
 from sanvi_ops.tasks.cost_optimization.config import CostOptimizationConfig  # noqa: E402
 from sanvi_ops.tasks.database_backup_full.config import DatabaseBackupSettings  # noqa: E402
 from sanvi_ops.tasks.database_maintenance.config import VacuumConfig  # noqa: E402
@@ -954,6 +955,7 @@ class MaintenanceConfig(_Model):
     slack: SlackSettings
     connections: Connections = Field(default_factory=Connections)
     database_backups: DatabaseBackupSettings = Field(default_factory=DatabaseBackupSettings)
+    configuration_backups: ConfigurationBackupSettings = Field(default_factory=ConfigurationBackupSettings)
     signoffs: SignoffsConfig = Field(default_factory=SignoffsConfig)
     approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
     silences: list[SilenceSpec] = Field(default_factory=list)

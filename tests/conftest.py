@@ -11,6 +11,7 @@ os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="sanvi-test-airflo
 # Under pytest-xdist (`make test`) each worker is its own session with its own servers: it gets its
 # own AIRFLOW_HOME below the session's (its own SQLite metadata database and logs).
 if _worker := os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["SANVI_TEST_AIRFLOW_HOME"] = os.environ["AIRFLOW_HOME"]  # tests/fixtures/airflow_db.py
     os.environ["AIRFLOW_HOME"] = os.path.join(os.environ["AIRFLOW_HOME"], _worker)
     os.makedirs(os.environ["AIRFLOW_HOME"], exist_ok=True)
 

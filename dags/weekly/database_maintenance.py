@@ -67,6 +67,7 @@ from typing import Any
 from airflow.sdk import Param, get_current_context, task
 
 from sanvi_ops.airflow_kit.approval import approval_gate, dry_run_param, run_policy
+from sanvi_ops.airflow_kit.changes import change_params
 from sanvi_ops.airflow_kit.frame import maintenance_dag
 from sanvi_ops.airflow_kit.params import string_list_param
 from sanvi_ops.airflow_kit.publish import publish
@@ -92,6 +93,7 @@ from sanvi_ops.core.config import load_config
             "Leave empty for modes 'needed' and 'all'.",
         ),
         "dry_run": dry_run_param(),
+        **change_params(),
     },
 )
 def database_maintenance() -> None:
@@ -107,7 +109,7 @@ def database_maintenance() -> None:
 
     vacuumed = vacuum_analyze()
     gate >> vacuumed
-    publish(vacuumed)
+    publish(vacuumed, changes=True)
 
 
 database_maintenance()

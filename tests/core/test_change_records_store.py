@@ -1,0 +1,87 @@
+"""The ``change_records`` table (store migration 020) against the real PostgreSQL fixture."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import psycopg
+import pytest
+
+from sanvi_ops.core.change_records import ApprovalEntry, ChangeRecord, ChangeStore
+from sanvi_ops.core.results import Status
+from sanvi_ops.core.store import StoreError
+
+pytestmark = pytest.mark.integration
+
+T0 = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
+
+
+def _record(run_id: str, kind: str = "normal", ended: dt.datetime = T0) -> ChangeRecord:
+    emergency = kind == "emergency"
+    return ChangeRecord(
+        dag_id="database_maintenance",
+        run_id=run_id,
+        environment="production",
+        change_type=kind,  # type: ignore[arg-type]
+        requested_by="dana",
+        reason="bloat",
+        decision="approved outside the window by Pat (product_owner)",
+        plan=("vacuum.run: vacuumed 2 tables",),
+        approvals=(ApprovalEntry("product_owner", "approved", "Pat", T0.isoformat(), "go"),)
+        if kind == "normal"
+        else (),
+        window="outside the production deployment window",
+        in_window=kind == "standard",
+        started_at=ended - dt.timedelta(minutes=5),
+        ended_at=ended,
+        status=Status.OK,
+        counts={"ok": 3},
+        url=f"http://airflow.local/dags/database_maintenance/runs/{run_id}",
+        pir_due_at=ended + dt.timedelta(days=5) if emergency else None,
+        pir_outcome="pending" if emergency else None,
+    )
+
+
+def test_records_round_trip_once_per_run_and_reviews_are_answered_once(make_db) -> None:
+    store = ChangeStore(make_db("change_records"))
+    store.migrate()
+    normal = _record("r1")
+    store.save(normal)
+    store.save(normal)  # a retried task: still one row
+    assert store.get("database_maintenance", "r1") == normal
+
+    emergency = _record("r2", "emergency", T0 + dt.timedelta(hours=1))
+    store.save(emergency)
+    store.save(_record("r0", "standard", T0 - dt.timedelta(days=100)))  # last quarter
+    assert [r.run_id for r in store.changes(since=T0 - dt.timedelta(days=1))] == ["r2", "r1"]
+
+    answered = T0 + dt.timedelta(days=2)
+    store.review_answered(
+        "database_maintenance", "r2", "done", at=answered, by="Dana", form={"what_happened": "bloat"}
+    )
+    stored = store.get("database_maintenance", "r2")
+    assert stored is not None
+    assert (stored.pir_outcome, stored.pir_by, stored.pir_at, dict(stored.pir_form)) == (
+        "done",
+        "Dana",
+        answered,
+        {"what_happened": "bloat"},
+    )
+    # A late retry of the run's record_change never re-opens an answered review.
+    store.save(emergency)
+    stored = store.get("database_maintenance", "r2")
+    assert stored is not None and stored.pir_outcome == "done"
+
+    with pytest.raises(KeyError, match="no emergency change recorded"):
+        store.review_answered("database_maintenance", "r1", "done", at=answered)
+
+
+def test_the_table_refuses_a_review_on_a_non_emergency_change(make_db) -> None:
+    dsn = make_db("change_records_check")
+    store = ChangeStore(dsn)
+    store.migrate()
+    store.save(_record("r1", "standard"))
+    with psycopg.connect(dsn) as conn, pytest.raises(psycopg.errors.CheckViolation):
+        conn.execute("UPDATE change_records SET pir_due_at = now(), pir_outcome = 'pending'")
+    with pytest.raises(StoreError, match="results store \\('x'\\): cannot connect"):
+        ChangeStore("postgresql://127.0.0.1:1/none", name="results store ('x')", connect_timeout=1).changes()

@@ -156,17 +156,19 @@ def _needs_review(context: Mapping[str, Any]) -> str | None:
 def _review_form() -> dict[str, Any]:
     from airflow.sdk import Param
 
+    # No value until someone enters one: Airflow validates a task's Params when the task starts,
+    # so a field is typed "null or ..." (as the penetration test's form).
     return {
         "what_happened": Param(
-            "", type="string", minLength=1, title="What happened",
+            None, type=["null", "string"], title="What happened",
             description="Why the emergency change was needed, and what it did",
         ),
         "outcome": Param(
-            "", type="string", enum=["successful", "partially successful", "failed", "rolled back"],
-            title="Outcome",
+            None, type=["null", "string"],
+            enum=[None, "successful", "partially successful", "failed", "rolled back"], title="Outcome",
         ),
         "follow_up": Param(
-            "", type="string", title="Follow-up",
+            None, type=["null", "string"], title="Follow-up",
             description="Actions to prevent the next emergency (tickets), or 'none'",
         ),
     }  # fmt: skip

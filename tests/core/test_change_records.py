@@ -30,7 +30,12 @@ VACUUM = DeploymentWindow(days=("wednesday",), start=dt.time(3), end=dt.time(6))
 FRIDAY_NOON = dt.datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 WEDNESDAY_0400 = dt.datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
 ANSWERS = {
-    "product_owner": {"outcome": "approved", "by": "Pat", "comment": "go", "responded_at": "2026-11-27T12:05:00+00:00"},
+    "product_owner": {
+        "outcome": "approved",
+        "by": "Pat",
+        "comment": "go",
+        "responded_at": "2026-11-27T12:05:00+00:00",
+    },
     "cto": {"outcome": "approved", "by": "Chris", "comment": "", "responded_at": "2026-11-27T12:06:00+00:00"},
 }
 
@@ -71,7 +76,9 @@ def test_the_environments_emergency_path_without_approval_is_emergency() -> None
     [
         _decide(FRIDAY_NOON),  # dry run by default
         _decide(FRIDAY_NOON, dry_run="yes"),
-        _decide(FRIDAY_NOON, dry_run="no").answered({**ANSWERS, "cto": {"outcome": "rejected", "by": "Chris"}}),
+        _decide(FRIDAY_NOON, dry_run="no").answered(
+            {**ANSWERS, "cto": {"outcome": "rejected", "by": "Chris"}}
+        ),
     ],
 )
 def test_runs_that_change_nothing_have_no_type(policy: RunPolicy) -> None:
@@ -125,7 +132,9 @@ def test_a_normal_record_fills_every_step_of_the_process() -> None:
 
 
 def test_an_emergency_record_is_due_for_review_and_goes_late() -> None:
-    record = _build(_decide(FRIDAY_NOON, dry_run="no", policy=ANYTIME), answers={}, pir_due=dt.timedelta(days=5))
+    record = _build(
+        _decide(FRIDAY_NOON, dry_run="no", policy=ANYTIME), answers={}, pir_due=dt.timedelta(days=5)
+    )
     assert record is not None and record.change_type == "emergency" and record.approvals == ()
     assert record.reason.startswith("manual run at")  # no reason given: the policy's own
     assert record.pir_due_at == record.ended_at + dt.timedelta(days=5)

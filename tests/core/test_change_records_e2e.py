@@ -100,7 +100,11 @@ def changes_env(e2e, tmp_path, monkeypatch):
             other = DAYS[(datetime.now(UTC).weekday() + 3) % 7]
             task["settings"]["window"] = {"days": [other], "start": "03:00", "end": "06:00"}
             task.update(weekday=other, time="03:00")
-            cfg["deployment_windows"]["production"]["regular"] = {"days": [other], "start": "22:00", "end": "23:00"}
+            cfg["deployment_windows"]["production"]["regular"] = {
+                "days": [other],
+                "start": "22:00",
+                "end": "23:00",
+            }
         cfg["change_management"] = {"pir_due": "1s", "pir_on_timeout": "warning"}
         path = tmp_path / "maintenance.yaml"
         path.write_text(yaml.safe_dump(cfg))
@@ -166,9 +170,15 @@ def test_vacuum_runs_leave_standard_normal_and_emergency_records(changes_env, sl
     assert states["record_change"] == "success" and states["post_implementation_review"] == "skipped", states
     standard = _record(store, dr.run_id)
     assert standard is not None, states
-    assert (standard["change_type"], standard["requested_by"], standard["in_window"]) == ("standard", "scheduler", True)
+    assert (standard["change_type"], standard["requested_by"], standard["in_window"]) == (
+        "standard",
+        "scheduler",
+        True,
+    )
     assert standard["approvals"] == [] and standard["pir_due_at"] is None
-    assert standard["status"] == "ok" and standard["url"].endswith(dr.run_id.replace(":", "%3A").replace("+", "%2B"))
+    assert standard["status"] == "ok" and standard["url"].endswith(
+        dr.run_id.replace(":", "%3A").replace("+", "%2B")
+    )
 
     # 2. By hand outside every window, dry_run: no, both approvers approve: a normal change.
     changes_env["configure"](inside=False)

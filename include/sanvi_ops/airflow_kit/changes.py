@@ -137,7 +137,9 @@ def record_change(task_ids: list[str], context: Mapping[str, Any]) -> dict[str, 
         pir_due=cfg.change_management.pir_due,
     )
     if record is None:
-        log.info("%s %s changed nothing (%s): no change record", dag_run.dag_id, dag_run.run_id, policy.reason)
+        log.info(
+            "%s %s changed nothing (%s): no change record", dag_run.dag_id, dag_run.run_id, policy.reason
+        )
         return {}
     store = results_store(cfg)
     ChangeStore(store.dsn, name=store.name).save(record)
@@ -201,7 +203,9 @@ def _store_review(context: Mapping[str, Any], out: Mapping[str, Any]) -> None:
     store = results_store(load_config())
     dag_run = context["dag_run"]
     done = out.get("outcome") == "approved"
-    at = dt.datetime.fromisoformat(out["responded_at"]) if out.get("responded_at") else dt.datetime.now(dt.UTC)
+    at = (
+        dt.datetime.fromisoformat(out["responded_at"]) if out.get("responded_at") else dt.datetime.now(dt.UTC)
+    )
     ChangeStore(store.dsn, name=store.name).review_answered(
         dag_run.dag_id,
         dag_run.run_id,

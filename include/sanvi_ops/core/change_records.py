@@ -136,7 +136,9 @@ class ChangeRecord:
 
     def __post_init__(self) -> None:
         if self.change_type not in CHANGE_TYPES:
-            raise ValueError(f"change_type must be one of {', '.join(CHANGE_TYPES)}, got {self.change_type!r}")
+            raise ValueError(
+                f"change_type must be one of {', '.join(CHANGE_TYPES)}, got {self.change_type!r}"
+            )
         if (self.change_type == "emergency") != (self.pir_due_at is not None):
             raise ValueError("an emergency change, and only one, has a post-implementation review due date")
         for name in ("started_at", "ended_at", "pir_due_at", "pir_at"):

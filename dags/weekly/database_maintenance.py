@@ -35,7 +35,15 @@ The approvers are mentioned in Slack with a link; they answer under **Required a
 Airflow UI (Approve / Reject and a comment). Every request and answer is stored (`signoffs`).
 
 Trigger Params: `mode` = `needed` (default) | `all` | `tables` (with `tables: ["schema.table"]`),
-`dry_run` = `auto` (default) | `yes` | `no`.
+`dry_run` = `auto` (default) | `yes` | `no`, `emergency` (an urgent change outside the windows),
+`reason` (why, for the change record).
+
+## Change record
+Every run that vacuums leaves a change record (`record_change`, after `record`): **standard**
+(scheduled, or by hand inside a window), **normal** (approved outside the windows) or
+**emergency** (`emergency: true`). An emergency opens `post_implementation_review`: a form for the
+DBA team, due `change_management.pir_due` (5 d); unanswered, it is escalated to the team lead.
+See docs/operations.md, "Change records".
 
 Then `record` stores one result per table (dead tuples before/after, duration, skipped or timed
 out), a result per table near transaction-ID wraparound (`age(relfrozenxid)` > 50 % of

@@ -7,7 +7,7 @@ import datetime as dt
 import psycopg
 import pytest
 
-from sanvi_ops.core.change_records import ApprovalEntry, ChangeRecord, ChangeStore
+from sanvi_ops.core.change_records import ApprovalEntry, ChangeRecord, ChangeStore, quarter_evidence
 from sanvi_ops.core.results import Status
 from sanvi_ops.core.store import StoreError
 
@@ -71,6 +71,15 @@ def test_records_round_trip_once_per_run_and_reviews_are_answered_once(make_db) 
     store.save(emergency)
     stored = store.get("database_maintenance", "r2")
     assert stored is not None and stored.pir_outcome == "done"
+
+    pack = quarter_evidence(
+        store.dsn, T0 - dt.timedelta(days=1), T0 + dt.timedelta(days=1), T0 + dt.timedelta(days=9)
+    )
+    assert pack["counts"] == {"standard": 0, "normal": 1, "emergency": 1} and pack["reviews_late"] == 0
+    assert [(r["run_id"], r["pir_state"]) for r in pack["records"]] == [
+        ("r2", "done"),
+        ("r1", "not required"),
+    ]
 
     with pytest.raises(KeyError, match="no emergency change recorded"):
         store.review_answered("database_maintenance", "r1", "done", at=answered)

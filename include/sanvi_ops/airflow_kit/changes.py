@@ -3,7 +3,7 @@
 ::
 
     publish(vacuumed, changes=True)                       # gated: the approval gate's policy
-    publish(drill, changes=lambda p: p.get("scope") == "dr_site" and not p.get("dry_run"))
+    publish(drill(), changes=when_result("dr.scope", scope="dr_site_activation", dry_run=False))
 
 adds, after ``record`` (so the run's results are stored first):
 
@@ -18,8 +18,9 @@ adds, after ``record`` (so the run's results are stored first):
   sign-off path) is stored on the change record and as a ``signoff.post_implementation_review``
   result of the run.
 
-``changes`` may be a callable taking the run's Params that says whether this run changes
-production at all (a DR drill changes production only in its DR-site scope).
+``changes`` may be a callable of the run's Params and the work's results that says whether this
+run changed production at all (a DR drill only in its DR-site scope: :func:`when_result`). A DAG
+without an approval gate gets no review task (its changes are always standard).
 """
 
 from __future__ import annotations
@@ -27,14 +28,31 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sanvi_ops.core.results import CheckResult
 
 log = logging.getLogger(__name__)
 
 CHANGE_TASK_ID = "record_change"
 REVIEW_TASK_ID = "post_implementation_review"
 
-ChangesWhen = bool | Callable[[Mapping[str, Any]], bool]
+#: ``True``, or a function of the run's Params and the work's results: does this run change production?
+ChangesWhen = bool | Callable[[Mapping[str, Any], "list[CheckResult]"], bool]
+
+
+def when_result(check: str, **details: Any) -> Callable[[Mapping[str, Any], list[CheckResult]], bool]:
+    """``changes=`` for a DAG whose result ``check`` says whether it changed production:
+    ``when_result("dr.scope", scope="dr_site_activation", dry_run=False)``."""
+
+    def changed(_params: Mapping[str, Any], results: list[CheckResult]) -> bool:
+        return any(
+            r.check == check and all((r.details or {}).get(k) == v for k, v in details.items())
+            for r in results
+        )
+
+    return changed
 
 
 def change_params() -> dict[str, Any]:
@@ -103,9 +121,13 @@ def _window_text(cfg: Any, environment: str, policy: Any) -> str:
     return f"outside the {environment} deployment window ({regular})"
 
 
-def record_change(task_ids: list[str], context: Mapping[str, Any]) -> dict[str, Any]:
+def record_change(
+    task_ids: list[str], context: Mapping[str, Any], when: ChangesWhen = True
+) -> dict[str, Any]:
     """The ``record_change`` task body: build and store this run's change record.
 
+    :param when: ``True``, or a function of the Params and the results: whether this run changed
+        production at all.
     :returns: the record as a dict (``{}`` when the run changed nothing).
     """
     from sanvi_ops.airflow_kit.publish import collect_results, results_store, run_url
@@ -115,6 +137,10 @@ def record_change(task_ids: list[str], context: Mapping[str, Any]) -> dict[str, 
     cfg = load_config()
     dag_run = context["dag_run"]
     params = context.get("params") or {}
+    results = collect_results(context["ti"], task_ids)
+    if callable(when) and not when(params, results):
+        log.info("%s %s does not change production: no change record", dag_run.dag_id, dag_run.run_id)
+        return {}
     policy, answers = _policy_and_answers(context)
     environment = _environment(cfg, dag_run.dag_id)
     now = dt.datetime.now(dt.UTC)
@@ -124,7 +150,7 @@ def record_change(task_ids: list[str], context: Mapping[str, Any]) -> dict[str, 
         run_id=dag_run.run_id,
         environment=environment,
         policy=policy,
-        results=collect_results(context["ti"], task_ids),
+        results=results,
         run_type=str(dag_run.run_type),
         triggering_user=getattr(dag_run, "triggering_user_name", None),
         reason=str(params.get("reason") or getattr(dag_run, "note", None) or ""),
@@ -217,13 +243,15 @@ def _store_review(context: Mapping[str, Any], out: Mapping[str, Any]) -> None:
 
 
 def change_tasks(checks: tuple[Any, ...], recorded: Any, when: ChangesWhen) -> Any:
-    """Add ``record_change`` and ``post_implementation_review`` after ``recorded`` (publish's
-    ``record``); returns the review task."""
+    """Add ``record_change`` and, in a DAG with an approval gate (the only ones whose changes can be
+    emergencies), ``post_implementation_review`` after ``recorded`` (publish's ``record``); returns
+    the last task added."""
     from airflow.sdk import TriggerRule, get_current_context, task
 
     # No public API names the DAG being defined (Airflow 3.3); the SDK's own @task reads this too.
     from airflow.sdk.definitions._internal.contextmanager import DagContext
 
+    from sanvi_ops.airflow_kit.approval import DECIDE_TASK_ID
     from sanvi_ops.airflow_kit.signoff import TASK_TIMEOUT, extend_for_wait
     from sanvi_ops.core.config import format_duration, load_config
 
@@ -240,14 +268,12 @@ def change_tasks(checks: tuple[Any, ...], recorded: Any, when: ChangesWhen) -> A
     @task(task_id=CHANGE_TASK_ID, trigger_rule=TriggerRule.ALL_DONE)
     def record_change_task() -> dict[str, Any]:
         """Store this run's change record (standard / normal / emergency); nothing when it changed nothing."""
-        context = get_current_context()
-        if callable(when) and not when(context.get("params") or {}):
-            log.info("this run does not change production (its Params): no change record")
-            return {}
-        return record_change(task_ids, context)
+        return record_change(task_ids, get_current_context(), when)
 
     changed = record_change_task()
     recorded >> changed
+    if DECIDE_TASK_ID not in current.task_dict:
+        return changed  # no approval gate: a pre-approved procedure, always standard, never reviewed
     review = _review_operator()(
         task_id=REVIEW_TASK_ID,
         subject=f"Post-implementation review of an emergency change: {dag_id}",

@@ -218,8 +218,8 @@ class StoreDeliveryInterrupted(RuntimeError):
 def publish(*checks: Any, changes: Any = False) -> Any:
     """Wire ``record`` and ``notify`` after the given check tasks (TaskFlow XComArgs).
 
-    :param changes: the tasks change production: ``True``, or a callable taking the run's Params
-        that says whether this run does. Adds the change record and, for an emergency change, the
+    :param changes: the tasks change production: ``True``, or a callable of the run's Params and
+        the work's results that says whether this run did. Adds the change record and, for an emergency change, the
         post-implementation review after ``record`` (:mod:`sanvi_ops.airflow_kit.changes`).
     """
     from airflow.sdk import TriggerRule, task

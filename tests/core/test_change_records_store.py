@@ -94,3 +94,53 @@ def test_the_table_refuses_a_review_on_a_non_emergency_change(make_db) -> None:
         conn.execute("UPDATE change_records SET pir_due_at = now(), pir_outcome = 'pending'")
     with pytest.raises(StoreError, match="results store \\('x'\\): cannot connect"):
         ChangeStore("postgresql://127.0.0.1:1/none", name="results store ('x')", connect_timeout=1).changes()
+
+
+class _TI:
+    """The two XComs record_change reads: the work task's results, and no approval gate."""
+
+    def __init__(self, results: list[dict]) -> None:
+        self.results = results
+
+    def xcom_pull(self, task_ids: str, default: object = None) -> object:
+        return self.results if task_ids == "drill" else default
+
+
+class _Run:
+    dag_id, run_id, run_type = "dr_testing", "manual__dr1", "manual"
+    triggering_user_name, note, start_date = "dana", "semi-annual DR-site game day", T0
+
+
+def test_a_dr_site_activation_without_a_gate_is_a_standard_change(make_db, monkeypatch) -> None:
+    """record_change in a DAG without an approval gate (dr_testing): the predicate says whether the
+    run changed production; a DR-site activation is recorded as a standard (pre-approved) change."""
+    from sanvi_ops.airflow_kit import changes, publish
+    from sanvi_ops.core.results import CheckResult
+
+    store = ChangeStore(make_db("store_dr_changes"))
+    monkeypatch.setattr(publish, "results_store", lambda cfg: store)
+    monkeypatch.setattr(publish, "run_url", lambda dag_id, run_id: f"http://airflow.local/{dag_id}/{run_id}")
+    when = changes.when_result("dr.scope", scope="dr_site_activation", dry_run=False)
+
+    def scope(name: str, dry_run: bool = False) -> list[dict]:
+        details = {"scope": name, "dry_run": dry_run}
+        return [CheckResult("dr.scope", Status.OK, f"scope {name}", details=details).to_dict()]
+
+    def run(results: list[dict]) -> dict:
+        context = {"ti": _TI(results), "dag_run": _Run(), "params": {}}
+        return changes.record_change(["drill"], context, when)
+
+    assert run(scope("database")) == {}  # a database drill restores to scratch: no production change
+    assert run(scope("dr_site_activation", dry_run=True)) == {}
+    assert store.changes() == []
+    recorded = run(scope("dr_site_activation"))
+    assert recorded["change_type"] == "standard" and recorded["request"] == {
+        "requested_by": "dana",
+        "reason": "semi-annual DR-site game day",
+    }
+    (stored,) = store.changes()
+    assert (stored.dag_id, stored.in_window, stored.url) == (
+        "dr_testing",
+        True,
+        "http://airflow.local/dr_testing/manual__dr1",
+    )

@@ -56,6 +56,7 @@ from typing import Any
 
 from airflow.sdk import Param, get_current_context, task
 
+from sanvi_ops.airflow_kit.changes import when_result
 from sanvi_ops.airflow_kit.frame import maintenance_dag
 from sanvi_ops.airflow_kit.publish import publish
 from sanvi_ops.core.config import load_config
@@ -90,7 +91,7 @@ def dr_testing() -> None:
         """Recover the scope's components from backups alone; measure RTO/RPO; record; clean up."""
         return dr_tasks.dr_test(get_current_context())
 
-    publish(drill())
+    publish(drill(), changes=when_result("dr.scope", scope="dr_site_activation", dry_run=False))
 
 
 dr_testing()

@@ -71,7 +71,11 @@ def backup_testing() -> None:
         """Restore a backup into a scratch PostgreSQL, validate it, record RTO/RPO, clean up."""
         return restore_tasks.restore_test(get_current_context())
 
-    publish(restore_backup())
+    # An RDS-mode restore creates an instance in the production account: a (standard) change.
+    publish(
+        restore_backup(),
+        changes=lambda params, _: load_config().database_backups.mode == "rds" and not params.get("dry_run"),
+    )
 
 
 backup_testing()

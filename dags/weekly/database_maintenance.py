@@ -35,7 +35,15 @@ The approvers are mentioned in Slack with a link; they answer under **Required a
 Airflow UI (Approve / Reject and a comment). Every request and answer is stored (`signoffs`).
 
 Trigger Params: `mode` = `needed` (default) | `all` | `tables` (with `tables: ["schema.table"]`),
-`dry_run` = `auto` (default) | `yes` | `no`.
+`dry_run` = `auto` (default) | `yes` | `no`, `emergency` (an urgent change outside the windows),
+`reason` (why, for the change record).
+
+## Change record
+Every run that vacuums leaves a change record (`record_change`, after `record`): **standard**
+(scheduled, or by hand inside a window), **normal** (approved outside the windows) or
+**emergency** (`emergency: true`). An emergency opens `post_implementation_review`: a form for the
+DBA team, due `change_management.pir_due` (5 d); unanswered, it is escalated to the team lead.
+See docs/operations.md, "Change records".
 
 Then `record` stores one result per table (dead tuples before/after, duration, skipped or timed
 out), a result per table near transaction-ID wraparound (`age(relfrozenxid)` > 50 % of
@@ -67,6 +75,7 @@ from typing import Any
 from airflow.sdk import Param, get_current_context, task
 
 from sanvi_ops.airflow_kit.approval import approval_gate, dry_run_param, run_policy
+from sanvi_ops.airflow_kit.changes import change_params
 from sanvi_ops.airflow_kit.frame import maintenance_dag
 from sanvi_ops.airflow_kit.params import string_list_param
 from sanvi_ops.airflow_kit.publish import publish
@@ -92,6 +101,7 @@ from sanvi_ops.core.config import load_config
             "Leave empty for modes 'needed' and 'all'.",
         ),
         "dry_run": dry_run_param(),
+        **change_params(),
     },
 )
 def database_maintenance() -> None:
@@ -107,7 +117,7 @@ def database_maintenance() -> None:
 
     vacuumed = vacuum_analyze()
     gate >> vacuumed
-    publish(vacuumed)
+    publish(vacuumed, changes=True)
 
 
 database_maintenance()

@@ -215,8 +215,13 @@ class StoreDeliveryInterrupted(RuntimeError):
     """The results store failed during delivery; nothing was lost (a retry resumes it)."""
 
 
-def publish(*checks: Any) -> Any:
-    """Wire ``record`` and ``notify`` after the given check tasks (TaskFlow XComArgs)."""
+def publish(*checks: Any, changes: Any = False) -> Any:
+    """Wire ``record`` and ``notify`` after the given check tasks (TaskFlow XComArgs).
+
+    :param changes: the tasks change production: ``True``, or a callable of the run's Params and
+        the work's results that says whether this run did. Adds the change record and, for an emergency change, the
+        post-implementation review after ``record`` (:mod:`sanvi_ops.airflow_kit.changes`).
+    """
     from airflow.sdk import TriggerRule, task
 
     from sanvi_ops.airflow_kit.frame import task_retries
@@ -257,4 +262,8 @@ def publish(*checks: Any) -> Any:
     recorded = record()
     for c in checks:
         c >> recorded
+    if changes:
+        from sanvi_ops.airflow_kit.changes import change_tasks
+
+        change_tasks(checks, recorded, changes)
     return notify(recorded)  # type: ignore[arg-type]

@@ -749,6 +749,17 @@ class ApprovalsConfig(_Model):
     responders: dict[NonEmpty, list[AirflowUser]] = Field(default_factory=dict)
 
 
+class ChangeManagementConfig(_Model):
+    """The guide's "Change Management" (``sanvi_ops.core.change_records``): every run that changes
+    production leaves a change record (standard / normal / emergency). An emergency change opens a
+    post-implementation review, a form for the DAG's responsible team due ``pir_due`` after the
+    change; unanswered by then it is stored as ``timed_out`` with severity ``pir_on_timeout`` and
+    escalated to ``on_call.team_lead``."""
+
+    pir_due: Duration = dt.timedelta(days=5)
+    pir_on_timeout: Literal["warning", "critical"] = "warning"
+
+
 class SilenceSpec(_Model):
     """One entry of ``silences``: mute the Slack alerts of matching critical results until ``expires``.
 
@@ -958,6 +969,7 @@ class MaintenanceConfig(_Model):
     configuration_backups: ConfigurationBackupSettings = Field(default_factory=ConfigurationBackupSettings)
     signoffs: SignoffsConfig = Field(default_factory=SignoffsConfig)
     approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
+    change_management: ChangeManagementConfig = Field(default_factory=ChangeManagementConfig)
     silences: list[SilenceSpec] = Field(default_factory=list)
     silence_max_duration: Duration = dt.timedelta(days=30)
     meta_monitoring: MetaMonitoringConfig = Field(default_factory=MetaMonitoringConfig)

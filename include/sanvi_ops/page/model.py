@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from sanvi_ops.core.incidents import ResponseSummary
 from sanvi_ops.core.silences import MAX_SILENCE
+from sanvi_ops.page.changes import ChangeRow
 
 #: The guide's four tables, in its order, then the jobs the config adds (database backups).
 CADENCE_TITLES: Final[Mapping[str, str]] = {
@@ -171,3 +172,5 @@ class PageData:
     responses: list[ResponseSummary] = field(default_factory=list)
     #: Whether the store can record acknowledgements yet (store migration 016).
     acks_available: bool = False
+    #: Production changes of the last 90 days (store migration 020; page/changes.py).
+    changes: list[ChangeRow] = field(default_factory=list)

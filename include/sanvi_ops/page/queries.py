@@ -19,6 +19,7 @@ from psycopg.rows import dict_row
 from sanvi_ops.core.calendar import WATCHDOG_DAG_ID, describe, next_runs, non_guide_dags
 from sanvi_ops.core.config import MaintenanceConfig
 from sanvi_ops.core.store import MIGRATE_COMMAND, redact
+from sanvi_ops.page.changes import load_changes
 from sanvi_ops.page.formats import minutes, number
 from sanvi_ops.page.model import (
     CADENCE_TITLES,
@@ -56,6 +57,7 @@ def connect(dsn: str) -> psycopg.Connection[dict[str, Any]]:
 def present_tables(conn: psycopg.Connection[dict[str, Any]]) -> set[str]:
     """Which of the store's tables the page reads exist yet (migrations add them one by one)."""
     wanted = [
+        "change_records",
         "check_results",
         "heartbeats",
         "incidents",
@@ -225,6 +227,8 @@ def load_page(
                 data.silences = _active_silences(conn, readable)
             if "signoffs" in tables:
                 _load_signoffs(conn, data, readable)
+            if "change_records" in tables:
+                data.changes = load_changes(conn, readable, now)
             _load_slos(conn, cfg, data, readable, tables)
             if "recovery_tests" in tables:
                 _load_recovery(conn, data, readable)

@@ -61,6 +61,9 @@ def _glance(data: PageData) -> list[tuple[str, str, str]]:
     ]
     if data.signoffs:
         items.append(("signoffs", f"{len(data.signoffs)} waiting for a person", "pending"))
+    late = sum(1 for c in data.changes if c.review_overdue)
+    if late:
+        items.append(("changes", f"{_plural(late, 'change review')} overdue", "critical"))
     return items
 
 

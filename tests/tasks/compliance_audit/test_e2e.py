@@ -87,6 +87,8 @@ def test_audit_findings_and_evidence_pack(audit_env, boto_client, slack_api) -> 
     assert all(r["run_id"] == dr.run_id and r["collected_at"] for r in evidence["audit_results"])
     health = evidence["quarter_results"]["dags"]["system_health_check"]
     assert len(health["runs"]) == 70 and health["by_status"]["critical"] == 1
+    changes = evidence["quarter_results"]["change_records"]  # none this quarter, but the section is there
+    assert changes["counts"] == {"standard": 0, "normal": 0, "emergency": 0} and changes["records"] == []
 
     texts = [json.dumps(m) for m in slack_api.messages]
     assert any("Compliance Audit" in t for t in texts), texts

@@ -104,6 +104,8 @@ def test_vacuum_run_stores_results_and_posts_the_summary(maint_env, slack_api):
         "approve_cto": "skipped",
         "vacuum_analyze": "success",
         "record": "success",
+        "record_change": "success",  # a standard change (tests/core/test_change_records_e2e.py)
+        "post_implementation_review": "skipped",  # only emergencies are reviewed
         "notify": "success",
     }, stored
 

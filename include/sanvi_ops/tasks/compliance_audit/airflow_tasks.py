@@ -155,6 +155,7 @@ def evidence_pack(task_ids: list[str], context: dict[str, Any]) -> ResultDicts:
         import psycopg
 
         from sanvi_ops.airflow_kit.publish import collect_results
+        from sanvi_ops.core.change_records import quarter_evidence
 
         quarter, start, end = _period(context)
         ev = cfg.tasks.compliance_audit.settings.evidence
@@ -170,6 +171,10 @@ def evidence_pack(task_ids: list[str], context: dict[str, Any]) -> ResultDicts:
                 start,
                 end + timedelta(seconds=1),
                 max_findings=cfg.tasks.compliance_audit.settings.evidence_max_findings,
+            )
+            # The guide's "Changes" audit records: the quarter's change records (standard/normal/emergency).
+            stored["change_records"] = quarter_evidence(
+                dsn, start, end + timedelta(seconds=1), datetime.now(UTC)
             )
         except (psycopg.Error, StoreError) as exc:
             stored_error = f"{type(exc).__name__}: {exc}"

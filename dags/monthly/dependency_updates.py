@@ -53,6 +53,7 @@ from sanvi_ops.tasks.dependency_updates import airflow_tasks as dependency_tasks
 CHECKS = (
     "check_app_requirements",
     "check_project_requirements",
+    "check_app_repository",
 )
 
 
@@ -70,7 +71,20 @@ def dependency_updates() -> None:
         """This project's pinned requirements vs the package index and advisories."""
         return dependency_tasks.project_requirements()
 
-    publish(check_app_requirements(), check_project_requirements())
+    @task
+    @when_selected
+    def check_app_repository() -> list[dict[str, Any]]:
+        """The application's repository: npm, Python and container image dependencies."""
+        return dependency_tasks.app_repository()
+
+    @task
+    def update_app_repository(review: list[dict[str, Any]], **context: Any) -> list[dict[str, Any]]:
+        """Routine updates on the month's branch, one pull request; a security fix gets its own."""
+        when = context.get("logical_date") or context["dag_run"].run_after
+        return dependency_tasks.app_repository_update(review, f"{when:%Y-%m}", context["ti"].log_url)
+
+    review = check_app_repository()
+    publish(check_app_requirements(), check_project_requirements(), review, update_app_repository(review))
 
 
 dependency_updates()

@@ -128,7 +128,9 @@ def _run(args: list[str], cwd: Path, env: dict[str, str]) -> None:
         raise RuntimeError(f"{' '.join(args[:3])} failed in {cwd}: {proc.stderr.strip()[-800:]}")
 
 
-def _publish_all(registry: LocalVerdaccio, catalog: dict[str, list[tuple[str, dict[str, str], str | None]]]) -> None:
+def _publish_all(
+    registry: LocalVerdaccio, catalog: dict[str, list[tuple[str, dict[str, str], str | None]]]
+) -> None:
     for name, versions in catalog.items():
         for version, deps, deprecated in versions:
             registry.publish(name, version, dependencies=deps, deprecated=deprecated)
@@ -181,3 +183,48 @@ def create_demo_repo(registry: LocalVerdaccio, bare: Path, work: Path) -> Path:
     _run(["git", "push", "--quiet", str(bare), "main"], work, genv)
     seed_registry_new(registry)
     return bare
+
+
+def start_dependency_stack(stack: Any, local_dir: Path, say: Any) -> dict[str, Any]:
+    """For ``make run``: verdaccio with the demo packages, the image registry stand-in and the demo
+    application's bare repository (all recreated on every start), and the
+    ``tasks.dependency_updates.settings`` that point at them. Without node/verdaccio: nothing
+    (the repository review then reports "not configured"), with a note saying why.
+
+    No GitHub stand-in runs here: the monthly run pushes its branch to the local repository and
+    reports "PR step not configured" until connection ``github_default`` and
+    ``pull_requests.repository`` are set. No local PyPI either: the demo's ``tools/requirements.txt``
+    is reviewed by the tests, not by ``make run``.
+    """
+    from devstack.image_registry import ImageRegistryStandIn
+    from devstack.verdaccio import INSTALL_HINT, missing_tools
+
+    missing = missing_tools()
+    if missing:
+        say(f"note: no npm registry for Dependency Updates ({', '.join(missing)} missing; {INSTALL_HINT})")
+        return {}
+    root = local_dir / "dependency-updates"
+    shutil.rmtree(root, ignore_errors=True)
+    registry = LocalVerdaccio(root / "verdaccio")
+    stack.callback(registry.stop)
+    try:
+        registry.start()
+        bare = create_demo_repo(registry, root / "demo-app.git", root / "seed")
+    except (RuntimeError, OSError) as exc:
+        say(f"warning: the Dependency Updates' demo registry did not start ({exc})")
+        return {}
+    images = ImageRegistryStandIn(IMAGE_TAGS)
+    images.start()
+    stack.callback(images.stop)
+    say(f"npm registry (verdaccio) {registry.url}, image registry {images.url}, demo app repository {bare}")
+    return {
+        "npm_registry_url": registry.url,
+        "image_registry_url": images.url,
+        "app_repository": {
+            "url": str(bare),
+            "branch": "main",
+            "npm_projects": NPM_PROJECTS,
+            "dockerfiles": DOCKERFILES,
+            "requirements": [],
+        },
+    }

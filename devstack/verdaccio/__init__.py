@@ -117,7 +117,9 @@ class LocalVerdaccio:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                raise RuntimeError(f"verdaccio exited with {self._proc.returncode}; see {self.root / 'verdaccio.log'}")
+                raise RuntimeError(
+                    f"verdaccio exited with {self._proc.returncode}; see {self.root / 'verdaccio.log'}"
+                )
             try:
                 if httpx.get(f"{self.url}-/ping", timeout=1).status_code == 200:
                     return
@@ -146,12 +148,20 @@ class LocalVerdaccio:
         deprecated: str | None = None,
         tag: str = "latest",
     ) -> None:
-        publish(self.url, self.auth_header, name, version, dependencies=dependencies, deprecated=deprecated, tag=tag)
+        publish(
+            self.url,
+            self.auth_header,
+            name,
+            version,
+            dependencies=dependencies,
+            deprecated=deprecated,
+            tag=tag,
+        )
 
 
 def tarball(name: str, version: str, dependencies: dict[str, str] | None = None) -> bytes:
     """A tiny, reproducible npm package tarball (what ``npm pack`` makes of a two-file package)."""
-    manifest = {"name": name, "version": version, "main": "index.js", "license": "MIT"}
+    manifest: dict[str, Any] = {"name": name, "version": version, "main": "index.js", "license": "MIT"}
     if dependencies:
         manifest["dependencies"] = dict(dependencies)
     files = {
@@ -211,6 +221,10 @@ def publish(
             }
         },
     }
-    resp = httpx.put(f"{registry.rstrip('/')}/{quote(name, safe='@')}", json=body, headers=headers, timeout=30)
+    resp = httpx.put(
+        f"{registry.rstrip('/')}/{quote(name, safe='@')}", json=body, headers=headers, timeout=30
+    )
     if resp.status_code not in (200, 201):
-        raise RuntimeError(f"publishing {name}@{version} to {registry}: HTTP {resp.status_code} {resp.text[:200]}")
+        raise RuntimeError(
+            f"publishing {name}@{version} to {registry}: HTTP {resp.status_code} {resp.text[:200]}"
+        )

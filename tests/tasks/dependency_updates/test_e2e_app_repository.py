@@ -36,7 +36,11 @@ def app_env(package_index, e2e, verdaccio, demo_app_repo, image_registry, github
     package_index.state.vulns.clear()
     # The app repository is modified by the run: each test works on its own copy.
     bare = tmp_path / "app.git"
-    subprocess.run(["git", "clone", "--quiet", "--bare", str(demo_app_repo), str(bare)], check=True, env=git_env(tmp_path))
+    subprocess.run(
+        ["git", "clone", "--quiet", "--bare", str(demo_app_repo), str(bare)],
+        check=True,
+        env=git_env(tmp_path),
+    )
     cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
     cfg["tasks"]["dependency_updates"]["settings"] = {
         "index_url": package_index.simple_url,
@@ -77,7 +81,9 @@ def test_monthly_run_opens_one_pr_with_routine_updates_and_a_security_pr(
     dag = load_dag(DAG_ID)
     dr = dag.test(logical_date=datetime(2026, 11, 24, 11, 0, tzinfo=UTC))
     states = task_states(dr)
-    assert states["check_app_repository"] == "success" and states["update_app_repository"] == "success", states
+    assert states["check_app_repository"] == "success" and states["update_app_repository"] == "success", (
+        states
+    )
     assert states["notify"] == "failed"  # the vulnerable axios is critical: the run is red
 
     review = _results(dr, "check_app_repository")
@@ -112,7 +118,11 @@ def test_monthly_run_opens_one_pr_with_routine_updates_and_a_security_pr(
     # The PR branch's lockfiles install from the registry.
     work = tmp_path / "pr"
     env = git_env(tmp_path)
-    subprocess.run(["git", "clone", "--quiet", "--branch", "sanvi-ops/deps-2026-11", str(app_env), str(work)], check=True, env=env)
+    subprocess.run(
+        ["git", "clone", "--quiet", "--branch", "sanvi-ops/deps-2026-11", str(app_env), str(work)],
+        check=True,
+        env=env,
+    )
     for project in NPM_PROJECTS:
         proc = subprocess.run(["npm", "ci", "--ignore-scripts", f"--registry={verdaccio.url}"], cwd=work / project,
                               env=minimal_env(tmp_path), capture_output=True, text=True, timeout=300)  # fmt: skip

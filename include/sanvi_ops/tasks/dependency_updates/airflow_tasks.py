@@ -124,7 +124,9 @@ def app_repository() -> ResultDicts:
                 ]
             checkout = git.work
             review = Review()
-            with NpmRegistry(du.npm_registry_url, timeout_s=du.timeout_seconds, concurrency=du.concurrency) as npm:
+            with NpmRegistry(
+                du.npm_registry_url, timeout_s=du.timeout_seconds, concurrency=du.concurrency
+            ) as npm:
                 review_npm(checkout, repo.npm_projects, npm, review)
             with PackageIndex(
                 du.index_url, du.index_api, timeout_s=du.timeout_seconds, concurrency=du.concurrency
@@ -135,7 +137,9 @@ def app_repository() -> ResultDicts:
         results: list[CheckResult] = []
         if du.advisory_url:
             try:
-                attach_advisories(review, query_osv(du.advisory_url, advisory_queries(review), timeout_s=du.timeout_seconds))
+                attach_advisories(
+                    review, query_osv(du.advisory_url, advisory_queries(review), timeout_s=du.timeout_seconds)
+                )
             except Exception as exc:  # noqa: BLE001 - httpx errors and a wrong shape: the source is unreadable
                 results.append(
                     CheckResult(
@@ -179,7 +183,13 @@ def app_repository_update(review_results: ResultDicts, month: str, run_url: str 
         for dep in p.security:
             out.append(
                 _update_branch(
-                    cfg, f"{prefix}-{month}-security-{slug(dep.name)}", [dep], [], f"security:{dep.name}", month, run_url
+                    cfg,
+                    f"{prefix}-{month}-security-{slug(dep.name)}",
+                    [dep],
+                    [],
+                    f"security:{dep.name}",
+                    month,
+                    run_url,
                 )
             )
         return out
@@ -247,7 +257,10 @@ def _update_branch(
                     f"({'; '.join(f'{d.name}: {e}' for d, e in applied.failed[:3])})",
                     component="application", details={"branch": branch, "body": body},
                 )  # fmt: skip
-            git.commit_all(f"{title}\n\n" + "\n".join(f"{d.ecosystem} {d.name} {d.current} -> {d.ready}" for d in applied.done))
+            git.commit_all(
+                f"{title}\n\n"
+                + "\n".join(f"{d.ecosystem} {d.name} {d.current} -> {d.ready}" for d in applied.done)
+            )
             git.force_push(branch)
         except (GitError, OSError) as exc:
             return CheckResult(check, Status.ERROR, f"{_redact(repo.url)} {branch}: {exc}", component="application",

@@ -19,6 +19,7 @@ back as failed, not applied.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -48,10 +49,10 @@ from sanvi_ops.tasks.dependency_updates.npm import (
     NpmRegistry,
     changelog_url,
     locked_version,
+    new_range,
     npm_candidates,
     npm_install_command,
     read_npm_project,
-    save_flags,
 )
 
 
@@ -108,7 +109,9 @@ def review_npm(checkout: Path, folders: list[str], registry: NpmRegistry, out: R
         for d in project.dependencies:
             if d.locked is None:
                 if project.lockfile_version:  # declared but not in the lockfile: npm install was not run
-                    out.problems.append(f"{folder}/{d.manifest}: {d.name} {d.spec} is not in package-lock.json")
+                    out.problems.append(
+                        f"{folder}/{d.manifest}: {d.name} {d.spec} is not in package-lock.json"
+                    )
                 continue
             deps.append(
                 Dep("npm", f"{folder}/{d.manifest}".lstrip("./") if folder != "." else d.manifest, d.name,
@@ -163,7 +166,15 @@ def review_images(checkout: Path, files: list[str], registry: ImageRegistry, out
             out.problems.append(f"{rel}: cannot read: {exc.strerror or exc}")
             continue
         for ref in refs:
-            dep = Dep("image", rel, ref.image, ref.tag, spec=f"{ref.image}:{ref.tag}", project=ref.image, line=ref.line)
+            dep = Dep(
+                "image",
+                rel,
+                ref.image,
+                ref.tag,
+                spec=f"{ref.image}:{ref.tag}",
+                project=ref.image,
+                line=ref.line,
+            )
             key = (ref.registry, ref.repository)
             if key not in tag_cache:
                 try:
@@ -221,7 +232,9 @@ def dep_result(dep: Dep, component: str = "application") -> CheckResult:
         summary, status = f"{what}{where}: {dep.error}", Status.WARNING
     elif dep.state == "floating":
         pin = dep.ready or dep.latest
-        summary = f"{what}{where}: floating tag (moves under you); pin a version" + (f" such as {pin}" if pin else "")
+        summary = f"{what}{where}: floating tag (moves under you); pin a version" + (
+            f" such as {pin}" if pin else ""
+        )
         status = Status.WARNING
     elif dep.state == "major":
         summary = f"{what} → {dep.latest}{where} (major: review the changelog before updating)"
@@ -237,7 +250,11 @@ def dep_result(dep: Dep, component: str = "application") -> CheckResult:
         summary += f"; {dep.current} is deprecated: {dep.deprecated}"
         status = Status.WARNING if status == Status.OK else status
     if dep.vulnerabilities:
-        fix = f"; fix: {dep.ready}" if dep.ready and not dep.ready_vulnerabilities else "; no clean version in its major"
+        fix = (
+            f"; fix: {dep.ready}"
+            if dep.ready and not dep.ready_vulnerabilities
+            else "; no clean version in its major"
+        )
         return CheckResult(
             f"app.dependency[{dep.label}]", Status.CRITICAL,
             f"{what}{where} has known vulnerabilities: {', '.join(dep.vulnerabilities)}{fix}",
@@ -270,7 +287,7 @@ def plan(deps: list[Dep]) -> Plan:
 
 
 def summary_result(review: Review, p: Plan, repo_url: str) -> CheckResult:
-    counts = defaultdict(int)
+    counts: dict[str, int] = defaultdict(int)
     for dep in review.deps:
         counts[dep.ecosystem] += 1
     parts = [f"{n} {eco}" for eco, n in sorted(counts.items())]
@@ -324,20 +341,47 @@ def _npm(checkout: Path, project: str, cmd: list[str], timeout_s: float) -> str 
     return None
 
 
+def _set_range(checkout: Path, dep: Dep) -> None:
+    """Write ``dep.ready`` into its ``package.json`` range, keeping ``^``/``~``/exact."""
+    path = checkout / dep.file
+    data = json.loads(path.read_text(encoding="utf-8"))
+    for section in ("devDependencies",) if dep.dev else ("dependencies", "optionalDependencies"):
+        if dep.name in (data.get(section) or {}):
+            data[section][dep.name] = new_range(dep.spec, str(dep.ready))
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def apply_npm(checkout: Path, deps: list[Dep], registry: str, out: Applied, timeout_s: float) -> None:
-    groups: dict[tuple[str, str, tuple[str, ...]], list[Dep]] = defaultdict(list)
+    """Per npm project: write the new ranges, one ``npm install --package-lock-only``; when it
+    fails, each update alone, keeping those that resolve."""
+    by_project: dict[str, list[Dep]] = defaultdict(list)
     for dep in deps:
-        groups[(dep.project, dep.workspace, tuple(save_flags(dep.spec)))].append(dep)
-    for (project, workspace, flags), group in groups.items():
-        specs = [f"{d.name}@{d.ready}" for d in group]
-        err = _npm(checkout, project, npm_install_command(registry, specs, workspace, list(flags)), timeout_s)
-        if err is not None and len(group) > 1:  # find the ones that do not resolve, apply the rest
-            for dep in group:
-                one = _npm(checkout, project, npm_install_command(registry, [f"{dep.name}@{dep.ready}"], workspace, list(flags)), timeout_s)
-                _check_locked(checkout, dep, one, out)
-            continue
+        by_project[dep.project].append(dep)
+    for project, group in by_project.items():
+        files = sorted({checkout / d.file for d in group} | {checkout / project / "package-lock.json"})
+        saved = {f: f.read_bytes() for f in files if f.exists()}
         for dep in group:
-            _check_locked(checkout, dep, err, out)
+            _set_range(checkout, dep)
+        err = _npm(checkout, project, npm_install_command(registry, []), timeout_s)
+        if err is None or len(group) == 1:
+            for dep in group:
+                _check_locked(checkout, dep, err, out)
+            if err is not None:
+                _restore(saved)
+            continue
+        _restore(saved)
+        for dep in group:
+            before = {f: f.read_bytes() for f in files if f.exists()}
+            _set_range(checkout, dep)
+            one = _npm(checkout, project, npm_install_command(registry, []), timeout_s)
+            _check_locked(checkout, dep, one, out)
+            if one is not None:
+                _restore(before)
+
+
+def _restore(saved: dict[Path, bytes]) -> None:
+    for path, data in saved.items():
+        path.write_bytes(data)
 
 
 def _check_locked(checkout: Path, dep: Dep, err: str | None, out: Applied) -> None:
@@ -354,10 +398,14 @@ def apply_python(checkout: Path, deps: list[Dep], out: Applied) -> None:
         path = checkout / dep.file
         lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
         name = re.sub(r"[-_.]+", "[-_.]+", re.escape(dep.name).replace("\\-", "-"))
-        pattern = re.compile(rf"^(\s*{name}(?:\[[^\]]*\])?\s*===?\s*){re.escape(dep.current)}\b", re.IGNORECASE)
+        pattern = re.compile(
+            rf"^(\s*{name}(?:\[[^\]]*\])?\s*===?\s*){re.escape(dep.current)}\b", re.IGNORECASE
+        )
         idx = dep.line - 1
         if 0 <= idx < len(lines) and pattern.search(lines[idx]):
-            lines[idx] = pattern.sub(lambda m: m.group(1) + str(dep.ready), lines[idx], count=1)
+            m = pattern.search(lines[idx])
+            assert m is not None
+            lines[idx] = lines[idx][: m.start()] + m.group(1) + str(dep.ready) + lines[idx][m.end() :]
             path.write_text("".join(lines), encoding="utf-8")
             out.done.append(dep)
         else:
@@ -392,12 +440,20 @@ def _row(dep: Dep, target: str | None) -> str:
 def pr_body(applied: Applied, review: list[Dep], *, title: str, run_url: str | None = None) -> str:
     lines = [f"## {title}", "", "Opened by Sanvi Ops' monthly Dependency Updates.", ""]
     if applied.done:
-        lines += ["### Applied", "", "| ecosystem | name | file | change | kind | changelog |", "|---|---|---|---|---|---|"]
+        lines += [
+            "### Applied",
+            "",
+            "| ecosystem | name | file | change | kind | changelog |",
+            "|---|---|---|---|---|---|",
+        ]
         lines += [_row(d, d.ready) for d in applied.done]
         lines.append("")
     if applied.failed:
         lines += ["### Could not be resolved (not applied)", ""]
-        lines += [f"- {d.ecosystem} `{d.name}` {d.current} → {d.ready} (`{d.file}`): {err}" for d, err in applied.failed]
+        lines += [
+            f"- {d.ecosystem} `{d.name}` {d.current} → {d.ready} (`{d.file}`): {err}"
+            for d, err in applied.failed
+        ]
         lines.append("")
     if review:
         lines += ["### For review (not applied)", ""]

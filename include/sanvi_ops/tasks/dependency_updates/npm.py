@@ -130,15 +130,6 @@ def read_npm_project(checkout: Path, folder: str) -> NpmProject:
             "regenerate it with npm >= 7"
         )
 
-    def locked(workspace: str, name: str) -> str | None:
-        keys = [f"{workspace}/node_modules/{name}"] if workspace else []
-        keys.append(f"node_modules/{name}")
-        for key in keys:
-            entry = packages.get(key)
-            if isinstance(entry, dict) and not entry.get("link") and isinstance(entry.get("version"), str):
-                return str(entry["version"])
-        return None
-
     manifests: list[tuple[str, dict[str, Any]]] = [("", manifest)]
     for ws in _workspace_folders(root, manifest):
         try:
@@ -155,13 +146,24 @@ def read_npm_project(checkout: Path, folder: str) -> NpmProject:
                     NpmDependency(
                         name=name,
                         spec=spec,
-                        locked=locked(ws, name),
+                        locked=_locked(packages, ws, name),
                         manifest=f"{ws}/package.json" if ws else "package.json",
                         workspace=ws,
                         dev=dev,
                     )
                 )
     return project
+
+
+def _locked(packages: dict[str, Any], workspace: str, name: str) -> str | None:
+    """A workspace's own ``node_modules`` first, then the hoisted one (a link is a workspace, not a version)."""
+    keys = [f"{workspace}/node_modules/{name}"] if workspace else []
+    keys.append(f"node_modules/{name}")
+    for key in keys:
+        entry = packages.get(key)
+        if isinstance(entry, dict) and not entry.get("link") and isinstance(entry.get("version"), str):
+            return str(entry["version"])
+    return None
 
 
 def _workspace_folders(root: Path, manifest: dict[str, Any]) -> list[str]:
@@ -206,7 +208,9 @@ def changelog_url(repository: str | None, name: str, version: str | None) -> str
 class NpmRegistry:
     """An npm registry's packuments, ``concurrency`` requests at a time."""
 
-    def __init__(self, url: str, *, timeout_s: float = 10.0, concurrency: int = 8, token: str | None = None) -> None:
+    def __init__(
+        self, url: str, *, timeout_s: float = 10.0, concurrency: int = 8, token: str | None = None
+    ) -> None:
         self.url = url.rstrip("/") + "/"
         headers = {"Accept": "application/json", "User-Agent": "sanvi-ops-dependency-updates"}
         if token:
@@ -237,10 +241,14 @@ class NpmRegistry:
             data = resp.json()
             versions = data.get("versions") or {}
             deprecated = {
-                v: str(m["deprecated"]) for v, m in versions.items() if isinstance(m, dict) and m.get("deprecated")
+                v: str(m["deprecated"])
+                for v, m in versions.items()
+                if isinstance(m, dict) and m.get("deprecated")
             }
             repo = data.get("repository")
-            repository = repo.get("url") if isinstance(repo, dict) else repo if isinstance(repo, str) else None
+            repository = (
+                repo.get("url") if isinstance(repo, dict) else repo if isinstance(repo, str) else None
+            )
             return Packument(
                 name=name,
                 versions=tuple(str(v) for v in versions),
@@ -274,7 +282,11 @@ def npm_candidates(locked: str, packument: Packument) -> NpmUpdate:
     usable = []
     for raw in packument.versions:
         v = SemVer.parse(raw)
-        if v is not None and (current.is_prerelease or not v.is_prerelease) and raw not in packument.deprecated:
+        if (
+            v is not None
+            and (current.is_prerelease or not v.is_prerelease)
+            and raw not in packument.deprecated
+        ):
             usable.append(v)
     tagged = SemVer.parse(packument.dist_tags.get("latest", ""))
     latest = tagged if tagged is not None else (max(usable) if usable else None)
@@ -284,35 +296,38 @@ def npm_candidates(locked: str, packument: Packument) -> NpmUpdate:
     return NpmUpdate(str(latest) if latest else None, str(ready) if ready else None, kind)
 
 
-def save_flags(spec: str) -> list[str]:
-    """How ``npm install name@version`` should write the range back: keep ``~``, exact or ``^``."""
-    if spec.startswith("~"):
-        return ["--save-prefix=~"]
+def new_range(spec: str, version: str) -> str:
+    """The ``package.json`` range for ``version`` in the style of ``spec``: ``^`` and ``~`` kept, an
+    exact pin stays exact; anything else (``>=1``, ``1.x``, ``*``) becomes ``^version``."""
+    if spec.startswith(("^", "~")) and SemVer.parse(spec[1:]) is not None:
+        return spec[0] + version
     if SemVer.parse(spec) is not None:
-        return ["--save-exact"]
-    return ["--save-prefix=^"]
+        return version
+    return "^" + version
 
 
-def npm_install_command(registry: str, specs: list[str], workspace: str = "", flags: list[str] | None = None) -> list[str]:
-    """``npm install --package-lock-only`` for ``specs`` (``name@version``): the configured registry,
-    no lifecycle scripts, no audit or funding calls."""
+def npm_install_command(
+    registry: str, specs: list[str], workspace: str = "", flags: list[str] | None = None
+) -> list[str]:
+    """``npm install --package-lock-only`` (for ``specs``, ``name@version``, when given; else what
+    ``package.json`` now asks for): the configured registry, no lifecycle scripts, no audit or
+    funding calls."""
     cmd = [
         "npm", "install", "--package-lock-only", "--ignore-scripts", "--no-audit", "--no-fund",
         f"--registry={registry}",
     ]  # fmt: skip
     if workspace:
         cmd.append(f"--workspace={workspace}")
-    return cmd + list(flags or []) + ["--", *specs]
+    cmd += list(flags or [])
+    return cmd + ["--", *specs] if specs else cmd
 
 
 def locked_version(project_dir: Path, workspace: str, name: str) -> str | None:
     """The version the lockfile now resolves ``name`` to (for checking what npm did)."""
     try:
-        packages = json.loads((project_dir / "package-lock.json").read_text(encoding="utf-8")).get("packages") or {}
+        packages = (
+            json.loads((project_dir / "package-lock.json").read_text(encoding="utf-8")).get("packages") or {}
+        )
     except (OSError, ValueError):
         return None
-    for key in ([f"{workspace}/node_modules/{name}"] if workspace else []) + [f"node_modules/{name}"]:
-        entry = packages.get(key)
-        if isinstance(entry, dict) and isinstance(entry.get("version"), str):
-            return str(entry["version"])
-    return None
+    return _locked(packages, workspace, name)

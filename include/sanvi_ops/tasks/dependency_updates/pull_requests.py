@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,9 @@ class Git:
         self.work = work
         self.timeout_s = timeout_s
         self._token = token
-        self.home = Path(tempfile.mkdtemp(prefix="sanvi-git-home-"))
+        # A private HOME beside the checkout (removed with it): no user's git config is read.
+        self.home = work.parent / "git-home"
+        self.home.mkdir(parents=True, exist_ok=True)
 
     def env(self) -> dict[str, str]:
         env = {
@@ -82,7 +83,17 @@ class Git:
 
     def clone(self, url: str, branch: str) -> None:
         self.work.parent.mkdir(parents=True, exist_ok=True)
-        self.run("clone", "--quiet", "--depth=50", "--branch", branch, "--", url, str(self.work), cwd=self.work.parent)
+        self.run(
+            "clone",
+            "--quiet",
+            "--depth=50",
+            "--branch",
+            branch,
+            "--",
+            url,
+            str(self.work),
+            cwd=self.work.parent,
+        )
 
     def changed(self) -> bool:
         return bool(self.run("status", "--porcelain").strip())

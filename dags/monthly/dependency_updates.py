@@ -60,8 +60,9 @@ Each file gets a summary result (`<app|ops>.requirements[<file>]`) and each pin 
 A `-r` include is reported once, under its own name. Pins not written as `name==version`
 (ranges, URLs) are counted as "not pinned" in the file's summary.
 
-Started by hand (trigger form): Param `checks` picks the sets of files to review (default
-both); one left out reports `<task>.not_selected` as skipped. See the README, "Starting a DAG by hand".
+Started by hand (trigger form): Param `checks` picks the tasks to run (default all; leave out
+`update_app_repository` for a review that opens no pull request); one left out reports
+`<task>.not_selected` as skipped. See the README, "Starting a DAG by hand".
 
 ## Acting on the report
 1. Bump the ready pins in one branch, run `make test`, deploy to staging.
@@ -91,6 +92,7 @@ CHECKS = (
     "check_app_requirements",
     "check_project_requirements",
     "check_app_repository",
+    "update_app_repository",
 )
 
 
@@ -115,6 +117,7 @@ def dependency_updates() -> None:
         return dependency_tasks.app_repository()
 
     @task
+    @when_selected
     def update_app_repository(review: list[dict[str, Any]], **context: Any) -> list[dict[str, Any]]:
         """Routine updates on the month's branch, one pull request; a security fix gets its own."""
         when = context.get("logical_date") or context["dag_run"].run_after

@@ -78,6 +78,20 @@ tools:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null) \
 	      || echo "could not install chromium; the browser test will be skipped (a failure in CI)"; \
 	  else echo "apt-get not available: the browser test will be skipped (a failure in CI)"; fi; }
+	@# Node and npm (Debian) and verdaccio (pinned by devstack/verdaccio/package-lock.json, into .local/verdaccio)
+	@# for the Dependency Updates' npm registry in make run and the tests; skipped with a reason without them.
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing nodejs and npm (Debian packages)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null) \
+	      || echo "could not install nodejs/npm; the verdaccio tests will be skipped (a failure in CI)"; \
+	  else echo "apt-get not available: the verdaccio tests will be skipped (a failure in CI)"; fi; }
+	@if command -v npm >/dev/null 2>&1 && ! cmp -s devstack/verdaccio/package-lock.json .local/verdaccio/package-lock.json; then \
+	  echo "installing verdaccio (devstack/verdaccio/package-lock.json) into .local/verdaccio"; \
+	  rm -rf .local/verdaccio && mkdir -p .local/verdaccio && \
+	  cp devstack/verdaccio/package.json devstack/verdaccio/package-lock.json .local/verdaccio/ && \
+	  (cd .local/verdaccio && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null) \
+	    || { rm -f .local/verdaccio/package-lock.json; echo "could not install verdaccio; its tests will be skipped (a failure in CI)"; }; fi
 
 run: venv tools cli
 	SANVI_EXECUTOR=$(EXECUTOR) $(PY) -m devstack.run

@@ -54,6 +54,7 @@ pytest_plugins = [
     "tests.fixtures.alertmanager",
     "tests.fixtures.slack",
     "tests.fixtures.package_index",
+    "tests.fixtures.app_repository",
     "tests.fixtures.ops_monitor",
     "tests.fixtures.stack",
     "tests.fixtures.e2e",

@@ -64,3 +64,26 @@ def test_app_requirements_empty_is_skipped_and_missing_file_is_an_error(config_a
     (r,) = dependency_tasks.app_requirements()
     assert r["status"] == "error" and "cannot read" in r["summary"]
     assert r["check"] == "app.requirements[requirements.txt]"
+
+
+def test_app_repository_not_set_is_skipped_naming_the_key_and_unreachable_is_an_error(config_at, tmp_path):
+    config_at()
+    (r,) = dependency_tasks.app_repository()
+    assert (
+        r["status"] == "skipped"
+        and r["details"]["config_key"] == "tasks.dependency_updates.settings.app_repository"
+    )
+
+    config_at(app_repository={"url": str(tmp_path / "missing.git"), "npm_projects": ["web"]})
+    (r,) = dependency_tasks.app_repository()
+    assert r["status"] == "error" and r["check"] == "app.repository" and "missing.git" in r["summary"]
+    (u,) = dependency_tasks.app_repository_update([r], "2026-11")
+    assert u["status"] == "skipped" and "did not run" in u["summary"]
+
+
+def test_app_repository_paths_must_stay_inside_the_repository(config_at):
+    from sanvi_ops.core.config import ConfigError, load_config
+
+    config_at(app_repository={"url": "/srv/app.git", "dockerfiles": ["../etc/Dockerfile"]})
+    with pytest.raises(ConfigError, match=r"app_repository\.dockerfiles"):
+        load_config()

@@ -371,21 +371,38 @@ class PackageIndex:
 def query_advisories(
     url: str, pins: Iterable[tuple[str, str]], *, timeout_s: float = 10.0, client: httpx.Client | None = None
 ) -> dict[tuple[str, str], list[str]]:
-    """Known vulnerability ids per (normalised name, version), from ``POST <url>/v1/querybatch``.
+    """Known vulnerability ids per PyPI (normalised name, version), from ``POST <url>/v1/querybatch``.
 
     :raises httpx.HTTPError: the advisory source is down or answered with an error.
     :raises ValueError: its answer is not the OSV shape.
     """
-    unique = sorted({(canonicalize_name(n), v) for n, v in pins})
-    found: dict[tuple[str, str], list[str]] = {}
+    found = query_osv(
+        url, [("PyPI", canonicalize_name(n), v) for n, v in pins], timeout_s=timeout_s, client=client
+    )
+    return {(n, v): ids for (_eco, n, v), ids in found.items()}
+
+
+def query_osv(
+    url: str,
+    queries: Iterable[tuple[str, str, str]],
+    *,
+    timeout_s: float = 10.0,
+    client: httpx.Client | None = None,
+) -> dict[tuple[str, str, str], list[str]]:
+    """Known vulnerability ids per (OSV ecosystem, name, version), e.g. ``("npm", "axios", "1.6.0")``,
+    from ``POST <url>/v1/querybatch`` (at most 1000 queries a request).
+
+    :raises httpx.HTTPError: the advisory source is down or answered with an error.
+    :raises ValueError: its answer is not the OSV shape.
+    """
+    unique = sorted(set(queries))
+    found: dict[tuple[str, str, str], list[str]] = {}
     endpoint = url.rstrip("/") + "/v1/querybatch"
     http = client or httpx.Client(timeout=httpx.Timeout(timeout_s))
     try:
         for start in range(0, len(unique), _OSV_BATCH):
             chunk = unique[start : start + _OSV_BATCH]
-            body = {
-                "queries": [{"package": {"name": n, "ecosystem": "PyPI"}, "version": v} for n, v in chunk]
-            }
+            body = {"queries": [{"package": {"name": n, "ecosystem": e}, "version": v} for e, n, v in chunk]}
             resp = http.post(endpoint, json=body)
             resp.raise_for_status()
             results = resp.json().get("results")
@@ -699,6 +716,7 @@ __all__ = [
     "classify",
     "parse_requirements",
     "query_advisories",
+    "query_osv",
     "read_requirement_files",
     "review_requirements",
     "versions_from_json_api",

@@ -66,7 +66,9 @@ def from_store(check: str, fn: Callable[[MaintenanceConfig], list[CheckResult]])
     return guard("store", Status.ERROR, run)
 
 
-def write_report(task_ids: list[str], context: Mapping[str, Any], settings_of: Callable[[Any], Any]) -> ResultDicts:
+def write_report(
+    task_ids: list[str], context: Mapping[str, Any], settings_of: Callable[[Any], Any]
+) -> ResultDicts:
     """Every result of ``task_ids`` as the review's report (JSON + Markdown) in the evidence bucket."""
     from sanvi_ops.airflow_kit.connections import aws_client
     from sanvi_ops.airflow_kit.guard import guard
@@ -128,7 +130,9 @@ def findings_form() -> dict[str, Any]:
         form[f"findings_{sev}"] = Param(
             0, type="integer", minimum=0, title=f"Findings: {sev}", description=f"Number of {sev} findings"
         )
-    form["notes"] = Param("", type="string", title="Findings", description="Each finding, its owner and due date")
+    form["notes"] = Param(
+        "", type="string", title="Findings", description="Each finding, its owner and due date"
+    )
     form["report_url"] = Param(
         "", type="string", title="Report URL", description="The assessor's or the team's full report, if any"
     )

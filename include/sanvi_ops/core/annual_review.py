@@ -27,9 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import Field, field_validator
-
-from sanvi_ops.core.config import NonEmpty, _Model
+from sanvi_ops.core.config import AnnualReviewConfig
 from sanvi_ops.core.results import SEVERITY_ORDER, CheckResult, Status
 
 __all__ = [
@@ -51,28 +49,6 @@ REPORT_FORMAT = "sanvi-ops/annual-review/v1"
 FINDING_SEVERITIES = ("critical", "high", "medium", "low")
 #: The sign-off form's verdicts.
 VERDICTS = ("accepted", "accepted_with_actions", "not_accepted")
-
-
-class AnnualReviewConfig(_Model):
-    """What every annual review shares (``tasks.<annual review>.settings``).
-
-    The report goes to ``s3://<evidence_bucket>/<evidence_prefix><dag_id>/<year>/report.json``
-    (and ``report.md``) with the compliance audit's encryption; ``evidence_bucket: null`` = the
-    compliance audit's evidence bucket (``tasks.compliance_audit.settings.evidence.bucket``,
-    which must be versioned).
-    """
-
-    #: How far back the review reads the results store (a year).
-    lookback_days: int = Field(default=365, gt=0, le=3 * 366)
-    evidence_bucket: str | None = Field(default=None, min_length=3)
-    evidence_prefix: NonEmpty = "annual-reviews/"
-
-    @field_validator("evidence_prefix")
-    @classmethod
-    def _prefix_shape(cls, value: str) -> str:
-        if value.startswith("/") or not value.endswith("/"):
-            raise ValueError(f"{value!r} must be a key prefix ending in '/' and not starting with one")
-        return value
 
 
 @dataclass(frozen=True)
@@ -247,7 +223,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     lines += [f"- **{f['status']}** `{f['check']}`: {_cell(f['summary'])}" for f in findings] or ["- none"]
     lines += ["", "## Evidence", "", "| task | check | status | summary |", "|---|---|---|---|"]
     lines += [
-        f"| {r['task_id']} | `{r['check']}` | {r['status']} | {_cell(r['summary'])} |" for r in report["results"]
+        f"| {r['task_id']} | `{r['check']}` | {r['status']} | {_cell(r['summary'])} |"
+        for r in report["results"]
     ]
     lines += ["", "The JSON beside this file holds each result's evidence (`details`).", ""]
     return "\n".join(lines)

@@ -843,6 +843,29 @@ class DeadlineAllowances(_Model):
 # The tasks: each guide task's calendar entry with its own settings and approval
 # --------------------------------------------------------------------------------------------
 
+
+class AnnualReviewConfig(_Model):
+    """What every annual review shares (``tasks.<annual review>.settings``).
+
+    The report goes to ``s3://<evidence_bucket>/<evidence_prefix><dag_id>/<year>/report.json``
+    (and ``report.md``) with the compliance audit's encryption; ``evidence_bucket: null`` = the
+    compliance audit's evidence bucket (``tasks.compliance_audit.settings.evidence.bucket``,
+    which must be versioned).
+    """
+
+    #: How far back the review reads the results store (a year).
+    lookback_days: int = Field(default=365, gt=0, le=3 * 366)
+    evidence_bucket: str | None = Field(default=None, min_length=3)
+    evidence_prefix: NonEmpty = "annual-reviews/"
+
+    @field_validator("evidence_prefix")
+    @classmethod
+    def _prefix_shape(cls, value: str) -> str:
+        if value.startswith("/") or not value.endswith("/"):
+            raise ValueError(f"{value!r} must be a key prefix ending in '/' and not starting with one")
+        return value
+
+
 # Each task's settings model lives with the task (sanvi_ops/tasks/<dag_id>/config.py) and is
 # built from the types above, so it is imported here, below them. ``sanvi_ops.tasks`` imports
 # this module first, so a task's config module may also be imported on its own.

@@ -14,7 +14,9 @@ from sanvi_ops.tasks.compliance_audit.config import DataClassificationConfig
 
 pytestmark = pytest.mark.integration
 
-PAB_ON = {k: True for k in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")}
+PAB_ON = {
+    k: True for k in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+}
 
 
 def _bucket(s3, name, cls=None):
@@ -27,7 +29,9 @@ def _sse(s3, name, key):
     s3.put_bucket_encryption(
         Bucket=name,
         ServerSideEncryptionConfiguration={
-            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}}]
+            "Rules": [
+                {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}}
+            ]
         },
     )
 
@@ -60,8 +64,18 @@ def test_each_violation_names_the_resource_and_the_rule(boto_client) -> None:
         Bucket=logbucket,
         LifecycleConfiguration={
             "Rules": [
-                {"ID": "keep", "Status": "Enabled", "Filter": {"Prefix": "good/"}, "Expiration": {"Days": 1100}},
-                {"ID": "short", "Status": "Enabled", "Filter": {"Prefix": "short/"}, "Expiration": {"Days": 90}},
+                {
+                    "ID": "keep",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": "good/"},
+                    "Expiration": {"Days": 1100},
+                },
+                {
+                    "ID": "short",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": "short/"},
+                    "Expiration": {"Days": 90},
+                },
             ]
         },
     )
@@ -69,14 +83,16 @@ def test_each_violation_names_the_resource_and_the_rule(boto_client) -> None:
     _sse(s3, good, own)
     s3.put_public_access_block(Bucket=good, PublicAccessBlockConfiguration=PAB_ON)
     s3.put_bucket_logging(
-        Bucket=good, BucketLoggingStatus={"LoggingEnabled": {"TargetBucket": logbucket, "TargetPrefix": "good/"}}
+        Bucket=good,
+        BucketLoggingStatus={"LoggingEnabled": {"TargetBucket": logbucket, "TargetPrefix": "good/"}},
     )
     _bucket(s3, shared, "restricted")  # case does not matter
     _sse(s3, shared, other)
     _bucket(s3, open_, "Confidential")
     _sse(s3, open_, other)  # shares the key with `shared`
     s3.put_bucket_logging(
-        Bucket=open_, BucketLoggingStatus={"LoggingEnabled": {"TargetBucket": logbucket, "TargetPrefix": "short/"}}
+        Bucket=open_,
+        BucketLoggingStatus={"LoggingEnabled": {"TargetBucket": logbucket, "TargetPrefix": "short/"}},
     )
     _bucket(s3, untagged)
     _bucket(s3, bad_tag, "Secret")
@@ -84,14 +100,22 @@ def test_each_violation_names_the_resource_and_the_rule(boto_client) -> None:
 
     db_key = kms.create_key()["KeyMetadata"]["Arn"]
     db_good, db_bad = f"db-good-{t}", f"db-bad-{t}"
-    _db(rds, db_good, "Restricted", StorageEncrypted=True, KmsKeyId=db_key, PubliclyAccessible=False,
-        EnableCloudwatchLogsExports=["postgresql"])
+    _db(
+        rds,
+        db_good,
+        "Restricted",
+        StorageEncrypted=True,
+        KmsKeyId=db_key,
+        PubliclyAccessible=False,
+        EnableCloudwatchLogsExports=["postgresql"],
+    )
     logs.create_log_group(logGroupName=f"/aws/rds/instance/{db_good}/postgresql")
     logs.put_retention_policy(logGroupName=f"/aws/rds/instance/{db_good}/postgresql", retentionInDays=1096)
     _db(rds, db_bad, "Confidential", PubliclyAccessible=True)
 
     cfg = DataClassificationConfig(
-        s3_buckets=[logbucket, good, shared, open_, untagged, bad_tag, public], rds_instances=[db_good, db_bad]
+        s3_buckets=[logbucket, good, shared, open_, untagged, bad_tag, public],
+        rds_instances=[db_good, db_bad],
     )
     found = {r.check: r for r in check_classification(s3, rds, kms, logs, cfg)}
     assert {c: r.status for c, r in found.items()} == {
@@ -144,5 +168,8 @@ def test_aws_managed_key_is_not_a_key_of_its_own() -> None:
 
         found, total, strict = _rds(rds, _Kms(kms), None, cfg)
     assert (total, strict) == (1, 1)
-    assert {r.check for r in found} == {"classification.own_kms_key[rds:prod]", "classification.access_logging[rds:prod]"}
+    assert {r.check for r in found} == {
+        "classification.own_kms_key[rds:prod]",
+        "classification.access_logging[rds:prod]",
+    }
     assert "default AWS-managed key" in next(r for r in found if "own_kms_key" in r.check).summary

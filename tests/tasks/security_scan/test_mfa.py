@@ -18,10 +18,9 @@ from botocore.stub import Stubber
 from sanvi_ops.core.results import Status
 from sanvi_ops.tasks.security_scan.mfa import check_admin_mfa, check_security_hub_mfa
 
+
 def _stubbed(service: str):
-    client = boto3.client(
-        service, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y"
-    )
+    client = boto3.client(service, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
     return client, Stubber(client)
 
 
@@ -29,7 +28,9 @@ def _stubbed(service: str):
 def test_admins_without_mfa_are_critical_findings(boto_client) -> None:
     iam = boto_client("iam")
     tag = uuid.uuid4().hex[:6]
-    direct, grouped, with_mfa, keys_only, plain = (f"{n}-{tag}" for n in ("direct", "grouped", "mfa", "keys", "plain"))
+    direct, grouped, with_mfa, keys_only, plain = (
+        f"{n}-{tag}" for n in ("direct", "grouped", "mfa", "keys", "plain")
+    )
     group = f"admins-{tag}"
     # moto server loads no AWS-managed policies: a customer-managed full-admin policy ("*" on "*")
     doc = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'
@@ -49,8 +50,12 @@ def test_admins_without_mfa_are_critical_findings(boto_client) -> None:
     iam.add_user_to_group(GroupName=group, UserName=grouped)
     iam.attach_user_policy(UserName=with_mfa, PolicyArn=admin)
     iam.attach_user_policy(UserName=plain, PolicyArn=readonly)
-    serial = iam.create_virtual_mfa_device(VirtualMFADeviceName=f"mfa-{tag}")["VirtualMFADevice"]["SerialNumber"]
-    iam.enable_mfa_device(UserName=with_mfa, SerialNumber=serial, AuthenticationCode1="123456", AuthenticationCode2="654321")
+    serial = iam.create_virtual_mfa_device(VirtualMFADeviceName=f"mfa-{tag}")["VirtualMFADevice"][
+        "SerialNumber"
+    ]
+    iam.enable_mfa_device(
+        UserName=with_mfa, SerialNumber=serial, AuthenticationCode1="123456", AuthenticationCode2="654321"
+    )
 
     results = {r.check: r for r in check_admin_mfa(iam)}
     assert results["iam.root_mfa"].status is Status.CRITICAL  # moto's root has no MFA
@@ -67,7 +72,10 @@ def test_root_with_mfa_and_no_admins_is_green() -> None:
     stub.add_response("list_users", {"Users": [], "IsTruncated": False})
     with stub:
         results = check_admin_mfa(iam)
-    assert [(r.check, r.status) for r in results] == [("iam.root_mfa", Status.OK), ("iam.admin_mfa", Status.OK)]
+    assert [(r.check, r.status) for r in results] == [
+        ("iam.root_mfa", Status.OK),
+        ("iam.admin_mfa", Status.OK),
+    ]
 
 
 def test_refused_account_summary_names_the_action() -> None:
@@ -107,7 +115,12 @@ def test_security_hub_failed_mfa_controls_are_findings() -> None:
     )
     stub.add_response(
         "get_findings",
-        {"Findings": [_finding("IAM.5", "arn:aws:iam::123456789012:user/ops"), _finding("IAM.5", "x", "PASSED")]},
+        {
+            "Findings": [
+                _finding("IAM.5", "arn:aws:iam::123456789012:user/ops"),
+                _finding("IAM.5", "x", "PASSED"),
+            ]
+        },
     )
     with stub:
         results = {r.check: r.status for r in check_security_hub_mfa(hub)}

@@ -7,10 +7,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from sanvi_ops.core.annual_review import AnnualReviewConfig
-from sanvi_ops.core.config import Duration, NonEmpty
+from sanvi_ops.core.config import AnnualReviewConfig, Duration, NonEmpty
 
 GameDayScope = Literal["full_system", "dr_site_activation"]
+_ALL_SCOPES: tuple[GameDayScope, ...] = ("full_system", "dr_site_activation")
 
 
 class BusinessContinuityTestingConfig(AnnualReviewConfig):
@@ -24,9 +24,7 @@ class BusinessContinuityTestingConfig(AnnualReviewConfig):
         default_factory=lambda: ["restore_test", "dr_database", "dr_full_system", "dr_site_activation"]
     )
     #: The game day: each scope is a run of ``dr_dag_id`` with ``{"scope": <scope>}``.
-    game_day_scopes: list[GameDayScope] = Field(
-        default_factory=lambda: ["full_system", "dr_site_activation"], min_length=1
-    )
+    game_day_scopes: list[GameDayScope] = Field(default_factory=lambda: list(_ALL_SCOPES), min_length=1)
     dr_dag_id: NonEmpty = "dr_testing"
     #: Who approves the game day: the approvers of this environment's deployment window.
     approval_environment: NonEmpty = "production"

@@ -147,95 +147,115 @@ def _log_expiration_days(s3: Any, bucket: str, prefix: str) -> int | None:
     return min(days, default=None)
 
 
-def _check_bucket(
-    s3: Any, kms: _Kms, bucket: str, rules: ClassRules, shared: Counter[str], keys: Mapping[str, str | None]
-) -> list[CheckResult]:
-    res = f"s3:{bucket}"
+def _bucket_key(kms: _Kms, res: str, key: str | None, shared: Counter[str]) -> list[CheckResult]:
     out: list[CheckResult] = []
-    if rules.own_kms_key:
-        key = keys.get(bucket)
-        if key is None:
+    if key is None:
+        out.append(
+            _finding(
+                "own_kms_key",
+                res,
+                "default encryption is not SSE-KMS with a key",
+                "put-bucket-encryption with SSE-KMS and a customer-managed key of its own",
+            )
+        )
+    else:
+        try:
+            manager = kms.manager(key)
+        except aws_error_types() as exc:
+            out.append(_failed("own_kms_key", res, kms.kms, f"KMS key {key}", exc))
+            manager = "CUSTOMER"
+        others = shared[_key_id(key) or ""] - 1
+        if manager != "CUSTOMER":
             out.append(
                 _finding(
                     "own_kms_key",
                     res,
-                    "default encryption is not SSE-KMS with a key",
-                    "put-bucket-encryption with SSE-KMS and a customer-managed key of its own",
+                    f"encrypted with the AWS-managed key {key}",
+                    "create a customer-managed KMS key for this bucket and make it the default",
+                    key=key,
                 )
             )
-        else:
-            try:
-                manager = kms.manager(key)
-            except aws_error_types() as exc:
-                out.append(_failed("own_kms_key", res, kms.kms, f"KMS key {key}", exc))
-                manager = "CUSTOMER"
-            others = shared[_key_id(key) or ""] - 1
-            if manager != "CUSTOMER":
-                out.append(
-                    _finding(
-                        "own_kms_key",
-                        res,
-                        f"encrypted with the AWS-managed key {key}",
-                        "create a customer-managed KMS key for this bucket and make it the default",
-                        key=key,
-                    )
-                )
-            elif others > 0:
-                out.append(
-                    _finding(
-                        "own_kms_key",
-                        res,
-                        f"its KMS key {key} is shared with {others} other bucket(s)",
-                        "give this bucket a key of its own",
-                        key=key,
-                    )
-                )
-    if rules.no_public_access:
-        try:
-            pab = s3.get_public_access_block(Bucket=bucket).get("PublicAccessBlockConfiguration", {})
-        except aws_error_types() as exc:
-            if _code(exc) != "NoSuchPublicAccessBlockConfiguration":
-                raise
-            pab = {}
-        off = [k for k in PAB_KEYS if not pab.get(k)]
-        if off:
+        elif others > 0:
             out.append(
                 _finding(
-                    "no_public_access",
+                    "own_kms_key",
                     res,
-                    f"Block Public Access not fully on ({', '.join(off)} off)",
-                    "put-public-access-block with all four settings true",
-                    off=off,
+                    f"its KMS key {key} is shared with {others} other bucket(s)",
+                    "give this bucket a key of its own",
+                    key=key,
                 )
             )
+    return out
+
+
+def _bucket_public(s3: Any, bucket: str, res: str) -> list[CheckResult]:
+    out: list[CheckResult] = []
+    try:
+        pab = s3.get_public_access_block(Bucket=bucket).get("PublicAccessBlockConfiguration", {})
+    except aws_error_types() as exc:
+        if _code(exc) != "NoSuchPublicAccessBlockConfiguration":
+            raise
+        pab = {}
+    off = [k for k in PAB_KEYS if not pab.get(k)]
+    if off:
+        out.append(
+            _finding(
+                "no_public_access",
+                res,
+                f"Block Public Access not fully on ({', '.join(off)} off)",
+                "put-public-access-block with all four settings true",
+                off=off,
+            )
+        )
+    return out
+
+
+def _bucket_logging(s3: Any, bucket: str, res: str, rules: ClassRules) -> list[CheckResult]:
+    out: list[CheckResult] = []
+    logging = s3.get_bucket_logging(Bucket=bucket).get("LoggingEnabled")
+    if not logging:
+        if rules.access_logging:
+            out.append(
+                _finding(
+                    "access_logging",
+                    res,
+                    "server access logging is off",
+                    "put-bucket-logging to a log bucket (whose lifecycle keeps the logs 3 years)",
+                )
+            )
+    elif rules.access_log_retention_days:
+        target, prefix = logging["TargetBucket"], logging.get("TargetPrefix", "")
+        days = _log_expiration_days(s3, target, prefix)
+        need = rules.access_log_retention_days
+        if days is None or days < need:
+            held = (
+                "no lifecycle expiration (retention not set)" if days is None else f"expire after {days} days"
+            )
+            out.append(
+                _finding(
+                    "access_log_retention",
+                    res,
+                    f"its access logs (s3://{target}/{prefix}) {held}; at least {need} days required",
+                    f"a lifecycle rule on {target} expiring {prefix or 'the logs'} after {need} days or more",
+                    target=target,
+                    days=days,
+                )
+            )
+    return out
+
+
+def _check_bucket(
+    s3: Any, kms: _Kms, bucket: str, rules: ClassRules, shared: Counter[str], keys: Mapping[str, str | None]
+) -> list[CheckResult]:
+    res = f"s3:{bucket}"
+    res = f"s3:{bucket}"
+    out: list[CheckResult] = []
+    if rules.own_kms_key:
+        out += _bucket_key(kms, res, keys.get(bucket), shared)
+    if rules.no_public_access:
+        out += _bucket_public(s3, bucket, res)
     if rules.access_logging or rules.access_log_retention_days:
-        logging = s3.get_bucket_logging(Bucket=bucket).get("LoggingEnabled")
-        if not logging:
-            if rules.access_logging:
-                out.append(
-                    _finding(
-                        "access_logging",
-                        res,
-                        "server access logging is off",
-                        "put-bucket-logging to a log bucket (whose lifecycle keeps the logs 3 years)",
-                    )
-                )
-        elif rules.access_log_retention_days:
-            target, prefix = logging["TargetBucket"], logging.get("TargetPrefix", "")
-            days = _log_expiration_days(s3, target, prefix)
-            need = rules.access_log_retention_days
-            if days is None or days < need:
-                held = "no lifecycle expiration (retention not set)" if days is None else f"expire after {days} days"
-                out.append(
-                    _finding(
-                        "access_log_retention",
-                        res,
-                        f"its access logs (s3://{target}/{prefix}) {held}; at least {need} days required",
-                        f"a lifecycle rule on {target} expiring {prefix or 'the logs'} after {need} days or more",
-                        target=target,
-                        days=days,
-                    )
-                )
+        out += _bucket_logging(s3, bucket, res, rules)
     return out
 
 
@@ -261,7 +281,7 @@ def _s3(s3: Any, kms: _Kms, cfg: DataClassificationConfig) -> tuple[list[CheckRe
             if classified.get(bucket) and cfg.classes[classified[bucket]].own_kms_key:
                 out.append(_failed("own_kms_key", f"s3:{bucket}", s3, "its default encryption", exc))
             keys[bucket] = None
-    shared = Counter(_key_id(k) for k in keys.values() if k)
+    shared = Counter(_key_id(k) or "" for k in keys.values() if k)
     strict = 0
     for bucket, cls in classified.items():
         rules = cfg.classes[cls]
@@ -330,7 +350,7 @@ def _check_instance(db: Mapping[str, Any], kms: _Kms, logs: Any, rules: ClassRul
                 "--cloudwatch-logs-export-configuration, and pgaudit for data access",
             )
         )
-    need = rules.access_log_retention_days
+    need = rules.access_log_retention_days or 0
     for export in exports if need else []:
         group = f"/aws/rds/instance/{name}/{export}"
         try:
@@ -345,7 +365,11 @@ def _check_instance(db: Mapping[str, Any], kms: _Kms, logs: Any, rules: ClassRul
             continue
         days = found[0].get("retentionInDays") if found else None
         if days is None or int(days) < need:
-            held = "is missing" if not found else ("has no retention set" if days is None else f"keeps {days} days")
+            held = (
+                "is missing"
+                if not found
+                else ("has no retention set" if days is None else f"keeps {days} days")
+            )
             out.append(
                 _finding(
                     "access_log_retention",
@@ -393,14 +417,20 @@ def check_classification(
     """Every bucket and instance: classified, and its class's rules met (see the module doc)."""
     k = _Kms(kms)
     out: list[CheckResult] = []
-    counts = {}
-    for kind, run in (("s3", lambda: _s3(s3, k, cfg)), ("rds", lambda: _rds(rds, k, logs, cfg))):
+    counts: dict[str, tuple[int, int]] = {}
+    for kind in ("s3", "rds"):
         try:
-            found, total, strict = run()
+            found, total, strict = _s3(s3, k, cfg) if kind == "s3" else _rds(rds, k, logs, cfg)
         except aws_error_types() as exc:
             client = s3 if kind == "s3" else rds
             out.append(
-                _failed("inventory", kind, client, "the list of " + ("buckets" if kind == "s3" else "instances"), exc)
+                _failed(
+                    "inventory",
+                    kind,
+                    client,
+                    "the list of " + ("buckets" if kind == "s3" else "instances"),
+                    exc,
+                )
             )
             continue
         out += found

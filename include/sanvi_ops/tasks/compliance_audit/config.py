@@ -98,7 +98,9 @@ class ClassRules(_Model):
 
 
 def _default_classes() -> dict[str, ClassRules]:
-    strict = ClassRules(own_kms_key=True, no_public_access=True, access_logging=True, access_log_retention_days=1095)
+    strict = ClassRules(
+        own_kms_key=True, no_public_access=True, access_logging=True, access_log_retention_days=1095
+    )
     return {"public": ClassRules(), "internal": ClassRules(), "confidential": strict, "restricted": strict}
 
 

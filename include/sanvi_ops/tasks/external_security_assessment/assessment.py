@@ -27,7 +27,9 @@ def pentest_record(forms: Sequence[Mapping[str, Any]], *, expected: int) -> list
     mine = [f for f in forms if f.get("task_id") == PENTEST_FORM_TASK]
     recorded = [f for f in mine if f.get("outcome") == "approved" and (f.get("form") or {}).get("outcome")]
     missing = [f for f in mine if f not in recorded]
-    extra = f"; {len(missing)} not recorded ({', '.join(str(f['outcome']) for f in missing)})" if missing else ""
+    extra = (
+        f"; {len(missing)} not recorded ({', '.join(str(f['outcome']) for f in missing)})" if missing else ""
+    )
     tests = count_result(
         "assessment.pentests",
         what="penetration tests with a recorded outcome",
@@ -83,7 +85,9 @@ def scan_record(rows: Sequence[Mapping[str, Any]], *, expected: int) -> CheckRes
     runs: dict[str, dict[str, Any]] = {}
     frequent: Counter[str] = Counter()
     for r in rows:
-        run = runs.setdefault(r["run_id"], {"run_id": r["run_id"], "at": r["at"], "checks": 0, "findings": []})
+        run = runs.setdefault(
+            r["run_id"], {"run_id": r["run_id"], "at": r["at"], "checks": 0, "findings": []}
+        )
         run["checks"] += 1
         if r["status"] not in ("ok", "skipped"):
             run["findings"].append({"check": r["check_name"], "status": r["status"], "summary": r["summary"]})

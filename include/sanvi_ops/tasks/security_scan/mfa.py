@@ -117,7 +117,11 @@ def check_admin_mfa(iam: Any, *, admin_policy_arns: Iterable[str] = ADMIN_POLICY
     except aws_error_types(_Denied) as exc:
         out.append(_error("iam.root_mfa", "iam", "IAM.9", exc))
     try:
-        users = [u["UserName"] for page in iam.get_paginator("list_users").paginate() for u in page.get("Users", [])]
+        users = [
+            u["UserName"]
+            for page in iam.get_paginator("list_users").paginate()
+            for u in page.get("Users", [])
+        ]
         admins, missing = [], []
         for name in users:
             via = _admin_via(iam, name, is_admin)
@@ -136,8 +140,7 @@ def check_admin_mfa(iam: Any, *, admin_policy_arns: Iterable[str] = ADMIN_POLICY
                         "iam",
                         "IAM.5",
                         Status.CRITICAL,
-                        f"admin IAM user {name} (admin policy via {via}) signs in to the console "
-                        "without MFA",
+                        f"admin IAM user {name} (admin policy via {via}) signs in to the console without MFA",
                         f"enable MFA for {name} now, or remove the login profile; the guide: MFA for all "
                         "admin access",
                         user=name,
@@ -165,7 +168,9 @@ def _not_enabled(exc: Exception) -> bool:
     if not isinstance(exc, ClientError):
         return False
     err = exc.response.get("Error", {})
-    return err.get("Code") == "InvalidAccessException" or "not subscribed" in str(err.get("Message", "")).lower()
+    return (
+        err.get("Code") == "InvalidAccessException" or "not subscribed" in str(err.get("Message", "")).lower()
+    )
 
 
 def check_security_hub_mfa(securityhub: Any) -> list[CheckResult]:

@@ -22,7 +22,13 @@ def cost_year(rows: Sequence[Mapping[str, Any]], *, expected: int) -> CheckResul
     for r in rows:
         run = runs.setdefault(
             r["run_id"],
-            {"run_id": r["run_id"], "at": r["at"], "spend_usd": None, "savings_usd_month": None, "increases": []},
+            {
+                "run_id": r["run_id"],
+                "at": r["at"],
+                "spend_usd": None,
+                "savings_usd_month": None,
+                "increases": [],
+            },
         )
         name = r["check_name"]
         if name == "cost.spend":

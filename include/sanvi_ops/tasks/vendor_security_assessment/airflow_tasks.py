@@ -14,13 +14,18 @@ def settings(cfg: MaintenanceConfig) -> Any:
     return cfg.tasks.vendor_security_assessment.settings
 
 
-def vendor_slas(cfg: MaintenanceConfig, context: Mapping[str, Any], *, expected: int, prefix: str, lookback: Any) -> list[CheckResult]:
+def vendor_slas(
+    cfg: MaintenanceConfig, context: Mapping[str, Any], *, expected: int, prefix: str, lookback: Any
+) -> list[CheckResult]:
     """Each critical vendor's SLA figures of the year (shared with the contract review)."""
     from sanvi_ops.core.annual_review import stored_results
     from sanvi_ops.tasks.vendor_security_assessment.vendors import sla_year
 
     rows = stored_results(
-        store_dsn(cfg), "compliance_audit", review_period(context, lookback), check_like="compliance.vendor_sla[%"
+        store_dsn(cfg),
+        "compliance_audit",
+        review_period(context, lookback),
+        check_like="compliance.vendor_sla[%",
     )
     vendors = {k: (v.name, v.sla_pct) for k, v in cfg.tasks.compliance_audit.settings.vendors.items()}
     return sla_year(rows, vendors, expected=expected, prefix=prefix)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from sanvi_ops.core.annual_review import AnnualReviewConfig
+from sanvi_ops.core.config import AnnualReviewConfig
 
 
 class VendorSecurityAssessmentConfig(AnnualReviewConfig):

@@ -12,7 +12,7 @@ report in the evidence bucket and the team's sign-off.
 | `review_drills` | every recovery test of the last `lookback_days` (`recovery_tests`: weekly restore tests, DR Testing's database, full-system and DR-site drills) per kind: count, failed, median and worst recovery time against `slos.recovery_time_minutes` (60) | warning: a `required_kinds` kind with no test, a failed test, a recovery time over the objective |
 | `approve_<contact>` | the game day's approval by every approver of production's deployment window (Product Owner, CTO), in the UI under **Required actions**, within `approval_deadline` (3 days) | — |
 | `check_approval` | all approved: go; otherwise the drills are skipped | — |
-| `run_drill_full_system`, `run_drill_dr_site_activation` | trigger `dr_testing` with `{"scope": ...}` (run id `business_continuity__<run>__<scope>`), wait for it (deferred, never retried); the second only after the first succeeded | the DR Testing run fails: the task fails |
+| `run_drill_full_system`, `run_drill_dr_site_activation` | trigger `dr_testing` with `{"scope": ...}` (run id `business_continuity__<run>__<scope>`), wait for it (deferred; the fixed run id means a retry never starts a second drill); the second only after the first succeeded | the DR Testing run fails: the task fails |
 | `record_game_day` | each drill's stored results and recovery time (`continuity.game_day[<scope>]`) | critical: the drill failed; error: no run found; warning: recovery time over the objective, or the game day was not approved |
 | `write_report` | the results, JSON and Markdown, to `s3://<evidence bucket>/annual-reviews/business_continuity_testing/<year>/` | `review.report` `error` when not written |
 

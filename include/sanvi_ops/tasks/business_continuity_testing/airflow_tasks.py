@@ -9,8 +9,8 @@
    nothing runs, and the game day's results say who refused);
 3. ``run_drill_<scope>``: one ``TriggerDagRunOperator`` per ``settings.game_day_scopes`` entry,
    in order, triggering the DR Testing DAG with ``conf={"scope": <scope>}`` (its ``scope``
-   Param) under a stable run id, waiting (deferred) for it to finish; never retried (a drill is
-   not re-run behind anyone's back), the next one only after the previous succeeded;
+   Param) under a fixed run id, waiting (deferred) for it to finish: a retry never starts a second
+   drill (the existing run is refused), the next one only after the previous succeeded;
 4. ``record_game_day`` (however they ended): each drill's outcome from the DR Testing run's
    stored results and recovery time (``continuity.game_day[<scope>]``).
 """
@@ -219,9 +219,9 @@ def game_day() -> Any:
             deferrable=True,
             allowed_states=["success"],
             failed_states=["failed"],
-            retries=0,
             execution_timeout=dt.timedelta(minutes=s.drill_timeout_minutes),
-            doc_md=f"Trigger {s.dr_dag_id} with scope {scope} and wait for it (never retried).",
+            doc_md=f"Trigger {s.dr_dag_id} with scope {scope} and wait for it (its run id is fixed: a retry "
+            "never starts a second drill).",
         )
         previous >> drill
         previous = drill

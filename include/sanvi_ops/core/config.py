@@ -964,7 +964,7 @@ class DatabaseMaintenanceTask(GuideTask[VacuumConfig]):
 
 
 class Tasks(_Model, Mapping[str, GuideTask[Any]]):  # type: ignore[misc]
-    """The guide's 16 maintenance tasks by DAG id, each typed with its own settings
+    """The guide's 16 maintenance tasks and 4 annual reviews by DAG id, each typed with its own settings
     (``cfg.tasks.database_maintenance.settings.parallelism``). Also a mapping of DAG id to task,
     in the guide's order, as the file writes it: ``cfg.tasks["log_review"]``, ``for task_id in
     cfg.tasks``, ``cfg.tasks.items()``."""

@@ -320,6 +320,109 @@ def _seed_audit_logs(logs: Any, groups: Mapping[str, Sequence[str]]) -> None:
             logs.put_retention_policy(logGroupName=name, retentionInDays=days)
 
 
+#: Server access logs of the classified buckets (kept 1096 days: the guide's 3 years of data access).
+ACCESS_LOG_BUCKET = "sanvi-machinery-access-logs"
+ACCESS_LOG_DAYS = 1096
+
+
+def _kms_key(kms: Any, alias: str) -> str:
+    """The key id behind ``alias`` (``alias/...``), created with the alias when missing."""
+    for page in kms.get_paginator("list_aliases").paginate():
+        for a in page.get("Aliases", []):
+            if a["AliasName"] == alias and a.get("TargetKeyId"):
+                return str(a["TargetKeyId"])
+    key = kms.create_key(Description=f"sanvi demo {alias}")["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName=alias, TargetKeyId=key)
+    return str(key)
+
+
+def _seed_classification(client: Any, cfg: Any, region: str) -> None:
+    """Data classification (the Compliance Audit's ``check_data_classification``): every demo
+    bucket tagged; the Confidential/Restricted ones (backups Restricted, files and the audit
+    evidence Confidential) with a KMS key of their own, Block Public Access, server access logging
+    to :data:`ACCESS_LOG_BUCKET` whose lifecycle keeps the logs 1096 days. The demo RDS instance
+    is tagged Confidential with its log exports kept 1096 days, but moto creates it unencrypted
+    (encryption cannot be turned on in place): its ``own_kms_key`` finding is the one deliberate
+    gap (docs/checks.md). The legacy bucket is Internal."""
+    from botocore.exceptions import ClientError
+
+    s3, kms, logs, rds = client("s3"), client("kms"), client("logs"), client("rds")
+    tag_key = cfg.tasks.compliance_audit.settings.data_classification.tag_key
+    db, ca = cfg.database_backups, cfg.tasks.compliance_audit.settings
+    files = cfg.tasks.system_health_check.settings.buckets.get("files")
+    _ensure_bucket(s3, ACCESS_LOG_BUCKET, region)
+    s3.put_bucket_acl(Bucket=ACCESS_LOG_BUCKET, ACL="log-delivery-write")
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=ACCESS_LOG_BUCKET,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "data-access-3y",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": ""},
+                    "Expiration": {"Days": ACCESS_LOG_DAYS},
+                }
+            ]
+        },
+    )
+    classes = {
+        ACCESS_LOG_BUCKET: "Internal",
+        LEGACY_BUCKET: "Internal",
+        db.bucket: "Restricted",
+        ca.evidence.bucket: "Confidential",
+    }
+    if files:
+        classes[files] = "Confidential"
+    pab = {
+        k: True for k in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+    }
+    for bucket, cls in classes.items():
+        _ensure_bucket(s3, bucket, region)
+        s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": tag_key, "Value": cls}]})
+        if cls == "Internal":
+            continue
+        alias = db.kms_key_alias if bucket == db.bucket else f"alias/sanvi-{bucket}"
+        key = _kms_key(kms, alias)
+        s3.put_bucket_encryption(
+            Bucket=bucket,
+            ServerSideEncryptionConfiguration={
+                "Rules": [
+                    {
+                        "ApplyServerSideEncryptionByDefault": {
+                            "SSEAlgorithm": "aws:kms",
+                            "KMSMasterKeyID": alias if bucket == db.bucket else key,
+                        }
+                    }
+                ]
+            },
+        )
+        s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=pab)
+        s3.put_bucket_logging(
+            Bucket=bucket,
+            BucketLoggingStatus={
+                "LoggingEnabled": {"TargetBucket": ACCESS_LOG_BUCKET, "TargetPrefix": f"{bucket}/"}
+            },
+        )
+    for instance in cfg.tasks.system_health_check.settings.rds_instances:
+        try:
+            arn = rds.describe_db_instances(DBInstanceIdentifier=instance)["DBInstances"][0]["DBInstanceArn"]
+        except ClientError:
+            continue  # not seeded here (the test suite seeds governance alone)
+        rds.add_tags_to_resource(ResourceName=arn, Tags=[{"Key": tag_key, "Value": "Confidential"}])
+        rds.modify_db_instance(
+            DBInstanceIdentifier=instance,
+            CloudwatchLogsExportConfiguration={"EnableLogTypes": ["postgresql"]},
+            ApplyImmediately=True,
+        )
+        group = f"/aws/rds/instance/{instance}/postgresql"
+        try:
+            logs.create_log_group(logGroupName=group)
+        except ClientError as exc:
+            if _code(exc) != "ResourceAlreadyExistsException":
+                raise
+        logs.put_retention_policy(logGroupName=group, retentionInDays=1096)
+
+
 def _seed_iam(iam: Any, endpoint_url: str, region: str) -> None:
     from botocore.exceptions import ClientError
 
@@ -391,6 +494,7 @@ def seed_governance(endpoint_url: str, region: str = "us-east-1", cfg: Any = Non
     s3.put_bucket_lifecycle_configuration(Bucket=db.bucket, LifecycleConfiguration={"Rules": [rule]})
     _seed_audit_logs(client("logs"), {k: list(v) for k, v in ca.log_groups.items()})
     _seed_iam(client("iam"), endpoint_url, region)
+    _seed_classification(client, cfg, region)
     return {"network": network, "legacy_bucket": LEGACY_BUCKET, "evidence_bucket": ca.evidence.bucket}
 
 

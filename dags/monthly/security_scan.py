@@ -13,6 +13,7 @@ TLS endpoints; every finding names the AWS Security Hub control it corresponds t
 | `scan_s3` | account Block Public Access; per bucket Block Public Access, default encryption, a policy denying `aws:SecureTransport = false` | S3.1, S3.8, S3.4, S3.5 |
 | `scan_rds` | instances publicly accessible (**critical**), storage not encrypted, automated backups off (**critical**); unencrypted snapshots | RDS.2, RDS.3, RDS.11, RDS.4 |
 | `scan_iam` | console users without MFA; active access keys older than `key_max_age_days` (the guide's 90-day rotation); passwords/keys unused for `unused_credentials_days` | IAM.5, IAM.3, IAM.8 |
+| `scan_admin_mfa` | MFA for all admin access: the root account (`iam:GetAccountSummary` `AccountMFAEnabled`) **critical** without; each IAM user with `AdministratorAccess` (attached or through a group) and a console password but no MFA device **critical**; when Security Hub is enabled, its failed active IAM.5/IAM.6 findings (IAM.6 critical, IAM.5 warning; not enabled: `skipped`, said so) | IAM.9/IAM.6, IAM.5 |
 | `scan_elasticache` | encryption at rest and in transit | ElastiCache.4, ElastiCache.5 |
 | `scan_tls_endpoints` | the environments' URLs (or `tls_endpoints`): negotiated protocol ≥ TLS 1.2 (**critical** below), TLS 1.0/1.1 refused, certificate verifies and matches the host (**critical**), expiry < 30 days warning, < 7 days or expired **critical** | ACM.1 for expiry |
 
@@ -50,6 +51,7 @@ CHECKS = (
     "scan_s3",
     "scan_rds",
     "scan_iam",
+    "scan_admin_mfa",
     "scan_elasticache",
     "scan_tls_endpoints",
 )
@@ -83,6 +85,12 @@ def security_scan() -> None:
 
     @task
     @when_selected
+    def scan_admin_mfa() -> list[dict[str, Any]]:
+        """MFA for all admin access: root account, admin users with console access, Security Hub."""
+        return security_tasks.admin_mfa()
+
+    @task
+    @when_selected
     def scan_elasticache() -> list[dict[str, Any]]:
         """ElastiCache encryption at rest and in transit."""
         return security_tasks.elasticache()
@@ -98,6 +106,7 @@ def security_scan() -> None:
         scan_s3(),
         scan_rds(),
         scan_iam(),
+        scan_admin_mfa(),
         scan_elasticache(),
         scan_tls_endpoints(),
     )

@@ -13,6 +13,7 @@ The guide's audit requirements as checks, then an evidence pack of every result.
 | `review_access` | IAM users and roles (access review) and active access keys (credential rotation) | a user or role unused for 90 days (`tasks.security_scan.settings.unused_credentials_days`), a key older than 90 days (`tasks.security_scan.settings.key_max_age_days`) |
 | `check_session_timeout` | Airflow's own effective config: `[fab] session_lifetime_minutes` (FAB auth manager) and `[api_auth] jwt_expiration_time` | longer than the guide's 12 hours (`tasks.compliance_audit.settings.session_timeout_hours`) |
 | `review_vendor_slas` | each vendor in `tasks.compliance_audit.settings.vendors`: availability this quarter from the stored `system_health_check` results of its checks | below its SLA (AWS 99.95 %, authentication provider 99.9 %), or no history to measure it |
+| `check_data_classification` | every S3 bucket and RDS instance carries the tag `data_classification.tag_key` (`DataClassification`) with one of the guide's classes (Public, Internal, Confidential, Restricted); Confidential and Restricted ones: a customer-managed KMS key of their own (S3: not shared with another bucket; RDS: not `aws/rds`), no public access (all four Block Public Access settings; RDS not publicly accessible), access logging (S3 server access logging; RDS CloudWatch Logs exports) kept ≥ 1095 days (the log bucket's lifecycle; the RDS log groups' retention) | one finding per resource and rule: `classification.<rule>[s3:<bucket>]` / `[rds:<instance>]` (`tag`, `own_kms_key`, `no_public_access`, `access_logging`, `access_log_retention`) |
 | `write_evidence_pack` | JSON of every result above (dag id, run id, task, timestamps) plus the quarter's stored results (every run of every DAG with counts, every non-ok result) to `s3://<evidence.bucket>/<prefix><YYYY-Qn>/evidence-pack.json`, SSE, only into a versioned bucket; read back | `compliance.evidence_pack` records the S3 version id and SHA-256; `error` when the bucket is not versioned or the write fails |
 
 Then `record` stores the results and `notify` posts the report to Slack.
@@ -58,6 +59,7 @@ CHECKS = (
     "review_access",
     "check_session_timeout",
     "review_vendor_slas",
+    "check_data_classification",
 )
 
 
@@ -93,12 +95,19 @@ def compliance_audit() -> None:
         """Each critical vendor's measured availability this quarter against its SLA."""
         return compliance_tasks.vendors(dict(get_current_context()))
 
+    @task
+    @when_selected
+    def check_data_classification() -> list[dict[str, Any]]:
+        """Every bucket and RDS instance tagged with a data class and meeting its rules."""
+        return compliance_tasks.classification()
+
     checks = [
         check_log_retention(),
         check_backups(),
         review_access(),
         check_session_timeout(),
         review_vendor_slas(),
+        check_data_classification(),
     ]
 
     @task(trigger_rule=TriggerRule.ALL_DONE)

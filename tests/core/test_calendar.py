@@ -41,7 +41,7 @@ def expected_runs(task: TaskSpec, tz: ZoneInfo, first: dt.date, last: dt.date) -
     if task.cadence != "daily":
         assert task.weekday is not None
         days = [d for d in days if d.weekday() == task.weekday.number]
-    if task.cadence in {"monthly", "quarterly"}:
+    if task.cadence in {"monthly", "quarterly", "annually"}:
         assert task.week is not None
         days = [d for d in days if 7 * (task.week - 1) < d.day <= 7 * task.week and d.month in task.months]
     return [dt.datetime.combine(d, task.time, tzinfo=tz).astimezone(UTC) for d in days]
@@ -71,6 +71,10 @@ def test_two_years_of_real_timetable_match_the_guide(cfg: MaintenanceConfig, tas
         }
         lo, hi = 7 * task.week - 6, 7 * task.week
         assert all(lo <= r.day <= hi and r.weekday() == task.weekday.number for r in runs)
+    elif task.cadence == "annually":
+        assert task.month is not None and task.week is not None
+        assert [(r.year, r.month) for r in runs] == [(2026, task.month), (2027, task.month)]
+        assert all(7 * task.week - 6 <= r.day <= 7 * task.week for r in runs)
     else:
         assert task.month_of_quarter is not None and task.week is not None
         assert Counter((r.year, (r.month - 1) // 3) for r in runs) == {
@@ -80,11 +84,11 @@ def test_two_years_of_real_timetable_match_the_guide(cfg: MaintenanceConfig, tas
         assert all(7 * task.week - 6 <= r.day <= 7 * task.week for r in runs)
 
 
-def test_monthly_and_quarterly_tasks_never_share_a_day(cfg: MaintenanceConfig) -> None:
+def test_monthly_quarterly_and_annual_tasks_never_share_a_day(cfg: MaintenanceConfig) -> None:
     """The config's comments promise the heavier reviews are spread out; hold them to it."""
     days: Counter[dt.date] = Counter()
     for task in cfg.tasks.values():
-        if task.cadence in {"monthly", "quarterly"}:
+        if task.cadence in {"monthly", "quarterly", "annually"}:
             days.update(r.date() for r in runs_between(task, cfg.timezone, START, END))
     assert days and max(days.values()) == 1
 

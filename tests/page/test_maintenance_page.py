@@ -79,7 +79,7 @@ def test_unmigrated_store_shows_the_calendar_and_says_why_nothing_else(make_db, 
         "results store (connection 'x') has no schema yet: run `python -m sanvi_ops migrate` (deploy/airflow-init.sh and make run do at start)"
     ]
     # The guide's four tables, every task in its cadence, each with a next run in the future.
-    for cadence in ("daily", "weekly", "monthly", "quarterly"):
+    for cadence in ("daily", "weekly", "monthly", "quarterly", "annually"):
         rows = data.calendar[cadence]
         assert {r.dag_id for r in rows} == {d for d, t in cfg.tasks.items() if t.cadence == cadence}
         assert all(r.next_run is not None and r.next_run >= NOW for r in rows)

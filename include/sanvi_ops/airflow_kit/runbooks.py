@@ -40,7 +40,7 @@ DOCS = REPO / "docs"
 OUTPUT_DIR = DOCS / "tasks"
 INDEX = "README.md"
 #: Folders of ``dags/`` in the order the index lists them (the guide's tables, then the jobs).
-FOLDERS = ("daily", "weekly", "monthly", "quarterly", "backups", "meta")
+FOLDERS = ("daily", "weekly", "monthly", "quarterly", "annual", "backups", "meta")
 #: Generated pages among ``docs/*.md``: never a source of "more about it" links.
 GENERATED_DOCS = {"configuration.md"}
 

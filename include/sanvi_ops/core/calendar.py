@@ -3,7 +3,8 @@
 Why cron ``D#N`` and not a day-of-month range: cron ORs day-of-month with day-of-week, so
 ``0 10 1-7 * 2`` fires on *every* day 1–7 *and* every Tuesday. ``0 10 * * 2#1`` ("the first
 Tuesday") is exactly one day a month and always falls in days 1–7, which is what "1st week"
-means in the guide. Quarterly tasks add the months (``0 11 * 2,5,8,11 2#3``).
+means in the guide. Quarterly tasks add the months (``0 11 * 2,5,8,11 2#3``), annual ones their
+one month (``0 11 * 5 4#4``: the fourth Thursday of May).
 
 Schedules are :class:`~airflow.timetables.trigger.CronTriggerTimetable` in the config's time zone:
 a run fires *at* the scheduled time (not at the end of an interval), and 09:00 stays 09:00 local
@@ -74,7 +75,8 @@ def timetable_for(task: TaskSpec, timezone: str) -> CronTriggerTimetable:
 def describe(task: TaskSpec, timezone: str | None = None) -> str:
     """A schedule a person reads: ``Daily 09:00``, ``Weekly on Monday 10:30``,
     ``Monthly, 1st week (first Tuesday) 11:00``,
-    ``Quarterly (Feb, May, Aug, Nov), 3rd week (third Tuesday) 11:00``; ``timezone`` is appended."""
+    ``Quarterly (Feb, May, Aug, Nov), 3rd week (third Tuesday) 11:00``,
+    ``Annually (May), 4th week (fourth Thursday) 11:00``; ``timezone`` is appended."""
     at = task.time.strftime("%H:%M") + (f" {timezone}" if timezone else "")
     if task.cadence == "daily":
         return f"Daily {at}"
@@ -86,7 +88,7 @@ def describe(task: TaskSpec, timezone: str | None = None) -> str:
     if task.cadence == "monthly":
         return f"Monthly, {which} {at}"
     months = ", ".join(_MONTH_ABBR[m - 1] for m in task.months)
-    return f"Quarterly ({months}), {which} {at}"
+    return f"{task.cadence.capitalize()} ({months}), {which} {at}"
 
 
 def _walk(

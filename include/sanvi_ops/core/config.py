@@ -89,9 +89,10 @@ ENV_VAR: Final = "SANVI_OPS_CONFIG"
 #: The shipped file, resolved relative to this package so it works from any working directory.
 DEFAULT_CONFIG_PATH: Final = Path(__file__).resolve().parents[2] / "config" / "maintenance.yaml"
 
-Cadence = Literal["daily", "weekly", "monthly", "quarterly"]
+Cadence = Literal["daily", "weekly", "monthly", "quarterly", "annually"]
 
-#: The guide's 16 maintenance tasks (DAG ids) and their cadence, in the guide's order. The ids
+#: The guide's 16 maintenance tasks (DAG ids) and their cadence, in the guide's order, then the
+#: four annual reviews of its "Compliance Reviews" and "Vendor Assessment" sections. The ids
 #: are the contract between the config file, the DAG files and the results store, so a config
 #: file may not add, drop or re-cadence them (a weekly Log Review would not be the guide).
 GUIDE_TASKS: Final[Mapping[str, Cadence]] = {
@@ -111,6 +112,10 @@ GUIDE_TASKS: Final[Mapping[str, Cadence]] = {
     "architecture_review": "quarterly",
     "cost_optimization": "quarterly",
     "compliance_audit": "quarterly",
+    "vendor_contract_review": "annually",
+    "vendor_security_assessment": "annually",
+    "business_continuity_testing": "annually",
+    "external_security_assessment": "annually",
 }
 
 #: Execution timeout per cadence when a task does not set ``execution_timeout_minutes``: long
@@ -121,6 +126,7 @@ DEFAULT_TIMEOUT_MINUTES: Final[Mapping[str, int]] = {
     "weekly": 120,
     "monthly": 240,
     "quarterly": 240,
+    "annually": 240,
 }
 
 _SEVERITY_LEVELS: Final = ("P1", "P2", "P3", "P4")
@@ -309,6 +315,8 @@ class TaskSpec(_Model):
     weekday: OptionalWeekday = Field(default=None, validate_default=True)
     week: int | None = Field(default=None, validate_default=True)
     month_of_quarter: int | None = Field(default=None, validate_default=True)
+    #: An annual task's month (1 = January … 12 = December).
+    month: int | None = Field(default=None, validate_default=True)
     team: NonEmpty
     description: NonEmpty
     execution_timeout_minutes: int = Field(default=DEFAULT_TIMEOUT_MINUTES["daily"], gt=0)
@@ -372,15 +380,33 @@ class TaskSpec(_Model):
             )
         return value
 
+    @field_validator("month")
+    @classmethod
+    def _month_for_annual(cls, value: int | None, info: ValidationInfo) -> int | None:
+        cadence = info.data.get("cadence")
+        if cadence is None:
+            return value
+        if cadence != "annually":
+            if value is not None:
+                raise ValueError(_not_used(cadence, "month"))
+            return value
+        if value is None:
+            raise ValueError("required for an annual task: 1..12 (1 = January)")
+        if not 1 <= value <= 12:
+            raise ValueError(f"must be 1..12 (1 = January … 12 = December), got {value}")
+        return value
+
     @property
     def execution_timeout(self) -> dt.timedelta:
         return dt.timedelta(minutes=self.execution_timeout_minutes)
 
     @property
     def months(self) -> tuple[int, ...]:
-        """Calendar months the task runs in (1..12); all twelve unless quarterly."""
+        """Calendar months the task runs in (1..12); all twelve unless quarterly or annual."""
         if self.cadence == "quarterly" and self.month_of_quarter is not None:
             return tuple(range(self.month_of_quarter, 13, 3))
+        if self.cadence == "annually" and self.month is not None:
+            return (self.month,)
         return tuple(range(1, 13))
 
 
@@ -704,6 +730,12 @@ def _default_signoffs() -> dict[str, SignoffSpec]:
         "architecture_review": SignoffSpec(team="architecture"),
         "cost_optimization": SignoffSpec(team="finance_devops"),
         "compliance_audit": SignoffSpec(team="legal_security", on_timeout="critical"),
+        "vendor_contract_review": SignoffSpec(team="finance_devops", deadline=dt.timedelta(days=14)),
+        "vendor_security_assessment": SignoffSpec(team="legal_security", deadline=dt.timedelta(days=14)),
+        "business_continuity_testing": SignoffSpec(team="devops_dba", deadline=dt.timedelta(days=7)),
+        "external_security_assessment": SignoffSpec(
+            team="security", deadline=dt.timedelta(days=30), on_timeout="critical"
+        ),
     }
 
 
@@ -791,11 +823,20 @@ class DeadlineAllowances(_Model):
     weekly: Duration = dt.timedelta(hours=3)
     monthly: Duration = dt.timedelta(hours=5)
     quarterly: Duration = dt.timedelta(hours=5)
+    #: An annual review gathers evidence in minutes; the game day of business continuity testing
+    #: runs two drills. A human wait (approval, sign-off) is added on top by the DAG.
+    annually: Duration = dt.timedelta(hours=12)
     job_margin: Duration = dt.timedelta(minutes=30)
 
     @model_validator(mode="after")
     def _shorter_than_the_cadence(self) -> DeadlineAllowances:
-        for cadence, period in (("daily", 1), ("weekly", 7), ("monthly", 28), ("quarterly", 28)):
+        for cadence, period in (
+            ("daily", 1),
+            ("weekly", 7),
+            ("monthly", 28),
+            ("quarterly", 28),
+            ("annually", 365),
+        ):
             allowed = getattr(self, cadence)
             if allowed >= dt.timedelta(days=period):
                 raise ValueError(
@@ -813,12 +854,36 @@ class DeadlineAllowances(_Model):
 # The tasks: each guide task's calendar entry with its own settings and approval
 # --------------------------------------------------------------------------------------------
 
+
+class AnnualReviewConfig(_Model):
+    """What every annual review shares (``tasks.<annual review>.settings``).
+
+    The report goes to ``s3://<evidence_bucket>/<evidence_prefix><dag_id>/<year>/report.json``
+    (and ``report.md``) with the compliance audit's encryption; ``evidence_bucket: null`` = the
+    compliance audit's evidence bucket (``tasks.compliance_audit.settings.evidence.bucket``,
+    which must be versioned).
+    """
+
+    #: How far back the review reads the results store (a year).
+    lookback_days: int = Field(default=365, gt=0, le=3 * 366)
+    evidence_bucket: str | None = Field(default=None, min_length=3)
+    evidence_prefix: NonEmpty = "annual-reviews/"
+
+    @field_validator("evidence_prefix")
+    @classmethod
+    def _prefix_shape(cls, value: str) -> str:
+        if value.startswith("/") or not value.endswith("/"):
+            raise ValueError(f"{value!r} must be a key prefix ending in '/' and not starting with one")
+        return value
+
+
 # Each task's settings model lives with the task (sanvi_ops/tasks/<dag_id>/config.py) and is
 # built from the types above, so it is imported here, below them. ``sanvi_ops.tasks`` imports
 # this module first, so a task's config module may also be imported on its own.
 from sanvi_ops.tasks.architecture_review.config import ArchitectureReviewConfig  # noqa: E402
 from sanvi_ops.tasks.backup_testing.config import BackupTestingConfig  # noqa: E402
 from sanvi_ops.tasks.backup_verification.config import BackupVerificationSettings  # noqa: E402
+from sanvi_ops.tasks.business_continuity_testing.config import BusinessContinuityTestingConfig  # noqa: E402
 from sanvi_ops.tasks.capacity_planning.config import CapacityPlanningConfig  # noqa: E402
 from sanvi_ops.tasks.compliance_audit.config import ComplianceAuditConfig  # noqa: E402
 from sanvi_ops.tasks.configuration_backup.config import ConfigurationBackupSettings  # noqa: E402
@@ -828,6 +893,7 @@ from sanvi_ops.tasks.database_maintenance.config import VacuumConfig  # noqa: E4
 from sanvi_ops.tasks.dependency_updates.config import DependencyUpdatesConfig  # noqa: E402
 from sanvi_ops.tasks.disk_space_check.config import DiskSpaceConfig  # noqa: E402
 from sanvi_ops.tasks.dr_testing.config import DrTestingConfig  # noqa: E402
+from sanvi_ops.tasks.external_security_assessment.config import ExternalSecurityAssessmentConfig  # noqa: E402
 from sanvi_ops.tasks.log_review.config import LogReviewConfig  # noqa: E402
 from sanvi_ops.tasks.penetration_testing.config import PenetrationTestingConfig  # noqa: E402
 from sanvi_ops.tasks.performance_analysis.config import PerformanceAnalysisConfig  # noqa: E402
@@ -835,6 +901,8 @@ from sanvi_ops.tasks.sanvi_ops_watchdog.config import WatchdogConfig  # noqa: E4
 from sanvi_ops.tasks.security_patch_review.config import SecurityPatchReviewConfig  # noqa: E402
 from sanvi_ops.tasks.security_scan.config import SecurityScanConfig  # noqa: E402
 from sanvi_ops.tasks.system_health_check.config import HealthCheckConfig  # noqa: E402
+from sanvi_ops.tasks.vendor_contract_review.config import VendorContractReviewConfig  # noqa: E402
+from sanvi_ops.tasks.vendor_security_assessment.config import VendorSecurityAssessmentConfig  # noqa: E402
 
 SettingsT = TypeVar("SettingsT", bound=BaseModel)
 
@@ -908,7 +976,7 @@ class DatabaseMaintenanceTask(GuideTask[VacuumConfig]):
 
 
 class Tasks(_Model, Mapping[str, GuideTask[Any]]):  # type: ignore[misc]
-    """The guide's 16 maintenance tasks by DAG id, each typed with its own settings
+    """The guide's 16 maintenance tasks and 4 annual reviews by DAG id, each typed with its own settings
     (``cfg.tasks.database_maintenance.settings.parallelism``). Also a mapping of DAG id to task,
     in the guide's order, as the file writes it: ``cfg.tasks["log_review"]``, ``for task_id in
     cfg.tasks``, ``cfg.tasks.items()``."""
@@ -929,6 +997,10 @@ class Tasks(_Model, Mapping[str, GuideTask[Any]]):  # type: ignore[misc]
     architecture_review: GuideTask[ArchitectureReviewConfig]
     cost_optimization: GuideTask[CostOptimizationConfig]
     compliance_audit: GuideTask[ComplianceAuditConfig]
+    vendor_contract_review: GuideTask[VendorContractReviewConfig]
+    vendor_security_assessment: GuideTask[VendorSecurityAssessmentConfig]
+    business_continuity_testing: GuideTask[BusinessContinuityTestingConfig]
+    external_security_assessment: GuideTask[ExternalSecurityAssessmentConfig]
 
     def __getitem__(self, task_id: str) -> GuideTask[Any]:
         if task_id not in type(self).model_fields:

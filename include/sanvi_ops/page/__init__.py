@@ -5,7 +5,7 @@ Airflow's own API dependencies, asks the auth manager which DAGs that user may r
 :func:`load_page` and :func:`render_page` here. Everything the page shows comes from the results
 store (``include/sanvi_ops/core/sql/store/``) and the config (``include/config/maintenance.yaml``):
 
-* the calendar as the guide's four tables (daily, weekly, monthly, quarterly) plus the backup jobs,
+* the calendar as the guide's four tables (daily, weekly, monthly, quarterly), its annual reviews, plus the backup jobs,
   each task with its schedule, next run (the same timetable the scheduler walks,
   :mod:`sanvi_ops.core.calendar`), last run and last status (the worst result of its newest stored run);
 * open incidents with their age and P-level, and the active silences (table ``silences``, created by

@@ -21,6 +21,7 @@ CADENCE_TITLES: Final[Mapping[str, str]] = {
     "weekly": "Weekly Tasks",
     "monthly": "Monthly Tasks",
     "quarterly": "Quarterly Tasks",
+    "annually": "Annual Reviews",
     "backups": "Other scheduled jobs (backups, meta-monitoring)",
 }
 

@@ -85,7 +85,12 @@ def test_open_ssh_port_is_critical_and_opens_a_p2_incident(scan_env, boto_client
     for check in ("rds.instances", "rds.snapshots", "iam.users", "elasticache.encryption"):
         assert rows[check][0] == "ok", (check, rows[check])
 
+    assert rows["iam.root_mfa"][0] == "critical"  # moto has no API to give its root account MFA
+
     incidents = [m.get("text", "") for m in slack_api.messages if m.get("text", "").startswith("[INCIDENT]")]
-    assert len(incidents) == 1 and "Severity: P2" in incidents[0] and gid in incidents[0], incidents
+    assert len(incidents) == 2 and all("Severity: P2" in i for i in incidents), incidents
+    assert any(gid in i for i in incidents) and any("root account has no MFA" in i for i in incidents), (
+        incidents
+    )
     assert any("Security Scan" in json.dumps(m) for m in slack_api.messages)
     assert "testing" not in json.dumps(slack_api.messages)

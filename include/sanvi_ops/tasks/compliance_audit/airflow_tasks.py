@@ -107,6 +107,22 @@ def access(context: dict[str, Any]) -> ResultDicts:
     return guard("iam", Status.ERROR, run)
 
 
+def classification() -> ResultDicts:
+    """Every S3 bucket and RDS instance classified, and its class's rules met."""
+    from sanvi_ops.tasks.compliance_audit.classification import check_classification
+
+    def run(cfg: MaintenanceConfig) -> list[CheckResult]:
+        return check_classification(
+            _client(cfg, "s3"),
+            _client(cfg, "rds"),
+            _client(cfg, "kms"),
+            _client(cfg, "logs"),
+            cfg.tasks.compliance_audit.settings.data_classification,
+        )
+
+    return guard("classification", Status.ERROR, run)
+
+
 def airflow_get(section: str, key: str) -> str | None:
     """The effective Airflow setting (``AIRFLOW__SECTION__KEY`` env, airflow.cfg, then defaults,
     providers' included), ``None`` when it has none."""

@@ -727,14 +727,15 @@ def write_evidence_pack(
     key: str,
     sse: str = "aws:kms",
     kms_key_id: str | None = None,
+    check: str = "compliance.evidence_pack",
 ) -> CheckResult:
     """Write ``pack`` (JSON) to ``s3://bucket/key`` with server-side encryption, only into a
     bucket whose versioning is enabled; read it back by version and check its SHA-256.
 
-    The result records the object's version id and SHA-256 (``details``); a bucket without
-    versioning, a failed write or a read-back that differs is an ``error``.
+    The result (``check``; the annual reviews write their reports with it too) records the
+    object's version id and SHA-256 (``details``); a bucket without versioning, a failed write or
+    a read-back that differs is an ``error``.
     """
-    check = "compliance.evidence_pack"
     where = f"s3://{bucket}/{key}"
     body = json.dumps(pack, indent=1, sort_keys=True, default=str).encode()
     sha = hashlib.sha256(body).hexdigest()
@@ -779,7 +780,7 @@ def write_evidence_pack(
         "sha256": sha,
         "bytes": len(body),
         "sse": (back or {}).get("ServerSideEncryption"),
-        "results": len(pack.get("audit_results", [])),
+        "results": len(pack.get("audit_results", pack.get("results", []))),
         "quarter": pack.get("quarter"),
     }
     if not version or hashlib.sha256(read).hexdigest() != sha:

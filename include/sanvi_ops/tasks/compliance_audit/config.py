@@ -78,3 +78,44 @@ class ComplianceAuditConfig(_Model):
     evidence: EvidencePackConfig = Field(default_factory=EvidencePackConfig)
     #: Non-ok results of the quarter listed one by one in the evidence pack (the rest are counted).
     evidence_max_findings: int = Field(default=5000, gt=0)
+    #: The guide's data classes and what each requires (the audit's ``check_data_classification``).
+    data_classification: DataClassificationConfig = Field(default_factory=lambda: DataClassificationConfig())
+
+
+class ClassRules(_Model):
+    """What a data class requires of a resource holding it (``data_classification.classes.<class>``)."""
+
+    #: S3: default encryption SSE-KMS with a customer-managed key no other bucket uses; RDS:
+    #: storage encrypted with a customer-managed key (not the default ``aws/rds``).
+    own_kms_key: bool = False
+    #: S3: all four Block Public Access settings on; RDS: not publicly accessible.
+    no_public_access: bool = False
+    #: S3: server access logging on; RDS: CloudWatch Logs exports enabled.
+    access_logging: bool = False
+    #: Days the data-access logs are kept at least (the access-log bucket's lifecycle expiration,
+    #: the RDS log groups' retention); ``null`` = no requirement.
+    access_log_retention_days: int | None = Field(default=None, gt=0)
+
+
+def _default_classes() -> dict[str, ClassRules]:
+    strict = ClassRules(
+        own_kms_key=True, no_public_access=True, access_logging=True, access_log_retention_days=1095
+    )
+    return {"public": ClassRules(), "internal": ClassRules(), "confidential": strict, "restricted": strict}
+
+
+class DataClassificationConfig(_Model):
+    """The guide's "Data Classification" (Public / Internal / Confidential / Restricted): every S3
+    bucket and RDS instance carries the tag ``tag_key`` with one of ``classes`` (matched without
+    regard to case), and meets that class's rules. Checked by the Compliance Audit."""
+
+    tag_key: NonEmpty = "DataClassification"
+    classes: dict[NonEmpty, ClassRules] = Field(default_factory=_default_classes, min_length=1)
+    #: Buckets / RDS instances to check; empty = every one the account lists.
+    s3_buckets: list[NonEmpty] = Field(default_factory=list)
+    rds_instances: list[NonEmpty] = Field(default_factory=list)
+
+    @field_validator("classes")
+    @classmethod
+    def _lower_case_names(cls, value: dict[str, ClassRules]) -> dict[str, ClassRules]:
+        return {k.lower(): v for k, v in value.items()}

@@ -87,6 +87,16 @@ def iam() -> ResultDicts:
     return guard("iam", Status.ERROR, run)
 
 
+def admin_mfa() -> ResultDicts:
+    """MFA for admin access: root, admin users with console access, Security Hub IAM.5/IAM.6."""
+    from sanvi_ops.tasks.security_scan.mfa import check_admin_mfa, check_security_hub_mfa
+
+    def run(cfg: MaintenanceConfig) -> list[CheckResult]:
+        return [*check_admin_mfa(_client(cfg, "iam")), *check_security_hub_mfa(_client(cfg, "securityhub"))]
+
+    return guard("iam", Status.ERROR, run)
+
+
 def elasticache() -> ResultDicts:
     from sanvi_ops.tasks.security_scan.security import check_elasticache
 

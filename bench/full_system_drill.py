@@ -1,7 +1,7 @@
 """``full_system_drill``: the quarterly full-system drill against the database restore alone.
 
 The demo system: a database of about 1 GB (``bench.backup``'s data: pgbench + random text, scale
-``BENCH_DRILL_SCALE``, default 20), a files bucket of ``BENCH_DRILL_FILES`` objects (default 1,000,
+``BENCH_DRILL_SCALE``, default 21: just over 1 GB), a files bucket of ``BENCH_DRILL_FILES`` objects (default 1,000,
 64 KB each), a configuration snapshot, the demo application (``devstack/demo_app.py``) and a
 scratch Redis warmed with 10,000 accounts.
 
@@ -73,7 +73,7 @@ def full_system_drill() -> Iterator[Figure]:
     from sanvi_ops.tasks.dr_testing import dr
     from sanvi_ops.tasks.dr_testing.system import SystemSettings
 
-    scale = int(os.environ.get("BENCH_DRILL_SCALE", "20"))
+    scale = int(os.environ.get("BENCH_DRILL_SCALE", "21"))
     files = int(os.environ.get("BENCH_DRILL_FILES", "1000"))
     os.environ.update(LOCAL_AWS_ENV)
     root = Path(tempfile.mkdtemp(prefix="sanvi-bench-drill-"))

@@ -168,8 +168,9 @@ def dr_test(context: Mapping[str, Any]) -> ResultDicts:
         rto_warning_min=d.rto.warning,
         rto_critical_min=d.rto.critical,
     )
+    local = _local_stack(cfg)
     settings.system = system_settings(
-        cfg, settings.root, settings.configuration_bucket, site=site, local=_local_stack(cfg)
+        cfg, settings.root, settings.configuration_bucket, site=site, local=local
     )
     scope_result = CheckResult(
         "dr.scope",
@@ -224,6 +225,16 @@ def dr_test(context: Mapping[str, Any]) -> ResultDicts:
             CheckResult("dr.connection", Status.ERROR, str(exc), component="dr").to_dict(),
         ]
     results = [scope_result, *outcome.results]
+    if site and not local and d.dr_site.point_url:
+        results.append(
+            CheckResult(
+                "dr.site.promote",
+                Status.SKIPPED,
+                "a real AWS account: the DR site was not pointed at the recovered instance (promoting "
+                "needs a person's approval); recovered and probed in scratch only",
+                component="dr",
+            )
+        )
     if not dry_run:
         results += _record(cfg, dag_id, run_id, outcome)
     return [r.to_dict() for r in results]

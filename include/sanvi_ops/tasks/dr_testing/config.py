@@ -52,9 +52,8 @@ class DrSite(_Model):
         None  # POST {"environment": "dr", "upstream": ...} points the DR site; null: not pointed
     )
     ca_file: str | None = None  # CA bundle for url (null: the system's)
-    #: The AWS endpoint is the local stack (loopback): the activation runs without approval. In a
-    #: real account the DR site is only promoted after a human approval (dry run by default).
-    approval_timeout_minutes: int = Field(default=240, gt=0)
+    #: Only on the local stack (an AWS endpoint on loopback) is the DR site pointed at the recovered
+    #: instance; in a real account the activation recovers and probes in scratch only.
 
 
 class DrTestingConfig(_Model):

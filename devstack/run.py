@@ -393,7 +393,10 @@ def write_local_config(shipped: Path, target: Path, demo_url: str, ca_file: Path
     - ``tasks.system_health_check.settings.component_timeout_seconds``: at least :data:`LOCAL_COMPONENT_TIMEOUT_S`;
     - ``tasks.security_scan.settings.tls_ca_file``: ``ca_file``, the local CA that signed the demo server's
       certificate for the application's host names (when given);
-    - ``tasks.backup_testing.settings.smoke_queries``: :data:`LOCAL_SMOKE_QUERIES` when the shipped file has none.
+    - ``tasks.backup_testing.settings.smoke_queries``: :data:`LOCAL_SMOKE_QUERIES` when the shipped file has none;
+    - ``tasks.dr_testing.settings.full_system``: :func:`local_full_system` (the demo application, a cache
+      query); ``dr_site``: ``https://dr.sanvi-machinery.com`` (the demo's HTTPS listener), pointed
+      through the demo server's ``/_demo/upstream``, with the local CA.
 
     Every other setting is kept as shipped.
     """

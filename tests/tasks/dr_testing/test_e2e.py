@@ -170,7 +170,7 @@ def test_quarterly_full_system_drill_then_dr_site_activation(
     assert stored["dr.database.smoke"][2]["answer_sha256"] == {"machines": source}
     assert "1 of 3 objects" in stored["dr.file_storage"][1] and stored["dr.file_storage"][2]["sampled"]
     cfg_hash = hashlib.sha256(b"enc:...").hexdigest()
-    assert stored["dr.configuration"][2]["sha256"] == {"prod/app.env.sops": cfg_hash}
+    assert stored["dr.configuration"][2]["sha256"]["prod/app.env.sops"] == cfg_hash
     assert "first recorded" in stored["dr.trend"][1]
     # issue 18: the database recovery's phases, and the RTO forecast in the drill report (no size
     # samples in this store yet: a warning saying so, not green)

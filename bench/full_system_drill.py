@@ -86,12 +86,6 @@ def full_system_drill() -> Iterator[Figure]:
         s3.create_bucket(Bucket=BUCKET)
         dbname = f"bench_d{scale}"
         size = _seed(pg, dbname, scale)
-        _seed_files(s3, files, 64 << 10)
-        s3.create_bucket(Bucket=CONFIG_BUCKET)
-        s3.put_bucket_versioning(Bucket=CONFIG_BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        snapshot = {"ssm": {f"/sanvi/app/setting_{i}": str(i) for i in range(50)}}
-        s3.put_object(Bucket=CONFIG_BUCKET, Key="snapshots/20270101T000000Z.json", Body=json.dumps(snapshot))
-        print(f"# scale {scale}: database {size / 1e6:.0f} MB; {files} files of 64 KB", flush=True)
         app = backups.PgTarget.from_dsn(pg.dsn(dbname))
         backups.run_backup(
             s3,
@@ -102,6 +96,12 @@ def full_system_drill() -> Iterator[Figure]:
             kms_alias="alias/bench",
             kind="full",
         )
+        _seed_files(s3, files, 64 << 10)
+        s3.create_bucket(Bucket=CONFIG_BUCKET)
+        s3.put_bucket_versioning(Bucket=CONFIG_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        snapshot = {"ssm": {f"/sanvi/app/setting_{i}": str(i) for i in range(50)}}
+        s3.put_object(Bucket=CONFIG_BUCKET, Key="snapshots/20270101T000000Z.json", Body=json.dumps(snapshot))
+        print(f"# scale {scale}: database {size / 1e6:.0f} MB; {files} files of 64 KB", flush=True)
         rs = restore.RestoreSettings(
             bucket=BUCKET,
             prefix="physical/",

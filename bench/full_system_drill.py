@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from bench.backup import BUCKET, _moto, _seed
+from bench.backup import BUCKET, _seed
 from bench.common import Figure
 
 FILES_BUCKET = "bench-files"
@@ -45,6 +45,22 @@ def _seed_files(s3: object, count: int, size: int) -> None:
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(put, range(count)))
+
+
+def _moto_logged(log: Path) -> tuple[object, str]:
+    """A moto server whose output is kept (``bench.backup._moto`` drops it) for a 500's cause."""
+    import subprocess
+
+    from devstack.aws import moto_server_command
+    from devstack.postgres import free_port
+
+    port = free_port()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(moto_server_command(port), stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+    url = f"http://127.0.0.1:{port}"
+    _wait_for(url)
+    print(f"# moto log: {log}", flush=True)
+    return proc, url
 
 
 def _wait_for(url: str, timeout_s: float = 180) -> None:
@@ -78,8 +94,7 @@ def full_system_drill() -> Iterator[Figure]:
     os.environ.update(LOCAL_AWS_ENV)
     root = Path(tempfile.mkdtemp(prefix="sanvi-bench-drill-"))
     pg = LocalPostgres(root / "pg", password=secrets.token_hex(12)).start()
-    moto, s3_url = _moto()
-    _wait_for(s3_url)
+    moto, s3_url = _moto_logged(root / "moto.log")
     scratch = Path(tempfile.mkdtemp(prefix="sbd-", dir="/tmp")) / "scratch"
     try:
         s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1")

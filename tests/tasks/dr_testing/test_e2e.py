@@ -226,7 +226,9 @@ def test_quarterly_full_system_drill_then_dr_site_activation(
 
     # The DR-site activation for real (the local stack: no approval): the DR region's copies
     # recovered, the DR site pointed at the recovered instance, probed, then failed back.
-    dr3 = dag.test(logical_date=datetime(2027, 7, 6, 11, 0, tzinfo=UTC))  # July: semi-annual
+    dr3 = load_dag("dr_testing").test(  # July: semi-annual
+        logical_date=datetime(2027, 7, 6, 11, 0, tzinfo=UTC), run_conf={"scope": "auto", "dry_run": False}
+    )
     assert set(task_states(dr3).values()) == {"success"}, task_states(dr3)
     stored3 = _stored(store_dsn, dr3.run_id)
     assert stored3["dr.scope"][1].startswith("scope dr site activation")

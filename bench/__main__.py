@@ -19,6 +19,7 @@ from pathlib import Path
 from bench.alert_latency import alert_latency
 from bench.backup import backup_figures, compressed_figures
 from bench.common import Figure
+from bench.full_system_drill import full_system_drill
 from bench.health import health_probe_50
 from bench.maintenance_page import maintenance_page
 from bench.parsing import parse_figures
@@ -40,7 +41,8 @@ BENCHES: dict[str, Callable[[], Iterator[Figure]]] = {
     "vacuum": vacuum_figures,  # vacuum_all and vacuum_needed, side by side in one run
     "restore_test": restore_figures,  # restore test vs boto3 download + pg_restore -j 2
     "maintenance_page": maintenance_page,  # the Maintenance page with a year of history, < 300 ms
-    "alert_latency": alert_latency,  # Prometheus → Alertmanager → intake → [INCIDENT], ≤ eval + group_wait + 2 s
+    "alert_latency": alert_latency,
+    "full_system_drill": full_system_drill,  # full-system drill vs the database restore alone, ≤ 1.2×  # Prometheus → Alertmanager → intake → [INCIDENT], ≤ eval + group_wait + 2 s
 }
 
 

@@ -166,6 +166,8 @@ class DemoApp:
 
     environments: tuple[str, ...] = DEFAULT_ENVIRONMENTS
     _overrides: dict[tuple[str, str], tuple[int, float]] = field(default_factory=dict)
+    #: environment → the instance that serves its backend (the DR drill points ``dr`` at its own)
+    _upstreams: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def set_state(self, environment: str, component: str, status: int = 200, delay_ms: float = 0) -> None:
@@ -183,6 +185,23 @@ class DemoApp:
                 self._overrides.pop((environment, component), None)
             else:
                 self._overrides[(environment, component)] = (status, delay_ms / 1000.0)
+
+    def set_upstream(self, environment: str, upstream: str | None) -> None:
+        """Serve ``environment``'s backend from ``upstream`` (a loopback ``http://127.0.0.1:port``:
+        the DR drill's recovered instance) or, with ``None``, from this server again (fail back)."""
+        if upstream is not None:
+            parts = urlsplit(upstream)
+            if parts.scheme != "http" or parts.hostname not in ("127.0.0.1", "localhost") or not parts.port:
+                raise ValueError(f"upstream: must be http://127.0.0.1:<port>, got {upstream!r}")
+        with self._lock:
+            if upstream is None:
+                self._upstreams.pop(environment, None)
+            else:
+                self._upstreams[environment] = upstream.rstrip("/")
+
+    def upstream(self, environment: str) -> str | None:
+        with self._lock:
+            return self._upstreams.get(environment)
 
     def state(self, environment: str, component: str) -> tuple[int, float]:
         with self._lock:
@@ -353,12 +372,47 @@ class _Handler(BaseHTTPRequestHandler):
             self._slack_api(path.removeprefix("/api/"), payload)
         elif path == "/_demo/state":
             self._set_demo_state(payload)
+        elif path == "/_demo/upstream":
+            try:
+                upstream = payload.get("upstream")
+                self.server.app.set_upstream(
+                    str(payload.get("environment", "")), str(upstream) if upstream else None
+                )
+            except ValueError as exc:
+                self._json(400, {"ok": False, "error": str(exc)})
+                return
+            self._json(200, {"ok": True})
         else:
             self._json(404, {"error": "not found", "path": path})
 
     # -- the demo application ---------------------------------------------------------------
 
+    def _proxy(self, upstream: str, path: str) -> None:
+        """The backend of an environment pointed elsewhere (the DR drill's recovered instance)."""
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"{upstream}{path}", timeout=10) as resp:  # noqa: S310 - loopback only
+                status, body = int(resp.status), resp.read(1 << 20)
+        except urllib.error.HTTPError as exc:
+            status, body = int(exc.code), exc.read(1 << 20)
+        except OSError as exc:
+            self._json(502, {"status": "error", "error": f"upstream {upstream}: {exc}"})
+            return
+        try:
+            data = json.loads(body)
+            if isinstance(data, dict):
+                data["served_by"] = upstream
+            self._json(status, data)
+        except ValueError:
+            self._send(status, body, "application/octet-stream")
+
     def _serve_app(self, environment: str, component: str) -> None:
+        upstream = self.server.app.upstream(environment)
+        if upstream is not None and component == "backend":
+            self._proxy(upstream, "/api/health")
+            return
         status, delay_s = self.server.app.state(environment, component)
         if delay_s:
             time.sleep(delay_s)

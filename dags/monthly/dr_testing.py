@@ -7,7 +7,7 @@ recovery time for each test".*
 
 | task | what | held to |
 |---|---|---|
-| `drill` | recovers from the backups alone, as if the primary were lost. **Database** (every month): the newest complete backup whose whole chain (full + incrementals) is in `s3://<database_backups.bucket>/<prefix>` restored into a DR cluster on this worker (127.0.0.1, `tasks.dr_testing.settings.scratch_dir`/`port`), validated without touching the primary; RDS mode: point-in-time restore to the latest restorable time in `tasks.dr_testing.settings.dr_region` onto a temporary, tagged instance. **Full system** (Jan/Apr/Jul/Oct) adds file storage (objects copied back and checked; a large bucket sampled and its time extrapolated) and configuration (versioned bucket, every latest object retrievable, SHA-256). **DR-site activation** (Jan/Jul): all of it from the replica buckets, which must live in `dr_region` | RTO (drill start → last component recovered, database healthy and answering the smoke queries) warning > 45 min, critical > 60 min; RPO (drill start − newest `tasks.backup_testing.settings.rpo_column` row) warning > 75 min, critical > 120 min; `pg_amcheck` clean, row counts = manifest, smoke queries succeed; every file/config object intact |
+| `drill` | recovers from the backups alone, as if the primary were lost. **Database** (every month): the newest complete backup whose whole chain (full + incrementals) is in `s3://<database_backups.bucket>/<prefix>` restored into a DR cluster on this worker (127.0.0.1, `tasks.dr_testing.settings.scratch_dir`/`port`), validated without touching the primary; RDS mode: point-in-time restore to the latest restorable time in `tasks.dr_testing.settings.dr_region` onto a temporary, tagged instance. **Full system** (Jan/Apr/Jul/Oct) adds, overlapped with the database restore, file storage (objects copied back and checked; a large bucket sampled and its time extrapolated), configuration (versioned bucket, every latest object retrievable, SHA-256) and a scratch environment (`tasks.dr_testing.settings.full_system`): the newest configuration snapshot applied as the app's env file, a scratch Redis warmed from the restored database (`cache_query`), the application (`app_command`) healthy against the restored database. **DR-site activation** (Jan/Jul): all of it from the replica buckets, which must live in `dr_region`, then the DR site (`dr_site.url`) pointed at the recovered instance, probed and failed back | RTO (drill start → last component recovered, database healthy and answering the smoke queries) warning > 45 min, critical > 60 min; RPO (drill start − newest `tasks.backup_testing.settings.rpo_column` row) warning > 75 min, critical > 120 min; `pg_amcheck` clean, row counts = manifest, smoke queries succeed; every file/config object intact |
 
 **Scope rule** (from the run's logical date, in the calendar's time zone, so a rerun does the
 same): a month of `recovery_testing.dr_site_activation`'s cadence (semi-annually = Jan, Jul) →
@@ -46,7 +46,11 @@ Each drill is a row per kind in `recovery_tests` (`dr_database`, `dr_full_system
    could not be activated. Fix the replication to `tasks.dr_testing.settings.dr_region`.
 7. `dr.guard` critical: the configuration points the drill at production or a foreign directory;
    nothing was touched. Fix the `settings` of `dr_testing` / `backup_testing` in `include/config/maintenance.yaml`.
-8. RDS: `dr.database.cleanup` critical — a temporary instance was not deleted; the next run deletes
+8. `dr.configuration_snapshot` / `dr.cache` / `dr.application` / `dr.site.probe`: warning = a
+   setting is missing (the summary names the key); critical = the newest snapshot is unreadable,
+   the warm-up query failed, the application did not answer healthy on the restored database (its
+   log tail is in the summary) or the DR site did not answer from the recovered instance.
+9. RDS: `dr.database.cleanup` critical — a temporary instance was not deleted; the next run deletes
    it (tagged `sanvi-ops:purpose=dr-test`), or delete it by hand.
 """
 

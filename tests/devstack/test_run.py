@@ -331,11 +331,20 @@ def test_local_config_points_only_at_the_demo_server(tmp_path: Path) -> None:
     assert [q.name for q in local.tasks.backup_testing.settings.smoke_queries] == [
         q["name"] for q in run.LOCAL_SMOKE_QUERIES
     ]
+    # The DR drill's scratch environment: the demo application and the demo's DR site.
+    fs, site = local.tasks.dr_testing.settings.full_system, local.tasks.dr_testing.settings.dr_site
+    assert fs.app_command and fs.app_command[-1].endswith("devstack/demo_app.py") and fs.cache_query
+    assert (
+        site.url == "https://dr.sanvi-machinery.com/api/health"
+        and site.point_url == f"{DEMO_URL}/_demo/upstream"
+    )
     # Everything else is the shipped config, unchanged.
     a, b = local.model_dump(), shipped.model_dump()
     for cfg in (a, b):
         cfg["tasks"]["system_health_check"]["settings"].pop("component_timeout_seconds")
         cfg["tasks"]["backup_testing"]["settings"].pop("smoke_queries")
+        for key in ("full_system", "dr_site"):
+            cfg["tasks"]["dr_testing"]["settings"].pop(key)
         for endpoint in cfg["tasks"]["system_health_check"]["settings"]["endpoints"]:
             endpoint.pop("url")
     assert a == b

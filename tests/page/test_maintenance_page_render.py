@@ -86,7 +86,18 @@ def _hostile_page() -> PageData:
         silences_available=True,
         signoffs=[SignoffRow(3, h, h, h, h, NOW, NOW, "/dags/" + h)],
         slos=[SloRow(h, h, h, "missed", h, NOW)],
-        recovery=[RecoveryPoint(h, h, h, NOW - dt.timedelta(days=3), 1200.0, "ok", phases)],
+        recovery=[
+            RecoveryPoint(
+                h,
+                h,
+                h,
+                NOW - dt.timedelta(days=3),
+                1200.0,
+                "ok",
+                phases,
+                {h: {"status": "ok", "rto_seconds": 30.0}},
+            )
+        ],
         rto_forecast=("warning", h, NOW),
         notifications=[NotificationRow(9, h, h, h, h + "\nsecond line", NOW, "given up", 3, h)],
         undelivered=[NotificationRow(9, h, h, h, h, NOW, "pending", 1, h)],

@@ -120,6 +120,9 @@ class RecoveryPoint:
     status: str
     #: The test's phases (``recovery_tests.details.phases``): name, seconds, bytes, mb_per_s, in_rto.
     phases: tuple[Mapping[str, Any], ...] = ()
+    #: The drill's components (``recovery_tests.details.components``, DR full system / DR site):
+    #: name → status, seconds, rto_seconds (when it was recovered, since the drill's start).
+    components: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -529,7 +529,9 @@ def _load_recovery(conn: psycopg.Connection[dict[str, Any]], data: PageData, rea
     rows = conn.execute(
         """
         SELECT kind, dag_id, run_id, started_at, rto_seconds, status,
-               CASE WHEN jsonb_typeof(details -> 'phases') = 'array' THEN details -> 'phases' END AS phases
+               CASE WHEN jsonb_typeof(details -> 'phases') = 'array' THEN details -> 'phases' END AS phases,
+               CASE WHEN jsonb_typeof(details -> 'components') = 'object' THEN details -> 'components' END
+                   AS components
         FROM recovery_tests
         WHERE rto_seconds IS NOT NULL AND started_at >= %s AND dag_id = ANY(%s)
         ORDER BY started_at
@@ -537,7 +539,13 @@ def _load_recovery(conn: psycopg.Connection[dict[str, Any]], data: PageData, rea
         [data.now - dt.timedelta(days=366), sorted(readable)],
     ).fetchall()
     data.recovery = [
-        RecoveryPoint(**{**r, "phases": tuple(p for p in (r["phases"] or []) if isinstance(p, dict))})
+        RecoveryPoint(
+            **{
+                **r,
+                "phases": tuple(p for p in (r["phases"] or []) if isinstance(p, dict)),
+                "components": {str(k): v for k, v in (r["components"] or {}).items() if isinstance(v, dict)},
+            }
+        )
         for r in rows
     ]
     if CAPACITY_DAG_ID in readable:

@@ -67,6 +67,15 @@ def _glance(data: PageData) -> list[tuple[str, str, str]]:
     return items
 
 
+def _latest_components(data: PageData) -> list[Any]:
+    """The newest test of each kind that recorded its components (the DR drill's scopes)."""
+    latest: dict[str, Any] = {}
+    for point in data.recovery:  # oldest first
+        if point.components:
+            latest[point.kind] = point
+    return sorted(latest.values(), key=lambda p: p.kind)
+
+
 def render_page(
     data: PageData,
     *,
@@ -103,6 +112,7 @@ def render_page(
                 data.recovery, objective, start=data.now - dt.timedelta(days=365), end=data.now
             ),
             phase_bars=phase_bars(data.recovery),
+            component_rtos=_latest_components(data),
         )
     )
 

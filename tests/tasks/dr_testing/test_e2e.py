@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ import psycopg
 import pytest
 import yaml
 
+from devstack.demo_http import make_server
 from tests.fixtures.connections import pg_conn
 from tests.fixtures.e2e import load_dag, task_states
 from tests.fixtures.postgres import own_cluster
@@ -37,6 +39,8 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[3]
 SMOKE = "SELECT id, name FROM machines ORDER BY id"
+#: The configuration snapshot the configuration backup job writes (its newest JSON is applied).
+SNAPSHOT = {"ssm": {"/sanvi/production/app/log_level": "info", "/sanvi/production/app/feature_x": "on"}}
 
 
 def _env(monkeypatch, tmp_path, e2e, app_dsn, store_dsn, cfg_changes):
@@ -97,6 +101,10 @@ def test_quarterly_full_system_drill_then_dr_site_activation(
     s3.create_bucket(Bucket="sanvi-config")
     s3.put_bucket_versioning(Bucket="sanvi-config", VersioningConfiguration={"Status": "Enabled"})
     s3.put_object(Bucket="sanvi-config", Key="prod/app.env.sops", Body=b"enc:...")
+    snapshot = json.dumps(SNAPSHOT).encode()
+    s3.put_object(Bucket="sanvi-config", Key="snapshots/20270405T000000Z.json", Body=b'{"ssm": {}}')
+    s3.put_object(Bucket="sanvi-config", Key="snapshots/20270406T000000Z.json", Body=snapshot)
+    demo = make_server(tmp_path / "slack.jsonl", "xoxb-test", environments=("production", "dr"))
     loc = {"LocationConstraint": "us-west-2"}
     for bucket in ("sanvi-dr-backups", "sanvi-dr-files", "sanvi-dr-config"):
         west.create_bucket(Bucket=bucket, CreateBucketConfiguration=loc)
@@ -111,6 +119,13 @@ def test_quarterly_full_system_drill_then_dr_site_activation(
             "tasks.dr_testing.settings": {
                 "scratch_dir": str(root),
                 "files_max_objects": 1,  # a sample: the whole bucket's time is extrapolated
+                "full_system": {
+                    "app_command": [sys.executable, str(REPO / "devstack/demo_app.py")],
+                    "app_parameters_path": "/sanvi/production/app/",
+                    "cache_query": "SELECT 'machine:' || id, name FROM machines",
+                    "app_start_timeout_seconds": 30,
+                },
+                "dr_site": {"url": f"{demo.url}/dr/api/health", "point_url": f"{demo.url}/_demo/upstream"},
                 "replica_buckets": {
                     "backups": "sanvi-dr-backups",
                     "files": "sanvi-dr-files",
@@ -136,14 +151,26 @@ def test_quarterly_full_system_drill_then_dr_site_activation(
         "dr.database.rpo",
         "dr.file_storage",
         "dr.configuration",
+        "dr.configuration_snapshot",
+        "dr.cache",
+        "dr.application",
     ):
         assert stored[name][0] == "ok", (name, stored[name][1])
+    # the newest snapshot applied; the cache warmed from the restored rows; the application's
+    # health answered by the demo app on the restored database (200 machines) and scratch cache
+    assert "20270406T000000Z.json" in stored["dr.configuration_snapshot"][1]
+    assert stored["dr.configuration_snapshot"][2]["settings"] == ["FEATURE_X", "LOG_LEVEL"]
+    assert stored["dr.cache"][2]["keys"] == 200
+    health = stored["dr.application"][2]["health"]
+    assert health["machines"] == 200 and health["checks"] == {"config": "ok", "database": "ok", "cache": "ok"}
+    rto = stored["dr.rto"][2]
+    assert set(rto["components"]) >= {"application", "cache", "configuration_snapshot", "file_storage"}
     with psycopg.connect(app_dsn) as conn:
         source = hashlib.sha256(repr(conn.execute(SMOKE).fetchall()).encode()).hexdigest()
     assert stored["dr.database.smoke"][2]["answer_sha256"] == {"machines": source}
     assert "1 of 3 objects" in stored["dr.file_storage"][1] and stored["dr.file_storage"][2]["sampled"]
     cfg_hash = hashlib.sha256(b"enc:...").hexdigest()
-    assert stored["dr.configuration"][2]["sha256"] == {"prod/app.env.sops": cfg_hash}
+    assert stored["dr.configuration"][2]["sha256"]["prod/app.env.sops"] == cfg_hash
     assert "first recorded" in stored["dr.trend"][1]
     # issue 18: the database recovery's phases, and the RTO forecast in the drill report (no size
     # samples in this store yet: a warning saying so, not green)
@@ -159,6 +186,9 @@ def test_quarterly_full_system_drill_then_dr_site_activation(
         "database",
         "file_storage",
         "configuration",
+        "configuration_snapshot",
+        "cache",
+        "application",
     }
     assert [p["name"] for p in rows[0][5]["phases"]][:3] == ["prepare", "download", "extract"]
     assert rows[1][5]["components"]["database"]["phases"] == rows[0][5]["phases"]
@@ -188,6 +218,34 @@ def test_quarterly_full_system_drill_then_dr_site_activation(
     assert stored2["dr.site.region"][0] == "ok", stored2["dr.site.region"]
     assert stored2["dr.database.run"][0] == "skipped" and "would restore" in stored2["dr.database.run"][1]
     assert len(_recovery_rows(store_dsn)) == 2, "a dry run records nothing"
+    west.copy_object(
+        Bucket="sanvi-dr-config",
+        Key="snapshots/20270406T000000Z.json",
+        CopySource={"Bucket": "sanvi-config", "Key": "snapshots/20270406T000000Z.json"},
+    )
+
+    # The DR-site activation for real (the local stack: no approval): the DR region's copies
+    # recovered, the DR site pointed at the recovered instance, probed, then failed back.
+    dr3 = load_dag("dr_testing").test(  # July: semi-annual
+        logical_date=datetime(2027, 7, 6, 11, 0, tzinfo=UTC), run_conf={"scope": "auto", "dry_run": False}
+    )
+    assert set(task_states(dr3).values()) == {"success"}, task_states(dr3)
+    stored3 = _stored(store_dsn, dr3.run_id)
+    assert stored3["dr.scope"][1].startswith("scope dr site activation")
+    for name in (
+        "dr.rto",
+        "dr.site.region",
+        "dr.database.smoke",
+        "dr.cache",
+        "dr.application",
+        "dr.site.probe",
+    ):
+        assert stored3[name][0] == "ok", (name, stored3[name][1])
+    assert "served_by" not in json.dumps(stored3["dr.application"][2])
+    assert demo.app.upstream("dr") is None, "failed back after the drill"
+    assert [r[1] for r in _recovery_rows(store_dsn)][-1] == "dr_site_activation"
+    assert list(root.iterdir()) == []
+    demo.stop()
 
     assert any("dr.rto" in json.dumps(m) or "recovered in" in json.dumps(m) for m in slack_api.messages)
     for msg in slack_api.messages:

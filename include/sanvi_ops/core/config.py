@@ -816,6 +816,7 @@ from sanvi_ops.tasks.database_maintenance.config import VacuumConfig  # noqa: E4
 from sanvi_ops.tasks.dependency_updates.config import DependencyUpdatesConfig  # noqa: E402
 from sanvi_ops.tasks.disk_space_check.config import DiskSpaceConfig  # noqa: E402
 from sanvi_ops.tasks.dr_testing.config import DrTestingConfig  # noqa: E402
+from sanvi_ops.tasks.file_storage_backup.config import FileStorageBackupSettings  # noqa: E402
 from sanvi_ops.tasks.log_review.config import LogReviewConfig  # noqa: E402
 from sanvi_ops.tasks.penetration_testing.config import PenetrationTestingConfig  # noqa: E402
 from sanvi_ops.tasks.performance_analysis.config import PerformanceAnalysisConfig  # noqa: E402
@@ -823,6 +824,7 @@ from sanvi_ops.tasks.sanvi_ops_watchdog.config import WatchdogConfig  # noqa: E4
 from sanvi_ops.tasks.security_patch_review.config import SecurityPatchReviewConfig  # noqa: E402
 from sanvi_ops.tasks.security_scan.config import SecurityScanConfig  # noqa: E402
 from sanvi_ops.tasks.system_health_check.config import HealthCheckConfig  # noqa: E402
+from sanvi_ops.tasks.system_image_backup.config import SystemImageBackupSettings  # noqa: E402
 
 SettingsT = TypeVar("SettingsT", bound=BaseModel)
 
@@ -954,6 +956,8 @@ class MaintenanceConfig(_Model):
     slack: SlackSettings
     connections: Connections = Field(default_factory=Connections)
     database_backups: DatabaseBackupSettings = Field(default_factory=DatabaseBackupSettings)
+    file_storage_backups: FileStorageBackupSettings = Field(default_factory=FileStorageBackupSettings)
+    system_image_backups: SystemImageBackupSettings = Field(default_factory=SystemImageBackupSettings)
     signoffs: SignoffsConfig = Field(default_factory=SignoffsConfig)
     approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
     silences: list[SilenceSpec] = Field(default_factory=list)

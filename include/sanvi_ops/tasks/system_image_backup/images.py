@@ -187,7 +187,6 @@ def _take_one(
                 "Name": name,
                 "Description": image.get("Description") or name,
                 "Encrypted": True,
-                "CopyImageTags": True,
                 "TagSpecifications": [{"ResourceType": "image", "Tags": tags}],
             }
             if s.kms_key_id:

@@ -49,7 +49,9 @@ def _dry_run_param() -> Any:
 @maintenance_dag(__file__, __doc__, params={"dry_run": _dry_run_param()})
 def system_image_backup() -> None:
     @task
-    def take_images(logical_date: Any = None, params: Any = None, run_id: str | None = None) -> list[dict[str, Any]]:
+    def take_images(
+        logical_date: Any = None, params: Any = None, run_id: str | None = None
+    ) -> list[dict[str, Any]]:
         """CreateImage (no reboot, tagged) of each tagged instance; encrypted by CopyImage when needed."""
         return images.take_images(logical_date, params, run_id or "")
 

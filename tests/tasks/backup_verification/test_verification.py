@@ -266,7 +266,10 @@ def test_s3_500_or_timeout_is_an_error_result(client, request):
     )
     assert [(r.check, r.status) for r in results] == [("backup.list", "error")]
     assert "S3 did not answer" in results[0].summary
-    assert check_file_storage(s3, "files", "backups", "files/", now=NOW, within=dt.timedelta(days=1)).status == "error"
+    assert (
+        check_file_storage(s3, "files", "backups", "files/", now=NOW, within=dt.timedelta(days=1)).status
+        == "error"
+    )
     assert check_configuration(s3, "cfg", retention_days=90).status == "error"
 
 

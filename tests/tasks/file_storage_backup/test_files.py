@@ -69,7 +69,9 @@ def test_copy_then_verify_is_green_and_a_rerun_copies_nothing(buckets):
     assert result.status == "ok" and "13 object(s)" in result.summary
     stored = _stored(s3)
     assert f"{copy_prefix('files/', DAY)}odd name/ü & ../x.txt" in stored
-    manifest = json.loads(s3.get_object(Bucket="backups", Key=f"{day_prefix('files/', DAY)}manifest.json")["Body"].read())
+    manifest = json.loads(
+        s3.get_object(Bucket="backups", Key=f"{day_prefix('files/', DAY)}manifest.json")["Body"].read()
+    )
     assert manifest["count"] == 13 and manifest["bytes"] == outcome.bytes
 
     again = copy_bucket(s3, "app-files", "backups", "files/", DAY)
@@ -92,7 +94,9 @@ def test_tampered_object_in_the_copy_is_critical(buckets):
     original = s3.get_object(Bucket="app-files", Key=key)["Body"].read()
     # Same size, different bytes: only the checksum sees it.
     s3.put_object(Bucket="backups", Key=copy_prefix("files/", DAY) + key, Body=b"X" * len(original))
-    results = verify_copy(s3, "app-files", "backups", "files/", DAY, sample_objects=13, sample_max_bytes=10**8)
+    results = verify_copy(
+        s3, "app-files", "backups", "files/", DAY, sample_objects=13, sample_max_bytes=10**8
+    )
     status = {r.check: r for r in results}
     assert status["file_storage.verify"].status == "ok"
     assert status["file_storage.checksums"].status == "critical"
@@ -125,7 +129,9 @@ def test_source_changed_after_the_copy_is_skipped_not_flagged(buckets):
     copy_bucket(s3, "app-files", "backups", "files/", DAY)
     s3.put_object(Bucket="app-files", Key="machines/0/manual.pdf", Body=b"new edition")
     s3.delete_object(Bucket="app-files", Key="machines/5/manual.pdf")
-    results = verify_copy(s3, "app-files", "backups", "files/", DAY, sample_objects=13, sample_max_bytes=10**8)
+    results = verify_copy(
+        s3, "app-files", "backups", "files/", DAY, sample_objects=13, sample_max_bytes=10**8
+    )
     checksums = results[1]
     assert checksums.status == "ok", checksums
     assert set(checksums.details["changed_since_copy"]) == {"machines/0/manual.pdf", "machines/5/manual.pdf"}

@@ -76,9 +76,9 @@ def _age(image_id: str, days: int) -> None:
 
 
 def _ours(ec2):
-    return ec2.describe_images(Owners=["self"], Filters=[{"Name": f"tag:{PURPOSE_TAG}", "Values": [PURPOSE]}])[
-        "Images"
-    ]
+    return ec2.describe_images(
+        Owners=["self"], Filters=[{"Name": f"tag:{PURPOSE_TAG}", "Values": [PURPOSE]}]
+    )["Images"]
 
 
 def test_takes_one_encrypted_copy_per_tagged_instance_once(ec2):
@@ -141,7 +141,10 @@ def test_already_encrypted_image_is_not_copied():
     from botocore.stub import ANY, Stubber
 
     ec2 = boto3.client(
-        "ec2", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y"  # noqa: S106
+        "ec2",
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="y",  # noqa: S106
     )
     image = {
         "ImageId": "ami-0123456789abcdef0",
@@ -173,7 +176,11 @@ def test_already_encrypted_image_is_not_copied():
         stub.add_response("describe_images", {"Images": [image]})
         stub.add_response(
             "describe_snapshots",
-            {"Snapshots": [{"SnapshotId": "snap-0123456789abcdef0", "Encrypted": True, "State": "completed"}]},
+            {
+                "Snapshots": [
+                    {"SnapshotId": "snap-0123456789abcdef0", "Encrypted": True, "State": "completed"}
+                ]
+            },
         )
         stub.add_response("create_tags", {})  # the snapshot's tags; no copy_image call
         results = take_images(ec2, SETTINGS, day=DAY)

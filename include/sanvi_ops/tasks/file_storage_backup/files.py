@@ -306,7 +306,9 @@ def verify_copy(
             parts.append(f"{len(missing)} missing (first {missing[0]})")
         if wrong_size:
             k = wrong_size[0]
-            parts.append(f"{len(wrong_size)} of the wrong size (first {k}: {copy[k][0]} B, source {expected[k][0]} B)")
+            parts.append(
+                f"{len(wrong_size)} of the wrong size (first {k}: {copy[k][0]} B, source {expected[k][0]} B)"
+            )
         results.append(
             CheckResult(
                 "file_storage.verify",
@@ -356,7 +358,10 @@ def _checksums(
     check = "file_storage.checksums"
     candidates = [k for k in sample_window(expected, day, sample_objects) if k in copy]
     data = copy_prefix(prefix, day)
-    hashed, differ, changed, budget = [], [], [], sample_max_bytes
+    hashed: list[str] = []
+    differ: list[str] = []
+    changed: list[str] = []
+    budget = sample_max_bytes
     for key in candidates:
         size = expected[key][0]
         if hashed and 2 * size > budget:

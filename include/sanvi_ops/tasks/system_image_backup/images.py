@@ -265,9 +265,7 @@ def take_images(ec2: Any, s: ImageSettings, *, day: dt.date, dry_run: bool = Fal
     return [_take_one(ec2, i, s, day, existing) for i in instances]
 
 
-def prune_images(
-    ec2: Any, *, now: dt.datetime, retention_days: int, dry_run: bool = False
-) -> CheckResult:
+def prune_images(ec2: Any, *, now: dt.datetime, retention_days: int, dry_run: bool = False) -> CheckResult:
     """Deregister our AMIs older than the retention and delete their snapshots."""
     check = "system_images.retention"
     try:

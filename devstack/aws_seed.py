@@ -702,6 +702,49 @@ def seed_configuration(endpoint_url: str, region: str = "us-east-1", bucket: str
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
 
 
+#: Demo documents of the file-storage bucket (what file_storage_backup copies each day).
+DEMO_FILES: dict[str, bytes] = {
+    **{
+        f"manuals/press-{n:02d}.pdf": (f"%PDF-1.4 Sanvi press {n} manual\n".encode() * 40)
+        for n in range(1, 9)
+    },
+    **{f"drawings/frame-{n:03d}.dwg": bytes(range(256)) * (4 + n) for n in range(1, 13)},
+    "invoices/2026/INV-8800.json": b'{"invoice": 8800, "total": 1200.5}',
+}
+
+
+def _seed_file_objects(s3: Any, bucket: str) -> int:
+    """The demo documents, when the bucket is empty (kept across restarts by moto_state)."""
+    if s3.list_objects_v2(Bucket=bucket, MaxKeys=1).get("KeyCount"):
+        return 0
+    for key, body in DEMO_FILES.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+    return len(DEMO_FILES)
+
+
+def _seed_backup_instance(ec2: Any, key: str, value: str) -> None:
+    """One running application server tagged for the weekly system image (system_image_backup)."""
+    found = ec2.describe_instances(
+        Filters=[
+            {"Name": f"tag:{key}", "Values": [value]},
+            {"Name": "instance-state-name", "Values": ["running"]},
+        ]
+    )["Reservations"]
+    if not found:
+        ec2.run_instances(
+            ImageId="ami-12c6146b",  # one of moto's built-in AMIs
+            MinCount=1,
+            MaxCount=1,
+            InstanceType="t3.medium",
+            TagSpecifications=[
+                {
+                    "ResourceType": "instance",
+                    "Tags": [{"Key": key, "Value": value}, {"Key": "Name", "Value": "sanvi-app-1"}],
+                }
+            ],
+        )
+
+
 #: (service, call, kwargs) made once after seeding so that moto has built each backend the DAGs
 #: use before they run: the first call to a moto service is slow (seconds under load).
 WARM_UP_CALLS: tuple[tuple[str, str, dict[str, Any]], ...] = (
@@ -744,7 +787,8 @@ def seed_story(endpoint_url: str, region: str = "us-east-1", cfg: Any = None) ->
     """What the DAGs of a first start read, so that each finds data rather than nothing: the Log
     Review's CloudWatch Logs groups (a day of lines, a few errors), the Security Patch Review's
     ECR repositories (an image each, scanned, with findings), the file-storage bucket versioned
-    and a system image (Backup Verification), the configuration backup's SSM parameters and
+    with demo documents (File Storage Backup), a system image (Backup Verification), an instance
+    tagged for the weekly image (System Image Backup), the configuration backup's SSM parameters and
     secret with its bucket versioned (:func:`seed_configuration`), then :func:`warm_up`. Idempotent."""
     import time
 
@@ -764,10 +808,15 @@ def seed_story(endpoint_url: str, region: str = "us-east-1", cfg: Any = None) ->
     repos = list(cfg.tasks.security_patch_review.settings.ecr_repositories)
     if repos:
         _seed_ecr(client("ecr"), endpoint_url, region, repos)
-    files = cfg.tasks.system_health_check.settings.buckets.get("files")
+    files = cfg.file_storage_backups.source_bucket or cfg.tasks.system_health_check.settings.buckets.get(
+        "files"
+    )
     if files:
         _seed_file_storage(client("s3"), files, region)
+        _seed_file_objects(client("s3"), files)
     _seed_system_image(client("ec2"))
     c = cfg.configuration_backups
     seed_configuration(endpoint_url, region, c.bucket or cfg.database_backups.bucket)
+    images = cfg.system_image_backups
+    _seed_backup_instance(client("ec2"), images.instance_tag_key, images.instance_tag_value)
     return {"log_events": written, "ecr_repositories": repos, "warmed": warm_up(endpoint_url, region)}

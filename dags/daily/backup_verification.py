@@ -10,7 +10,7 @@ Runs at 10:00 and also whenever `database_backup_full` emits its Asset
 |---|---|---|
 | `verify_database_backups` | self-managed mode: the backups under `s3://<bucket>/<prefix>` (`database_backups`) | newest full complete (`manifest.json` present) and younger than `verification.full_max_age`; every object of it re-hashed (SHA-256 and size = manifest) and SSE-KMS; size against the median of earlier fulls (shrink > `shrink_warning_pct` = warning); hourly chain: largest gap in 24 h = the current RPO (warning > 75 min, critical > 120 min), no incremental whose parent is missing; a rotating sample of older backups re-hashed; lifecycle rule present and as configured; half-written backups listed |
 | `verify_database_backups` (rds mode) | each of `tasks.system_health_check.settings.rds_instances`, from the same facts the backup DAGs and the RDS restore test read (`sanvi_ops.core.rds_backups.read_facts`) | retention ≥ 30 d; latest restorable time ≤ 1 h old; a snapshot in 24 h, all encrypted; our daily snapshot ≤ `full_max_age` old and none kept beyond the retention; with `glacier: export` a completed export to S3 in `full_max_age` + 1 d, none failed since |
-| `verify_other_backups` | file storage, configuration, system images | files bucket versioned or replicated or a `backups/` object from the last day; configuration bucket versioned, old versions kept ≥ 90 d; an AMI of ours from the last 7 d, none older than 30 d |
+| `verify_other_backups` | file storage, configuration, system images | a finished copy of the files bucket by `file_storage_backup` from the last day, all its objects there; configuration bucket versioned, old versions kept ≥ 90 d; an AMI of ours from the last 7 d, none older than 30 d |
 
 S3 answering 500 or timing out becomes an `error` result naming the call, never a crash.
 
@@ -64,7 +64,7 @@ def backup_verification() -> None:
     @task
     @when_selected
     def verify_other_backups() -> list[dict[str, Any]]:
-        """File storage versioning/backups, configuration versioning, recent AMIs."""
+        """Today's file storage copy, configuration versioning, recent AMIs."""
         return verification.verify_other_rows()
 
     publish(verify_database_backups(), verify_other_backups())

@@ -150,7 +150,7 @@ WATCHDOG_DAG_ID = "sanvi_ops_watchdog"
 
 def non_guide_dags(cfg: MaintenanceConfig) -> dict[str, JobSchedule]:
     """DAGs declared by config sections other than ``tasks`` (``database_backups``,
-    ``configuration_backups``, ``meta_monitoring.watchdog``)."""
+    ``configuration_backups``, ``file_storage_backups``, ``system_image_backups``, ``meta_monitoring.watchdog``)."""
     b = cfg.database_backups
     full_hour, minute = b.full_at.hour, b.full_at.minute
     every = cfg.backups.database.incremental_every
@@ -193,6 +193,28 @@ def non_guide_dags(cfg: MaintenanceConfig) -> dict[str, JobSchedule]:
         "backups",
         "on-change",
         c.timeout_minutes,
+    )
+    files = cfg.file_storage_backups
+    jobs["file_storage_backup"] = JobSchedule(
+        "file_storage_backup",
+        "File Storage Backup",
+        "Daily server-side copy of the file bucket into the backup bucket, verified",
+        files.team,
+        f"{files.at.minute} {files.at.hour} * * *",
+        "backups",
+        "daily",
+        files.execution_timeout_minutes,
+    )
+    images = cfg.system_image_backups
+    jobs["system_image_backup"] = JobSchedule(
+        "system_image_backup",
+        "System Image Backup",
+        "Weekly AMI of each tagged instance (no reboot, encrypted); AMIs past the retention removed",
+        images.team,
+        f"{images.at.minute} {images.at.hour} * * {images.weekday.cron}",
+        "backups",
+        "weekly",
+        images.execution_timeout_minutes,
     )
     watchdog = cfg.meta_monitoring.watchdog
     step = watchdog.every_minutes

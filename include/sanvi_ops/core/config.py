@@ -894,6 +894,7 @@ from sanvi_ops.tasks.dependency_updates.config import DependencyUpdatesConfig  #
 from sanvi_ops.tasks.disk_space_check.config import DiskSpaceConfig  # noqa: E402
 from sanvi_ops.tasks.dr_testing.config import DrTestingConfig  # noqa: E402
 from sanvi_ops.tasks.external_security_assessment.config import ExternalSecurityAssessmentConfig  # noqa: E402
+from sanvi_ops.tasks.file_storage_backup.config import FileStorageBackupSettings  # noqa: E402
 from sanvi_ops.tasks.log_review.config import LogReviewConfig  # noqa: E402
 from sanvi_ops.tasks.penetration_testing.config import PenetrationTestingConfig  # noqa: E402
 from sanvi_ops.tasks.performance_analysis.config import PerformanceAnalysisConfig  # noqa: E402
@@ -901,6 +902,7 @@ from sanvi_ops.tasks.sanvi_ops_watchdog.config import WatchdogConfig  # noqa: E4
 from sanvi_ops.tasks.security_patch_review.config import SecurityPatchReviewConfig  # noqa: E402
 from sanvi_ops.tasks.security_scan.config import SecurityScanConfig  # noqa: E402
 from sanvi_ops.tasks.system_health_check.config import HealthCheckConfig  # noqa: E402
+from sanvi_ops.tasks.system_image_backup.config import SystemImageBackupSettings  # noqa: E402
 from sanvi_ops.tasks.vendor_contract_review.config import VendorContractReviewConfig  # noqa: E402
 from sanvi_ops.tasks.vendor_security_assessment.config import VendorSecurityAssessmentConfig  # noqa: E402
 
@@ -1039,6 +1041,8 @@ class MaintenanceConfig(_Model):
     connections: Connections = Field(default_factory=Connections)
     database_backups: DatabaseBackupSettings = Field(default_factory=DatabaseBackupSettings)
     configuration_backups: ConfigurationBackupSettings = Field(default_factory=ConfigurationBackupSettings)
+    file_storage_backups: FileStorageBackupSettings = Field(default_factory=FileStorageBackupSettings)
+    system_image_backups: SystemImageBackupSettings = Field(default_factory=SystemImageBackupSettings)
     signoffs: SignoffsConfig = Field(default_factory=SignoffsConfig)
     approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
     change_management: ChangeManagementConfig = Field(default_factory=ChangeManagementConfig)

@@ -266,20 +266,35 @@ def test_s3_500_or_timeout_is_an_error_result(client, request):
     )
     assert [(r.check, r.status) for r in results] == [("backup.list", "error")]
     assert "S3 did not answer" in results[0].summary
-    assert check_file_storage(s3, "files", now=NOW, within=dt.timedelta(days=1)).status == "error"
+    assert (
+        check_file_storage(s3, "files", "backups", "files/", now=NOW, within=dt.timedelta(days=1)).status
+        == "error"
+    )
     assert check_configuration(s3, "cfg", retention_days=90).status == "error"
 
 
-def test_file_storage_versioned_or_recent_backup(boto_client):
+def test_file_storage_needs_a_recent_finished_copy_not_versioning(boto_client):
+    from sanvi_ops.tasks.file_storage_backup.files import copy_bucket, copy_prefix
+
     s3 = boto_client("s3")
-    s3.create_bucket(Bucket="files")
+    for b in ("files", "backups"):
+        s3.create_bucket(Bucket=b)
+    s3.put_object(Bucket="files", Key="a.txt", Body=b"hello")
     day = dt.timedelta(days=1)
-    assert check_file_storage(s3, "files", now=NOW, within=day).status == "critical"
-    s3.put_object(Bucket="files", Key="backups/2026-11-27.tar", Body=b"x")
-    assert check_file_storage(s3, "files", now=dt.datetime.now(dt.UTC), within=day).status == "ok"
+    now = dt.datetime.now(dt.UTC)
+    # Versioning alone no longer passes: only a copy does.
     s3.put_bucket_versioning(Bucket="files", VersioningConfiguration={"Status": "Enabled"})
-    assert "versioning" in check_file_storage(s3, "files", now=NOW, within=day).summary
-    assert check_file_storage(s3, "nope", now=NOW, within=day).status == "critical"
+    assert check_file_storage(s3, "files", "backups", "files/", now=now, within=day).status == "critical"
+    copy_bucket(s3, "files", "backups", "files/", now.date())
+    result = check_file_storage(s3, "files", "backups", "files/", now=now, within=day)
+    assert result.status == "ok" and "1 object(s)" in result.summary, result
+    # Too old: yesterday's copy seen two days later.
+    later = now + dt.timedelta(days=2)
+    assert check_file_storage(s3, "files", "backups", "files/", now=later, within=day).status == "critical"
+    # An object of the manifest gone from the copy.
+    s3.delete_object(Bucket="backups", Key=copy_prefix("files/", now.date()) + "a.txt")
+    assert check_file_storage(s3, "files", "backups", "files/", now=now, within=day).status == "critical"
+    assert check_file_storage(s3, "files", "nope", "files/", now=now, within=day).status == "critical"
 
 
 def test_configuration_versioned_and_kept_90_days(boto_client):

@@ -36,11 +36,15 @@ BUCKET = "sanvi-machinery-backups"
 
 def seed_backup_targets(boto_client: Any) -> Any:
     """What the backup DAGs back up to and from in moto: the backup bucket, the versioned files
-    bucket and an AMI named as the weekly system image; returns the S3 client."""
+    bucket with today's copy and an AMI named as the weekly system image; returns the S3 client."""
     s3 = boto_client("s3")
     s3.create_bucket(Bucket=BUCKET)
     s3.create_bucket(Bucket="sanvi-machinery-files")
     s3.put_bucket_versioning(Bucket="sanvi-machinery-files", VersioningConfiguration={"Status": "Enabled"})
+    # Today's file copy (file_storage_backup's; versioning alone no longer passes the verification).
+    from sanvi_ops.tasks.file_storage_backup.files import copy_bucket
+
+    copy_bucket(s3, "sanvi-machinery-files", BUCKET, "files/", datetime.now(UTC).date())
     ec2 = boto_client("ec2")
     instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]
     ec2.create_image(InstanceId=instance["InstanceId"], Name="sanvi-app-weekly")

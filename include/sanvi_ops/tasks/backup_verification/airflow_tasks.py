@@ -70,11 +70,19 @@ def verify_other_rows(now: dt.datetime | None = None) -> ResultDicts:
         v = cfg.tasks.backup_verification.settings
         s3 = _s3(cfg)
         results: list[CheckResult] = []
-        files = v.files_bucket or cfg.tasks.system_health_check.settings.buckets.get("files")
-        fs = cfg.backups.file_storage
+        files = v.files_bucket or cfg.file_storage_backups.source_bucket
+        files = files or cfg.tasks.system_health_check.settings.buckets.get("files")
+        fs, fb = cfg.backups.file_storage, cfg.file_storage_backups
         if files:
             results.append(
-                check_file_storage(s3, files, now=moment, within=fs.full_every or dt.timedelta(days=1))
+                check_file_storage(
+                    s3,
+                    files,
+                    fb.bucket or cfg.database_backups.bucket,
+                    fb.prefix,
+                    now=moment,
+                    within=fs.full_every or dt.timedelta(days=1),
+                )
             )
         else:
             results.append(

@@ -30,7 +30,8 @@ class BackupVerificationSettings(_Model):
     rpo: Threshold = Threshold(warning=75, critical=120, unit="min")
     #: Configuration backups: versioned bucket keeping old versions at least this long.
     configuration_bucket: str | None = None
-    #: File storage: versioned or replicated bucket (``None``: ``tasks.system_health_check.settings.buckets.files``).
+    #: File storage: the bucket whose daily copy (``file_storage_backups``) must exist (``None``:
+    #: ``file_storage_backups.source_bucket``, then ``tasks.system_health_check.settings.buckets.files``).
     files_bucket: str | None = None
     #: System images: an AMI younger than ``backups.system_images.full_every`` must exist, none
     #: older than ``backups.system_images.retention_days`` kept.

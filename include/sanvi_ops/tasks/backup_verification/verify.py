@@ -10,8 +10,8 @@ each ends as a result that names what is wrong.
 Rows of the guide's backup table covered here:
 
 * database: :func:`verify_database_backups` (self-managed mode),
-* file storage: :func:`check_file_storage` (bucket versioning or replication, or an object
-  written in the last day),
+* file storage: :func:`check_file_storage` (a finished copy by ``file_storage_backup`` from the
+  last day, all its objects there),
 * configuration: :func:`check_configuration` (versioned bucket that keeps old versions for at
   least the retention),
 * system images: :func:`check_system_images` (an AMI of ours younger than the cadence, none
@@ -455,59 +455,62 @@ def _chain_check(
 # --------------------------------------------------------------------------------------------
 
 
-def check_file_storage(s3: Any, bucket: str, *, now: dt.datetime, within: dt.timedelta) -> CheckResult:
-    """File storage is protected: versioning on, or replication configured, or a backup object
-    written in the last ``within``."""
-    from botocore.exceptions import ClientError
+def check_file_storage(
+    s3: Any, source_bucket: str, bucket: str, prefix: str, *, now: dt.datetime, within: dt.timedelta
+) -> CheckResult:
+    """File storage is backed up: a finished copy of ``source_bucket`` (``file_storage_backup``'s
+    ``<bucket>/<prefix><day>/manifest.json``) from the last ``within``, whose objects are all
+    there. Bucket versioning alone does not count: it does not survive the bucket's deletion nor
+    keep a restore point the retention can count."""
+    from sanvi_ops.tasks.file_storage_backup.files import copy_prefix, find_copy, list_objects
 
     check = "file_storage.backup"
+    where = f"s3://{bucket}/{prefix}"
     try:
-        versioning = s3.get_bucket_versioning(Bucket=bucket).get("Status")
-        if versioning == "Enabled":
-            return CheckResult(
-                check, Status.OK, f"s3://{bucket}: versioning enabled", component="file_storage"
-            )
-        try:
-            rules = s3.get_bucket_replication(Bucket=bucket)["ReplicationConfiguration"]["Rules"]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ReplicationConfigurationNotFoundError":
-                raise
-            rules = []
-        if any(r.get("Status") == "Enabled" for r in rules):
-            return CheckResult(
-                check, Status.OK, f"s3://{bucket}: replication enabled", component="file_storage"
-            )
-        newest: dt.datetime | None = None
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="backups/"):
-            for obj in page.get("Contents", []):
-                if newest is None or obj["LastModified"] > newest:
-                    newest = obj["LastModified"]
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
+        manifest, day = find_copy(s3, bucket, prefix, now=now, within=within)
+        if manifest is None or day is None:
             return CheckResult(
                 check,
                 Status.CRITICAL,
-                f"s3://{bucket} does not exist",
+                f"no finished copy of s3://{source_bucket} in {where} from the last "
+                f"{within.total_seconds() / 3600:.0f} h (file_storage_backup did not run or failed)",
                 component="file_storage",
                 severity=SEVERITY,
             )
-        return s3_failure(check, f"s3://{bucket}", exc)
-    except aws_error_types(OSError) as exc:
-        return s3_failure(check, f"s3://{bucket}", exc)
-    if newest is not None and now - newest <= within:
+        copy = list_objects(s3, bucket, copy_prefix(prefix, day))
+    except aws_error_types(OSError, ValueError) as exc:
+        if (getattr(exc, "response", None) or {}).get("Error", {}).get("Code") == "NoSuchBucket":
+            return CheckResult(
+                check,
+                Status.CRITICAL,
+                f"s3://{bucket} does not exist: no file storage backup",
+                component="file_storage",
+                severity=SEVERITY,
+            )
+        return s3_failure(check, where, exc)
+    expected = {str(k): int(size) for k, size, _ in manifest.get("objects", [])}
+    missing = [k for k, size in expected.items() if copy.get(k, (None,))[0] != size]
+    if missing:
         return CheckResult(
             check,
-            Status.OK,
-            f"s3://{bucket}: backup object written {newest:%Y-%m-%d %H:%M}",
+            Status.CRITICAL,
+            f"{where}{day:%Y-%m-%d}/: {len(missing)} of {len(expected)} object(s) missing or of the wrong "
+            f"size (first {missing[0]})",
+            observed=float(len(missing)),
+            unit="count",
+            details={"day": f"{day:%Y-%m-%d}", "missing": missing[:20]},
             component="file_storage",
+            severity=SEVERITY,
         )
     return CheckResult(
         check,
-        Status.CRITICAL,
-        f"s3://{bucket}: no versioning, no replication and no backups/ object from the last "
-        f"{within.total_seconds() / 3600:.0f} h",
+        Status.OK,
+        f"copy of s3://{source_bucket} from {manifest.get('finished_at', '')[:16]} in {where}{day:%Y-%m-%d}/: "
+        f"{len(expected)} object(s), {int(manifest.get('bytes', 0)) / 1e6:.1f} MB",
+        observed=float(len(expected)),
+        unit="count",
+        details={"day": f"{day:%Y-%m-%d}"},
         component="file_storage",
-        severity=SEVERITY,
     )
 
 

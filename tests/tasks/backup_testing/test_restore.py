@@ -121,7 +121,9 @@ def test_full_backup_restores_validates_and_is_removed(s3, boto_client, pg, seed
         subprocess, "Popen", lambda args, *a, **k: commands.append(list(args)) or real_popen(args, *a, **k)
     )
 
-    settings = _settings(scratch, ranged_gets="on", download_part_mb=1, ranged_in_flight=3)  # many ranged GETs
+    settings = _settings(
+        scratch, ranged_gets="on", download_part_mb=1, ranged_in_flight=3
+    )  # many ranged GETs
     outcome = restore.run_restore_test(s3, settings, app=backups.PgTarget.from_dsn(seeded))
     checks = _by_check(outcome)
     assert outcome.backup_id == manifest["backup_id"]

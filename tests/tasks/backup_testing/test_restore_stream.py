@@ -194,11 +194,52 @@ def test_download_extract_from_moto_single_and_ranged(boto_client, tmp_path: Pat
     s3.create_bucket(Bucket=bucket)
     data = _tar(FILES)
     s3.put_object(Bucket=bucket, Key="p/base.tar", Body=data)
-    stream = restore._download_extract(
-        s3, bucket, _obj(data), tmp_path / "d", part_size=part_size, ahead=3
-    )
+    stream = restore._download_extract(s3, bucket, _obj(data), tmp_path / "d", part_size=part_size, ahead=3)
     assert stream.bytes == len(data) and 0 <= stream.download_s <= stream.total_s
     assert (tmp_path / "d" / "base/1/1259").read_bytes() == FILES["base/1/1259"]
     s3.put_object(Bucket=bucket, Key="p/base.tar", Body=data[:-512] + b"\1" * 512)  # tampered tail
     with pytest.raises(restore.RestoreFailed, match="corrupted or truncated"):
         restore._download_extract(s3, bucket, _obj(data), tmp_path / "e", part_size=part_size, ahead=3)
+
+
+def _member_tar(*members: tuple[tarfile.TarInfo, bytes | None]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+        for info, data in members:
+            tf.addfile(info, io.BytesIO(data) if data is not None else None)
+    return buf.getvalue()
+
+
+def _info(name: str, kind: bytes = tarfile.REGTYPE, size: int = 0, link: str = "", mode: int = 0o600):
+    info = tarfile.TarInfo(name)
+    info.type, info.size, info.linkname, info.mode = kind, size, link, mode
+    return info
+
+
+def test_untar_writes_through_no_symlink_leaving_the_directory(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    data = _member_tar(
+        (_info("pg_wal", tarfile.SYMTYPE, link=str(outside)), None),
+        (_info("pg_wal/evil", size=1), b"x"),
+    )
+    with pytest.raises(restore.RestoreFailed, match="not a readable tar stream"):
+        restore.extract_stream(io.BytesIO(data), _obj(data), tmp_path / "d")
+    assert not (outside / "evil").exists()
+
+
+@pytest.mark.parametrize("kind", [tarfile.LNKTYPE, tarfile.FIFOTYPE, tarfile.CHRTYPE])
+def test_untar_refuses_what_pg_basebackup_never_writes(tmp_path, kind):
+    data = _member_tar((_info("odd", kind, link="PG_VERSION" if kind == tarfile.LNKTYPE else ""), None))
+    with pytest.raises(restore.RestoreFailed, match="only files, directories and symlinks"):
+        restore.extract_stream(io.BytesIO(data), _obj(data), tmp_path / "d")
+
+
+def test_untar_keeps_modes_without_setuid_or_group_write(tmp_path):
+    data = _member_tar(
+        (_info("base", tarfile.DIRTYPE, mode=0o700), None),
+        (_info("base/f", size=3, mode=0o6777), b"abc"),
+    )
+    restore.extract_stream(io.BytesIO(data), _obj(data), tmp_path / "d")
+    assert (tmp_path / "d/base/f").stat().st_mode & 0o7777 == 0o755
+    assert (tmp_path / "d/base").stat().st_mode & 0o7777 == 0o700

@@ -59,7 +59,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -474,6 +474,8 @@ class _Prefetch:
             if isinstance(item, BaseException):
                 self._done = True
                 raise item
+            if n is None or n < 0 or n >= len(item):
+                return bytes(item)  # the whole chunk as it came: no copy
             self._buf = memoryview(item)
         n = len(self._buf) if n is None or n < 0 else n
         out, self._buf = bytes(self._buf[:n]), self._buf[n:]
@@ -486,6 +488,98 @@ class _Prefetch:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
+
+
+class _Blocks:
+    """Exact reads over a ``read(n)`` stream that may return fewer bytes (socket-like), handing
+    file data out as views of the chunks it holds (no copy on the way to the disk)."""
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+        self._buf = memoryview(b"")
+
+    def _fill(self) -> None:
+        data = self.source.read(CHUNK)
+        if not data:
+            raise RestoreFailed("the tar stream ends inside a member (corrupted or truncated)")
+        self._buf = memoryview(data)
+
+    def exact(self, n: int) -> bytes:
+        out = bytearray()
+        while len(out) < n:
+            if not self._buf:
+                self._fill()
+            take = self._buf[: n - len(out)]
+            out += take
+            self._buf = self._buf[len(take) :]
+        return bytes(out)
+
+    def views(self, n: int) -> Iterator[memoryview]:
+        while n > 0:
+            if not self._buf:
+                self._fill()
+            take = self._buf[:n]
+            self._buf = self._buf[len(take) :]
+            n -= len(take)
+            yield take
+
+    def skip(self, n: int) -> None:
+        for _ in self.views(n):
+            pass
+
+
+_FILE_TYPES = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE)
+
+
+def untar(source: Any, into: Path) -> int:
+    """Extract a plain ustar stream (what ``pg_basebackup -Ft`` writes) into ``into``; files written.
+
+    Each header is parsed and checked by :mod:`tarfile` (``TarInfo.frombuf``: checksum, fields)
+    and passed through its ``tar`` filter (no absolute path, nothing resolving outside ``into``
+    through ``..`` or an earlier symlink; setuid/setgid and group/other write bits cleared). File
+    data goes from the received chunks to ``os.write`` without the copies of ``tarfile``'s stream
+    mode. Only what PostgreSQL writes is accepted: regular files, directories and symlinks; a hard
+    link, device, FIFO or extended (pax/GNU) header is refused. Files are created with
+    ``O_NOFOLLOW`` and never fsynced (see :func:`_sync_once`); ownership and times are not
+    restored (the scratch server's user owns everything, :func:`~sanvi_ops.core.pgserver.start_scratch`).
+    """
+    dest = os.path.realpath(into)
+    blocks = _Blocks(source)
+    dirs: list[tuple[str, int]] = []
+    files = 0
+    while True:
+        header = blocks.exact(tarfile.BLOCKSIZE)
+        if header == tarfile.NUL * tarfile.BLOCKSIZE:
+            break  # end of archive (the second zero block and the padding: the caller drains them)
+        info = tarfile.TarInfo.frombuf(header, "utf-8", "surrogateescape")
+        if info.type not in (*_FILE_TYPES, tarfile.DIRTYPE, tarfile.SYMTYPE):
+            raise tarfile.TarError(
+                f"member {info.name!r} has type {info.type!r}: only files, directories and symlinks are "
+                "restored (pg_basebackup writes plain ustar)"
+            )
+        member = tarfile.tar_filter(info, dest)  # raises tarfile.FilterError
+        path = os.path.join(dest, member.name)
+        if member.type == tarfile.DIRTYPE:
+            os.makedirs(path, 0o700, exist_ok=True)
+            dirs.append((path, (member.mode or 0o700) & 0o7777))
+            continue
+        os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
+        if member.type == tarfile.SYMTYPE:
+            os.symlink(member.linkname, path)
+            continue
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            for view in blocks.views(member.size):
+                while view:
+                    view = view[os.write(fd, view) :]
+            os.fchmod(fd, (member.mode or 0o600) & 0o7777)
+        finally:
+            os.close(fd)
+        files += 1
+        blocks.skip(-member.size % tarfile.BLOCKSIZE)
+    for path, mode in reversed(dirs):
+        os.chmod(path, mode)
+    return files
 
 
 @dataclass(frozen=True)
@@ -517,11 +611,7 @@ def extract_stream(body: Any, obj: dict[str, Any], into: Path) -> tuple[int, str
     reader = _Prefetch(body)
     try:
         tar_stream = open_stored(reader, obj)
-        # bufsize/copybufsize: 1 MiB reads instead of tarfile's 10 KiB records and 16 KiB copies.
-        with tarfile.open(  # type: ignore[call-overload]
-            fileobj=tar_stream, mode="r|", bufsize=CHUNK, copybufsize=CHUNK
-        ) as tf:
-            tf.extractall(into, filter="tar")
+        untar(tar_stream, into)
         tar_stream.drain()  # the end-of-archive padding (and the raw size/sha256 check)
     except RestoreFailed:
         raise

@@ -191,6 +191,15 @@ def restore_phases_figures() -> Iterator[Figure]:
         dbname = f"bench_p{scale}"
         size = _seed(pg, dbname, scale)
         print(f"# scale {scale}: database {size / 1e6:.0f} MB", flush=True)
+        import psycopg
+
+        with psycopg.connect(pg.dsn(dbname), autocommit=True) as conn:
+            # Freeze now: an autovacuum of the fresh 2 GB during the backup writes WAL (hint-bit
+            # FPIs) faster than -X fetch keeps it; and keep the WAL the backup needs.
+            conn.execute("VACUUM (FREEZE, ANALYZE)")
+            conn.execute("ALTER SYSTEM SET wal_keep_size = '8GB'")
+            conn.execute("SELECT pg_reload_conf()")
+            conn.execute("CHECKPOINT")
         app = backups.PgTarget.from_dsn(pg.dsn(dbname))
         manifest, _ = backups.run_backup(
             s3,

@@ -26,6 +26,30 @@ from bench.backup import BUCKET, _moto, _seed
 from bench.common import Figure
 
 
+def _patient_s3(url: str) -> object:
+    """An S3 client that waits for a loaded moto (assembling a 2 GB multipart upload can take
+    minutes on the shared machine: a retried CompleteMultipartUpload then fails with a 500)."""
+    import boto3
+    from botocore.config import Config
+
+    cfg = Config(read_timeout=900, connect_timeout=30, retries={"max_attempts": 1, "mode": "standard"})
+    return boto3.client("s3", endpoint_url=url, region_name="us-east-1", config=cfg)
+
+
+def _quiet_for_backup(pg: object, dbname: str) -> None:
+    """Before the backup: freeze (an autovacuum of the fresh data during the backup writes WAL,
+    hint-bit FPIs, faster than ``-X fetch`` keeps it), keep the WAL, and no wal_sender_timeout
+    (on the loaded machine the upload to moto can stall the stream for over a minute)."""
+    import psycopg
+
+    with psycopg.connect(pg.dsn(dbname), autocommit=True) as conn:  # type: ignore[attr-defined]
+        conn.execute("VACUUM (FREEZE, ANALYZE)")
+        conn.execute("ALTER SYSTEM SET wal_keep_size = '8GB'")
+        conn.execute("ALTER SYSTEM SET wal_sender_timeout = 0")
+        conn.execute("SELECT pg_reload_conf()")
+        conn.execute("CHECKPOINT")
+
+
 def _baseline(pg: object, dbname: str, s3_url: str, work: Path) -> float:
     import boto3
     import psycopg
@@ -86,9 +110,10 @@ def restore_figures() -> Iterator[Figure]:
         dbname = f"bench_r{scale}"
         size = _seed(pg, dbname, scale)
         print(f"# scale {scale}: database {size / 1e6:.0f} MB", flush=True)
+        _quiet_for_backup(pg, dbname)
         app = backups.PgTarget.from_dsn(pg.dsn(dbname))
         backups.run_backup(
-            s3,
+            _patient_s3(s3_url),
             boto3.client("kms", endpoint_url=s3_url, region_name="us-east-1"),
             target=app,
             bucket=BUCKET,
@@ -191,18 +216,10 @@ def restore_phases_figures() -> Iterator[Figure]:
         dbname = f"bench_p{scale}"
         size = _seed(pg, dbname, scale)
         print(f"# scale {scale}: database {size / 1e6:.0f} MB", flush=True)
-        import psycopg
-
-        with psycopg.connect(pg.dsn(dbname), autocommit=True) as conn:
-            # Freeze now: an autovacuum of the fresh 2 GB during the backup writes WAL (hint-bit
-            # FPIs) faster than -X fetch keeps it; and keep the WAL the backup needs.
-            conn.execute("VACUUM (FREEZE, ANALYZE)")
-            conn.execute("ALTER SYSTEM SET wal_keep_size = '8GB'")
-            conn.execute("SELECT pg_reload_conf()")
-            conn.execute("CHECKPOINT")
+        _quiet_for_backup(pg, dbname)
         app = backups.PgTarget.from_dsn(pg.dsn(dbname))
         manifest, _ = backups.run_backup(
-            s3,
+            _patient_s3(s3_url),
             boto3.client("kms", endpoint_url=s3_url, region_name="us-east-1"),
             target=app,
             bucket=BUCKET,

@@ -23,7 +23,7 @@ from bench.full_system_drill import full_system_drill
 from bench.health import health_probe_50
 from bench.maintenance_page import maintenance_page
 from bench.parsing import parse_figures
-from bench.restore import restore_figures
+from bench.restore import restore_figures, restore_phases_figures
 from bench.vacuum import vacuum_figures
 from devstack.postgres import put_pg_bin_on_path
 
@@ -40,6 +40,7 @@ BENCHES: dict[str, Callable[[], Iterator[Figure]]] = {
     "backup_compressed": compressed_figures,  # zstd stream vs pg_dump -Fd -Z zstd -j 2 + upload
     "vacuum": vacuum_figures,  # vacuum_all and vacuum_needed, side by side in one run
     "restore_test": restore_figures,  # restore test vs boto3 download + pg_restore -j 2
+    "restore_phases": restore_phases_figures,  # ≥ 2 GB: each phase's MB/s, download + extract vs the machine's limit
     "maintenance_page": maintenance_page,  # the Maintenance page with a year of history, < 300 ms
     "alert_latency": alert_latency,
     "full_system_drill": full_system_drill,  # full-system drill vs the database restore alone, ≤ 1.2×  # Prometheus → Alertmanager → intake → [INCIDENT], ≤ eval + group_wait + 2 s

@@ -135,6 +135,7 @@ __all__ = [
     "BackupEntry",
     "BackupFailed",
     "BackupTooLarge",
+    "USER_TABLES_SQL",
     "PgTarget",
     "backup_id_for",
     "ensure_kms_key",
@@ -245,6 +246,16 @@ def libpq_env(target: PgTarget) -> Iterator[dict[str, str]]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+#: Every user table (partitioned ones at the parent): what the backup counts and the restore recounts.
+USER_TABLES_SQL = """
+    SELECT n.nspname, c.relname, c.relpages
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+      AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+      AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+"""
+
+
 def row_counts(dsn: str) -> dict[str, int]:
     """Exact ``count(*)`` of every user table, all in one REPEATABLE READ snapshot.
 
@@ -259,14 +270,7 @@ def row_counts(dsn: str) -> dict[str, int]:
         conn.read_only = True
         with conn.transaction():
             tables = conn.execute(
-                """
-                SELECT n.nspname, c.relname
-                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
-                  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-                  AND n.nspname NOT LIKE 'pg\\_toast%%' AND n.nspname NOT LIKE 'pg\\_temp%%'
-                ORDER BY 1, 2
-                """
+                sql.SQL("SELECT nspname, relname FROM ({}) t ORDER BY 1, 2").format(sql.SQL(USER_TABLES_SQL))
             ).fetchall()
             for schema, table in tables:
                 query = sql.SQL("SELECT count(*) FROM {}.{}").format(

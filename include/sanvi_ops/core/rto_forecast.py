@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 #: Phases whose time grows with the database's size; every other phase is a fixed cost.
-PROPORTIONAL = frozenset({"download", "extract", "verify", "combine", "amcheck", "row_counts"})
+PROPORTIONAL = frozenset({"download", "extract", "verify", "combine", "sync", "amcheck", "row_counts"})
 MONTH_DAYS = 30.4375
 
 

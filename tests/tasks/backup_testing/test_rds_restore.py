@@ -106,6 +106,20 @@ def test_snapshot_restore_test_validates_over_sql_and_deletes_the_instance(rds, 
     assert checks["restore.rows"].observed == 51
     assert outcome.backup_id == snap["DBSnapshotIdentifier"] and outcome.rto_seconds is not None
     assert "snapshot time" in checks["restore.rpo"].summary
+    # issue 18: the RDS restore's phases, stored and reported like the self-managed ones
+    phases = outcome.details["phases"]
+    assert [p["name"] for p in phases] == [
+        "prepare",
+        "create",
+        "wait_available",
+        "smoke",
+        "row_counts",
+        "rpo",
+        "delete",
+    ]
+    assert [p["in_rto"] for p in phases] == [True] * 4 + [False] * 3
+    assert checks["restore.phases"].summary.startswith("phases: prepare ")
+    assert checks["restore.duration"].details["phases"] == checks["restore.phases"].details["phases"]
     (params,) = sent
     tags = {t["Key"]: t["Value"] for t in params["Tags"]}
     assert tags == {rds_restore.PURPOSE_TAG: "restore-test", rds_restore.RUN_TAG: "scheduled__1"}

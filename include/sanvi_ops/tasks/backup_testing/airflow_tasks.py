@@ -42,7 +42,10 @@ def settings_from(cfg: MaintenanceConfig) -> Any:
         rto_warning_min=t.rto.warning,
         rto_critical_min=t.rto.critical,
         download_concurrency=t.download_concurrency,
+        ranged_gets=t.ranged_gets,
         download_part_mb=t.download_part_mb,
+        ranged_in_flight=t.ranged_in_flight,
+        validation_jobs=t.validation_jobs,
         pg_bin_dir=b.pg_bin_dir,
         timeout_s=t.timeout_minutes * 60,
     )

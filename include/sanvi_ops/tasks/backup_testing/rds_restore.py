@@ -40,6 +40,7 @@ from typing import Any
 
 from sanvi_ops.core.backups import PgTarget, row_counts
 from sanvi_ops.core.results import CheckResult, Status, grade
+from sanvi_ops.core.rto_forecast import PhaseTimer, phases_line
 from sanvi_ops.tasks.backup_testing.restore import (
     RestoreOutcome,
     RestoreRefused,
@@ -280,6 +281,8 @@ def _launch_validate_delete(
     results: list[CheckResult] = []
     outcome = RestoreOutcome(results=results, started_at=started, backup_id=backup_id)
     outcome.details = {"instance": ident, "source": describe_source, "region": rds.meta.region_name}
+    timer = PhaseTimer()  # issue 18: the RDS restore's phases, stored like the self-managed ones
+    outcome.details["phases"] = timer.phases
     try:
         refuse_before_restore(ident, login, settings, app, expected_port)
     except RestoreRefused as exc:  # nothing was created
@@ -303,12 +306,15 @@ def _launch_validate_delete(
             )
         )
     created = False
+    timer.add("prepare", time.monotonic() - t0)  # guards and orphans
     try:
         try:
-            create(ident)
+            with timer.phase("create"):  # the RestoreDBInstance* call
+                create(ident)
             created = True
-            _wait(rds, "db_instance_available", ident, settings)
-            inst = rds.describe_db_instances(DBInstanceIdentifier=ident)["DBInstances"][0]
+            with timer.phase("wait_available"):  # RDS restores the snapshot and starts the instance
+                _wait(rds, "db_instance_available", ident, settings)
+                inst = rds.describe_db_instances(DBInstanceIdentifier=ident)["DBInstances"][0]
             outcome.restore_seconds = round(time.monotonic() - t0, 3)
         except Exception as exc:  # noqa: BLE001 - every failure is a result; deletion follows
             denied = _denied(exc)
@@ -338,11 +344,14 @@ def _launch_validate_delete(
             }
         )
         try:
-            smoke = _smoke(dsn, settings.smoke_queries)
+            with timer.phase("smoke"):
+                smoke = _smoke(dsn, settings.smoke_queries)
             outcome.rto_seconds = round(time.monotonic() - t0, 3)
             if while_up is not None:  # the DR drill's application and cache (never raises)
                 while_up(dsn)
-            counts = row_counts(dsn)
+            timer.in_rto = False  # validation after the instance answers: reported, not in the RTO
+            with timer.phase("row_counts"):
+                counts = row_counts(dsn)
         except Exception as exc:  # noqa: BLE001 - the instance does not answer SQL
             results.append(
                 _result(
@@ -383,14 +392,15 @@ def _launch_validate_delete(
                 _result(prefix, "rows", Status.CRITICAL, f"{ident}/{dbname} holds no tables", severity="P2")
             )
         point, against = rpo_point(inst)
-        rpo, outcome.rpo_seconds = rpo_check(
-            dsn,
-            settings.rpo_column,
-            point,
-            settings.rpo_warning_min,
-            settings.rpo_critical_min,
-            against=against,
-        )
+        with timer.phase("rpo"):
+            rpo, outcome.rpo_seconds = rpo_check(
+                dsn,
+                settings.rpo_column,
+                point,
+                settings.rpo_warning_min,
+                settings.rpo_critical_min,
+                against=against,
+            )
         results.append(
             CheckResult(
                 f"{prefix}.rpo",
@@ -408,7 +418,20 @@ def _launch_validate_delete(
         results.append(_result(prefix, "guard", Status.CRITICAL, str(exc), severity="P3"))
     finally:
         if created:
-            results.append(_delete(rds, ident, prefix, settings))
+            timer.in_rto = False
+            with timer.phase("delete"):
+                results.append(_delete(rds, ident, prefix, settings))
+    phases = [dict(p) for p in timer.phases]
+    results.insert(
+        1 if orphans else 0,
+        _result(
+            prefix,
+            "phases",
+            Status.OK,
+            phases_line(phases),
+            details={"phases": phases, "in_rto_seconds": timer.rto_seconds()},
+        ),
+    )
     if outcome.rto_seconds is not None:
         rto_min = outcome.rto_seconds / 60
         results.insert(
@@ -426,6 +449,7 @@ def _launch_validate_delete(
                     "restore_seconds": outcome.restore_seconds,
                     "rto_seconds": outcome.rto_seconds,
                     "rpo_seconds": outcome.rpo_seconds,
+                    "phases": phases,
                 },
             ),
         )

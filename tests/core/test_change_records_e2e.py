@@ -238,6 +238,9 @@ def test_vacuum_runs_leave_standard_normal_and_emergency_records(changes_env, sl
     _unpause(REVIEW_DAG_ID)
     dag = load_dag(DAG_ID)
     assert dag.dagrun_timeout < timedelta(days=1) and REVIEW_TASK not in dag.task_dict
+    request = dag.task_dict["request_review"]
+    assert request.trigger_dag_id == REVIEW_DAG_ID and request.fail_when_dag_is_paused
+    assert not request.wait_for_completion and request.skip_when_already_exists
     started = time.monotonic()
     dr = dag.test(
         logical_date=datetime(2026, 11, 27, 4, 0, tzinfo=UTC),

@@ -41,8 +41,10 @@ Trigger Params: `mode` = `needed` (default) | `all` | `tables` (with `tables: ["
 ## Change record
 Every run that vacuums leaves a change record (`record_change`, after `record`): **standard**
 (scheduled, or by hand inside a window), **normal** (approved outside the windows) or
-**emergency** (`emergency: true`). An emergency opens `post_implementation_review`: a form for the
-DBA team, due `change_management.pir_due` (5 d); unanswered, it is escalated to the team lead.
+**emergency** (`emergency: true`). For an emergency, `request_review` triggers the `change_review`
+DAG, whose run asks the DBA team for the post-implementation review (due `change_management.pir_due`,
+5 d; unanswered, escalated to the team lead); this run does not wait for it. If `request_review`
+fails with "Dag change_review is paused": unpause `change_review` and clear the task.
 See docs/operations.md, "Change records".
 
 Then `record` stores one result per table (dead tuples before/after, duration, skipped or timed

@@ -174,3 +174,16 @@ def test_the_evidence_counts_types_and_late_reviews() -> None:
     assert pack["counts"] == {"standard": 0, "normal": 1, "emergency": 1}
     assert pack["reviews_late"] == 1
     assert [r["pir_state"] for r in pack["records"]] == ["not required", "late"]
+
+
+def test_the_review_dag_is_declared_triggered_only_and_its_team_is_checked() -> None:
+    from sanvi_ops.core.calendar import CHANGE_REVIEW_DAG_ID, non_guide_dags
+
+    cfg = load_config()
+    job = non_guide_dags(cfg)[CHANGE_REVIEW_DAG_ID]
+    assert (job.cron, job.folder, job.team) == (None, "meta", "devops") and job.max_active_runs > 1
+    wrong = cfg.model_copy(
+        update={"change_management": cfg.change_management.model_copy(update={"team": "nobody"})}
+    )
+    with pytest.raises(ValueError, match=r"change_management\.team: 'nobody' is not a key of teams"):
+        non_guide_dags(wrong)

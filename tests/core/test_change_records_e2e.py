@@ -1,11 +1,14 @@
-"""Change records end to end: three ``dag.test()`` runs of Database Maintenance against the real
-PostgreSQL fixture (application database and results store) and the Slack-compatible server.
+"""Change records end to end: ``dag.test()`` runs of Database Maintenance and of the Change
+Review DAG against the real PostgreSQL fixture (application database and results store) and the
+Slack-compatible server.
 
 - a scheduled run inside its window → a ``standard`` record;
 - a manual run outside every window with ``dry_run: no``, approved by the Product Owner and the
   CTO → a ``normal`` record carrying their answers;
-- the same, declared an emergency → an ``emergency`` record and a post-implementation review that
-  nobody answers: it goes late, is stored ``timed_out`` and escalated to the team lead.
+- the same, declared an emergency → an ``emergency`` record; the VACUUM run finishes at once and
+  has triggered a ``change_review`` run (conf: the change). That review, run with its conf and
+  answered by nobody, goes late, is stored ``timed_out`` and escalated to the team lead;
+- a review that the team answers → ``done``, with who and the form.
 
 ``dag.test()`` never resolves a task parked in ``awaiting_input``; a background "responder" does
 what the Airflow API does for an answer (and the scheduler's sweep for a missed deadline).
@@ -15,7 +18,8 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +33,9 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 DAG_ID = "database_maintenance"
+REVIEW_DAG_ID = "change_review"
+REVIEW_TASK = "post_implementation_review"
+REVIEW_FORM = {"what_happened": "orders bloated", "outcome": "successful", "follow_up": "OPS-42"}
 DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
 
@@ -38,6 +45,7 @@ class _Responder(threading.Thread):
     def __init__(self) -> None:
         super().__init__(daemon=True)
         self.stop = threading.Event()
+        self.review_form: dict[str, Any] | None = None  # set: the team answers reviews with it
 
     def run(self) -> None:
         while not self.stop.wait(0.5):
@@ -56,14 +64,21 @@ class _Responder(threading.Thread):
         with create_session() as session:
             waiting = session.scalars(
                 select(TI)
-                .where(TI.state == TaskInstanceState.AWAITING_INPUT, TI.task_id.like("approve_%"))
+                .where(TI.state == TaskInstanceState.AWAITING_INPUT)
                 .options(joinedload(TI.hitl_detail))
             ).all()
             for ti in waiting:
                 detail = ti.hitl_detail
-                detail.chosen_options = ["Approve"]
-                detail.params_input = {"comment": f"ok from {ti.task_id}"}
-                detail.responded_by = {"id": ti.task_id, "name": ti.task_id.removeprefix("approve_")}
+                if ti.task_id.startswith("approve_"):
+                    detail.chosen_options = ["Approve"]
+                    detail.params_input = {"comment": f"ok from {ti.task_id}"}
+                    detail.responded_by = {"id": ti.task_id, "name": ti.task_id.removeprefix("approve_")}
+                elif self.review_form is not None:
+                    detail.chosen_options = ["OK"]
+                    detail.params_input = dict(self.review_form)
+                    detail.responded_by = {"id": "dana", "name": "Dana (DBA)"}
+                else:
+                    continue
                 detail.responded_at = datetime.now(UTC)
                 session.add(detail)
                 handle_event_submit(
@@ -91,7 +106,7 @@ def changes_env(e2e, tmp_path, monkeypatch):
 
     from sanvi_ops.core.config import clear_config_cache
 
-    def configure(*, inside: bool) -> None:
+    def configure(*, inside: bool, pir_due: str = "1s") -> None:
         cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
         task = cfg["tasks"][DAG_ID]
         if inside:
@@ -105,7 +120,7 @@ def changes_env(e2e, tmp_path, monkeypatch):
                 "start": "22:00",
                 "end": "23:00",
             }
-        cfg["change_management"] = {"pir_due": "1s", "pir_on_timeout": "warning"}
+        cfg["change_management"] = {"pir_due": pir_due, "pir_on_timeout": "warning", "team": "devops"}
         path = tmp_path / "maintenance.yaml"
         path.write_text(yaml.safe_dump(cfg))
         monkeypatch.setenv("SANVI_OPS_CONFIG", str(path))
@@ -115,7 +130,7 @@ def changes_env(e2e, tmp_path, monkeypatch):
     Pool.create_or_update_pool("sanvi_db_heavy", slots=1, description="heavy DB work", include_deferred=False)
     responder = _Responder()
     responder.start()
-    yield {**env, "configure": configure}
+    yield {**env, "configure": configure, "responder": responder}
     responder.stop.set()
     responder.join(5)
 
@@ -148,10 +163,29 @@ def _as_scheduled(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dagrun, "get_or_create_dagrun", scheduled_run)
 
 
-def _record(store_dsn: str, run_id: str) -> dict[str, Any] | None:
+def _record(store_dsn: str, run_id: str, dag_id: str = DAG_ID) -> dict[str, Any] | None:
     with psycopg.connect(store_dsn, row_factory=psycopg.rows.dict_row) as conn:
         return conn.execute(
-            "SELECT * FROM change_records WHERE dag_id = %s AND run_id = %s", (DAG_ID, run_id)
+            "SELECT * FROM change_records WHERE dag_id = %s AND run_id = %s", (dag_id, run_id)
+        ).fetchone()
+
+
+def _unpause(dag_id: str) -> None:
+    """The deployment unpauses every DAG; a bundle synced by ``dag.test()`` starts paused."""
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import update
+
+    with create_session() as session:
+        session.execute(update(DagModel).where(DagModel.dag_id == dag_id).values(is_paused=False))
+
+
+def _review_result(store_dsn: str, run_id: str) -> tuple[str, str]:
+    with psycopg.connect(store_dsn) as conn:
+        return conn.execute(
+            "SELECT status, summary FROM check_results WHERE dag_id = %s AND run_id = %s "
+            "AND check_name = 'signoff.post_implementation_review'",
+            (REVIEW_DAG_ID, run_id),
         ).fetchone()
 
 
@@ -167,7 +201,7 @@ def test_vacuum_runs_leave_standard_normal_and_emergency_records(changes_env, sl
         _as_scheduled(m)
         dr = load_dag(DAG_ID).test(logical_date=datetime(2026, 11, 25, 4, 0, tzinfo=UTC))
     states = _states(dr)
-    assert states["record_change"] == "success" and states["post_implementation_review"] == "skipped", states
+    assert states["record_change"] == "success" and states["request_review"] == "skipped", states
     standard = _record(store, dr.run_id)
     assert standard is not None, states
     assert (standard["change_type"], standard["requested_by"], standard["in_window"]) == (
@@ -187,7 +221,7 @@ def test_vacuum_runs_leave_standard_normal_and_emergency_records(changes_env, sl
         run_conf={"dry_run": "no", "reason": "orders bloated after the import"},
     )
     states = _states(dr)
-    assert states["vacuum_analyze"] == "success" and states["post_implementation_review"] == "skipped", states
+    assert states["vacuum_analyze"] == "success" and states["request_review"] == "skipped", states
     normal = _record(store, dr.run_id)
     assert normal is not None, states
     assert normal["change_type"] == "normal" and normal["reason"] == "orders bloated after the import"
@@ -199,24 +233,76 @@ def test_vacuum_runs_leave_standard_normal_and_emergency_records(changes_env, sl
     assert normal["assessment"]["decision"].startswith("approved outside the window")
     assert "outside the production deployment window" in normal["change_window"]
 
-    # 3. The same, declared an emergency: a record and a review that goes late and escalates.
-    dr = load_dag(DAG_ID).test(
+    # 3. The same, declared an emergency: a record, and a review requested in its own DAG; the
+    #    VACUUM run does not wait for it (nor is its run timeout stretched by the review's days).
+    _unpause(REVIEW_DAG_ID)
+    dag = load_dag(DAG_ID)
+    assert dag.dagrun_timeout < timedelta(days=1) and REVIEW_TASK not in dag.task_dict
+    request = dag.task_dict["request_review"]
+    assert request.trigger_dag_id == REVIEW_DAG_ID and request.fail_when_dag_is_paused
+    assert not request.wait_for_completion and request.skip_when_already_exists
+    started = time.monotonic()
+    dr = dag.test(
         logical_date=datetime(2026, 11, 27, 4, 0, tzinfo=UTC),
         run_conf={"dry_run": "no", "emergency": True, "reason": "wraparound risk"},
     )
     states = _states(dr)
-    assert states["post_implementation_review"] == "success", states  # timed out: a warning, not red
+    assert str(dr.state) == "success" and states["request_review"] == "success", states
+    assert time.monotonic() - started < 120
     emergency = _record(store, dr.run_id)
     assert emergency is not None, states
-    assert emergency["change_type"] == "emergency" and emergency["pir_outcome"] == "timed_out", emergency
-    assert emergency["pir_due_at"] is not None and emergency["pir_by"] is None
-    with psycopg.connect(store) as conn:
-        (status, summary) = conn.execute(
-            "SELECT status, summary FROM check_results WHERE dag_id = %s AND run_id = %s "
-            "AND check_name = 'signoff.post_implementation_review'",
-            (DAG_ID, dr.run_id),
-        ).fetchone()
+    assert emergency["change_type"] == "emergency" and emergency["pir_outcome"] == "pending", emergency
+    assert emergency["pir_due_at"] is not None
+    triggered = _dag_run(REVIEW_DAG_ID, f"review__{DAG_ID}__{dr.run_id}")
+    assert triggered is not None and triggered.conf == {"dag_id": DAG_ID, "run_id": dr.run_id}
+
+    # 4. The review's run (as the scheduler would start it: its conf), answered by nobody: its due
+    #    date (pir_due 1 s after the change) passes, it is stored timed_out and escalated.
+    review = load_dag(REVIEW_DAG_ID).test(run_conf={"dag_id": DAG_ID, "run_id": dr.run_id})
+    states = _states(review)
+    assert states[REVIEW_TASK] == "success", states  # timed out: a warning, not red
+    emergency = _record(store, dr.run_id)
+    assert emergency["pir_outcome"] == "timed_out" and emergency["pir_by"] is None, emergency
+    status, summary = _review_result(store, review.run_id)
     assert status == "warning" and "escalated to the team lead" in summary
     posted = [json.dumps(m, ensure_ascii=False) for m in slack_api.messages]
-    assert any("[SIGN-OFF] Post-implementation review" in p for p in posted)
+    assert any("[SIGN-OFF] Post-implementation review" in p and "@dba" in p for p in posted)
     assert any("[ESCALATION] Post-implementation review" in p for p in posted)
+
+
+def _dag_run(dag_id: str, run_id: str) -> Any:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        found = DagRun.find(dag_id=dag_id, run_id=run_id, session=session)
+        if found:
+            session.expunge(found[0])
+        return found[0] if found else None
+
+
+def test_an_answered_review_marks_the_change_done(changes_env, slack_api):
+    """The review's run, answered by the changed DAG's team: the record is ``done`` with the form."""
+    from sanvi_ops.core.change_records import ChangeStore, build_record
+    from sanvi_ops.core.results import CheckResult, Status
+    from sanvi_ops.core.run_policy import RunPolicy
+
+    store = changes_env["store_dsn"]
+    changes_env["configure"](inside=False, pir_due="1h")
+    policy = RunPolicy("change", "declared an emergency", scheduled=False, outside_window_ok=True)
+    ended = datetime.now(UTC)
+    record = build_record(
+        dag_id=DAG_ID, run_id="manual__emergency", environment="production", policy=policy,
+        results=[CheckResult(check="vacuum.run", status=Status.OK, summary="1 table vacuumed")], run_type="manual",
+        triggering_user="sam", reason="wraparound risk", window="outside", started_at=ended,
+        ended_at=ended, url="", emergency=True, pir_due=timedelta(hours=1),
+    )  # fmt: skip
+    assert record is not None and record.change_type == "emergency"
+    ChangeStore(store).save(record)
+    changes_env["responder"].review_form = REVIEW_FORM
+
+    review = load_dag(REVIEW_DAG_ID).test(run_conf={"dag_id": DAG_ID, "run_id": "manual__emergency"})
+    assert _states(review)[REVIEW_TASK] == "success"
+    done = _record(store, "manual__emergency")
+    assert (done["pir_outcome"], done["pir_by"], done["pir_form"]) == ("done", "Dana (DBA)", REVIEW_FORM)
+    assert _review_result(store, review.run_id)[0] == "ok"

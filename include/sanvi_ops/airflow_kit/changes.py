@@ -12,15 +12,20 @@ adds, after ``record`` (so the run's results are stored first):
   the approvers' answers, the ``emergency`` and ``reason`` Params, the work task's results) and
   stores it in ``change_records``. A run that changed nothing (dry run, refused) stores nothing.
   A DAG without an approval gate is a pre-approved procedure: its runs are standard changes.
-- ``post_implementation_review``: for an emergency change only (skipped otherwise), a form for
-  the DAG's responsible team under *Required actions*, due ``change_management.pir_due`` after
-  the change; the answer (or the missed deadline, escalated to ``on_call.team_lead`` by the
-  sign-off path) is stored on the change record and as a ``signoff.post_implementation_review``
-  result of the run.
+- ``request_review``: for an emergency change only (skipped otherwise), triggers a run of the
+  ``change_review`` DAG (``dags/meta/change_review.py``) with the change's ``dag_id`` and
+  ``run_id`` as its conf, and finishes at once: the changing run never waits for the review
+  (its ``dagrun_timeout``, deadline alert and next scheduled run are untouched).
+
+The ``change_review`` run holds the review (:func:`review_task`): a form for the changed DAG's
+responsible team under *Required actions*, due on the record's ``pir_due_at``
+(``change_management.pir_due`` after the change); the answer (or the missed deadline, escalated
+to ``on_call.team_lead`` by the sign-off path) is stored on the change record and as a
+``signoff.post_implementation_review`` result of the review run.
 
 ``changes`` may be a callable of the run's Params and the work's results that says whether this
 run changed production at all (a DR drill only in its DR-site scope: :func:`when_result`). A DAG
-without an approval gate gets no review task (its changes are always standard).
+without an approval gate gets no review request (its changes are always standard).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ log = logging.getLogger(__name__)
 
 CHANGE_TASK_ID = "record_change"
 REVIEW_TASK_ID = "post_implementation_review"
+REQUEST_TASK_ID = "request_review"
 
 #: ``True``, or a function of the run's Params and the work's results: does this run change production?
 ChangesWhen = bool | Callable[[Mapping[str, Any], "list[CheckResult]"], bool]
@@ -173,12 +179,32 @@ def record_change(
     return record.as_dict()
 
 
-def _needs_review(context: Mapping[str, Any]) -> str | None:
-    change = context["ti"].xcom_pull(task_ids=CHANGE_TASK_ID, default=None) or {}
-    if change.get("change_type") == "emergency":
-        return None
-    kind = change.get("change_type")
-    return f"no review needed: {kind} change" if kind else "no review needed: nothing was changed"
+def review_run_id(dag_id: str, run_id: str) -> str:
+    """The ``change_review`` run of one change: one per change, so a retried request opens no second one."""
+    return f"review__{dag_id}__{run_id}"
+
+
+def _request_operator() -> type:
+    """``TriggerDagRunOperator`` that triggers ``change_review`` for an emergency change only
+    (imported lazily: the operator comes from the standard provider)."""
+    from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+
+    class RequestReview(TriggerDagRunOperator):
+        def execute(self, context: Any) -> Any:
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            change = context["ti"].xcom_pull(task_ids=CHANGE_TASK_ID, default=None) or {}
+            kind = change.get("change_type")
+            if kind != "emergency":
+                raise AirflowSkipException(
+                    f"no review needed: {kind} change" if kind else "no review needed: nothing was changed"
+                )
+            dag_run = context["dag_run"]
+            self.trigger_run_id = review_run_id(dag_run.dag_id, dag_run.run_id)
+            self.conf = {"dag_id": dag_run.dag_id, "run_id": dag_run.run_id}
+            return super().execute(context)
+
+    return RequestReview
 
 
 def _review_form() -> dict[str, Any]:
@@ -202,13 +228,61 @@ def _review_form() -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _change_of(context: Mapping[str, Any]) -> tuple[str, str]:
+    """The reviewed change's ``dag_id`` and ``run_id`` (the ``change_review`` run's conf)."""
+    conf = getattr(context["dag_run"], "conf", None) or {}
+    params = context.get("params") or {}
+    dag_id = str(conf.get("dag_id") or params.get("dag_id") or "")
+    run_id = str(conf.get("run_id") or params.get("run_id") or "")
+    if not dag_id or not run_id:
+        raise ValueError("change_review needs the changed run's dag_id and run_id in its conf")
+    return dag_id, run_id
+
+
+def _change_store() -> Any:
+    from sanvi_ops.airflow_kit.publish import results_store
+    from sanvi_ops.core.change_records import ChangeStore
+    from sanvi_ops.core.config import load_config
+
+    store = results_store(load_config())
+    return ChangeStore(store.dsn, name=store.name)
+
+
 def _review_operator() -> type:
-    """:class:`~sanvi_ops.airflow_kit.signoff.RecordedEntry` that also stores the answer on the
-    change record (imported lazily: the HITL operators come from the standard provider)."""
+    """:class:`~sanvi_ops.airflow_kit.signoff.RecordedEntry` for one change: it asks the changed
+    DAG's team, waits until the record's due date, and stores the answer (or the missed deadline)
+    on the change record (imported lazily: the HITL operators come from the standard provider)."""
     from sanvi_ops.airflow_kit.signoff import RecordedEntry
 
     class PostImplementationReview(RecordedEntry):
+        def _bind(self, context: Mapping[str, Any]) -> tuple[str, str]:
+            """Ask the changed DAG's team (the review DAG serves every DAG that changes production)."""
+            from sanvi_ops.core.config import load_config
+
+            dag_id, run_id = _change_of(context)
+            cfg = load_config()
+            team_key = _team_key(cfg, dag_id)
+            team = cfg.teams[team_key]
+            self.spec = {**self.spec, "team": team_key, "team_name": team.name, "mention": team.slack}
+            return dag_id, run_id
+
+        def execute(self, context: Any) -> Any:
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            dag_id, run_id = self._bind(context)
+            record = _change_store().get(dag_id, run_id)
+            if record is None or not record.needs_review:
+                raise ValueError(f"change_records: no emergency change recorded for {dag_id}/{run_id}")
+            if record.pir_outcome != "pending":
+                raise AirflowSkipException(f"the review of {dag_id}/{run_id} is already {record.pir_outcome}")
+            # Due when the record says (ended_at + pir_due), however late this run started.
+            now = dt.datetime.now(dt.UTC)
+            self.response_timeout = max(record.pir_due_at - now, dt.timedelta(seconds=1))
+            self.body = _review_body(record)
+            return super().execute(context)
+
         def _answered(self, context: Mapping[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+            self._bind(context)
             try:
                 out = super()._answered(context, event)
             except Exception:
@@ -221,20 +295,31 @@ def _review_operator() -> type:
     return PostImplementationReview
 
 
-def _store_review(context: Mapping[str, Any], out: Mapping[str, Any]) -> None:
-    from sanvi_ops.airflow_kit.publish import results_store
-    from sanvi_ops.core.change_records import ChangeStore
-    from sanvi_ops.core.config import load_config
+def _review_body(record: Any) -> str:
+    """The review request: the change as recorded (what, why, who, the plan, the verification)."""
+    lines = [
+        f"An emergency change to production was made by **{record.dag_id}** (run `{record.run_id}`), "
+        f"requested by {record.requested_by}: {record.reason or 'no reason given'}. The guide requires "
+        "a post-implementation review: what happened, the outcome, and the follow-up.",
+        "",
+        f"- verification: **{record.status.value}** "
+        + ", ".join(f"{n} {s}" for s, n in sorted(record.counts.items())),
+        *(f"- {line}" for line in record.plan),
+    ]
+    if record.url:
+        lines.append(f"- the run: {record.url}")
+    return "\n".join(lines)
 
-    store = results_store(load_config())
-    dag_run = context["dag_run"]
+
+def _store_review(context: Mapping[str, Any], out: Mapping[str, Any]) -> None:
+    dag_id, run_id = _change_of(context)
     done = out.get("outcome") == "approved"
     at = (
         dt.datetime.fromisoformat(out["responded_at"]) if out.get("responded_at") else dt.datetime.now(dt.UTC)
     )
-    ChangeStore(store.dsn, name=store.name).review_answered(
-        dag_run.dag_id,
-        dag_run.run_id,
+    _change_store().review_answered(
+        dag_id,
+        run_id,
         "done" if done else "timed_out",
         at=at,
         by=out.get("by") if done else None,
@@ -242,28 +327,58 @@ def _store_review(context: Mapping[str, Any], out: Mapping[str, Any]) -> None:
     )
 
 
+def review_task() -> Any:
+    """The ``change_review`` DAG's one task: the post-implementation review of the change named by
+    the run's conf (``dag_id``, ``run_id``), due on the record's ``pir_due_at``."""
+    # No public API names the DAG being defined (Airflow 3.3); the SDK's own @task reads this too.
+    from airflow.sdk.definitions._internal.contextmanager import DagContext
+
+    from sanvi_ops.airflow_kit.signoff import TASK_TIMEOUT, extend_for_wait
+    from sanvi_ops.core.config import format_duration, load_config
+
+    cfg = load_config()
+    due = cfg.change_management.pir_due
+    team_key = cfg.change_management.team
+    team = cfg.teams[team_key]
+    review = _review_operator()(
+        task_id=REVIEW_TASK_ID,
+        subject="Post-implementation review of the emergency change {{ params.dag_id }} ({{ params.run_id }})",
+        spec={
+            "kind": "form",
+            "team": team_key,  # replaced by the changed DAG's team when the run starts
+            "team_name": team.name,
+            "mention": team.slack,
+            "on_timeout": cfg.change_management.pir_on_timeout,
+            "escalate": True,
+            "as_result": True,
+            "fail_on_reject": False,
+        },
+        params=_review_form(),
+        response_timeout=due,
+        execution_timeout=TASK_TIMEOUT,
+        doc_md=f"Post-implementation review of an emergency change by the changed DAG's team, due "
+        f"{format_duration(due)} after the change; unanswered, it is escalated to the team lead.",
+    )
+    extend_for_wait(DagContext.get_current(), due)
+    return review
+
+
 def change_tasks(checks: tuple[Any, ...], recorded: Any, when: ChangesWhen) -> Any:
     """Add ``record_change`` and, in a DAG with an approval gate (the only ones whose changes can be
-    emergencies), ``post_implementation_review`` after ``recorded`` (publish's ``record``); returns
-    the last task added."""
+    emergencies), ``request_review`` after ``recorded`` (publish's ``record``); returns the last
+    task added. The review itself waits in its own ``change_review`` run, never in this one."""
     from airflow.sdk import TriggerRule, get_current_context, task
 
     # No public API names the DAG being defined (Airflow 3.3); the SDK's own @task reads this too.
     from airflow.sdk.definitions._internal.contextmanager import DagContext
 
     from sanvi_ops.airflow_kit.approval import DECIDE_TASK_ID
-    from sanvi_ops.airflow_kit.signoff import TASK_TIMEOUT, extend_for_wait
-    from sanvi_ops.core.config import format_duration, load_config
+    from sanvi_ops.core.calendar import CHANGE_REVIEW_DAG_ID
 
-    cfg = load_config()
     current = DagContext.get_current()
     if current is None:
         raise ValueError("publish(changes=...) must be called inside a DAG definition")
-    dag_id = current.dag_id
     task_ids = [c.operator.task_id for c in checks]
-    due = cfg.change_management.pir_due
-    team_key = _team_key(cfg, dag_id)
-    team = cfg.teams[team_key]
 
     @task(task_id=CHANGE_TASK_ID, trigger_rule=TriggerRule.ALL_DONE)
     def record_change_task() -> dict[str, Any]:
@@ -274,32 +389,18 @@ def change_tasks(checks: tuple[Any, ...], recorded: Any, when: ChangesWhen) -> A
     recorded >> changed
     if DECIDE_TASK_ID not in current.task_dict:
         return changed  # no approval gate: a pre-approved procedure, always standard, never reviewed
-    review = _review_operator()(
-        task_id=REVIEW_TASK_ID,
-        subject=f"Post-implementation review of an emergency change: {dag_id}",
-        body=(
-            f"An emergency change to production was made by **{dag_id}** (run `{{{{ run_id }}}}`, "
-            f"reason: {{{{ params.get('reason') or 'not given' }}}}). The guide requires a "
-            f"post-implementation review: what happened, the outcome, and the follow-up."
-        ),
-        spec={
-            "kind": "form",
-            "team": team_key,
-            "team_name": team.name,
-            "mention": team.slack,
-            "on_timeout": cfg.change_management.pir_on_timeout,
-            "escalate": True,
-            "as_result": True,
-            "fail_on_reject": False,
-        },
-        precheck=_needs_review,
-        params=_review_form(),
-        response_timeout=due,
-        execution_timeout=TASK_TIMEOUT,
-        doc_md=f"Post-implementation review of an emergency change by {team.name}, due within "
-        f"{format_duration(due)}; skipped for standard and normal changes. Unanswered, it is "
-        "escalated to the team lead.",
+    request = _request_operator()(
+        task_id=REQUEST_TASK_ID,
+        trigger_dag_id=CHANGE_REVIEW_DAG_ID,
+        # A paused change_review would hold the review forever: fail loudly instead (unpause it
+        # and clear this task).
+        fail_when_dag_is_paused=True,
+        skip_when_already_exists=True,
+        wait_for_completion=False,
+        openlineage_inject_parent_info=False,
+        doc_md=f"For an emergency change only (skipped otherwise): triggers `{CHANGE_REVIEW_DAG_ID}`, "
+        "whose run asks the responsible team for the post-implementation review. This run does "
+        "not wait for it.",
     )
-    changed >> review
-    extend_for_wait(current, due)
-    return review
+    changed >> request
+    return request

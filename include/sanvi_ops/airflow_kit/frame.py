@@ -61,7 +61,8 @@ def dag_kwargs(dag_id: str, cfg: MaintenanceConfig, doc: str | None = None) -> d
         from airflow.timetables.trigger import CronTriggerTimetable
 
         title, description, team_key = job.title, job.description, job.team
-        schedule: Any = CronTriggerTimetable(job.cron, timezone=cfg.timezone)
+        max_active_runs = job.max_active_runs
+        schedule: Any = None if job.cron is None else CronTriggerTimetable(job.cron, timezone=cfg.timezone)
         timeout_minutes, cadence_tag = job.execution_timeout_minutes, job.tag
         allowance = timedelta(minutes=timeout_minutes) + cfg.meta_monitoring.deadlines.job_margin
     else:
@@ -73,6 +74,7 @@ def dag_kwargs(dag_id: str, cfg: MaintenanceConfig, doc: str | None = None) -> d
                 f"DAG {dag_id!r} has no entry under 'tasks' in the maintenance calendar (known: {known})"
             ) from None
         title, description, team_key = spec.title, spec.description, spec.team
+        max_active_runs = 1
         schedule = timetable_for(spec, cfg.timezone)
         timeout_minutes, cadence_tag = spec.execution_timeout_minutes, spec.cadence
         allowance = cfg.meta_monitoring.deadlines.for_cadence(spec.cadence)
@@ -84,7 +86,7 @@ def dag_kwargs(dag_id: str, cfg: MaintenanceConfig, doc: str | None = None) -> d
         "schedule": schedule,
         "start_date": START_DATE.replace(tzinfo=_tz(cfg.timezone)),
         "catchup": False,
-        "max_active_runs": 1,
+        "max_active_runs": max_active_runs,
         "dagrun_timeout": timeout,
         "doc_md": doc,
         "deadline": deadline_alert(allowance) if deadline_alerts_enabled() else None,

@@ -118,6 +118,8 @@ def _schedule(dag: Any, tz: str) -> str:
         assets = sorted(a.uri for a in getattr(timetable.asset_condition, "objects", ()))
         timetable = timetable.timetable
     cron = getattr(timetable, "summary", "")
+    if type(timetable).__name__ == "NullTimetable":  # schedule=None: triggered only (change_review)
+        return "none: triggered by another run (or by hand)"
     text = f"`{cron}` ({timetable.description}, {tz})" if cron else str(timetable.description)
     if assets:
         text += "; also when " + ", ".join(f"`{uri}`" for uri in assets) + " is updated"
@@ -271,7 +273,7 @@ def render_index(dags: Mapping[str, Any], tz: str) -> str:
             timetable = getattr(dag.timetable, "timetable", dag.timetable)
             lines.append(
                 f"| [`{dag.dag_id}`]({dag.dag_id}.md) | {_cell(dag.description or '')} "
-                f"| {_cell(timetable.description)} | {_cell(dag.owner)} |"
+                f"| {_cell(getattr(timetable, 'description', 'triggered'))} | {_cell(dag.owner)} |"
             )
     return "\n".join(lines) + "\n"
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from airflow.timetables.trigger import CronTriggerTimetable
 
 __all__ = [
+    "CHANGE_REVIEW_DAG_ID",
     "WATCHDOG_DAG_ID",
     "JobSchedule",
     "cron_for",
@@ -132,20 +133,30 @@ def runs_between(task: TaskSpec, timezone: str, start: dt.datetime, end: dt.date
 @dataclass(frozen=True)
 class JobSchedule:
     """A DAG that is not one of the guide's 16 tasks but is declared in the config (the backup
-    jobs): its schedule, team and folder under ``dags/``."""
+    jobs): its schedule (``cron``; ``None``: only triggered, never scheduled), team and folder
+    under ``dags/``."""
 
     dag_id: str
     title: str
     description: str
     team: str
-    cron: str
+    cron: str | None
     folder: str
     tag: str
     execution_timeout_minutes: int
+    #: Runs at once: 1, except a triggered job whose runs each wait for a person (the reviews).
+    max_active_runs: int = 1
 
 
 #: The meta-monitoring DAG (``dags/meta/sanvi_ops_watchdog.py``), declared by ``meta_monitoring.watchdog``.
 WATCHDOG_DAG_ID = "sanvi_ops_watchdog"
+
+#: The post-implementation review of an emergency change (``dags/meta/change_review.py``), declared
+#: by ``change_management``: triggered by the change's ``request_review`` task, never scheduled.
+CHANGE_REVIEW_DAG_ID = "change_review"
+
+#: Reviews that may wait at once (one per emergency change still unreviewed).
+CHANGE_REVIEW_MAX_ACTIVE_RUNS = 16
 
 
 def non_guide_dags(cfg: MaintenanceConfig) -> dict[str, JobSchedule]:
@@ -227,6 +238,22 @@ def non_guide_dags(cfg: MaintenanceConfig) -> dict[str, JobSchedule]:
         "meta",
         "hourly" if step == 60 else f"every-{step}m",
         watchdog.execution_timeout_minutes,
+    )
+    review_team = cfg.change_management.team
+    if review_team not in cfg.teams:
+        raise ValueError(
+            f"change_management.team: {review_team!r} is not a key of teams ({', '.join(cfg.teams)})"
+        )
+    jobs[CHANGE_REVIEW_DAG_ID] = JobSchedule(
+        CHANGE_REVIEW_DAG_ID,
+        "Change Review",
+        "Post-implementation review of an emergency change (triggered by the change's run)",
+        review_team,
+        None,
+        "meta",
+        "on-demand",
+        10,  # the request and the answer's recording; the wait itself is the review's due date
+        CHANGE_REVIEW_MAX_ACTIVE_RUNS,
     )
     return jobs
 

@@ -786,10 +786,12 @@ class ChangeManagementConfig(_Model):
     production leaves a change record (standard / normal / emergency). An emergency change opens a
     post-implementation review, a form for the DAG's responsible team due ``pir_due`` after the
     change; unanswered by then it is stored as ``timed_out`` with severity ``pir_on_timeout`` and
-    escalated to ``on_call.team_lead``."""
+    escalated to ``on_call.team_lead``. The review runs in the ``change_review`` DAG, owned by
+    ``team`` (the form itself goes to the changed DAG's team)."""
 
     pir_due: Duration = dt.timedelta(days=5)
     pir_on_timeout: Literal["warning", "critical"] = "warning"
+    team: NonEmpty = "devops"
 
 
 class SilenceSpec(_Model):

@@ -119,8 +119,8 @@ def _calendar_skeleton(
                 dag_id=dag_id,
                 title=job.title,
                 team=cfg.teams[job.team].name if job.team in cfg.teams else job.team,
-                schedule=f"cron {job.cron} {cfg.timezone}",
-                next_run=_next_run(cfg, dag_id, job.cron, now),
+                schedule=f"cron {job.cron} {cfg.timezone}" if job.cron else "on demand (triggered)",
+                next_run=_next_run(cfg, dag_id, job.cron, now) if job.cron else None,
             )
         )
     return tables

@@ -105,7 +105,7 @@ def test_vacuum_run_stores_results_and_posts_the_summary(maint_env, slack_api):
         "vacuum_analyze": "success",
         "record": "success",
         "record_change": "success",  # a standard change (tests/core/test_change_records_e2e.py)
-        "post_implementation_review": "skipped",  # only emergencies are reviewed
+        "request_review": "skipped",  # only emergencies are reviewed (in change_review)
         "notify": "success",
     }, stored
 

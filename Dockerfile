@@ -34,7 +34,7 @@ RUN set -eux; \
     apt-get update; \
     apt-get install -y --no-install-recommends postgresql-common; \
     sed -ri 's/^#?\s*create_main_cluster\s*=.*$/create_main_cluster = false/' /etc/postgresql-common/createcluster.conf; \
-    apt-get install -y --no-install-recommends "postgresql-${PG_MAJOR}" "postgresql-client-${PG_MAJOR}"; \
+    apt-get install -y --no-install-recommends "postgresql-${PG_MAJOR}" "postgresql-client-${PG_MAJOR}" redis-server; \
     /usr/lib/postgresql/${PG_MAJOR}/bin/postgres --version; \
     apt-get autoremove -yqq --purge; \
     apt-get clean; \

@@ -186,8 +186,9 @@ def release_leftover(api: AirflowAPI, marker: Path, say: Callable[[str], None]) 
 def first_runs(api: AirflowAPI) -> dict[str, dict[str, Any]]:
     """Per DAG, its first run: ``state`` and the task states that are not ``success``.
 
-    A run waiting for a person (``awaiting_input``: a sign-off, the pen-test form) counts as
-    finished for this purpose when nothing else is left to do.
+    A run waiting for a person (``awaiting_input``: a sign-off, the pen-test form, the game day's
+    approvals) counts as finished for this purpose when nothing else is left to do: every other
+    unfinished task is one that has not started (it waits behind the person's answer).
     """
     first: dict[str, dict[str, Any]] = {}
     for run in api.dag_runs():
@@ -201,7 +202,10 @@ def first_runs(api: AirflowAPI) -> dict[str, dict[str, Any]]:
         pending = {
             t: s for t, s in tasks.items() if s not in ("success", "failed", "skipped", "upstream_failed")
         }
-        finished = run["state"] in FINISHED or (bool(pending) and set(pending.values()) == {"awaiting_input"})
+        waiting = set(pending.values())
+        finished = run["state"] in FINISHED or (
+            "awaiting_input" in waiting and waiting <= {"awaiting_input", None}
+        )
         failed_tasks = sorted(t for t, s in tasks.items() if s in ("failed", "upstream_failed"))
         out[dag_id] = {
             "run_id": run["dag_run_id"],

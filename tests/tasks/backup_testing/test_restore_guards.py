@@ -100,9 +100,18 @@ def test_scratch_root_empty_missing_or_ours_is_fine(tmp_path):
 
 
 def test_scratch_root_with_foreign_content_is_refused(tmp_path):
-    (tmp_path / f"{restore.DIR_PREFIX}unmarked").mkdir()  # our prefix without the marker: not ours
+    unmarked = tmp_path / f"{restore.DIR_PREFIX}unmarked"
+    unmarked.mkdir()
+    (unmarked / "PG_VERSION").write_text("18\n")  # our prefix, content, no marker: not ours
     with pytest.raises(restore.RestoreRefused, match="neither empty nor ours"):
         restore.check_scratch_root(tmp_path, None)
+
+
+def test_an_empty_directory_with_our_prefix_is_a_sibling_just_made(tmp_path):
+    """Another component of the same drill makes its directory, then its marker (the first file it
+    writes): in between, the directory is ours and empty, never a reason to refuse."""
+    (tmp_path / f"{restore.DIR_PREFIX}files-x").mkdir()
+    restore.check_scratch_root(tmp_path, None)
 
 
 @pytest.mark.parametrize("where", ["inside", "same", "contains"])

@@ -258,6 +258,13 @@ def guard_scratch_root(root: Path, app: PgTarget | None, production_data_dirs: l
     check_scratch_root(root, [*known, *([asked] if asked else [])])
 
 
+def _empty_dir(path: Path) -> bool:
+    try:
+        return path.is_dir() and not any(path.iterdir())
+    except OSError:
+        return False
+
+
 def check_scratch_root(root: Path, production_dir: Path | Sequence[Path] | None) -> None:
     """Raise :class:`RestoreRefused` unless ``root`` is a safe place for scratch clusters.
 
@@ -274,8 +281,13 @@ def check_scratch_root(root: Path, production_dir: Path | Sequence[Path] | None)
             )
     if not root.exists():
         return
+    # Ours: a directory with our prefix and its marker, or with our prefix and still empty (one
+    # that another component of the same drill has just made; its marker is the first file it
+    # writes, so "empty" is checked before "marked", and either order of the two is safe).
     foreign = [
-        p.name for p in root.iterdir() if not (p.name.startswith(DIR_PREFIX) and (p / MARKER).exists())
+        p.name
+        for p in root.iterdir()
+        if not (p.name.startswith(DIR_PREFIX) and (_empty_dir(p) or (p / MARKER).exists()))
     ]
     if foreign:
         raise RestoreRefused(

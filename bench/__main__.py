@@ -42,8 +42,8 @@ BENCHES: dict[str, Callable[[], Iterator[Figure]]] = {
     "restore_test": restore_figures,  # restore test vs boto3 download + pg_restore -j 2
     "restore_phases": restore_phases_figures,  # ≥ 2 GB: each phase's MB/s, download + extract vs the machine's limit
     "maintenance_page": maintenance_page,  # the Maintenance page with a year of history, < 300 ms
-    "alert_latency": alert_latency,
-    "full_system_drill": full_system_drill,  # full-system drill vs the database restore alone, ≤ 1.2×  # Prometheus → Alertmanager → intake → [INCIDENT], ≤ eval + group_wait + 2 s
+    "alert_latency": alert_latency,  # Prometheus → Alertmanager → intake → [INCIDENT], ≤ eval + group_wait + 2 s
+    "full_system_drill": full_system_drill,  # full-system drill vs the database restore alone, ≤ 1.2×
 }
 
 

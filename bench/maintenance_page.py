@@ -120,7 +120,10 @@ def _runs(cfg: Any, dag_id: str, start: dt.datetime, end: dt.datetime) -> list[d
 
     if dag_id in cfg.tasks:
         return runs_between(cfg.tasks[dag_id], cfg.timezone, start, end)
-    table = CronTriggerTimetable(non_guide_dags(cfg)[dag_id].cron, timezone=cfg.timezone)
+    cron = non_guide_dags(cfg)[dag_id].cron
+    if cron is None:  # triggered only (change_review): no scheduled runs
+        return []
+    table = CronTriggerTimetable(cron, timezone=cfg.timezone)
     restriction = TimeRestriction(
         earliest=pendulum.instance(start), latest=pendulum.instance(end), catchup=True
     )

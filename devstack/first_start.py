@@ -67,9 +67,15 @@ class AirflowAPI:
             raw = resp.read()
         return json.loads(raw) if raw else None
 
-    def dag_ids(self) -> set[str]:
+    def dag_ids(self, *, scheduled_only: bool = False) -> set[str]:
+        """Every DAG the API lists; ``scheduled_only``: those with a schedule (a triggered-only DAG
+        such as change_review never takes a first run of its own)."""
         data = self._request("GET", "/api/v2/dags?limit=1000")
-        return {d["dag_id"] for d in data["dags"]}
+        return {
+            d["dag_id"]
+            for d in data["dags"]
+            if not scheduled_only or d.get("timetable_summary") not in (None, "", "None")
+        }
 
     def set_paused(self, dag_id: str, paused: bool) -> None:
         self._request("PATCH", f"/api/v2/dags/{quote(dag_id)}?update_mask=is_paused", {"is_paused": paused})

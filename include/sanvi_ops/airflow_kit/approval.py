@@ -39,6 +39,21 @@ DECIDE_TASK_ID = "decide_run"
 WindowOf = Callable[[MaintenanceConfig], DeploymentWindow | None]
 
 
+def approval_spec(key: str, contact: Any) -> dict[str, Any]:
+    """The recorded-approval spec of one approver (``contacts.<key>``): asked by name in Slack, a
+    timeout is a warning, never escalated nor a result of its own, a rejection does not fail."""
+    return {
+        "kind": "approval",
+        "team": key,
+        "team_name": contact.role,
+        "mention": contact.slack,
+        "on_timeout": "warning",
+        "escalate": False,
+        "as_result": False,
+        "fail_on_reject": False,
+    }
+
+
 def dry_run_param() -> Any:
     """The ``dry_run`` trigger-form field every gated DAG declares."""
     from airflow.sdk import Param
@@ -159,16 +174,7 @@ def approval_gate(*, maintenance_window: WindowOf | None = None, dag_id: str | N
                 f"**{contact.role}**.\n\nRun Params: `{{{{ params | tojson }}}}`\n\n"
                 "Reject (or leave unanswered) and nothing is changed."
             ),
-            spec={
-                "kind": "approval",
-                "team": key,
-                "team_name": contact.role,
-                "mention": contact.slack,
-                "on_timeout": "warning",
-                "escalate": False,
-                "as_result": False,
-                "fail_on_reject": False,
-            },
+            spec=approval_spec(key, contact),
             precheck=_needs(key),
             assigned_users=hitl_users(cfg.approvals.responders.get(key, [])),
             response_timeout=deadline,

@@ -158,6 +158,7 @@ def game_day() -> Any:
     # No public API names the DAG being defined (Airflow 3.3); the SDK's own @task reads this too.
     from airflow.sdk.definitions._internal.contextmanager import DagContext
 
+    from sanvi_ops.airflow_kit.approval import approval_spec
     from sanvi_ops.airflow_kit.signoff import TASK_TIMEOUT, RecordedApproval, extend_for_wait, hitl_users
     from sanvi_ops.core.config import load_config
     from sanvi_ops.core.run_policy import approver_task_id
@@ -181,16 +182,7 @@ def game_day() -> Any:
                     f"{s.approval_environment}'s deployment window must approve. Reject (or leave unanswered) "
                     "and no drill runs."
                 ),
-                spec={
-                    "kind": "approval",
-                    "team": key,
-                    "team_name": contact.role,
-                    "mention": contact.slack,
-                    "on_timeout": "warning",
-                    "escalate": False,
-                    "as_result": False,
-                    "fail_on_reject": False,
-                },
+                spec=approval_spec(key, contact),
                 assigned_users=hitl_users(cfg.approvals.responders.get(key, [])),
                 response_timeout=s.approval_deadline,
                 execution_timeout=TASK_TIMEOUT,

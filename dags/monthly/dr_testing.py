@@ -7,6 +7,7 @@ recovery time for each test".*
 
 | task | what | held to |
 |---|---|---|
+| `approve_promote_<contact>` | a DR-site activation in a real AWS account that would point `dr_site.url` at the recovered instance first asks every approver of `dr_site.approval_environment`'s deployment window (Product Owner, CTO) under **Required actions**, within `dr_site.approval_deadline`; skipped for every other run (other scopes, dry runs, the local stack) | unanswered or rejected: nothing is promoted (`dr.site.promote` skipped), the drill still recovers and probes in scratch |
 | `drill` | recovers from the backups alone, as if the primary were lost. **Database** (every month): the newest complete backup whose whole chain (full + incrementals) is in `s3://<database_backups.bucket>/<prefix>` restored into a DR cluster on this worker (127.0.0.1, `tasks.dr_testing.settings.scratch_dir`/`port`), validated without touching the primary; RDS mode: point-in-time restore to the latest restorable time in `tasks.dr_testing.settings.dr_region` onto a temporary, tagged instance. **Full system** (Jan/Apr/Jul/Oct) adds, overlapped with the database restore, file storage (objects copied back and checked; a large bucket sampled and its time extrapolated), configuration (versioned bucket, every latest object retrievable, SHA-256) and a scratch environment (`tasks.dr_testing.settings.full_system`): the newest configuration snapshot applied as the app's env file, a scratch Redis warmed from the restored database (`cache_query`), the application (`app_command`) healthy against the restored database. **DR-site activation** (Jan/Jul): all of it from the replica buckets, which must live in `dr_region`, then the DR site (`dr_site.url`) pointed at the recovered instance, probed and failed back | RTO (drill start → last component recovered, database healthy and answering the smoke queries) warning > 45 min, critical > 60 min; RPO (drill start − newest `tasks.backup_testing.settings.rpo_column` row) warning > 75 min, critical > 120 min; `pg_amcheck` clean, row counts = manifest, smoke queries succeed; every file/config object intact |
 
 **Scope rule** (from the run's logical date, in the calendar's time zone, so a rerun does the
@@ -90,12 +91,14 @@ from sanvi_ops.tasks.dr_testing import airflow_tasks as dr_tasks
     },
 )
 def dr_testing() -> None:
-    @task(pool=load_config().tasks.database_maintenance.settings.pool)
+    @task(pool=load_config().tasks.database_maintenance.settings.pool, trigger_rule="none_failed")
     def drill() -> list[dict[str, Any]]:
         """Recover the scope's components from backups alone; measure RTO/RPO; record; clean up."""
         return dr_tasks.dr_test(get_current_context())
 
-    publish(drill(), changes=when_result("dr.scope", scope="dr_site_activation", dry_run=False))
+    recovered = drill()
+    dr_tasks.promote_approvals() >> recovered
+    publish(recovered, changes=when_result("dr.scope", scope="dr_site_activation", dry_run=False))
 
 
 dr_testing()

@@ -240,3 +240,14 @@ def decide(
 def approver_task_id(contact_key: str) -> str:
     """``approve_cto``: the approval task of one approver."""
     return f"approve_{contact_key}"
+
+
+def all_approved(answers: Mapping[str, Mapping[str, Any] | None]) -> tuple[bool, str]:
+    """``(go, why)``: every approver approved? From each approver's answer (``None``: no answer recorded)."""
+    refused = {k: (a or {}).get("outcome") or "no answer" for k, a in answers.items()}
+    refused = {k: v for k, v in refused.items() if v != "approved"}
+    if not answers:
+        return False, "no approver configured"
+    if refused:
+        return False, "not approved: " + ", ".join(f"{k} {v}" for k, v in refused.items())
+    return True, "approved by " + ", ".join(f"{k} ({(a or {}).get('by') or '?'})" for k, a in answers.items())

@@ -7,7 +7,8 @@ import datetime as dt
 import pytest
 
 from sanvi_ops.core.results import CheckResult, Status
-from sanvi_ops.tasks.business_continuity_testing.continuity import approved, drill_record, game_day_result
+from sanvi_ops.core.run_policy import all_approved as approved
+from sanvi_ops.tasks.business_continuity_testing.continuity import drill_record, game_day_result
 
 pytestmark = pytest.mark.unit
 

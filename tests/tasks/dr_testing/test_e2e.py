@@ -23,8 +23,9 @@ import pytest
 import yaml
 
 from devstack.demo_http import make_server
+from sanvi_ops.tasks.configuration_backup.snapshot import make_snapshot, write_snapshot
 from tests.fixtures.connections import pg_conn
-from tests.fixtures.e2e import load_dag, task_states
+from tests.fixtures.e2e import drill_succeeded, load_dag, task_states
 from tests.fixtures.postgres import own_cluster
 from tests.tasks.database_backup_full.test_e2e import BUCKET
 
@@ -39,8 +40,16 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[3]
 SMOKE = "SELECT id, name FROM machines ORDER BY id"
-#: The configuration snapshot the configuration backup job writes (its newest JSON is applied).
-SNAPSHOT = {"ssm": {"/sanvi/production/app/log_level": "info", "/sanvi/production/app/feature_x": "on"}}
+#: The sources of the configuration backup's snapshot (its newest version is applied).
+SNAPSHOT = {
+    "ssm": {
+        "paths": ["/sanvi/"],
+        "parameters": [
+            {"Name": "/sanvi/production/app/log_level", "Type": "String", "Value": "info"},
+            {"Name": "/sanvi/production/app/feature_x", "Type": "String", "Value": "on"},
+        ],
+    }
+}
 
 
 def _env(monkeypatch, tmp_path, e2e, app_dsn, store_dsn, cfg_changes):
@@ -100,10 +109,14 @@ def test_quarterly_full_system_drill_then_dr_site_activation(
         s3.put_object(Bucket="sanvi-machinery-files", Key=f"uploads/manual-{i}.pdf", Body=b"%PDF-1.7" * 500)
     s3.create_bucket(Bucket="sanvi-config")
     s3.put_bucket_versioning(Bucket="sanvi-config", VersioningConfiguration={"Status": "Enabled"})
-    s3.put_object(Bucket="sanvi-config", Key="prod/app.env.sops", Body=b"enc:...")
-    snapshot = json.dumps(SNAPSHOT).encode()
-    s3.put_object(Bucket="sanvi-config", Key="snapshots/20270405T000000Z.json", Body=b'{"ssm": {}}')
-    s3.put_object(Bucket="sanvi-config", Key="snapshots/20270406T000000Z.json", Body=snapshot)
+    # two versions of the configuration backup's snapshot: the newest is applied
+    write_snapshot(
+        s3, "sanvi-config", "configuration/", make_snapshot({"ssm": {}}, "2027-04-05T00:00:00Z"), "c1"
+    )
+    write_snapshot(
+        s3, "sanvi-config", "configuration/", make_snapshot(SNAPSHOT, "2027-04-06T00:00:00Z"), "c2"
+    )
+    snapshot_body = s3.get_object(Bucket="sanvi-config", Key="configuration/snapshot.json")["Body"].read()
     demo = make_server(tmp_path / "slack.jsonl", "xoxb-test", environments=("production", "dr"))
     loc = {"LocationConstraint": "us-west-2"}
     for bucket in ("sanvi-dr-backups", "sanvi-dr-files", "sanvi-dr-config"):
@@ -132,7 +145,7 @@ def test_quarterly_full_system_drill_then_dr_site_activation(
                     "configuration": "sanvi-dr-config",
                 },
             },
-            "tasks.backup_verification.settings": {"configuration_bucket": "sanvi-config"},
+            "configuration_backups": {"bucket": "sanvi-config"},
         },
     )
     dr = load_dag("database_backup_full").test(logical_date=datetime(2027, 4, 6, 1, 0, tzinfo=UTC))
@@ -140,7 +153,7 @@ def test_quarterly_full_system_drill_then_dr_site_activation(
 
     dag = load_dag("dr_testing")
     dr = dag.test(logical_date=datetime(2027, 4, 6, 11, 0, tzinfo=UTC))  # April: quarterly month
-    assert set(task_states(dr).values()) == {"success"}, task_states(dr)
+    drill_succeeded(dr)
     stored = _stored(store_dsn, dr.run_id)
     assert stored["dr.scope"][1].startswith("scope full system (logical date 2027-04-06")
     for name in (
@@ -158,7 +171,8 @@ def test_quarterly_full_system_drill_then_dr_site_activation(
         assert stored[name][0] == "ok", (name, stored[name][1])
     # the newest snapshot applied; the cache warmed from the restored rows; the application's
     # health answered by the demo app on the restored database (200 machines) and scratch cache
-    assert "20270406T000000Z.json" in stored["dr.configuration_snapshot"][1]
+    assert "s3://sanvi-config/configuration/snapshot.json" in stored["dr.configuration_snapshot"][1]
+    assert stored["dr.configuration_snapshot"][2]["taken_at"] == "2027-04-06T00:00:00Z"
     assert stored["dr.configuration_snapshot"][2]["settings"] == ["FEATURE_X", "LOG_LEVEL"]
     assert stored["dr.cache"][2]["keys"] == 200
     health = stored["dr.application"][2]["health"]
@@ -169,8 +183,8 @@ def test_quarterly_full_system_drill_then_dr_site_activation(
         source = hashlib.sha256(repr(conn.execute(SMOKE).fetchall()).encode()).hexdigest()
     assert stored["dr.database.smoke"][2]["answer_sha256"] == {"machines": source}
     assert "1 of 3 objects" in stored["dr.file_storage"][1] and stored["dr.file_storage"][2]["sampled"]
-    cfg_hash = hashlib.sha256(b"enc:...").hexdigest()
-    assert stored["dr.configuration"][2]["sha256"]["prod/app.env.sops"] == cfg_hash
+    cfg_hash = hashlib.sha256(snapshot_body).hexdigest()
+    assert stored["dr.configuration"][2]["sha256"] == {"configuration/snapshot.json": cfg_hash}
     assert "first recorded" in stored["dr.trend"][1]
     # issue 18: the database recovery's phases, and the RTO forecast in the drill report (no size
     # samples in this store yet: a warning saying so, not green)
@@ -205,31 +219,26 @@ def test_quarterly_full_system_drill_then_dr_site_activation(
     )
     west.copy_object(
         Bucket="sanvi-dr-config",
-        Key="prod/app.env.sops",
-        CopySource={"Bucket": "sanvi-config", "Key": "prod/app.env.sops"},
+        Key="configuration/snapshot.json",
+        CopySource={"Bucket": "sanvi-config", "Key": "configuration/snapshot.json"},
     )
     dr2 = dag.test(
         logical_date=datetime(2027, 5, 4, 11, 0, tzinfo=UTC),
         run_conf={"scope": "dr_site_activation", "dry_run": True},
     )
-    assert set(task_states(dr2).values()) == {"success"}, task_states(dr2)
+    drill_succeeded(dr2)
     stored2 = _stored(store_dsn, dr2.run_id)
     assert "chosen in the trigger form" in stored2["dr.scope"][1] and "us-west-2" in stored2["dr.scope"][1]
     assert stored2["dr.site.region"][0] == "ok", stored2["dr.site.region"]
     assert stored2["dr.database.run"][0] == "skipped" and "would restore" in stored2["dr.database.run"][1]
     assert len(_recovery_rows(store_dsn)) == 2, "a dry run records nothing"
-    west.copy_object(
-        Bucket="sanvi-dr-config",
-        Key="snapshots/20270406T000000Z.json",
-        CopySource={"Bucket": "sanvi-config", "Key": "snapshots/20270406T000000Z.json"},
-    )
 
     # The DR-site activation for real (the local stack: no approval): the DR region's copies
     # recovered, the DR site pointed at the recovered instance, probed, then failed back.
     dr3 = load_dag("dr_testing").test(  # July: semi-annual
         logical_date=datetime(2027, 7, 6, 11, 0, tzinfo=UTC), run_conf={"scope": "auto", "dry_run": False}
     )
-    assert set(task_states(dr3).values()) == {"success"}, task_states(dr3)
+    drill_succeeded(dr3)
     stored3 = _stored(store_dsn, dr3.run_id)
     assert stored3["dr.scope"][1].startswith("scope dr site activation")
     for name in (

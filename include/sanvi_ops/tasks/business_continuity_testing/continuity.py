@@ -123,14 +123,3 @@ def game_day_result(
         },
         component="game_day",
     )
-
-
-def approved(answers: Mapping[str, Mapping[str, Any] | None]) -> tuple[bool, str]:
-    """``(go, why)`` from each approver's answer (``None``: no answer recorded)."""
-    refused = {k: (a or {}).get("outcome") or "no answer" for k, a in answers.items()}
-    refused = {k: v for k, v in refused.items() if v != "approved"}
-    if not answers:
-        return False, "no approver configured"
-    if refused:
-        return False, "not approved: " + ", ".join(f"{k} {v}" for k, v in refused.items())
-    return True, "approved by " + ", ".join(f"{k} ({(a or {}).get('by') or '?'})" for k, a in answers.items())

@@ -97,25 +97,39 @@ def _local_stack(cfg: MaintenanceConfig) -> bool:
     return host in ("127.0.0.1", "localhost", "::1")
 
 
-def system_settings(
-    cfg: MaintenanceConfig, root: Path, configuration_bucket: str | None, *, site: bool, local: bool
-) -> Any:
+def configuration_location(cfg: MaintenanceConfig, *, site: bool) -> tuple[str | None, str, str]:
+    """Where the drill finds the configuration backup: (bucket, prefix, the key that sets the bucket).
+
+    The configuration backup's own bucket and prefix (``configuration_backups.bucket``, else the
+    database backups' bucket); the DR site: ``replica_buckets.configuration``, same prefix.
+    """
+    from sanvi_ops.tasks.configuration_backup.airflow_tasks import bucket_of
+
+    prefix = cfg.configuration_backups.prefix
+    if site:
+        replica = cfg.tasks.dr_testing.settings.replica_buckets.configuration
+        return replica, prefix, "tasks.dr_testing.settings.replica_buckets.configuration"
+    return bucket_of(cfg), prefix, "configuration_backups.bucket"
+
+
+def system_settings(cfg: MaintenanceConfig, root: Path, *, site: bool, local: bool, promote: bool) -> Any:
     """:class:`sanvi_ops.tasks.dr_testing.system.SystemSettings` from ``tasks.dr_testing.settings``.
 
-    The configuration snapshot is read from ``configuration_bucket`` (the DR site: its replica).
-    TODO(issue 15): switch to the configuration backup job's ``latest_snapshot`` reader
-    (``sanvi_ops.tasks.configuration_backup.snapshot``) once it is merged.
-    In a real account (not the local stack) the DR site is not pointed at the recovered instance:
-    promoting needs a person's approval, so the activation recovers and probes in scratch only.
+    The configuration snapshot is the configuration backup's (:func:`configuration_location`).
+    The DR site is pointed at the recovered instance on the local stack, and in a real account
+    only when ``promote`` (the approvers said yes); otherwise the activation recovers and probes
+    in scratch only.
     """
     from sanvi_ops.tasks.dr_testing.system import SystemSettings
 
     d = cfg.tasks.dr_testing.settings
     fs, ds = d.full_system, d.dr_site
+    bucket, prefix, key = configuration_location(cfg, site=site)
     return SystemSettings(
         root=root,
-        snapshot_bucket=configuration_bucket,
-        snapshot_prefix=fs.snapshot_prefix,
+        snapshot_bucket=bucket,
+        snapshot_prefix=prefix,
+        snapshot_bucket_key=key,
         app_parameters_path=fs.app_parameters_path,
         cache_query=fs.cache_query,
         cache_max_keys=fs.cache_max_keys,
@@ -124,10 +138,95 @@ def system_settings(
         app_health_path=fs.app_health_path,
         app_start_timeout_s=fs.app_start_timeout_seconds,
         site_url=ds.url,
-        point_url=ds.point_url if local else None,
+        point_url=ds.point_url if (local or promote) else None,
         site_ca_file=ds.ca_file,
         dr_site=site,
     )
+
+
+PROMOTE_TASK_PREFIX = "approve_promote_"
+
+
+def promote_approvers(cfg: MaintenanceConfig) -> list[str]:
+    """Keys of ``contacts`` who approve pointing the DR site (``dr_site.approval_environment``'s
+    deployment window), with an error naming a bad environment."""
+    env = cfg.tasks.dr_testing.settings.dr_site.approval_environment
+    try:
+        return list(cfg.deployment_windows[env].approvers)
+    except KeyError:
+        raise KeyError(
+            f"tasks.dr_testing.settings.dr_site.approval_environment: {env!r} is not a key of "
+            f"deployment_windows ({', '.join(cfg.deployment_windows)})"
+        ) from None
+
+
+def promote_needs_approval(context: Mapping[str, Any], cfg: MaintenanceConfig) -> str | None:
+    """``None`` when this run would point a real DR site (so a person must approve first); else
+    why no approval is asked (the approval tasks are skipped with it)."""
+    try:
+        scope, _ = resolve_scope(context, cfg)
+    except ValueError as exc:
+        return str(exc)
+    if scope != "dr_site_activation":
+        return f"scope {scope}: nothing is promoted"
+    if bool((context.get("params") or {}).get("dry_run")):
+        return "a dry run: nothing is promoted"
+    ds = cfg.tasks.dr_testing.settings.dr_site
+    if not (ds.point_url and ds.url):
+        return "tasks.dr_testing.settings.dr_site.point_url/url not set: the DR site is only probed"
+    if _local_stack(cfg):
+        return "the local stack: the demo DR site is pointed without asking"
+    return None
+
+
+def promote_approvals() -> list[Any]:
+    """The approval tasks of the DAG being defined: one per approver, each skipped unless
+    :func:`promote_needs_approval` says this run would point a real DR site."""
+    from airflow.sdk.definitions._internal.contextmanager import DagContext
+
+    from sanvi_ops.airflow_kit.approval import approval_spec
+    from sanvi_ops.airflow_kit.signoff import TASK_TIMEOUT, RecordedApproval, extend_for_wait, hitl_users
+
+    cfg = load_config()
+    ds = cfg.tasks.dr_testing.settings.dr_site
+    asks = []
+    for key in promote_approvers(cfg):
+        contact = cfg.contacts[key]
+        asks.append(
+            RecordedApproval(
+                task_id=f"{PROMOTE_TASK_PREFIX}{key}",
+                subject="Approve pointing the DR site at the recovered database",
+                body=(
+                    f"This DR-site activation recovers the system from the DR region's copies and then "
+                    f"points **{ds.url}** at the recovered instance, probes it and fails back. You answer "
+                    f"as **{contact.role}**; every approver of {ds.approval_environment}'s deployment "
+                    "window must approve. Reject (or leave unanswered) and the drill recovers and probes "
+                    "in scratch only: nothing is promoted."
+                ),
+                spec=approval_spec(key, contact),
+                precheck=lambda context: promote_needs_approval(context, load_config()),
+                assigned_users=hitl_users(cfg.approvals.responders.get(key, [])),
+                response_timeout=ds.approval_deadline,
+                execution_timeout=TASK_TIMEOUT,
+                doc_md=f"Approval by the {contact.role} before a real DR site is pointed at the "
+                "recovered instance; skipped when nothing would be promoted.",
+            )
+        )
+    extend_for_wait(DagContext.get_current(), ds.approval_deadline)
+    return asks
+
+
+def promote_decision(context: Mapping[str, Any], cfg: MaintenanceConfig) -> tuple[bool, str]:
+    """``(promote, why)`` from the approval tasks' answers (a real account's DR site)."""
+    from sanvi_ops.core.run_policy import all_approved
+
+    ti = context.get("ti")
+    if ti is None:
+        return False, "no approval recorded"
+    answers = {
+        a: ti.xcom_pull(task_ids=f"{PROMOTE_TASK_PREFIX}{a}", default=None) for a in promote_approvers(cfg)
+    }
+    return all_approved(answers)
 
 
 def dr_test(context: Mapping[str, Any]) -> ResultDicts:
@@ -153,6 +252,7 @@ def dr_test(context: Mapping[str, Any]) -> ResultDicts:
         app: PgTarget | None = PgTarget.from_dsn(postgres_dsn(cfg.connections.app_db))
     except ConnectionMissing:
         app = None
+    config_bucket, config_prefix, config_key = configuration_location(cfg, site=site)
     settings = DrSettings(
         scope=scope,
         root=Path(d.scratch_dir) if d.scratch_dir else default_dr_root(),
@@ -161,7 +261,12 @@ def dr_test(context: Mapping[str, Any]) -> ResultDicts:
         files_bucket=d.replica_buckets.files
         if site
         else (v.files_bucket or cfg.tasks.system_health_check.settings.buckets.get("files")),
-        configuration_bucket=d.replica_buckets.configuration if site else v.configuration_bucket,
+        configuration_bucket=config_bucket,
+        configuration_prefix=config_prefix,
+        configuration_bucket_key=config_key,
+        files_bucket_key="tasks.dr_testing.settings.replica_buckets.files"
+        if site
+        else "tasks.backup_verification.settings.files_bucket",
         files_max_objects=d.files_max_objects,
         files_max_mb=d.files_max_mb,
         configuration_max_objects=d.configuration_max_objects,
@@ -169,9 +274,10 @@ def dr_test(context: Mapping[str, Any]) -> ResultDicts:
         rto_critical_min=d.rto.critical,
     )
     local = _local_stack(cfg)
-    settings.system = system_settings(
-        cfg, settings.root, settings.configuration_bucket, site=site, local=local
-    )
+    promote, promote_why = (False, "")
+    if site and not local and not dry_run and d.dr_site.point_url:
+        promote, promote_why = promote_decision(context, cfg)
+    settings.system = system_settings(cfg, settings.root, site=site, local=local, promote=promote)
     scope_result = CheckResult(
         "dr.scope",
         Status.OK,
@@ -186,7 +292,9 @@ def dr_test(context: Mapping[str, Any]) -> ResultDicts:
         else:
             restore_settings = dr_restore_settings(cfg, bucket=settings.backups_bucket)
 
-            def database(clock: tuple[dt.datetime, float], while_up: Any = None) -> Any:
+            def database(
+                clock: tuple[dt.datetime, float], while_up: Any = None, on_downloaded: Any = None
+            ) -> Any:
                 if site and not settings.backups_bucket:
                     from sanvi_ops.tasks.backup_testing.restore import RestoreOutcome
 
@@ -206,6 +314,7 @@ def dr_test(context: Mapping[str, Any]) -> ResultDicts:
                     dry_run=dry_run,
                     clock=clock,
                     while_up=while_up,
+                    on_downloaded=on_downloaded,
                 )
 
         outcome = run_drill(settings, database=database, s3=s3, dry_run=dry_run)
@@ -225,13 +334,15 @@ def dr_test(context: Mapping[str, Any]) -> ResultDicts:
             CheckResult("dr.connection", Status.ERROR, str(exc), component="dr").to_dict(),
         ]
     results = [scope_result, *outcome.results]
-    if site and not local and d.dr_site.point_url:
+    if site and not local and not dry_run and d.dr_site.point_url:
         results.append(
             CheckResult(
                 "dr.site.promote",
-                Status.SKIPPED,
-                "a real AWS account: the DR site was not pointed at the recovered instance (promoting "
-                "needs a person's approval); recovered and probed in scratch only",
+                Status.OK if promote else Status.SKIPPED,
+                f"the DR site was pointed at the recovered instance, {promote_why}"
+                if promote
+                else f"the DR site was not pointed at the recovered instance ({promote_why}); "
+                "recovered and probed in scratch only",
                 component="dr",
             )
         )

@@ -6,9 +6,12 @@ which assembles the per-task models into the whole file's.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pydantic import Field
 
 from sanvi_ops.core.config import (
+    Duration,
     NonEmpty,
     Threshold,
     _Model,
@@ -19,17 +22,17 @@ class DrReplicaBuckets(_Model):
     """The DR region's copies (replication targets) of the primary buckets."""
 
     backups: str | None = None  # replica of database_backups.bucket (same prefix)
-    files: str | None = None
+    files: str | None = None  # replica of the file bucket (tasks.system_health_check.settings.buckets.files)
+    #: Replica of the configuration backup's bucket (``configuration_backups.bucket``, or
+    #: ``database_backups.bucket`` when that is null); the snapshot under the same prefix.
     configuration: str | None = None
 
 
 class DrFullSystem(_Model):
     """The full-system drill's scratch environment (``sanvi_ops.tasks.dr_testing.system``)."""
 
-    #: Configuration snapshot: the newest ``*.json`` under this prefix of the configuration bucket
-    #: (``tasks.backup_verification.settings.configuration_bucket``; the DR site: its replica) is
-    #: applied as the scratch application's env file.
-    snapshot_prefix: str | None = "snapshots/"
+    # The configuration snapshot applied as the scratch application's env file is the
+    # configuration backup's newest (``configuration_backups``; the DR site: its replica).
     #: SSM parameters of the snapshot under this path become the app's env keys (rest of the name).
     app_parameters_path: str = "/"
     #: Cache warm-up: rows (key, value) of this query on the restored database go into a scratch
@@ -52,8 +55,12 @@ class DrSite(_Model):
         None  # POST {"environment": "dr", "upstream": ...} points the DR site; null: not pointed
     )
     ca_file: str | None = None  # CA bundle for url (null: the system's)
-    #: Only on the local stack (an AWS endpoint on loopback) is the DR site pointed at the recovered
-    #: instance; in a real account the activation recovers and probes in scratch only.
+    #: On the local stack (an AWS endpoint on loopback) the DR site is pointed at the recovered
+    #: instance without asking. In a real account every approver of this environment's deployment
+    #: window must approve first (``approve_promote_<contact>`` under Required actions, within
+    #: ``approval_deadline``); unanswered or rejected: recovered and probed in scratch only.
+    approval_environment: NonEmpty = "production"
+    approval_deadline: Duration = dt.timedelta(hours=4)
 
 
 class DrTestingConfig(_Model):

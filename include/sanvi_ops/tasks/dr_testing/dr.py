@@ -190,9 +190,9 @@ def check_bucket_region(s3: Any, bucket: str, region: str) -> str | None:
     return None
 
 
-def _list_all(s3: Any, bucket: str) -> list[dict[str, Any]]:
+def _list_all(s3: Any, bucket: str, prefix: str = "") -> list[dict[str, Any]]:
     objs: list[dict[str, Any]] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         objs += page.get("Contents", [])
     return objs
 
@@ -219,6 +219,35 @@ def _mark(root: Path, label: str) -> Path:
         json.dumps({"pid": os.getpid(), "pid_start": _process_start(os.getpid()), "what": label})
     )
     return work
+
+
+#: Objects copied back at once by :func:`recover_files`.
+FILE_STREAMS = 8
+
+
+def _copy_back(s3: Any, bucket: str, obj: dict[str, Any], work: Path) -> tuple[str, str | None, int]:
+    """One object to local disk, checked against its listing: (key, problem or None, bytes)."""
+    key = obj["Key"]
+    dest = work / "data" / hashlib.sha256(key.encode()).hexdigest()[:32]
+    dest.parent.mkdir(exist_ok=True)
+    try:
+        resp = s3.get_object(Bucket=bucket, Key=key)
+        md5, size = hashlib.md5(usedforsecurity=False), 0
+        body = resp["Body"]
+        with dest.open("wb") as out:
+            while chunk := body.read(1 << 20):
+                md5.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+    except Exception as exc:  # noqa: BLE001
+        return key, _s3_error("GetObject", exc), 0
+    etag = str(obj.get("ETag", "")).strip('"')
+    kms = resp.get("ServerSideEncryption") == "aws:kms"
+    if size != int(obj["Size"]):
+        return key, f"{size} bytes read, {obj['Size']} listed (truncated)", size
+    if etag and "-" not in etag and not kms and etag != md5.hexdigest():
+        return key, f"MD5 {md5.hexdigest()[:12]}… differs from the ETag {etag[:12]}… (corrupted)", size
+    return key, None, size
 
 
 def recover_files(
@@ -251,35 +280,20 @@ def recover_files(
         return ComponentOutcome(
             "file_storage", _result("file_storage", Status.CRITICAL, str(exc), severity="P3")
         )
-    clean_leftovers(root)  # a killed drill's copy (RDS mode has no database restore to do it)
-    work = _mark(root, "files")
+    work = _mark(root, "files")  # a killed drill's copy is removed by the next drill's first sweep
     bad: dict[str, str] = {}
     copied = 0
     try:
-        for obj in sample:
-            key = obj["Key"]
-            dest = work / "data" / hashlib.sha256(key.encode()).hexdigest()[:32]
-            dest.parent.mkdir(exist_ok=True)
-            try:
-                resp = s3.get_object(Bucket=bucket, Key=key)
-                md5, size = hashlib.md5(usedforsecurity=False), 0
-                body = resp["Body"]
-                with dest.open("wb") as out:
-                    while chunk := body.read(1 << 20):
-                        md5.update(chunk)
-                        size += len(chunk)
-                        out.write(chunk)
-            except Exception as exc:  # noqa: BLE001
-                bad[key] = _s3_error("GetObject", exc)
-                continue
-            etag = str(obj.get("ETag", "")).strip('"')
-            kms = resp.get("ServerSideEncryption") == "aws:kms"
-            if size != int(obj["Size"]):
-                bad[key] = f"{size} bytes read, {obj['Size']} listed (truncated)"
-            elif etag and "-" not in etag and not kms and etag != md5.hexdigest():
-                bad[key] = f"MD5 {md5.hexdigest()[:12]}… differs from the ETag {etag[:12]}… (corrupted)"
-            else:
-                copied += size
+        from concurrent.futures import ThreadPoolExecutor
+
+        # Several GETs at once: one stream per object leaves S3 (and the moto here) mostly idle
+        # between round trips; the client is thread-safe.
+        with ThreadPoolExecutor(max_workers=FILE_STREAMS, thread_name_prefix="dr-files") as pool:
+            for key, problem, size in pool.map(lambda o: _copy_back(s3, bucket, o, work), sample):
+                if problem is not None:
+                    bad[key] = problem
+                else:
+                    copied += size
     finally:
         shutil.rmtree(work, ignore_errors=True)
     seconds = time.monotonic() - start
@@ -327,16 +341,18 @@ def recover_files(
     return comp
 
 
-def recover_configuration(s3: Any, bucket: str, *, max_objects: int) -> ComponentOutcome:
-    """The configuration backup: versioned, every latest object retrievable, SHA-256 recorded."""
+def recover_configuration(s3: Any, bucket: str, *, max_objects: int, prefix: str = "") -> ComponentOutcome:
+    """The configuration backup (``s3://bucket/prefix``): versioned, every latest object
+    retrievable, SHA-256 recorded."""
     start = time.monotonic()
+    where = f"{bucket}/{prefix}"
     try:
         versioning = s3.get_bucket_versioning(Bucket=bucket).get("Status")
-        objs = _list_all(s3, bucket)
+        objs = _list_all(s3, bucket, prefix)
     except Exception as exc:  # noqa: BLE001
         return ComponentOutcome(
             "configuration",
-            _result("configuration", Status.CRITICAL, _s3_error(f"s3://{bucket}", exc), severity="P2"),
+            _result("configuration", Status.CRITICAL, _s3_error(f"s3://{where}", exc), severity="P2"),
         )
     if not objs:
         return ComponentOutcome(
@@ -344,7 +360,7 @@ def recover_configuration(s3: Any, bucket: str, *, max_objects: int) -> Componen
             _result(
                 "configuration",
                 Status.CRITICAL,
-                f"s3://{bucket} holds no configuration backup",
+                f"s3://{where} holds no configuration backup",
                 severity="P2",
             ),
         )
@@ -369,6 +385,7 @@ def recover_configuration(s3: Any, bucket: str, *, max_objects: int) -> Componen
     )
     details = {
         "bucket": bucket,
+        "prefix": prefix,
         "versioning": versioning or "off",
         "sha256": dict(list(hashes.items())[:100]),
     }
@@ -376,7 +393,7 @@ def recover_configuration(s3: Any, bucket: str, *, max_objects: int) -> Componen
         comp.result = _result(
             "configuration",
             Status.CRITICAL,
-            f"s3://{bucket}: {len(bad)} configuration object(s) not retrievable: {', '.join(list(bad)[:3])}",
+            f"s3://{where}: {len(bad)} configuration object(s) not retrievable: {', '.join(list(bad)[:3])}",
             severity="P2",
             details={**details, "failed": bad},
         )
@@ -384,7 +401,7 @@ def recover_configuration(s3: Any, bucket: str, *, max_objects: int) -> Componen
         comp.result = _result(
             "configuration",
             Status.WARNING,
-            f"s3://{bucket}: {len(hashes)} objects retrieved, but versioning is {versioning or 'off'} "
+            f"s3://{where}: {len(hashes)} objects retrieved, but versioning is {versioning or 'off'} "
             "(earlier configurations cannot be recovered)",
             details=details,
         )
@@ -393,7 +410,7 @@ def recover_configuration(s3: Any, bucket: str, *, max_objects: int) -> Componen
         comp.result = _result(
             "configuration",
             Status.OK,
-            f"s3://{bucket}: {len(hashes)} objects retrieved in {seconds:.1f} s (versioned); newest {newest['Key']} "
+            f"s3://{where}: {len(hashes)} objects retrieved in {seconds:.1f} s (versioned); newest {newest['Key']} "
             f"sha256 {hashes.get(newest['Key'], '?')[:12]}…",
             metric="recovery_minutes",
             observed=round(seconds / 60, 3),
@@ -418,6 +435,10 @@ class DrSettings:
     backups_bucket: str | None = None
     files_bucket: str | None = None
     configuration_bucket: str | None = None
+    configuration_prefix: str = ""
+    #: The config keys that set the buckets (named when one is missing).
+    files_bucket_key: str = "tasks.system_health_check.settings.buckets.files"
+    configuration_bucket_key: str = "configuration_backups.bucket"
     files_max_objects: int = 200
     files_max_mb: int = 512
     configuration_max_objects: int = 500
@@ -496,6 +517,7 @@ def self_managed_database(
     dry_run: bool,
     clock: tuple[dt.datetime, float],
     while_up: Callable[[str], None] | None = None,
+    on_downloaded: Callable[[], None] | None = None,
 ) -> tuple[RestoreOutcome, list[CheckResult]]:
     """The database from S3 alone: newest intact chain (or ``backup_id``) into the DR cluster.
 
@@ -564,6 +586,7 @@ def self_managed_database(
         compare_source=False,
         clock=clock,
         while_up=while_up,
+        on_downloaded=on_downloaded,
     )
     return outcome, extra
 
@@ -577,12 +600,14 @@ def _site_checks(settings: DrSettings, s3: Any | None) -> list[CheckResult]:
         "configuration": settings.configuration_bucket,
     }
     missing = [name for name, bucket in buckets.items() if not bucket]
-    if missing:
+    if missing:  # a DR site without copies in its region is a finding, not a broken drill
         results.append(
             _result(
                 "site.buckets",
-                Status.ERROR,
-                f"tasks.dr_testing.settings.replica_buckets.{', '.join(missing)} not set: the DR site's copies are unknown",
+                Status.CRITICAL,
+                f"tasks.dr_testing.settings.replica_buckets.{', '.join(missing)} not set: the DR site's "
+                "copies are unknown, so the DR site cannot be activated from them",
+                severity="P2",
             )
         )
     wrong = [
@@ -607,7 +632,12 @@ def _site_checks(settings: DrSettings, s3: Any | None) -> list[CheckResult]:
 
 
 def _other_components(settings: DrSettings, s3: Any, t0: float) -> tuple[list[ComponentOutcome], list[float]]:
-    """File storage and configuration, one after the other; each one's end (s since ``t0``)."""
+    """File storage and configuration, one after the other; each one's end (s since ``t0``).
+
+    Their recovery time counts from the drill's start: in a recovery they depend on nothing (S3
+    objects, not the database) and run from the start beside it. The drill only runs them once the
+    database's backup is down (:func:`_recover`), so that on one worker their GETs do not slow the
+    restore; a sampled bucket's end is its whole-bucket estimate."""
     comps: list[ComponentOutcome] = []
     ends: list[float] = []
     if settings.files_bucket:
@@ -624,30 +654,33 @@ def _other_components(settings: DrSettings, s3: Any, t0: float) -> tuple[list[Co
             "file_storage",
             _result(
                 "file_storage",
-                Status.ERROR,
-                "no files bucket configured (tasks.system_health_check.settings.buckets.files)",
+                Status.WARNING,
+                f"{settings.files_bucket_key} not set: file storage was not recovered",
             ),
         )
     comps.append(comp)
     if comp.seconds is not None:  # a sampled bucket: the whole one's extrapolated end
-        comp.ended_s = round(time.monotonic() - t0 + (comp.estimated_seconds or 0) - comp.seconds, 3)
+        comp.ended_s = round(comp.estimated_seconds or comp.seconds, 3)  # from the drill's start
         ends.append(comp.ended_s)
     if settings.configuration_bucket:
         comp = recover_configuration(
-            s3, settings.configuration_bucket, max_objects=settings.configuration_max_objects
+            s3,
+            settings.configuration_bucket,
+            max_objects=settings.configuration_max_objects,
+            prefix=settings.configuration_prefix,
         )
     else:
         comp = ComponentOutcome(
             "configuration",
             _result(
                 "configuration",
-                Status.ERROR,
-                "no configuration bucket configured (tasks.backup_verification.settings.configuration_bucket)",
+                Status.WARNING,
+                f"{settings.configuration_bucket_key} not set: the configuration backup was not recovered",
             ),
         )
     comps.append(comp)
     if comp.seconds is not None:
-        comp.ended_s = round(time.monotonic() - t0, 3)
+        comp.ended_s = round(comp.seconds, 3)
         ends.append(comp.ended_s)
     return comps, ends
 
@@ -683,6 +716,10 @@ def run_drill(
         # Before anything else touches the root: the generic leftover sweep removes directories
         # only, and a killed drill's directory lists processes that must be killed first.
         system.leftovers = clean_system_leftovers(settings.system.root)  # type: ignore[union-attr]
+    if wide:
+        # A killed drill's file copy (and restore), before this drill creates anything there: once
+        # the restore runs, this process's own directories are not leftovers.
+        clean_leftovers(settings.root)
     db_outcome, extra, comps, more, cleanup = _recover(
         settings, database, s3, (started, t0), system=system, wide=wide, results=results
     )
@@ -716,12 +753,32 @@ def _recover(
     results: list[CheckResult],
 ) -> tuple[RestoreOutcome, list[CheckResult], list[ComponentOutcome], list[float], CheckResult | None]:
     """The database here, the other components in threads beside it; the scratch environment
-    always torn down."""
+    always torn down.
+
+    File storage and the configuration objects start once the database's backup is down and
+    extracted (``database`` is called with ``on_downloaded`` when it takes one): until then the
+    restore's download and extraction are the worker's CPU-bound part, and hundreds of object GETs
+    beside them would slow the database by more than they take. A ``database`` without it (RDS:
+    nothing is downloaded to the worker) lets them start at once.
+    """
+    import inspect
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
     t0 = clock[1]
+    downloaded = threading.Event()
+    kw: dict[str, Any] = {}
+    if "on_downloaded" in inspect.signature(database).parameters:
+        kw["on_downloaded"] = downloaded.set
+    else:
+        downloaded.set()
+
+    def others_when_downloaded() -> tuple[list[ComponentOutcome], list[float]]:
+        downloaded.wait()
+        return _other_components(settings, s3, t0)
+
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dr-component") if wide else None
-    others = pool.submit(_other_components, settings, s3, t0) if pool is not None else None
+    others = pool.submit(others_when_downloaded) if pool is not None else None
     prepared = pool.submit(system.prepare) if pool is not None and system is not None else None
     cleanup: CheckResult | None = None
     try:
@@ -735,9 +792,15 @@ def _recover(
                 except Exception as exc:  # noqa: BLE001 - a component problem is a result
                     results.append(_result("system.run", Status.ERROR, f"{type(exc).__name__}: {exc}"))
 
-            db_outcome, extra = database(clock, while_up=while_up)
+            try:
+                db_outcome, extra = database(clock, while_up=while_up, **kw)
+            finally:
+                downloaded.set()  # the restore failed before its download ended: go on regardless
         else:
-            db_outcome, extra = database(clock)
+            try:
+                db_outcome, extra = database(clock, **kw)
+            finally:
+                downloaded.set()
         comps, more = others.result() if others is not None else ([], [])
         if prepared is not None:
             prepared.result()

@@ -2,9 +2,10 @@
 
 The quarterly drill (and the semi-annual DR-site activation) recovers more than the database:
 
-- **configuration snapshot applied**: the newest JSON object under
-  ``tasks.dr_testing.settings.full_system.snapshot_prefix`` of the configuration bucket (written by the
-  configuration backup job) becomes the scratch application's env file (:func:`env_lines`);
+- **configuration snapshot applied**: the configuration backup's newest snapshot
+  (``<configuration_backups.prefix>snapshot.json``, read and digest-checked by
+  :func:`~sanvi_ops.tasks.configuration_backup.snapshot.latest_snapshot`; the DR site: from the
+  replica bucket) becomes the scratch application's env file (:func:`env_lines`);
 - **cache warm-up**: a scratch ``redis-server`` on 127.0.0.1 (a free port, a random password, no
   persistence), filled from the restored database by ``cache_query`` (rows of key, value);
 - **application health**: ``app_command`` started as a child process (a minimal environment:
@@ -28,7 +29,6 @@ times; :func:`clean_system_leftovers` (run first by the next drill) kills those 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -65,7 +65,6 @@ __all__ = [
     "SystemSettings",
     "clean_system_leftovers",
     "env_lines",
-    "newest_snapshot",
 ]
 
 
@@ -78,8 +77,11 @@ class SystemSettings:
     """What the scratch environment needs (``tasks.dr_testing.settings.full_system`` / ``dr_site``)."""
 
     root: Path
+    #: The configuration backup's bucket and prefix (the DR site: the replica bucket).
     snapshot_bucket: str | None = None
-    snapshot_prefix: str | None = None
+    snapshot_prefix: str = "configuration/"
+    #: The config key that sets ``snapshot_bucket`` (named when it is missing).
+    snapshot_bucket_key: str = "configuration_backups.bucket"
     #: The application's parameters in the snapshot: SSM names under this path become env keys.
     app_parameters_path: str = "/"
     cache_query: str | None = None
@@ -97,28 +99,6 @@ class SystemSettings:
 # --------------------------------------------------------------------------------------------
 # Pure parts
 # --------------------------------------------------------------------------------------------
-
-
-def newest_snapshot(s3: Any, bucket: str, prefix: str) -> tuple[str, dict[str, Any], bytes] | None:
-    """The newest ``*.json`` object under ``s3://bucket/prefix``: (key, parsed object, raw bytes).
-
-    (The configuration backup job has its own reader, ``latest_snapshot``; this one only needs the
-    newest object.) ``None`` when there is none. Raises for S3 errors and for a non-object JSON.
-    """
-    newest: dict[str, Any] | None = None
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            if obj["Key"].endswith(".json") and (
-                newest is None or (obj["LastModified"], obj["Key"]) > (newest["LastModified"], newest["Key"])
-            ):
-                newest = obj
-    if newest is None:
-        return None
-    raw = s3.get_object(Bucket=bucket, Key=newest["Key"])["Body"].read(16 << 20)
-    data = json.loads(raw)
-    if not isinstance(data, dict):
-        raise ValueError(f"s3://{bucket}/{newest['Key']}: a configuration snapshot must be a JSON object")
-    return newest["Key"], data, raw
 
 
 def _parameters(snapshot: dict[str, Any]) -> dict[str, str]:
@@ -339,56 +319,41 @@ class ScratchSystem:
     def _apply_snapshot(self) -> None:
         s, started = self.settings, time.monotonic()
         name = "configuration_snapshot"
-        if not s.snapshot_bucket or not s.snapshot_prefix:
-            missing = (
-                "tasks.backup_verification.settings.configuration_bucket"
-                if not s.snapshot_bucket
-                else "tasks.dr_testing.settings.full_system.snapshot_prefix"
-            )
-            self._write_env()
-            self._done(
-                name,
-                _result(
-                    "configuration_snapshot",
-                    Status.WARNING,
-                    f"{missing} not set: no configuration snapshot applied (the scratch application "
-                    "runs on its defaults)",
-                ),
-                started,
-            )
-            return
-        from sanvi_ops.tasks.dr_testing.dr import _s3_error
-
-        try:
-            found = newest_snapshot(self.s3, s.snapshot_bucket, s.snapshot_prefix)
-        except ValueError as exc:
-            self._write_env()
-            self._done(
-                name, _result(name, Status.CRITICAL, f"unreadable snapshot: {exc}", severity="P2"), started
-            )
-            return
-        except Exception as exc:  # noqa: BLE001
-            self._write_env()
-            location = f"s3://{s.snapshot_bucket}/{s.snapshot_prefix}"
-            self._done(name, _result(name, Status.CRITICAL, _s3_error(location, exc), severity="P2"), started)
-            return
-        if found is None:
+        if not s.snapshot_bucket:
             self._write_env()
             self._done(
                 name,
                 _result(
                     name,
-                    Status.CRITICAL,
-                    f"no configuration snapshot (*.json) under s3://{s.snapshot_bucket}/{s.snapshot_prefix}",
-                    severity="P2",
+                    Status.WARNING,
+                    f"{s.snapshot_bucket_key} not set: no configuration snapshot applied (the scratch "
+                    "application runs on its defaults)",
                 ),
                 started,
             )
             return
-        key, data, raw = found
-        digest = hashlib.sha256(raw).hexdigest()
-        self._env.update(env_lines(data, s.app_parameters_path))
-        self._env.update({"SANVI_SNAPSHOT_KEY": key, "SANVI_SNAPSHOT_SHA256": digest})
+        from sanvi_ops.tasks.configuration_backup.snapshot import latest_snapshot, snapshot_key
+        from sanvi_ops.tasks.dr_testing.dr import _s3_error
+
+        location = f"s3://{s.snapshot_bucket}/{snapshot_key(s.snapshot_prefix)}"
+        problem: str | None = None
+        try:
+            snapshot = latest_snapshot(self.s3, s.snapshot_bucket, s.snapshot_prefix)
+        except LookupError:
+            problem = f"no configuration snapshot at {location}: the configuration backup has not run (or not replicated)"
+        except ValueError as exc:  # not ours, or its digest does not match: never applied
+            problem = f"refused: {exc}"
+        except Exception as exc:  # noqa: BLE001
+            problem = _s3_error(location, exc)
+        if problem is not None:
+            self._write_env()
+            self._done(name, _result(name, Status.CRITICAL, problem, severity="P2"), started)
+            return
+        digest = str(snapshot["digest"])
+        self._env.update(env_lines(snapshot["sources"], s.app_parameters_path))
+        self._env.update(
+            {"SANVI_SNAPSHOT_KEY": snapshot_key(s.snapshot_prefix), "SANVI_SNAPSHOT_SHA256": digest}
+        )
         self._write_env()
         applied = len(self._env) - 2
         self._done(
@@ -396,11 +361,12 @@ class ScratchSystem:
             _result(
                 name,
                 Status.OK,
-                f"s3://{s.snapshot_bucket}/{key} (sha256 {digest[:12]}…) applied to the scratch application: "
-                f"{applied} setting(s)",
+                f"{location} (digest {digest[:19]}…, taken {snapshot.get('taken_at', '?')}) applied to the "
+                f"scratch application: {applied} setting(s)",
                 details={
-                    "key": key,
-                    "sha256": digest,
+                    "location": location,
+                    "digest": digest,
+                    "taken_at": snapshot.get("taken_at"),
                     "settings": sorted(k for k in self._env if k not in RESERVED_KEYS),
                 },
             ),
@@ -484,12 +450,18 @@ class ScratchSystem:
             return
         self._env["DATABASE_URL"] = dsn
         self._write_env()
-        if "cache" not in self.components:
-            self._warm_cache(dsn)
-        if "application" not in self.components and self._app_port is not None:
-            self._probe_app()
-            if self.settings.dr_site:
-                self._dr_site()
+        warm: threading.Thread | None = None
+        if "cache" not in self.components:  # the warm-up beside the application's first answer
+            warm = threading.Thread(target=self._warm_cache, args=(dsn,), name="dr-cache", daemon=True)
+            warm.start()
+        try:
+            if "application" not in self.components and self._app_port is not None:
+                self._probe_app()
+                if self.settings.dr_site:
+                    self._dr_site()
+        finally:
+            if warm is not None:
+                warm.join()
 
     def _warm_cache(self, dsn: str) -> None:
         import psycopg

@@ -28,6 +28,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from types import FrameType
@@ -137,8 +138,14 @@ def objects_kept(path: Path) -> int:
         return 0
 
 
-def serve(host: str, port: int, state_file: Path) -> None:
-    """Load ``state_file``, serve moto on ``host:port`` until SIGTERM/SIGINT, save, exit."""
+def serve(
+    host: str, port: int, state_file: Path, replicate_every: float = 0, regions: tuple[str, ...] = ()
+) -> None:
+    """Load ``state_file``, serve moto on ``host:port`` until SIGTERM/SIGINT, save, exit.
+
+    With ``replicate_every`` > 0, buckets with a replication rule are copied to their
+    destinations that often (:mod:`devstack.s3_replication`; ``regions``: source first).
+    """
     from moto.server import ThreadedMotoServer
 
     from devstack.moto_extras import install
@@ -166,8 +173,19 @@ def serve(host: str, port: int, state_file: Path) -> None:
     signal.signal(signal.SIGINT, on_signal)
     server.start()
     print(f"moto serving on http://{host}:{port}", flush=True)
+    replication = threading.Event()
+    if replicate_every > 0 and regions:
+        from devstack import s3_replication
+
+        threading.Thread(
+            target=s3_replication.run,
+            args=(f"http://{host}:{port}", replicate_every, replication, regions),
+            name="s3-replication",
+            daemon=True,
+        ).start()
     while not stop:
         time.sleep(0.2)
+    replication.set()
     server.stop()
     size = save(state_file)
     print(f"moto state: saved {', '.join(KEPT_SERVICES)} to {state_file} ({size:,} bytes)", flush=True)
@@ -180,10 +198,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--state", type=Path, required=True, help="state file (loaded on start, written on stop)"
     )
+    parser.add_argument(
+        "--replicate-every", type=float, default=0, help="seconds between S3 replication rounds (0: none)"
+    )
+    parser.add_argument("--regions", default="", help="comma-separated regions, the source's first")
     args = parser.parse_args(argv)
     if args.host not in {"127.0.0.1", "localhost", "::1"}:
         parser.error(f"--host: loopback only, not {args.host!r}")
-    serve(args.host, args.port, args.state)
+    regions = tuple(r for r in args.regions.split(",") if r)
+    serve(args.host, args.port, args.state, args.replicate_every, regions)
     return 0
 
 

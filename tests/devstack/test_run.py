@@ -338,12 +338,15 @@ def test_local_config_points_only_at_the_demo_server(tmp_path: Path) -> None:
         site.url == "https://dr.sanvi-machinery.com/api/health"
         and site.point_url == f"{DEMO_URL}/_demo/upstream"
     )
+    # ...from the DR region's copies the stack's moto replicates to (devstack.s3_replication).
+    replicas = local.tasks.dr_testing.settings.replica_buckets
+    assert replicas.backups == "sanvi-machinery-backups-dr" and replicas.files == "sanvi-machinery-files-dr"
     # Everything else is the shipped config, unchanged.
     a, b = local.model_dump(), shipped.model_dump()
     for cfg in (a, b):
         cfg["tasks"]["system_health_check"]["settings"].pop("component_timeout_seconds")
         cfg["tasks"]["backup_testing"]["settings"].pop("smoke_queries")
-        for key in ("full_system", "dr_site"):
+        for key in ("full_system", "dr_site", "replica_buckets"):
             cfg["tasks"]["dr_testing"]["settings"].pop(key)
         for endpoint in cfg["tasks"]["system_health_check"]["settings"]["endpoints"]:
             endpoint.pop("url")

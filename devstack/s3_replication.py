@@ -1,0 +1,165 @@
+"""Cross-region replication for the local stack's moto, which stores a bucket's replication
+configuration but never copies an object.
+
+Real S3 copies each new object version of a bucket with a replication rule to the rule's
+destination bucket (another region: the DR site's copies), asynchronously, usually within
+minutes; it does not replicate deletions unless asked. :func:`replicate_once` does the same for
+moto: every enabled rule's objects (under its filter prefix) that the destination lacks or holds
+with another ETag are copied there. :func:`run` repeats it every few seconds in the moto process
+of ``make run`` (``devstack.moto_state --replicate-every``), so the DR-site activation drill
+finds the backups, files and configuration snapshot in ``tasks.dr_testing.settings.dr_region``.
+
+:func:`configure` seeds it: the replica buckets in the DR region (versioned, as S3 requires) and
+one rule per source bucket. :func:`local_replicas` names them from the config, for the seed and
+for the local config's ``tasks.dr_testing.settings.replica_buckets``.
+
+Local-stack only: never imported by the runtime package, and the endpoint must be loopback.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+#: The fake replication role (moto checks nothing; real S3 needs one with s3:Replicate*).
+ROLE_ARN = "arn:aws:iam::123456789012:role/sanvi-local-replication"
+SUFFIX = "-dr"
+
+
+def local_replicas(cfg: Any) -> dict[str, str]:
+    """``tasks.dr_testing.settings.replica_buckets`` of the local stack: ``<bucket>-dr`` of the
+    database backups' bucket, the file bucket and the configuration backup's bucket."""
+    files = cfg.file_storage_backups.source_bucket or cfg.tasks.system_health_check.settings.buckets.get(
+        "files"
+    )
+    out = {
+        "backups": cfg.database_backups.bucket + SUFFIX,
+        "configuration": (cfg.configuration_backups.bucket or cfg.database_backups.bucket) + SUFFIX,
+    }
+    if files:
+        out["files"] = files + SUFFIX
+    return out
+
+
+def _sources(cfg: Any) -> dict[str, str]:
+    """Source bucket → its replica."""
+    replicas = local_replicas(cfg)
+    files = cfg.file_storage_backups.source_bucket or cfg.tasks.system_health_check.settings.buckets.get(
+        "files"
+    )
+    pairs = {
+        cfg.database_backups.bucket: replicas["backups"],
+        cfg.configuration_backups.bucket or cfg.database_backups.bucket: replicas["configuration"],
+    }
+    if files:
+        pairs[files] = replicas["files"]
+    return pairs
+
+
+def configure(session: Any, endpoint_url: str, cfg: Any, region: str, dr_region: str) -> dict[str, str]:
+    """Replica buckets in ``dr_region`` and a replication rule on each source bucket (both
+    versioned); idempotent. Returns source → replica."""
+    from botocore.exceptions import ClientError
+
+    s3 = session.client("s3", endpoint_url=endpoint_url, region_name=region)
+    west = session.client("s3", endpoint_url=endpoint_url, region_name=dr_region)
+    pairs = _sources(cfg)
+    for source, replica in pairs.items():
+        try:
+            west.create_bucket(Bucket=replica, CreateBucketConfiguration={"LocationConstraint": dr_region})
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in {
+                "BucketAlreadyOwnedByYou",
+                "BucketAlreadyExists",
+            }:
+                raise
+        west.put_bucket_versioning(Bucket=replica, VersioningConfiguration={"Status": "Enabled"})
+        try:
+            s3.create_bucket(Bucket=source)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in {
+                "BucketAlreadyOwnedByYou",
+                "BucketAlreadyExists",
+            }:
+                raise
+        s3.put_bucket_versioning(Bucket=source, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_bucket_replication(
+            Bucket=source,
+            ReplicationConfiguration={
+                "Role": ROLE_ARN,
+                "Rules": [
+                    {
+                        "ID": "sanvi-dr-site",
+                        "Priority": 1,
+                        "Status": "Enabled",
+                        "Filter": {"Prefix": ""},
+                        "Destination": {"Bucket": f"arn:aws:s3:::{replica}"},
+                        "DeleteMarkerReplication": {"Status": "Disabled"},
+                    }
+                ],
+            },
+        )
+    return pairs
+
+
+def _listing(s3: Any, bucket: str, prefix: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            out[obj["Key"]] = str(obj.get("ETag", ""))
+    return out
+
+
+def _rules(s3: Any, bucket: str) -> list[Mapping[str, Any]]:
+    from botocore.exceptions import ClientError
+
+    try:
+        config = s3.get_bucket_replication(Bucket=bucket)["ReplicationConfiguration"]
+    except ClientError:
+        return []
+    return [r for r in config.get("Rules", []) if r.get("Status") == "Enabled"]
+
+
+def replicate_once(clients: Mapping[str, Any], home: Any) -> int:
+    """Copy what each enabled rule's destination lacks; returns the number of objects copied.
+
+    :param clients: region → S3 client (the destination's region is looked up per bucket).
+    :param home: an S3 client to list buckets and read their rules with.
+    """
+    copied = 0
+    for bucket in (b["Name"] for b in home.list_buckets().get("Buckets", [])):
+        for rule in _rules(home, bucket):
+            dest = str(rule["Destination"]["Bucket"]).removeprefix("arn:aws:s3:::")
+            prefix = str((rule.get("Filter") or {}).get("Prefix", rule.get("Prefix", "")))
+            region = home.get_bucket_location(Bucket=dest).get("LocationConstraint") or "us-east-1"
+            target = clients[region] if region in clients else home
+            have = _listing(target, dest, prefix)
+            for key, etag in _listing(home, bucket, prefix).items():
+                if have.get(key) != etag:
+                    target.copy_object(Bucket=dest, Key=key, CopySource={"Bucket": bucket, "Key": key})
+                    copied += 1
+    return copied
+
+
+def run(endpoint_url: str, every_s: float, stop: threading.Event, regions: tuple[str, ...]) -> None:
+    """:func:`replicate_once` every ``every_s`` seconds until ``stop`` is set (errors are
+    printed and retried: moto is this thread's own process)."""
+    import boto3
+
+    from devstack.aws import LOCAL_AWS_ENV
+
+    session = boto3.session.Session(
+        aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+    )
+    clients = {r: session.client("s3", endpoint_url=endpoint_url, region_name=r) for r in regions}
+    home = clients[regions[0]]
+    while not stop.wait(every_s):
+        try:
+            n = replicate_once(clients, home)
+        except Exception as exc:  # noqa: BLE001 - a busy moto: try again next round
+            print(f"s3 replication: {type(exc).__name__}: {exc}", flush=True)
+            continue
+        if n:
+            print(f"s3 replication: copied {n} object(s) to the DR region", flush=True)

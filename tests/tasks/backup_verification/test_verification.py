@@ -320,6 +320,33 @@ def test_configuration_versioned_and_kept_90_days(boto_client):
     assert result.status == "warning" and "30 d" in result.summary
 
 
+def test_configuration_backup_prefix_and_its_newest_snapshot(boto_client):
+    """No bucket of its own (the default): the configuration backup's prefix, its retention rule
+    (another prefix's shorter rule does not count) and its newest snapshot, intact."""
+    from sanvi_ops.tasks.configuration_backup.snapshot import make_snapshot, write_snapshot
+
+    s3 = boto_client("s3")
+    s3.create_bucket(Bucket="bkp")
+    s3.put_bucket_versioning(Bucket="bkp", VersioningConfiguration={"Status": "Enabled"})
+    rule = {"Status": "Enabled", "NoncurrentVersionExpiration": {"NoncurrentDays": 7}}
+    s3.put_bucket_lifecycle_configuration(
+        Bucket="bkp",
+        LifecycleConfiguration={"Rules": [{"ID": "postgres", "Filter": {"Prefix": "postgres/"}, **rule}]},
+    )
+    missing = check_configuration(s3, "bkp", retention_days=90, prefix="configuration/")
+    assert missing.status == "warning" and "no configuration snapshot yet" in missing.summary
+    write_snapshot(s3, "bkp", "configuration/", make_snapshot({"ssm": {}}, "2026-12-03T00:00:00Z"), "c1")
+    ok = check_configuration(s3, "bkp", retention_days=90, prefix="configuration/")
+    assert ok.status == "ok" and "intact" in ok.summary, ok.summary
+    # a tampered snapshot (sources edited, digest kept) is critical
+    body = s3.get_object(Bucket="bkp", Key="configuration/snapshot.json")["Body"].read()
+    s3.put_object(
+        Bucket="bkp", Key="configuration/snapshot.json", Body=body.replace(b'"ssm": {}', b'"ssm": {"x": 1}')
+    )
+    bad = check_configuration(s3, "bkp", retention_days=90, prefix="configuration/")
+    assert bad.status == "critical" and "digest mismatch" in bad.summary, bad.summary
+
+
 def test_system_images(boto_client):
     ec2 = boto_client("ec2")
     now = dt.datetime.now(dt.UTC)

@@ -93,21 +93,22 @@ def verify_other_rows(now: dt.datetime | None = None) -> ResultDicts:
                     component="file_storage",
                 )
             )
-        if v.configuration_bucket:
-            results.append(
-                check_configuration(
-                    s3, v.configuration_bucket, retention_days=cfg.backups.configuration.retention_days
-                )
+        # A bucket of its own when configured; else the configuration backup's prefix and snapshot.
+        from sanvi_ops.tasks.configuration_backup.airflow_tasks import bucket_of
+
+        config_bucket, config_prefix = (
+            (v.configuration_bucket, "")
+            if v.configuration_bucket
+            else (bucket_of(cfg), cfg.configuration_backups.prefix)
+        )
+        results.append(
+            check_configuration(
+                s3,
+                config_bucket,
+                retention_days=cfg.backups.configuration.retention_days,
+                prefix=config_prefix,
             )
-        else:
-            results.append(
-                CheckResult(
-                    "configuration.backup",
-                    Status.SKIPPED,
-                    "tasks.backup_verification.settings.configuration_bucket is not set",
-                    component="configuration",
-                )
-            )
+        )
         if v.check_amis:
             from sanvi_ops.airflow_kit.connections import aws_client
 

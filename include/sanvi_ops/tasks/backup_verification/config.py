@@ -28,7 +28,9 @@ class BackupVerificationSettings(_Model):
     shrink_warning_pct: float = Field(default=30, gt=0, lt=100)
     #: The hourly chain over the last 24 h: largest gap between consecutive backups (= the RPO).
     rpo: Threshold = Threshold(warning=75, critical=120, unit="min")
-    #: Configuration backups: versioned bucket keeping old versions at least this long.
+    #: Configuration backups: a versioned bucket of their own keeping old versions at least this
+    #: long; ``None``: the configuration backup's prefix (``configuration_backups``) and its newest
+    #: snapshot, which must be intact.
     configuration_bucket: str | None = None
     #: File storage: the bucket whose daily copy (``file_storage_backups``) must exist (``None``:
     #: ``file_storage_backups.source_bucket``, then ``tasks.system_health_check.settings.buckets.files``).

@@ -514,8 +514,38 @@ def check_file_storage(
     )
 
 
-def check_configuration(s3: Any, bucket: str, *, retention_days: int) -> CheckResult:
-    """Configuration backups: the bucket is versioned and keeps old versions ≥ ``retention_days``."""
+def _snapshot_intact(s3: Any, bucket: str, prefix: str, retention_days: int) -> CheckResult:
+    """The configuration backup's newest snapshot under ``prefix``: there, and its digest matches."""
+    from sanvi_ops.tasks.configuration_backup.snapshot import latest_snapshot
+
+    check, where = "configuration.backup", f"s3://{bucket}/{prefix}"
+    try:
+        snapshot = latest_snapshot(s3, bucket, prefix)
+    except LookupError:
+        return CheckResult(
+            check,
+            Status.WARNING,
+            f"{where}: versioned, but no configuration snapshot yet (configuration_backup has not run)",
+            component="configuration",
+        )
+    except ValueError as exc:
+        return CheckResult(check, Status.CRITICAL, str(exc), component="configuration", severity=SEVERITY)
+    except aws_error_types(OSError) as exc:
+        return s3_failure(check, where, exc)
+    return CheckResult(
+        check,
+        Status.OK,
+        f"{where}: versioned, old versions kept ≥ {retention_days} d; the newest snapshot (taken "
+        f"{snapshot.get('taken_at', '?')}) is intact",
+        component="configuration",
+        details={"digest": snapshot.get("digest"), "taken_at": snapshot.get("taken_at")},
+    )
+
+
+def check_configuration(s3: Any, bucket: str, *, retention_days: int, prefix: str = "") -> CheckResult:
+    """Configuration backups: the bucket is versioned and keeps old versions ≥ ``retention_days``
+    (rules covering ``prefix``); with ``prefix`` (the configuration backup's), its newest snapshot
+    must be there and intact (its digest matches its content)."""
     from botocore.exceptions import ClientError
 
     check = "configuration.backup"
@@ -547,23 +577,34 @@ def check_configuration(s3: Any, bucket: str, *, retention_days: int) -> CheckRe
             component="configuration",
             severity=SEVERITY,
         )
+
+    def covers(rule: dict[str, Any]) -> bool:
+        f = rule.get("Filter") or {}
+        rule_prefix = str(f.get("Prefix", (f.get("And") or {}).get("Prefix", rule.get("Prefix", ""))) or "")
+        return prefix.startswith(rule_prefix)
+
     short = [
         int(r["NoncurrentVersionExpiration"]["NoncurrentDays"])
         for r in rules
-        if r.get("Status") == "Enabled" and "NoncurrentDays" in (r.get("NoncurrentVersionExpiration") or {})
+        if r.get("Status") == "Enabled"
+        and "NoncurrentDays" in (r.get("NoncurrentVersionExpiration") or {})
+        and covers(r)
     ]
     short = [d for d in short if d < retention_days]
+    where = f"s3://{bucket}/{prefix}"
     if short:
         return CheckResult(
             check,
             Status.WARNING,
-            f"s3://{bucket}: old versions expire after {min(short)} d, the guide keeps {retention_days} d",
+            f"{where}: old versions expire after {min(short)} d, the guide keeps {retention_days} d",
             component="configuration",
         )
+    if prefix:
+        return _snapshot_intact(s3, bucket, prefix, retention_days)
     return CheckResult(
         check,
         Status.OK,
-        f"s3://{bucket}: versioned, old versions kept ≥ {retention_days} d",
+        f"{where}: versioned, old versions kept ≥ {retention_days} d",
         component="configuration",
     )
 

@@ -32,6 +32,7 @@ from sanvi_ops.core.results import SEVERITY_ORDER, CheckResult, Status
 
 __all__ = [
     "AnnualReviewConfig",
+    "annual_evidence",
     "Period",
     "build_report",
     "recovery_tests",
@@ -133,6 +134,54 @@ def signoff_rows(dsn: str, dag_id: str, period: Period) -> list[dict[str, Any]]:
         """,
         {"dag_id": dag_id, "start": period.start, "end": period.end},
     )
+
+
+def annual_evidence(dsn: str, dag_ids: Sequence[str], now: dt.datetime, days: int = 366) -> dict[str, Any]:
+    """The annual reviews' record for the compliance audit's evidence pack: per review DAG, its
+    newest run of the last ``days`` (results by status, the report's S3 key, version and SHA-256)
+    and its sign-offs (who answered, when, the verdict and the number of findings entered), or
+    ``"reviewed": false`` when it has not run in that year (the pack shows the gap). ``now`` is
+    included."""
+    period = review_period(now + dt.timedelta(seconds=1), days)
+    out: dict[str, Any] = {}
+    for dag_id in dag_ids:
+        results = stored_results(dsn, dag_id, period)
+        if not results:
+            out[dag_id] = {"reviewed": False, "period": [period.start.isoformat(), period.end.isoformat()]}
+            continue
+        latest = results[-1]["run_id"]
+        mine = [r for r in results if r["run_id"] == latest]
+        counts: dict[str, int] = {}
+        for r in mine:
+            counts[r["status"]] = counts.get(r["status"], 0) + 1
+        report = next((r for r in mine if r["check_name"] == "review.report"), None)
+        details = (report or {}).get("details") or {}
+        forms = [s for s in signoff_rows(dsn, dag_id, period) if s["run_id"] == latest]
+        out[dag_id] = {
+            "reviewed": True,
+            "run_id": latest,
+            "at": jsonable({"at": mine[-1]["at"]})["at"],
+            "counts": counts,
+            "report": {k: details.get(k) for k in ("bucket", "key", "version_id", "sha256", "markdown_key")}
+            if report
+            else None,
+            "signoffs": [
+                {
+                    "task_id": f["task_id"],
+                    "team": f["team"],
+                    "outcome": f["outcome"],
+                    "responder": f["responder"],
+                    "responded_at": jsonable({"t": f["responded_at"]})["t"],
+                    "verdict": (f.get("form") or {}).get("verdict"),
+                    "findings": {
+                        sev: int((f.get("form") or {}).get(f"findings_{sev}") or 0)
+                        for sev in FINDING_SEVERITIES
+                    },
+                }
+                for f in forms
+            ],
+        }
+    return out
 
 
 def jsonable(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -89,3 +89,14 @@ def test_year_of_cost_and_sla_reviews_into_the_report(e2e, boto_client, slack_ap
     markdown = s3.get_object(Bucket=BUCKET, Key=details["markdown_key"])["Body"].read().decode()
     assert markdown.startswith("# Vendor Contract Review (2027)") and "contract_review.sla[aws]" in markdown
     assert any("Vendor Contract Review" in json.dumps(m) for m in slack_api.messages)
+
+    # The compliance audit's evidence pack carries the year's annual reviews: this one's run and
+    # report (by version), and the gap of a review that has not run in the year.
+    from sanvi_ops.core.annual_review import annual_evidence
+
+    evidence = annual_evidence(env["store_dsn"], [DAG_ID, "external_security_assessment"], LOGICAL)
+    mine = evidence[DAG_ID]
+    assert mine["reviewed"] and mine["run_id"] == dr.run_id
+    assert mine["report"]["key"] == details["key"] and mine["report"]["version_id"] == details["version_id"]
+    assert mine["counts"]["warning"] == 3 and mine["report"]["sha256"] == details["sha256"]
+    assert evidence["external_security_assessment"]["reviewed"] is False

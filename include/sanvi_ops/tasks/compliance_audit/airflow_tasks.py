@@ -171,6 +171,7 @@ def evidence_pack(task_ids: list[str], context: dict[str, Any]) -> ResultDicts:
         import psycopg
 
         from sanvi_ops.airflow_kit.publish import collect_results
+        from sanvi_ops.core.annual_review import annual_evidence
         from sanvi_ops.core.change_records import quarter_evidence
 
         quarter, start, end = _period(context)
@@ -192,6 +193,10 @@ def evidence_pack(task_ids: list[str], context: dict[str, Any]) -> ResultDicts:
             stored["change_records"] = quarter_evidence(
                 dsn, start, end + timedelta(seconds=1), datetime.now(UTC)
             )
+            # The guide's Compliance Reviews and Vendor Assessment: the annual reviews of the year
+            # to the quarter's end (report, sign-offs, findings), or the gap when one has not run.
+            annual = sorted(t for t, spec in cfg.tasks.items() if spec.cadence == "annually")
+            stored["annual_reviews"] = annual_evidence(dsn, annual, end)
         except (psycopg.Error, StoreError) as exc:
             stored_error = f"{type(exc).__name__}: {exc}"
         pack = compliance.build_evidence_pack(

@@ -13,7 +13,9 @@ through the API (``PATCH .../hitlDetails``, what the UI's *Required actions* pag
 Driven: system_health_check, database_backup_full, then backup_testing on that backup (it finds
 it in S3: the restore runs on whichever worker takes it), database_maintenance started with
 ``dry_run: no`` (outside its windows it waits for the Product Owner's and the CTO's approval; in
-a window it vacuums straight away) on two tables, and cost_optimization's sign-off. Checked: the
+a window it vacuums straight away) on two tables, cost_optimization's sign-off, and the first
+start's business continuity game day: approved, it triggers the full-system drill and the DR-site
+activation and waits for them. Checked: the
 results store, the Slack sink, the vacuum in PostgreSQL's own statistics, that task instances ran
 on both workers, and that nothing of the stack listens beyond 127.0.0.1.
 """
@@ -46,6 +48,8 @@ DRIVEN = [
 VACUUMED = ["public.warehouses", "public.machine_models"]
 WORKERS = {"sanvi-worker-1", "sanvi-worker-2"}
 FINISHED = {"success", "failed"}
+GAME_DAY = "business_continuity_testing"
+GAME_DAY_DONE = {"success", "failed", "upstream_failed", "skipped"}
 
 
 def _trigger(http: httpx.Client, dag_id: str, conf: dict[str, Any] | None = None) -> str:
@@ -60,13 +64,18 @@ def _task_instances(http: httpx.Client, dag_id: str, run_id: str) -> list[dict[s
     return list(resp.json()["task_instances"])
 
 
-def _answer_waiting(http: httpx.Client, dag_id: str, run_id: str, answered: list[str]) -> None:
-    """Approve every request of the run that waits for input (a person, through the API)."""
+def _answer_waiting(
+    http: httpx.Client, dag_id: str, run_id: str, answered: list[str], *, forms: bool = True
+) -> None:
+    """Approve every request of the run that waits for input (a person, through the API);
+    ``forms=False`` leaves a findings form (no Approve option) waiting."""
     resp = http.get(f"/dags/{dag_id}/dagRuns/{run_id}/hitlDetails")
     resp.raise_for_status()
     for detail in resp.json()["hitl_details"]:
         ti = detail["task_instance"]
         if ti["state"] != "awaiting_input" or detail["response_received"]:
+            continue
+        if not forms and "Approve" not in detail["options"]:
             continue
         assert "Approve" in detail["options"], detail
         answer = http.patch(
@@ -124,6 +133,10 @@ class Driven:
     seconds: float = 0.0
     #: When PostgreSQL last vacuumed the tables of VACUUMED before this drive (None: never).
     vacuumed_before: dict[str, Any] = field(default_factory=dict)
+    #: The first start's business continuity game day run (waiting for its approvals), and the
+    #: state of its record task once the drills it triggered are over.
+    game_day: str | None = None
+    game_day_recorded: str | None = None
 
     def tis(self, dag_id: str) -> dict[str, dict[str, Any]]:
         return {ti["task_id"]: ti for ti in _task_instances(self.http, dag_id, self.runs[dag_id])}
@@ -135,8 +148,22 @@ class Driven:
         return _results(self.stack, dag_id, self.runs[dag_id])
 
 
+def _poll_game_day(d: Driven) -> None:
+    """The game day: its approvals answered (its findings form left waiting, its normal state),
+    then the state of ``record_game_day``, which runs once both drills are over."""
+    if d.game_day is None or d.game_day_recorded in GAME_DAY_DONE:
+        return
+    try:
+        _answer_waiting(d.http, GAME_DAY, d.game_day, d.answered, forms=False)
+        tis = {ti["task_id"]: ti for ti in _task_instances(d.http, GAME_DAY, d.game_day)}
+    except httpx.TimeoutException:
+        return
+    d.game_day_recorded = (tis.get("record_game_day") or {}).get("state")
+
+
 def _poll(d: Driven) -> None:
     """One round: each unfinished run's state; requests waiting for a person are approved."""
+    _poll_game_day(d)
     for dag_id, run_id in list(d.runs.items()):
         if d.states.get(dag_id) in FINISHED:
             continue
@@ -192,8 +219,14 @@ def driven(first_start: FirstStart) -> Iterator[Driven]:
             ),
             "cost_optimization": _trigger(http, "cost_optimization", {"checks": ["find_idle_resources"]}),
         }
-        deadline = time.monotonic() + 600
-        while not (len(d.runs) == len(DRIVEN) and all(d.states.get(x) in FINISHED for x in DRIVEN)):
+        d.game_day = (first_start.runs.get(GAME_DAY) or {}).get("run_id")
+        deadline = time.monotonic() + 900
+
+        def over() -> bool:
+            runs_over = len(d.runs) == len(DRIVEN) and all(d.states.get(x) in FINISHED for x in DRIVEN)
+            return runs_over and (d.game_day is None or d.game_day_recorded in GAME_DAY_DONE)
+
+        while not over():
             _poll(d)
             backup = d.states.get("database_backup_full")
             if backup == "failed":
@@ -201,7 +234,9 @@ def driven(first_start: FirstStart) -> Iterator[Driven]:
             # backup_testing restores the backup this test made: started once that run succeeded.
             if backup == "success" and "backup_testing" not in d.runs:
                 d.runs["backup_testing"] = _trigger(http, "backup_testing")
-            assert time.monotonic() < deadline, f"runs not finished in 10 min: {d.states}\n{stack.logs()}"
+            assert time.monotonic() < deadline, (
+                f"runs not finished in 15 min: {d.states}, game day {d.game_day_recorded}\n{stack.logs()}"
+            )
             time.sleep(2)
         d.seconds = time.monotonic() - started
         print(f"\n{len(d.runs)} runs driven in {d.seconds:.0f} s (after the first runs)")
@@ -264,6 +299,34 @@ def test_maintenance_vacuums_after_the_approvals(driven: Driven) -> None:
         assert time.monotonic() < deadline, f"no VACUUM recorded by PostgreSQL: {last} (before: {before})"
         time.sleep(0.5)
         last = _vacuumed_at(driven.stack, VACUUMED)
+
+
+def test_game_day_runs_both_drills_after_the_approvals(driven: Driven) -> None:
+    """The annual business continuity test on the running stack: its approvals answered through
+    the API, it triggers dr_testing with each scope (full system, then the DR-site activation from
+    the replica buckets the local moto replicates to), waits for both, and records them; every
+    drill scope is green on the demo data."""
+    assert driven.game_day is not None, "the first start has no game day run"
+    assert driven.game_day_recorded == "success", driven.game_day_recorded
+    tis = {ti["task_id"]: ti["state"] for ti in _task_instances(driven.http, GAME_DAY, driven.game_day)}
+    assert {t: tis[t] for t in ("approve_product_owner", "approve_cto")} == dict.fromkeys(
+        ("approve_product_owner", "approve_cto"), "success"
+    ), tis
+    for scope in ("full_system", "dr_site_activation"):
+        assert tis[f"run_drill_{scope}"] == "success", tis
+        run_id = f"business_continuity__{driven.game_day}__{scope}"
+        drill = _results(driven.stack, "dr_testing", run_id)
+        assert drill["dr.scope"][1].startswith(f"scope {scope.replace('_', ' ')}"), drill["dr.scope"]
+        bad = {k: v for k, v in drill.items() if v[0] in ("critical", "error")}
+        assert not bad, bad
+        for name in ("dr.rto", "dr.file_storage", "dr.configuration", "dr.configuration_snapshot",
+                     "dr.cache", "dr.application"):  # fmt: skip
+            assert drill[name][0] == "ok", (scope, name, drill[name])
+        if scope == "dr_site_activation":
+            assert drill["dr.site.region"][0] == "ok" and drill["dr.site.probe"][0] == "ok", drill
+    recorded = _results(driven.stack, GAME_DAY, driven.game_day)
+    for scope in ("full_system", "dr_site_activation"):
+        assert recorded[f"continuity.game_day[{scope}]"][0] in ("ok", "warning"), recorded
 
 
 def test_sign_off_answered_through_the_api_is_stored(driven: Driven) -> None:

@@ -63,12 +63,11 @@ def check_approval(context: Mapping[str, Any]) -> str:
     from airflow.sdk.exceptions import AirflowSkipException
 
     from sanvi_ops.core.config import load_config
-    from sanvi_ops.core.run_policy import approver_task_id
-    from sanvi_ops.tasks.business_continuity_testing.continuity import approved
+    from sanvi_ops.core.run_policy import all_approved, approver_task_id
 
     ti = context["ti"]
     answers = {a: ti.xcom_pull(task_ids=approver_task_id(a), default=None) for a in approvers(load_config())}
-    go, why = approved(answers)
+    go, why = all_approved(answers)
     if not go:
         raise AirflowSkipException(f"game day not run: {why}")
     return why
@@ -126,8 +125,7 @@ def record(context: Mapping[str, Any]) -> ResultDicts:
 def _skipped_because(ti: Any) -> str | None:
     """Why the drills did not run (the approval check's reason), or ``None`` when they ran."""
     from sanvi_ops.core.config import load_config
-    from sanvi_ops.core.run_policy import approver_task_id
-    from sanvi_ops.tasks.business_continuity_testing.continuity import approved
+    from sanvi_ops.core.run_policy import all_approved, approver_task_id
 
     keys = approvers(load_config())
     answers = {a: ti.xcom_pull(task_ids=approver_task_id(a), default=None) for a in keys}
@@ -135,7 +133,7 @@ def _skipped_because(ti: Any) -> str | None:
         return None
     if all(a is None for a in answers.values()):
         return None  # the approvals were not asked through this run (marked done by hand)
-    go, why = approved(answers)
+    go, why = all_approved(answers)
     return None if go else why
 
 
@@ -207,7 +205,7 @@ def game_day() -> Any:
             trigger_run_id=game_day_run_id("{{ run_id }}", scope),
             conf={"scope": scope},
             wait_for_completion=True,
-            poke_interval=60,
+            poke_interval=15,  # the triggerer's cheap state query; the record follows the drill closely
             deferrable=True,
             allowed_states=["success"],
             failed_states=["failed"],

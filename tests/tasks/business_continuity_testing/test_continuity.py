@@ -72,3 +72,18 @@ def test_every_approver_must_approve() -> None:
     assert not go and "product_owner rejected" in why
     assert approved({"cto": None}) == (False, "not approved: cto no answer")
     assert not approved({})[0]
+
+
+def test_the_drill_runs_state_is_read_as_its_value_on_a_worker():
+    """On a worker the Task SDK answers with its DagRunState enum, whose str() is
+    "DagRunState.SUCCESS": read as "success", or every green game day would be critical (found by
+    the scale-out test on the real stack)."""
+    from airflow.sdk.api.datamodels._generated import DagRunState
+
+    from sanvi_ops.tasks.business_continuity_testing.airflow_tasks import _run_state
+
+    class _Ti:
+        def get_dagrun_state(self, dag_id, run_id):
+            return DagRunState.SUCCESS
+
+    assert _run_state(_Ti(), "dr_testing", "r1") == "success"

@@ -140,7 +140,9 @@ def _skipped_because(ti: Any) -> str | None:
 def _run_state(ti: Any, dag_id: str, run_id: str) -> str | None:
     """The DR Testing run's state through the task SDK, ``None`` when it cannot be read."""
     try:
-        return str(ti.get_dagrun_state(dag_id=dag_id, run_id=run_id))
+        state = ti.get_dagrun_state(dag_id=dag_id, run_id=run_id)
+        # A worker gets the SDK's DagRunState (a str Enum whose str() is "DagRunState.SUCCESS").
+        return str(getattr(state, "value", state))
     except Exception:  # noqa: BLE001 — the stored results decide; the state only adds to them
         return None
 

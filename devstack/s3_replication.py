@@ -57,33 +57,30 @@ def _sources(cfg: Any) -> dict[str, str]:
     return pairs
 
 
+def _versioned(s3: Any, bucket: str, create: dict[str, Any]) -> None:
+    """``bucket`` exists (created when missing) with versioning on, as replication requires."""
+    from botocore.exceptions import ClientError
+
+    try:
+        s3.create_bucket(Bucket=bucket, **create)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in {
+            "BucketAlreadyOwnedByYou",
+            "BucketAlreadyExists",
+        }:
+            raise
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+
+
 def configure(session: Any, endpoint_url: str, cfg: Any, region: str, dr_region: str) -> dict[str, str]:
     """Replica buckets in ``dr_region`` and a replication rule on each source bucket (both
     versioned); idempotent. Returns source → replica."""
-    from botocore.exceptions import ClientError
-
     s3 = session.client("s3", endpoint_url=endpoint_url, region_name=region)
     west = session.client("s3", endpoint_url=endpoint_url, region_name=dr_region)
     pairs = _sources(cfg)
     for source, replica in pairs.items():
-        try:
-            west.create_bucket(Bucket=replica, CreateBucketConfiguration={"LocationConstraint": dr_region})
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in {
-                "BucketAlreadyOwnedByYou",
-                "BucketAlreadyExists",
-            }:
-                raise
-        west.put_bucket_versioning(Bucket=replica, VersioningConfiguration={"Status": "Enabled"})
-        try:
-            s3.create_bucket(Bucket=source)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in {
-                "BucketAlreadyOwnedByYou",
-                "BucketAlreadyExists",
-            }:
-                raise
-        s3.put_bucket_versioning(Bucket=source, VersioningConfiguration={"Status": "Enabled"})
+        _versioned(west, replica, {"CreateBucketConfiguration": {"LocationConstraint": dr_region}})
+        _versioned(s3, source, {})
         s3.put_bucket_replication(
             Bucket=source,
             ReplicationConfiguration={

@@ -54,6 +54,17 @@ def approval_spec(key: str, contact: Any) -> dict[str, Any]:
     }
 
 
+def window_approvers(cfg: MaintenanceConfig, environment: str, key: str) -> list[str]:
+    """Keys of ``contacts`` who approve changes to ``environment`` (its deployment window's
+    approvers); a bad environment is an error naming the config ``key`` that chose it."""
+    try:
+        return list(cfg.deployment_windows[environment].approvers)
+    except KeyError:
+        raise KeyError(
+            f"{key}: {environment!r} is not a key of deployment_windows ({', '.join(cfg.deployment_windows)})"
+        ) from None
+
+
 def dry_run_param() -> Any:
     """The ``dry_run`` trigger-form field every gated DAG declares."""
     from airflow.sdk import Param

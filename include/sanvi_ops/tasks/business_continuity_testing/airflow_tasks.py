@@ -33,14 +33,13 @@ def settings(cfg: MaintenanceConfig) -> Any:
 
 def approvers(cfg: MaintenanceConfig) -> list[str]:
     """Keys of ``contacts`` who approve the game day, with an error naming a bad environment."""
-    env = settings(cfg).approval_environment
-    try:
-        return list(cfg.deployment_windows[env].approvers)
-    except KeyError:
-        raise KeyError(
-            f"tasks.business_continuity_testing.settings.approval_environment: {env!r} is not a key of "
-            f"deployment_windows ({', '.join(cfg.deployment_windows)})"
-        ) from None
+    from sanvi_ops.airflow_kit.approval import window_approvers
+
+    return window_approvers(
+        cfg,
+        settings(cfg).approval_environment,
+        "tasks.business_continuity_testing.settings.approval_environment",
+    )
 
 
 def drills(context: Mapping[str, Any]) -> ResultDicts:

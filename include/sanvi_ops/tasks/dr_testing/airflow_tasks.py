@@ -150,14 +150,10 @@ PROMOTE_TASK_PREFIX = "approve_promote_"
 def promote_approvers(cfg: MaintenanceConfig) -> list[str]:
     """Keys of ``contacts`` who approve pointing the DR site (``dr_site.approval_environment``'s
     deployment window), with an error naming a bad environment."""
+    from sanvi_ops.airflow_kit.approval import window_approvers
+
     env = cfg.tasks.dr_testing.settings.dr_site.approval_environment
-    try:
-        return list(cfg.deployment_windows[env].approvers)
-    except KeyError:
-        raise KeyError(
-            f"tasks.dr_testing.settings.dr_site.approval_environment: {env!r} is not a key of "
-            f"deployment_windows ({', '.join(cfg.deployment_windows)})"
-        ) from None
+    return window_approvers(cfg, env, "tasks.dr_testing.settings.dr_site.approval_environment")
 
 
 def promote_needs_approval(context: Mapping[str, Any], cfg: MaintenanceConfig) -> str | None:

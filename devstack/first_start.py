@@ -67,13 +67,24 @@ class AirflowAPI:
             raw = resp.read()
         return json.loads(raw) if raw else None
 
+    def _all(self, path: str, key: str) -> list[dict[str, Any]]:
+        """Every item of a list endpoint, page by page: the API returns at most
+        ``[api] maximum_page_limit`` (100) items per request, whatever ``limit`` asks for."""
+        items: list[dict[str, Any]] = []
+        sep = "&" if "?" in path else "?"
+        while True:
+            data = self._request("GET", f"{path}{sep}limit=100&offset={len(items)}")
+            page = list(data[key])
+            items += page
+            if not page or len(items) >= int(data.get("total_entries", len(items))):
+                return items
+
     def dag_ids(self, *, scheduled_only: bool = False) -> set[str]:
         """Every DAG the API lists; ``scheduled_only``: those with a schedule (a triggered-only DAG
         such as change_review never takes a first run of its own)."""
-        data = self._request("GET", "/api/v2/dags?limit=1000")
         return {
             d["dag_id"]
-            for d in data["dags"]
+            for d in self._all("/api/v2/dags", "dags")
             if not scheduled_only or d.get("timetable_summary") not in (None, "", "None")
         }
 
@@ -86,12 +97,11 @@ class AirflowAPI:
         return dict(self._request("POST", f"/api/v2/dags/{quote(dag_id)}/dagRuns", body))
 
     def dag_runs(self, dag_id: str = "~") -> list[dict[str, Any]]:
-        path = f"/api/v2/dags/{quote(dag_id)}/dagRuns?limit=1000&order_by=start_date"
-        return list(self._request("GET", path)["dag_runs"])
+        return self._all(f"/api/v2/dags/{quote(dag_id)}/dagRuns?order_by=start_date", "dag_runs")
 
     def task_instances(self, dag_id: str = "~", run_id: str = "~") -> list[dict[str, Any]]:
-        path = f"/api/v2/dags/{quote(dag_id)}/dagRuns/{quote(run_id, safe='~')}/taskInstances?limit=1000"
-        return list(self._request("GET", path)["task_instances"])
+        path = f"/api/v2/dags/{quote(dag_id)}/dagRuns/{quote(run_id, safe='~')}/taskInstances"
+        return self._all(path, "task_instances")
 
 
 def wait_for_dags(

@@ -949,3 +949,23 @@ def test_full_backup_exists_looks_past_newer_incrementals(
     manifest("20261203T010000Z-full")
     manifest("20261203T020000Z-incr")
     assert run.full_backup_exists(aws_endpoint, config) is True
+
+
+def test_the_api_client_reads_every_page() -> None:
+    """Airflow's list endpoints return at most ``maximum_page_limit`` (100) items whatever
+    ``limit`` asks for: the first-start check read only the first 100 task instances, and a DAG
+    whose tasks fell beyond them never counted as finished (the stack waited until its timeout)."""
+    from devstack.first_start import AirflowAPI
+
+    items = [{"dag_id": "d", "task_id": f"t{i}", "dag_run_id": "r", "state": "success"} for i in range(250)]
+    asked: list[str] = []
+
+    class _API(AirflowAPI):
+        def _request(self, method: str, path: str, body: Any = None) -> Any:
+            asked.append(path)
+            offset = int(path.rsplit("offset=", 1)[1])
+            return {"task_instances": items[offset : offset + 100], "total_entries": len(items)}
+
+    api = _API.__new__(_API)
+    assert api.task_instances() == items
+    assert [p.rsplit("offset=", 1)[1] for p in asked] == ["0", "100", "200"]

@@ -108,7 +108,9 @@ def test_daily_snapshot_once_a_day_tagged_and_pruned_after_30_days_never_untagge
     rds = boto_client("rds")
     _instance(rds, retention=30)
     rds.create_db_snapshot(DBInstanceIdentifier="prod-db", DBSnapshotIdentifier="before-upgrade-by-hand")
-    today = dt.datetime.now(dt.UTC)
+    # 09:00 today, so that three hours later is still today whenever the test runs (at 21:00 UTC
+    # or later, "now + 3 h" was tomorrow and took a second daily snapshot)
+    today = dt.datetime.now(dt.UTC).replace(hour=9, minute=0, second=0, microsecond=0)
 
     first = _by_check(daily_backup(rds, "prod-db", _settings(), now=today))
     sid = rds_backups.snapshot_id_for("sanvi-daily", "prod-db", today.date())

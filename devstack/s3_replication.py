@@ -18,6 +18,7 @@ Local-stack only: never imported by the runtime package, and the endpoint must b
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -27,34 +28,22 @@ ROLE_ARN = "arn:aws:iam::123456789012:role/sanvi-local-replication"
 SUFFIX = "-dr"
 
 
+def _pairs(cfg: Any) -> dict[str, tuple[str, str]]:
+    """Per ``replica_buckets`` entry: (source bucket, its ``<bucket>-dr`` replica). The sources are
+    the buckets the jobs use: the database backups', the configuration backup's and the file bucket
+    (when one is configured)."""
+    from sanvi_ops.tasks.configuration_backup.airflow_tasks import bucket_of
+    from sanvi_ops.tasks.file_storage_backup.airflow_tasks import buckets
+
+    sources = {"backups": cfg.database_backups.bucket, "configuration": bucket_of(cfg)}
+    with contextlib.suppress(ValueError):  # no file bucket configured: nothing to replicate
+        sources["files"] = buckets(cfg)[0]
+    return {name: (bucket, bucket + SUFFIX) for name, bucket in sources.items()}
+
+
 def local_replicas(cfg: Any) -> dict[str, str]:
-    """``tasks.dr_testing.settings.replica_buckets`` of the local stack: ``<bucket>-dr`` of the
-    database backups' bucket, the file bucket and the configuration backup's bucket."""
-    files = cfg.file_storage_backups.source_bucket or cfg.tasks.system_health_check.settings.buckets.get(
-        "files"
-    )
-    out = {
-        "backups": cfg.database_backups.bucket + SUFFIX,
-        "configuration": (cfg.configuration_backups.bucket or cfg.database_backups.bucket) + SUFFIX,
-    }
-    if files:
-        out["files"] = files + SUFFIX
-    return out
-
-
-def _sources(cfg: Any) -> dict[str, str]:
-    """Source bucket → its replica."""
-    replicas = local_replicas(cfg)
-    files = cfg.file_storage_backups.source_bucket or cfg.tasks.system_health_check.settings.buckets.get(
-        "files"
-    )
-    pairs = {
-        cfg.database_backups.bucket: replicas["backups"],
-        cfg.configuration_backups.bucket or cfg.database_backups.bucket: replicas["configuration"],
-    }
-    if files:
-        pairs[files] = replicas["files"]
-    return pairs
+    """``tasks.dr_testing.settings.replica_buckets`` of the local stack."""
+    return {name: replica for name, (_, replica) in _pairs(cfg).items()}
 
 
 def _versioned(s3: Any, bucket: str, create: dict[str, Any]) -> None:
@@ -77,7 +66,7 @@ def configure(session: Any, endpoint_url: str, cfg: Any, region: str, dr_region:
     versioned); idempotent. Returns source → replica."""
     s3 = session.client("s3", endpoint_url=endpoint_url, region_name=region)
     west = session.client("s3", endpoint_url=endpoint_url, region_name=dr_region)
-    pairs = _sources(cfg)
+    pairs = dict(_pairs(cfg).values())
     for source, replica in pairs.items():
         _versioned(west, replica, {"CreateBucketConfiguration": {"LocationConstraint": dr_region}})
         _versioned(s3, source, {})

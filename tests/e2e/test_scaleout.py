@@ -33,6 +33,7 @@ import httpx
 import psycopg
 import pytest
 
+from sanvi_ops.tasks.business_continuity_testing.continuity import game_day_run_id
 from tests.fixtures.stack import STACK_BUDGET_S, FirstStart, RunningStack
 
 # The first test may also wait for the stack's start and the first runs (session fixtures).
@@ -318,7 +319,7 @@ def test_game_day_runs_both_drills_after_the_approvals(driven: Driven) -> None:
     ), tis
     for scope in ("full_system", "dr_site_activation"):
         assert tis[f"run_drill_{scope}"] == "success", tis
-        run_id = f"business_continuity__{driven.game_day}__{scope}"
+        run_id = game_day_run_id(driven.game_day, scope)
         drill = _results(driven.stack, "dr_testing", run_id)
         assert drill["dr.scope"][1].startswith(f"scope {scope.replace('_', ' ')}"), drill["dr.scope"]
         bad = {k: v for k, v in drill.items() if v[0] in ("critical", "error")}

@@ -160,7 +160,7 @@ def annual_evidence(dsn: str, dag_ids: Sequence[str], now: dt.datetime, days: in
         out[dag_id] = {
             "reviewed": True,
             "run_id": latest,
-            "at": jsonable({"at": mine[-1]["at"]})["at"],
+            "at": jsonable(mine[-1])["at"],
             "counts": counts,
             "report": {k: details.get(k) for k in ("bucket", "key", "version_id", "sha256", "markdown_key")}
             if report
@@ -171,7 +171,7 @@ def annual_evidence(dsn: str, dag_ids: Sequence[str], now: dt.datetime, days: in
                     "team": f["team"],
                     "outcome": f["outcome"],
                     "responder": f["responder"],
-                    "responded_at": jsonable({"t": f["responded_at"]})["t"],
+                    "responded_at": jsonable(f)["responded_at"],
                     "verdict": (f.get("form") or {}).get("verdict"),
                     "findings": {
                         sev: int((f.get("form") or {}).get(f"findings_{sev}") or 0)

@@ -578,17 +578,14 @@ def check_configuration(s3: Any, bucket: str, *, retention_days: int, prefix: st
             severity=SEVERITY,
         )
 
-    def covers(rule: dict[str, Any]) -> bool:
-        f = rule.get("Filter") or {}
-        rule_prefix = str(f.get("Prefix", (f.get("And") or {}).get("Prefix", rule.get("Prefix", ""))) or "")
-        return prefix.startswith(rule_prefix)
+    from sanvi_ops.tasks.configuration_backup.snapshot import rule_prefix
 
     short = [
         int(r["NoncurrentVersionExpiration"]["NoncurrentDays"])
         for r in rules
         if r.get("Status") == "Enabled"
         and "NoncurrentDays" in (r.get("NoncurrentVersionExpiration") or {})
-        and covers(r)
+        and prefix.startswith(rule_prefix(r))
     ]
     short = [d for d in short if d < retention_days]
     where = f"s3://{bucket}/{prefix}"

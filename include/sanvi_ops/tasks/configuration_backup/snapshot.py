@@ -31,6 +31,7 @@ __all__ = [
     "make_snapshot",
     "pretty_json",
     "read_stored",
+    "rule_prefix",
     "snapshot_key",
     "write_snapshot",
 ]
@@ -269,9 +270,15 @@ def retention_rule(prefix: str, retention_days: int) -> dict[str, Any]:
     }
 
 
-def _essentials(rule: Mapping[str, Any]) -> dict[str, Any]:
+def rule_prefix(rule: Mapping[str, Any]) -> str:
+    """The key prefix a lifecycle rule applies to (``Filter.Prefix``, ``Filter.And.Prefix`` or the
+    legacy top-level ``Prefix``; ``""``: the whole bucket)."""
     f = rule.get("Filter") or {}
-    prefix = f.get("Prefix", (f.get("And") or {}).get("Prefix", rule.get("Prefix", "")))
+    return str(f.get("Prefix", (f.get("And") or {}).get("Prefix", rule.get("Prefix", ""))) or "")
+
+
+def _essentials(rule: Mapping[str, Any]) -> dict[str, Any]:
+    prefix = rule_prefix(rule)
     nc = (rule.get("NoncurrentVersionExpiration") or {}).get("NoncurrentDays")
     return {"prefix": prefix, "status": rule.get("Status"), "noncurrent_days": nc,
             "expiration": rule.get("Expiration")}  # fmt: skip

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -112,24 +112,23 @@ def configuration_location(cfg: MaintenanceConfig, *, site: bool) -> tuple[str |
     return bucket_of(cfg), prefix, "configuration_backups.bucket"
 
 
-def system_settings(cfg: MaintenanceConfig, root: Path, *, site: bool, local: bool, promote: bool) -> Any:
+def system_settings(cfg: MaintenanceConfig, dr: Any, *, site: bool, point: bool) -> Any:
     """:class:`sanvi_ops.tasks.dr_testing.system.SystemSettings` from ``tasks.dr_testing.settings``.
 
-    The configuration snapshot is the configuration backup's (:func:`configuration_location`).
-    The DR site is pointed at the recovered instance on the local stack, and in a real account
-    only when ``promote`` (the approvers said yes); otherwise the activation recovers and probes
-    in scratch only.
+    The configuration snapshot is read where the drill's configuration component reads (``dr``,
+    its :class:`~sanvi_ops.tasks.dr_testing.dr.DrSettings`). The DR site is pointed at the
+    recovered instance only with ``point`` (the local stack, or a real account's approvers said
+    yes); otherwise the activation recovers and probes in scratch only.
     """
     from sanvi_ops.tasks.dr_testing.system import SystemSettings
 
     d = cfg.tasks.dr_testing.settings
     fs, ds = d.full_system, d.dr_site
-    bucket, prefix, key = configuration_location(cfg, site=site)
     return SystemSettings(
-        root=root,
-        snapshot_bucket=bucket,
-        snapshot_prefix=prefix,
-        snapshot_bucket_key=key,
+        root=dr.root,
+        snapshot_bucket=dr.configuration_bucket,
+        snapshot_prefix=dr.configuration_prefix,
+        snapshot_bucket_key=dr.configuration_bucket_key,
         app_parameters_path=fs.app_parameters_path,
         cache_query=fs.cache_query,
         cache_max_keys=fs.cache_max_keys,
@@ -138,7 +137,7 @@ def system_settings(cfg: MaintenanceConfig, root: Path, *, site: bool, local: bo
         app_health_path=fs.app_health_path,
         app_start_timeout_s=fs.app_start_timeout_seconds,
         site_url=ds.url,
-        point_url=ds.point_url if (local or promote) else None,
+        point_url=ds.point_url if point else None,
         site_ca_file=ds.ca_file,
         dr_site=site,
     )
@@ -163,14 +162,22 @@ def promote_needs_approval(context: Mapping[str, Any], cfg: MaintenanceConfig) -
         scope, _ = resolve_scope(context, cfg)
     except ValueError as exc:
         return str(exc)
+    dry_run = bool((context.get("params") or {}).get("dry_run"))
+    return _no_promote_approval(
+        scope, dry_run, cfg.tasks.dr_testing.settings.dr_site, lambda: _local_stack(cfg)
+    )
+
+
+def _no_promote_approval(scope: str, dry_run: bool, ds: Any, local: Callable[[], bool]) -> str | None:
+    """Why this run asks nobody before pointing the DR site, ``None`` when it must ask: the one
+    rule for the approval tasks (at their start) and the drill (reading their answers)."""
     if scope != "dr_site_activation":
         return f"scope {scope}: nothing is promoted"
-    if bool((context.get("params") or {}).get("dry_run")):
+    if dry_run:
         return "a dry run: nothing is promoted"
-    ds = cfg.tasks.dr_testing.settings.dr_site
     if not (ds.point_url and ds.url):
         return "tasks.dr_testing.settings.dr_site.point_url/url not set: the DR site is only probed"
-    if _local_stack(cfg):
+    if local():
         return "the local stack: the demo DR site is pointed without asking"
     return None
 
@@ -270,10 +277,9 @@ def dr_test(context: Mapping[str, Any]) -> ResultDicts:
         rto_critical_min=d.rto.critical,
     )
     local = _local_stack(cfg)
-    promote, promote_why = (False, "")
-    if site and not local and not dry_run and d.dr_site.point_url:
-        promote, promote_why = promote_decision(context, cfg)
-    settings.system = system_settings(cfg, settings.root, site=site, local=local, promote=promote)
+    asks = _no_promote_approval(scope, dry_run, d.dr_site, lambda: local) is None
+    promote, promote_why = promote_decision(context, cfg) if asks else (False, "")
+    settings.system = system_settings(cfg, settings, site=site, point=local or promote)
     scope_result = CheckResult(
         "dr.scope",
         Status.OK,
@@ -330,7 +336,7 @@ def dr_test(context: Mapping[str, Any]) -> ResultDicts:
             CheckResult("dr.connection", Status.ERROR, str(exc), component="dr").to_dict(),
         ]
     results = [scope_result, *outcome.results]
-    if site and not local and not dry_run and d.dr_site.point_url:
+    if asks:
         results.append(
             CheckResult(
                 "dr.site.promote",

@@ -792,15 +792,11 @@ def _recover(
                 except Exception as exc:  # noqa: BLE001 - a component problem is a result
                     results.append(_result("system.run", Status.ERROR, f"{type(exc).__name__}: {exc}"))
 
-            try:
-                db_outcome, extra = database(clock, while_up=while_up, **kw)
-            finally:
-                downloaded.set()  # the restore failed before its download ended: go on regardless
-        else:
-            try:
-                db_outcome, extra = database(clock, **kw)
-            finally:
-                downloaded.set()
+            kw["while_up"] = while_up
+        try:
+            db_outcome, extra = database(clock, **kw)
+        finally:
+            downloaded.set()  # the restore failed before its download ended: go on regardless
         comps, more = others.result() if others is not None else ([], [])
         if prepared is not None:
             prepared.result()

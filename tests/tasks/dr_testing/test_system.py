@@ -164,3 +164,33 @@ def test_killed_full_system_drill_is_cleaned_by_the_next_run():
     assert not any(_alive(p) for p in pids), "the killed drill's cache server and application are stopped"
     assert list(root.iterdir()) == []
     assert clean_system_leftovers(root) == []
+
+
+def test_a_tampered_configuration_snapshot_is_refused_never_applied(boto_client, tmp_path):
+    """A snapshot whose sources were edited after it was written (its digest no longer matches):
+    critical, and nothing of it reaches the scratch application's env file."""
+    from sanvi_ops.tasks.configuration_backup.snapshot import make_snapshot, write_snapshot
+    from sanvi_ops.tasks.dr_testing.system import ScratchSystem
+
+    s3 = boto_client("s3")
+    s3.create_bucket(Bucket="cfg-tampered")
+    params = [{"Name": "/app/mode", "Type": "String", "Value": "safe"}]
+    write_snapshot(
+        s3, "cfg-tampered", "configuration/", make_snapshot({"ssm": {"parameters": params}}, "t"), "c1"
+    )
+    body = s3.get_object(Bucket="cfg-tampered", Key="configuration/snapshot.json")["Body"].read()
+    s3.put_object(
+        Bucket="cfg-tampered", Key="configuration/snapshot.json", Body=body.replace(b'"safe"', b'"evil"')
+    )
+    root = tmp_path / "dr"
+    system = ScratchSystem(SystemSettings(root=root, snapshot_bucket="cfg-tampered"), s3, time.monotonic())
+    try:
+        system.prepare()
+        result = system.components["configuration_snapshot"].result
+        assert result.status == "critical" and "digest mismatch" in result.summary, result.summary
+        assert system.work is not None
+        env = (system.work / "app.env").read_text()
+        assert "evil" not in env and "MODE" not in env and "SANVI_SNAPSHOT" not in env
+    finally:
+        system.teardown()
+    assert not any(root.iterdir())

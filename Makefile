@@ -101,7 +101,7 @@ run: venv tools cli
 # the rest, a module per unit (tests/fixtures/stack.py). TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 3
 test: venv tools
-	AIRFLOW_HOME=$$(mktemp -d) $(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder)
+	home=$$(mktemp -d); AIRFLOW_HOME=$$home $(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder); rc=$$?; rm -rf $$home; exit $$rc
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -112,7 +112,7 @@ lint: venv
 # docstrings, parsed offline with the shipped config); a test fails when either is stale.
 docs: venv
 	$(PY) -m sanvi_ops.core.config_reference
-	AIRFLOW_HOME=$$(mktemp -d) $(PY) -m sanvi_ops.airflow_kit.runbooks
+	home=$$(mktemp -d); AIRFLOW_HOME=$$home $(PY) -m sanvi_ops.airflow_kit.runbooks; rc=$$?; rm -rf $$home; exit $$rc
 
 # deploy/prometheus/sanvi-ops-rules.yml: Prometheus alert rules from `thresholds:` and `slos:` of the
 # shipped config, with runbook links to the default Airflow URL (docs/alerting.md shows how to
@@ -121,7 +121,7 @@ rules: venv
 	env -u SANVI_OPS_CONFIG -u AIRFLOW__API__BASE_URL $(PY) -m sanvi_ops.core.alert_rules -o deploy/prometheus/sanvi-ops-rules.yml
 
 bench: venv tools
-	AIRFLOW_HOME=$$(mktemp -d) $(PY) -m bench $(BENCH)
+	home=$$(mktemp -d); AIRFLOW_HOME=$$home $(PY) -m bench $(BENCH); rc=$$?; rm -rf $$home; exit $$rc
 
 clean:
 	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache bench/results.json

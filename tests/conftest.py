@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 # Airflow reads AIRFLOW_HOME when first imported: never the user's ~/airflow. `make test` sets a
 # fresh one; a bare `pytest` gets one here.
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="sanvi-test-airflow-"))
+if not os.environ.get("AIRFLOW_HOME"):
+    os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="sanvi-test-airflow-")
+    atexit.register(shutil.rmtree, os.environ["AIRFLOW_HOME"], ignore_errors=True)
 # Under pytest-xdist (`make test`) each worker is its own session with its own servers: it gets its
 # own AIRFLOW_HOME below the session's (its own SQLite metadata database and logs).
 if _worker := os.environ.get("PYTEST_XDIST_WORKER"):
@@ -64,4 +68,5 @@ pytest_plugins = [
     "tests.fixtures.ops_monitor",
     "tests.fixtures.stack",
     "tests.fixtures.e2e",
+    "tests.fixtures.short_tmp",
 ]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,8 +36,8 @@ SMOKE = "SELECT id, name FROM machines ORDER BY id"
 
 
 @pytest.fixture
-def restore_env(pg, e2e, boto_client, tmp_path, monkeypatch):
-    scratch = Path(tempfile.mkdtemp(prefix="sr-", dir="/tmp")) / "scratch"
+def restore_env(pg, e2e, boto_client, tmp_path, monkeypatch, short_tmp):
+    scratch = short_tmp("sr-") / "scratch"
     cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
     cfg["database_backups"]["part_size_mb"] = 5
     cfg["tasks"]["backup_testing"]["settings"].update(

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -65,10 +64,8 @@ def s3(boto_client):
 
 
 @pytest.fixture
-def scratch():
-    # Short, under /tmp: the scratch server's unix socket path must stay under 107 bytes, and the
-    # unprivileged server user must traverse it.
-    root = Path(tempfile.mkdtemp(prefix="sr-", dir="/tmp")) / "scratch"
+def scratch(short_tmp):
+    root = short_tmp("sr-") / "scratch"
     yield root
     restore.clean_leftovers(root)
 

@@ -16,7 +16,6 @@ import io
 import os
 import subprocess
 import tarfile
-import tempfile
 import time
 from pathlib import Path
 
@@ -50,9 +49,9 @@ SECRETS = {
 
 
 @pytest.fixture
-def drop() -> Path:
+def drop(short_tmp) -> Path:
     """A directory the scratch server's user may write to: where a hostile command would write."""
-    path = Path(tempfile.mkdtemp(prefix="sr-drop-", dir="/tmp"))
+    path = short_tmp("sr-drop-")
     path.chmod(0o777)
     return path
 
@@ -191,14 +190,14 @@ def test_archive_command_in_auto_conf_runs_nothing_leaks_nothing_and_is_a_findin
     assert _left(scratch) == []
 
 
-def test_the_same_tampered_data_directory_started_naively_does_run_the_command(s3, genuine, drop):
+def test_the_same_tampered_data_directory_started_naively_does_run_the_command(s3, genuine, drop, short_tmp):
     """The control: the attack of the test above is real — a server that reads the backup's own
     configuration (what the restore did before) runs the command at once."""
     leak = drop / "naive-leak"
     hostile = f"\narchive_mode = on\narchive_command = 'env > {leak}'\narchive_timeout = 1\n".encode()
     bad_id = _retampered(s3, genuine, {"postgresql.auto.conf": hostile})
     body = s3.get_object(Bucket=BUCKET, Key=f"{PREFIX}{bad_id}/base.tar")["Body"].read()
-    work = Path(tempfile.mkdtemp(prefix="sr-naive-", dir="/tmp"))
+    work = short_tmp("sr-naive-")
     with tarfile.open(fileobj=io.BytesIO(body)) as tf:
         tf.extractall(work / "data", filter="tar")
     (work / "data" / "pg_hba.conf").write_text("local all all trust\n")

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -57,8 +55,8 @@ def s3(boto_client):
 
 
 @pytest.fixture
-def scratch():
-    root = Path(tempfile.mkdtemp(prefix="sc-", dir="/tmp")) / "scratch"
+def scratch(short_tmp):
+    root = short_tmp("sc-") / "scratch"
     yield root
     restore.clean_leftovers(root)
 

@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -76,8 +75,8 @@ def s3(boto_client):
 
 
 @pytest.fixture
-def root():
-    path = Path(tempfile.mkdtemp(prefix="dr-", dir="/tmp")) / "dr"
+def root(short_tmp):
+    path = short_tmp("dr-") / "dr"
     yield path
     restore.clean_leftovers(path)
 

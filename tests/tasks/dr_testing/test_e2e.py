@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -98,9 +97,9 @@ def _recovery_rows(store_dsn: str) -> list[tuple]:
 
 
 def test_quarterly_full_system_drill_then_dr_site_activation(
-    pg, e2e, boto_client, slack_api, make_db, tmp_path, monkeypatch
+    pg, e2e, boto_client, slack_api, make_db, tmp_path, monkeypatch, short_tmp
 ):
-    root = Path(tempfile.mkdtemp(prefix="dr-", dir="/tmp")) / "dr"
+    root = short_tmp("dr-") / "dr"
     app_dsn, store_dsn = _seed(make_db), make_db("store")
     s3, west = boto_client("s3"), boto_client("s3", "us-west-2")
     s3.create_bucket(Bucket=BUCKET)

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -121,8 +120,8 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
-def test_killed_full_system_drill_is_cleaned_by_the_next_run():
-    root = Path(tempfile.mkdtemp(prefix="drs-", dir="/tmp")) / "dr"
+def test_killed_full_system_drill_is_cleaned_by_the_next_run(short_tmp):
+    root = short_tmp("drs-") / "dr"
     env = {
         "PATH": os.environ.get("PATH", os.defpath),
         "PYTHONPATH": os.pathsep.join([str(REPO / "include"), str(REPO)]),

@@ -93,6 +93,8 @@ def executor_settings(
                 f"db+postgresql+psycopg2://postgres:{pg_pw}@{host}:{postgres_port}/{airflow_db}"
             ),
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
+            # As in docker-compose.yaml: each worker imports the project once, before its pool forks.
+            "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "sanvi_ops.airflow_kit.celery_config.CELERY_CONFIG",
             # Longer than any task's execution timeout (a task still running when it passes is
             # handed to the other worker); set, so the provider does not warn in every task log.
             "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "86400",

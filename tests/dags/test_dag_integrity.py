@@ -192,3 +192,32 @@ def test_every_pool_a_task_names_is_defined(dagbag):
     for dag in dagbag.dags.values():
         for t in dag.tasks:
             assert t.pool in defined, f"{dag.dag_id}.{t.task_id}: pool {t.pool!r} is not in deploy/pools.json"
+
+
+def test_backup_tasks_go_first_when_the_workers_are_busy(dagbag):
+    """Every task of the backup jobs outranks every other task (the scheduler queues by priority
+    weight): on a first start or after an outage, the backups are not queued behind the reports."""
+    from sanvi_ops.airflow_kit.frame import BACKUP_PRIORITY_WEIGHT
+    from sanvi_ops.core.calendar import non_guide_dags
+
+    backups = {d for d, job in non_guide_dags(load_config()).items() if job.folder == "backups"}
+    assert backups >= {"database_backup_full", "database_backup_incremental", "file_storage_backup"}
+    for dag_id in backups:
+        for t in dagbag.dags[dag_id].tasks:
+            assert (t.priority_weight, _rule(t)) == (BACKUP_PRIORITY_WEIGHT, "absolute"), t
+    # the others keep Airflow's default rule: their weight and their downstream tasks' weights
+    rest = {
+        (dag.dag_id, t.task_id): t.priority_weight
+        + sum(d.priority_weight for d in t.get_flat_relatives(upstream=False))
+        for dag in dagbag.dags.values()
+        if dag.dag_id not in backups
+        for t in dag.tasks
+    }
+    assert {_rule(t) for d in dagbag.dags.values() if d.dag_id not in backups for t in d.tasks} == {
+        "downstream"
+    }
+    assert max(rest.values()) < BACKUP_PRIORITY_WEIGHT, max(rest.items(), key=lambda kv: kv[1])
+
+
+def _rule(task) -> str:
+    return str(getattr(task.weight_rule, "value", task.weight_rule))

@@ -113,6 +113,10 @@ def test_celery_executor_with_redis_broker_and_postgres_metadata(services: dict[
         assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://redis:6379/"), name
         assert "@postgres:5432/airflow" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], name
         assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
+        # the workers import the project once before forking (tests/airflow_kit/test_worker_preload.py)
+        options = env["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"]
+        module, _, attr = options.rpartition(".")
+        assert isinstance(getattr(importlib.import_module(module), attr), dict), options
 
 
 def test_worker_scales_with_compose_scale(services: dict[str, dict[str, Any]]) -> None:

@@ -38,6 +38,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: First date any maintenance DAG may run; with catchup off it only anchors the timetable.
 START_DATE = datetime(2026, 1, 1)
 
+#: The backup jobs' tasks go before every other task when the workers are busy (a first start,
+#: a worker back from an outage): a backup waiting behind reports stretches the RPO, and the drills
+#: and restore tests wait for it. Absolute, above the "downstream" weights of every other task.
+BACKUP_PRIORITY_WEIGHT = 100
+
 #: Retries for every task: the guide's work talks to networked systems, which blink.
 DEFAULT_RETRIES = 2
 RETRY_DELAY = timedelta(minutes=1)
@@ -55,6 +60,7 @@ def dag_kwargs(dag_id: str, cfg: MaintenanceConfig, doc: str | None = None) -> d
     from sanvi_ops.airflow_kit.callbacks import on_task_failure
 
     jobs = non_guide_dags(cfg)
+    priority: dict[str, Any] = {}
     if dag_id not in cfg.tasks and dag_id in jobs:
         job = jobs[dag_id]
         # Public (Airflow's Timetables interface); airflow.sdk's CronTriggerTimetable lacks next_dagrun_info_v2.
@@ -62,6 +68,8 @@ def dag_kwargs(dag_id: str, cfg: MaintenanceConfig, doc: str | None = None) -> d
 
         title, description, team_key = job.title, job.description, job.team
         max_active_runs = job.max_active_runs
+        if job.folder == "backups":
+            priority = {"priority_weight": BACKUP_PRIORITY_WEIGHT, "weight_rule": "absolute"}
         schedule: Any = None if job.cron is None else CronTriggerTimetable(job.cron, timezone=cfg.timezone)
         timeout_minutes, cadence_tag = job.execution_timeout_minutes, job.tag
         allowance = timedelta(minutes=timeout_minutes) + cfg.meta_monitoring.deadlines.job_margin
@@ -99,6 +107,7 @@ def dag_kwargs(dag_id: str, cfg: MaintenanceConfig, doc: str | None = None) -> d
             "max_retry_delay": MAX_RETRY_DELAY,
             "execution_timeout": timeout,
             "on_failure_callback": on_task_failure,
+            **priority,
         },
     }
 

@@ -24,6 +24,10 @@ os.environ.update(
     {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 )
 os.environ.pop("AWS_PROFILE", None)
+# moto's EC2 backend loads its thousands of default AMIs again after every reset (a few % of the
+# suite's CPU); the tests use one of them (ami-12c6146b), the only one in this file. Set before moto
+# is imported; the local stack's own moto (tests/fixtures/stack.py) keeps moto's default.
+os.environ.setdefault("MOTO_AMIS_PATH", os.path.join(os.path.dirname(__file__), "fixtures", "moto_amis.json"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 # seed_demo() leaves out the quarterly reviews' resources (VPC, IAM, audit logs); their tests
 # call seed_governance() themselves.

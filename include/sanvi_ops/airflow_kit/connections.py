@@ -16,9 +16,11 @@ Redis provider's ``RedisHook`` (:func:`redis_url`: ``db``, ``ssl``, ``ssl_cert_r
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
+import threading
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -310,10 +312,47 @@ def http_base_url(conn_id: str) -> tuple[str, tuple[str, str] | None]:
 
 def aws_client(conn_id: str, service: str, region_name: str | None = None) -> Any:
     """A boto3 client through the Amazon provider's hook (honours ``endpoint_url`` in extras)."""
+    return aws_hook(conn_id, service).get_client_type(region_name=region_name)
+
+
+def aws_hook(conn_id: str, service: str, config: Any = None) -> Any:
+    """The Amazon provider's ``AwsBaseHook`` for ``service`` (``config``: a botocore ``Config``),
+    whose sessions share one botocore data loader per process (:func:`share_botocore_loader`)."""
+    return _shared_loader_hook()(aws_conn_id=conn_id, client_type=service, config=config)
+
+
+@functools.cache
+def _shared_loader_hook() -> type:
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
-    hook = AwsBaseHook(aws_conn_id=conn_id, client_type=service)
-    return hook.get_client_type(region_name=region_name)
+    class SharedLoaderAwsHook(AwsBaseHook):  # type: ignore[misc]
+        def get_session(self, region_name: str | None = None, deferrable: bool = False) -> Any:
+            session = super().get_session(region_name=region_name, deferrable=deferrable)
+            share_botocore_loader(session)
+            return session
+
+    return SharedLoaderAwsHook
+
+
+#: One botocore data loader per process (per ``AWS_DATA_PATH``), the first session's own.
+_LOADERS: dict[Any, Any] = {}
+_LOADERS_LOCK = threading.Lock()
+
+
+def share_botocore_loader(session: Any) -> None:
+    """Give ``session`` (boto3's or botocore's) the process's shared botocore data loader.
+
+    Every session the hook makes has a loader of its own, which reads and parses the service's
+    JSON model and ``endpoints.json`` again for each client: about 0.1 s of CPU per client, and a
+    task makes several. The loader only caches botocore's read-only data files, which botocore
+    already shares between the clients of one session; credentials stay per session."""
+    core = getattr(session, "_session", session)  # boto3's Session wraps botocore's
+    if not hasattr(core, "register_component"):
+        return
+    path = core.get_config_variable("data_path")
+    with _LOADERS_LOCK:
+        loader = _LOADERS.setdefault(path, core.get_component("data_loader"))
+    core.register_component("data_loader", loader)
 
 
 def slack_client(conn_id: str, *, max_retries: int = 3) -> Any | None:

@@ -27,6 +27,13 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 PACKAGE = "sanvi_ops"
+#: The AWS services the tasks call: their botocore models are read before the fork too, into the
+#: loader every hook session shares (connections.share_botocore_loader), so a task's first client
+#: of each costs ~0.05 s of CPU instead of ~0.3 s. One missing here is only read by its task.
+AWS_SERVICES = (
+    "s3", "kms", "rds", "ec2", "ecs", "elasticache", "elbv2", "logs", "cloudwatch", "sts", "iam",
+    "ecr", "application-autoscaling", "ssm", "secretsmanager", "ce", "securityhub", "cloudtrail",
+)  # fmt: skip
 
 
 def project_imports(dag_files: Iterable[Path]) -> list[str]:
@@ -93,7 +100,27 @@ def preload(files: Iterable[Path] | None = None) -> list[str]:
     except Exception as exc:  # noqa: BLE001
         failed.append("config")
         log.warning("worker preload: %s", exc)
+    try:
+        warm_botocore(AWS_SERVICES)
+    except Exception as exc:  # noqa: BLE001
+        failed.append("botocore")
+        log.warning("worker preload: botocore models not read: %s", exc)
     return failed
+
+
+def warm_botocore(services: Iterable[str]) -> None:
+    """Read the services' botocore models (and the endpoint rules) into the shared loader: a
+    client of each is made and dropped; no request is sent, the credentials are placeholders."""
+    import boto3
+
+    from sanvi_ops.airflow_kit.connections import share_botocore_loader
+
+    session = boto3.session.Session(
+        aws_access_key_id="preload", aws_secret_access_key="preload", region_name="us-east-1"
+    )
+    share_botocore_loader(session)
+    for name in services:
+        session.client(name)  # type: ignore[call-overload]
 
 
 FAILED = preload()

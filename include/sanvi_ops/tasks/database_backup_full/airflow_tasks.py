@@ -39,11 +39,11 @@ def backup_asset(kind: str) -> Any:
 
 def _s3(cfg: MaintenanceConfig, service: str = "s3") -> Any:
     """A boto3 client through the Amazon provider's hook, with bounded retries and timeouts."""
-    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
     from botocore.config import Config
 
-    hook = AwsBaseHook(aws_conn_id=cfg.connections.aws, client_type=service, config=Config(**S3_CONFIG))
-    return hook.get_client_type()
+    from sanvi_ops.airflow_kit.connections import aws_hook
+
+    return aws_hook(cfg.connections.aws, service, Config(**S3_CONFIG)).get_client_type()
 
 
 def _rds_instances(cfg: MaintenanceConfig, check: str) -> tuple[list[str], ResultDicts | None]:

@@ -60,13 +60,12 @@ def resolve_scope(context: Mapping[str, Any], cfg: MaintenanceConfig) -> tuple[s
 
 
 def _s3_in(cfg: MaintenanceConfig, region: str | None) -> Any:
-    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
     from botocore.config import Config
 
+    from sanvi_ops.airflow_kit.connections import aws_hook
     from sanvi_ops.tasks.database_backup_full.airflow_tasks import S3_CONFIG
 
-    hook = AwsBaseHook(aws_conn_id=cfg.connections.aws, client_type="s3", config=Config(**S3_CONFIG))
-    return hook.get_client_type(region_name=region)
+    return aws_hook(cfg.connections.aws, "s3", Config(**S3_CONFIG)).get_client_type(region_name=region)
 
 
 def dr_restore_settings(cfg: MaintenanceConfig, *, bucket: str | None = None) -> Any:

@@ -56,8 +56,6 @@ def cloudwatch_logs(
     :param hours: the manual run's ``hours`` Param: look back this many hours instead.
     :param groups: the manual run's ``log_groups`` Param: review only these groups.
     """
-    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-
     from sanvi_ops.tasks.log_review.logs import limits_from, logs_client_config, review_group
 
     def run(cfg: MaintenanceConfig) -> list[CheckResult]:
@@ -73,10 +71,10 @@ def cloudwatch_logs(
                     component="logs",
                 )
             ]
-        from sanvi_ops.airflow_kit.connections import get_connection
+        from sanvi_ops.airflow_kit.connections import aws_hook, get_connection
 
         get_connection(cfg.connections.aws)  # ConnectionMissing names it
-        hook = AwsBaseHook(aws_conn_id=cfg.connections.aws, client_type="logs")
+        hook = aws_hook(cfg.connections.aws, "logs")
         ours = logs_client_config(lr.aws_max_attempts)
         base = hook.config  # the connection's own botocore settings, if any; ours win on retries
         client = hook.get_client_type(config=base.merge(ours) if base is not None else ours)

@@ -18,6 +18,7 @@ from psycopg import sql
 
 from sanvi_ops.airflow_kit.preflight import exit_code, render, run_preflight
 from sanvi_ops.core.results import Status
+from tests.fixtures.config import shipped_config
 from tests.fixtures.connections import aws_conn, conn_env, pg_conn, slack_conn
 
 pytestmark = pytest.mark.integration
@@ -289,7 +290,7 @@ def test_cli_exit_code_and_json(deployment, monkeypatch):
 
 
 def test_bad_config_is_exit_2(tmp_path, monkeypatch):
-    bad = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
+    bad = shipped_config()
     bad["database_backups"]["part_size_mb"] = 1
     path = tmp_path / "maintenance.yaml"
     path.write_text(yaml.safe_dump(bad))

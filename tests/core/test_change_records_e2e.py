@@ -27,6 +27,7 @@ import psycopg
 import pytest
 import yaml
 
+from tests.fixtures.config import shipped_config
 from tests.fixtures.e2e import load_dag
 
 pytestmark = pytest.mark.e2e
@@ -107,7 +108,7 @@ def changes_env(e2e, tmp_path, monkeypatch):
     from sanvi_ops.core.config import clear_config_cache
 
     def configure(*, inside: bool, pir_due: str = "1s") -> None:
-        cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
+        cfg = shipped_config()
         task = cfg["tasks"][DAG_ID]
         if inside:
             task["settings"]["window"] = {"anytime": True}

@@ -27,6 +27,7 @@ import psycopg
 import pytest
 import yaml
 
+from tests.fixtures.config import shipped_config
 from tests.fixtures.e2e import drill_succeeded, load_dag, task_states
 from tests.fixtures.postgres import own_cluster
 from tests.tasks.database_backup_full.test_e2e import BUCKET, seed_backup_targets
@@ -90,7 +91,7 @@ def test_backup_verify_restore_and_dr_drill_bring_back_the_source(
     pg, e2e, boto_client, slack_api, tmp_path, monkeypatch
 ):
     scratch = Path(tempfile.mkdtemp(prefix="sr-", dir="/tmp"))
-    cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
+    cfg = shipped_config()
     cfg["database_backups"]["part_size_mb"] = 5
     cfg["database_backups"]["pg_bin_dir"] = _as_in_the_image(monkeypatch)
     cfg["tasks"]["backup_testing"]["settings"].update(

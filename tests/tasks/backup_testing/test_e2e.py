@@ -17,6 +17,7 @@ import psycopg
 import pytest
 import yaml
 
+from tests.fixtures.config import shipped_config
 from tests.fixtures.e2e import load_dag, task_states
 from tests.fixtures.postgres import own_cluster
 from tests.tasks.database_backup_full.test_e2e import BUCKET
@@ -38,7 +39,7 @@ SMOKE = "SELECT id, name FROM machines ORDER BY id"
 @pytest.fixture
 def restore_env(pg, e2e, boto_client, tmp_path, monkeypatch, short_tmp):
     scratch = short_tmp("sr-") / "scratch"
-    cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
+    cfg = shipped_config()
     cfg["database_backups"]["part_size_mb"] = 5
     cfg["tasks"]["backup_testing"]["settings"].update(
         {

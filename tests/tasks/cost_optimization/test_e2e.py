@@ -15,6 +15,7 @@ import psycopg
 import pytest
 import yaml
 
+from tests.fixtures.config import shipped_config
 from tests.fixtures.e2e import load_dag
 from tests.tasks.cost_optimization.test_cost_aws import seed_idle, seed_quarters
 
@@ -26,7 +27,7 @@ DAG_ID = "cost_optimization"
 
 @pytest.fixture
 def cost_env(e2e, boto_client, tmp_path, monkeypatch):
-    cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
+    cfg = shipped_config()
     cfg_path = tmp_path / "maintenance.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
     monkeypatch.setenv("SANVI_OPS_CONFIG", str(cfg_path))

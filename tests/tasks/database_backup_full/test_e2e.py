@@ -16,6 +16,7 @@ import psycopg
 import pytest
 import yaml
 
+from tests.fixtures.config import shipped_config
 from tests.fixtures.connections import pg_conn
 from tests.fixtures.e2e import load_dag, task_states
 from tests.fixtures.postgres import own_cluster
@@ -53,7 +54,7 @@ def seed_backup_targets(boto_client: Any) -> Any:
 
 @pytest.fixture
 def backup_env(pg, e2e, boto_client, tmp_path, monkeypatch):
-    cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
+    cfg = shipped_config()
     cfg["database_backups"]["part_size_mb"] = 5
     cfg_path = tmp_path / "maintenance.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
@@ -142,7 +143,7 @@ def test_rds_mode_runs_the_guides_backup_row(backup_env, boto_client, tmp_path, 
     create/describe_db_snapshots, start/describe_export_tasks): the full sets the retention
     (Param + config flag), takes the daily snapshot and keeps the export prefix's lifecycle;
     the incremental checks the restorable time; the verification reads the same facts."""
-    cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
+    cfg = shipped_config()
     cfg["database_backups"]["mode"] = "rds"
     cfg["database_backups"]["rds"].update(
         allow_set_retention=True, export_iam_role_arn="arn:aws:iam::123456789012:role/sanvi-rds-export"

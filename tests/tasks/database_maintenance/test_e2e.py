@@ -13,6 +13,7 @@ import psycopg
 import pytest
 import yaml
 
+from tests.fixtures.config import shipped_config
 from tests.fixtures.e2e import load_dag
 
 pytestmark = pytest.mark.e2e
@@ -44,7 +45,7 @@ def maint_env(e2e, tmp_path, monkeypatch):
     _wait_dead(app_dsn, "orders", 2000)
 
     def use_window(window: dict) -> None:
-        cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
+        cfg = shipped_config()
         cfg["tasks"]["database_maintenance"]["settings"]["window"] = window
         if window.get("days"):  # the schedule must fall inside the window (checked at load)
             cfg["tasks"]["database_maintenance"].update(weekday=window["days"][0], time=window["start"])

@@ -16,6 +16,7 @@ from sanvi_ops.core.results import Status
 from sanvi_ops.core.run_policy import AS_SCHEDULED
 from sanvi_ops.tasks.database_maintenance import vacuum
 from sanvi_ops.tasks.database_maintenance.vacuum import Outcome, RunReport, State, TableStats
+from tests.fixtures.config import shipped_config
 
 pytestmark = pytest.mark.unit
 
@@ -205,9 +206,8 @@ def test_shipped_config_and_schedule_inside_the_window():
 
 
 def test_vacuum_section_defaults_and_errors():
-    import yaml
 
-    raw = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
+    raw = shipped_config()
     raw["tasks"]["database_maintenance"].pop("settings")
     cfg = parse_config(raw)
     assert (

@@ -18,6 +18,7 @@ from sanvi_ops.tasks.dependency_updates.dependencies import (
     versions_from_simple_html,
     versions_from_simple_json,
 )
+from tests.fixtures.config import shipped_config
 
 pytestmark = pytest.mark.unit
 
@@ -143,9 +144,8 @@ def test_redact_hides_index_credentials():
 
 
 def _cfg(section: dict) -> dict:
-    import yaml
 
-    data = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
+    data = shipped_config()
     data["tasks"]["dependency_updates"]["settings"] = section
     return data
 

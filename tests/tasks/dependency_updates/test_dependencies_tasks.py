@@ -13,6 +13,7 @@ import yaml
 
 from sanvi_ops.core.config import clear_config_cache
 from sanvi_ops.tasks.dependency_updates import airflow_tasks as dependency_tasks
+from tests.fixtures.config import shipped_config
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +23,7 @@ REPO = Path(__file__).resolve().parents[3]
 @pytest.fixture
 def config_at(package_index, tmp_path, monkeypatch):
     def write(**section: object) -> None:
-        cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
+        cfg = shipped_config()
         cfg["tasks"]["dependency_updates"]["settings"] = {
             "index_url": package_index.json_url,
             "index_api": "json",

@@ -15,6 +15,7 @@ import psycopg
 import pytest
 import yaml
 
+from tests.fixtures.config import shipped_config
 from tests.fixtures.e2e import load_dag, task_states
 
 pytestmark = pytest.mark.e2e
@@ -32,7 +33,7 @@ def deps_env(package_index, e2e, tmp_path, monkeypatch):
     ops = tmp_path / "ops-requirements.txt"
     ops.write_text("epsilon==5.1.0\ndelta==1.0.0\n")
 
-    cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
+    cfg = shipped_config()
     cfg["tasks"]["dependency_updates"]["settings"] = {
         "index_url": package_index.simple_url,
         "index_api": "simple",

@@ -20,6 +20,7 @@ import yaml
 
 from devstack.demo_app_repo import DOCKERFILES, NPM_PROJECTS, REQUIREMENTS, git_env
 from devstack.verdaccio import minimal_env
+from tests.fixtures.config import shipped_config
 from tests.fixtures.e2e import load_dag, task_states
 
 pytestmark = pytest.mark.e2e
@@ -41,7 +42,7 @@ def app_env(package_index, e2e, verdaccio, demo_app_repo, image_registry, github
         check=True,
         env=git_env(tmp_path),
     )
-    cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
+    cfg = shipped_config()
     cfg["tasks"]["dependency_updates"]["settings"] = {
         "index_url": package_index.simple_url,
         "advisory_url": package_index.osv_url,

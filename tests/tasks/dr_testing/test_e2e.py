@@ -23,6 +23,7 @@ import yaml
 
 from devstack.demo_http import make_server
 from sanvi_ops.tasks.configuration_backup.snapshot import make_snapshot, write_snapshot
+from tests.fixtures.config import shipped_config
 from tests.fixtures.connections import pg_conn
 from tests.fixtures.e2e import drill_succeeded, load_dag, task_states
 from tests.fixtures.postgres import own_cluster
@@ -52,7 +53,7 @@ SNAPSHOT = {
 
 
 def _env(monkeypatch, tmp_path, e2e, app_dsn, store_dsn, cfg_changes):
-    cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
+    cfg = shipped_config()
     cfg["database_backups"]["part_size_mb"] = 5
     cfg["tasks"]["backup_testing"]["settings"].update(
         {"smoke_queries": [{"name": "machines", "sql": SMOKE}], "rpo_column": "public.events.created_at"}

@@ -20,13 +20,14 @@ from sanvi_ops.tasks.dr_testing.airflow_tasks import (
     promote_decision,
     promote_needs_approval,
 )
+from tests.fixtures.config import shipped_config
 from tests.fixtures.e2e import load_dag
 
 REPO = Path(__file__).resolve().parents[3]
 
 
 def _cfg(tmp_path: Path, **dr_site: object):
-    data = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
+    data = shipped_config()
     data["tasks"]["dr_testing"]["settings"]["dr_site"].update(dr_site)
     path = tmp_path / "maintenance.yaml"
     path.write_text(yaml.safe_dump(data))

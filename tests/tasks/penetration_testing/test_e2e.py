@@ -20,6 +20,7 @@ import psycopg
 import pytest
 import yaml
 
+from tests.fixtures.config import shipped_config
 from tests.fixtures.e2e import load_dag
 from tests.tasks.penetration_testing.test_exposure_probes import closed_ports, header_server  # noqa: F401 - fixture
 from tests.tasks.security_scan.test_security_tls import _leaf, _TLSServer, ca  # noqa: F401 - fixture
@@ -41,7 +42,7 @@ def pentest_env(e2e, tmp_path, monkeypatch, ca, header_server):  # noqa: F811
     expected, unexpected = (s.getsockname()[1] for s in socks)
     [closed] = closed_ports(1)
 
-    cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
+    cfg = shipped_config()
     cfg["tasks"]["security_scan"]["settings"] = {
         **cfg["tasks"]["security_scan"]["settings"],
         "tls_ca_file": str(ca[2]),

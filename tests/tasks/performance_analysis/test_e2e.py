@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.fixtures.config import shipped_config
 from tests.fixtures.e2e import load_dag, task_states
 
 pytestmark = pytest.mark.e2e
@@ -116,7 +117,7 @@ def test_red_run_still_gets_its_chart_and_stays_red(perf_env, e2e, slack_api, mo
     import yaml
 
     server = e2e.prometheus()
-    cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
+    cfg = shipped_config()
     cfg["slos"]["availability_pct"] = 99.95
     path = tmp_path / "maintenance.yaml"
     path.write_text(yaml.safe_dump(cfg))

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 import yaml
 
+from tests.fixtures.config import shipped_config
 from tests.fixtures.e2e import load_dag
 from tests.tasks.security_patch_review.test_patches_aws import _repo, _set_findings
 
@@ -92,7 +93,7 @@ def _stubbed(service: str, endpoint: str):
 
 @pytest.fixture
 def patch_env(e2e, aws_endpoint, boto_client, tmp_path, monkeypatch):
-    cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
+    cfg = shipped_config()
     cfg_path = tmp_path / "maintenance.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
     monkeypatch.setenv("SANVI_OPS_CONFIG", str(cfg_path))

@@ -16,6 +16,7 @@ import psycopg
 import pytest
 import yaml
 
+from tests.fixtures.config import shipped_config
 from tests.fixtures.e2e import load_dag
 from tests.tasks.security_scan.test_security_tls import _leaf, _TLSServer, ca  # noqa: F401 - fixture
 
@@ -33,7 +34,7 @@ def scan_env(e2e, tmp_path, monkeypatch, ca):  # noqa: F811
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     server = _TLSServer(ctx)
 
-    cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
+    cfg = shipped_config()
     cfg["tasks"]["security_scan"]["settings"] = {
         **cfg["tasks"]["security_scan"]["settings"],
         "tls_endpoints": [f"https://127.0.0.1:{server.port}/"],

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 import yaml
 
+from tests.fixtures.config import shipped_config
 from tests.fixtures.connections import conn_env
 from tests.fixtures.e2e import load_dag, task_states
 from tests.fixtures.ops_monitor import airflow_health_body
@@ -39,7 +40,7 @@ def health_env(
     """Connections and a config pointing every component at the local servers."""
     from devstack.aws_seed import seed_demo
 
-    cfg = yaml.safe_load((REPO / "include/config/maintenance.yaml").read_text())
+    cfg = shipped_config()
     cfg["tasks"]["system_health_check"]["settings"]["endpoints"] = [
         {
             "name": f"production-{c}",

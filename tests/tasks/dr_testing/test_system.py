@@ -193,3 +193,38 @@ def test_a_tampered_configuration_snapshot_is_refused_never_applied(boto_client,
     finally:
         system.teardown()
     assert not any(root.iterdir())
+
+
+def test_a_marker_being_rewritten_is_never_read_as_a_dead_runs(tmp_path):
+    """The drill rewrites its marker as it starts children; a sweep reading it meanwhile must see
+    the old or the new one whole, never half a file (it would kill a live drill's processes)."""
+    import threading
+
+    from sanvi_ops.tasks.backup_testing.restore import MARKER, _owner_alive, _process_start, write_marker
+
+    def mark(children: int) -> None:
+        me = {"pid": os.getpid(), "pid_start": _process_start(os.getpid()), "what": "system"}
+        write_marker(tmp_path, {**me, "children": [{"pid": 1, "start": None, "what": "x"}] * children})
+
+    mark(0)
+    done = threading.Event()
+
+    def rewrite() -> None:
+        for i in range(3000):
+            mark(i % 50)
+        done.set()
+
+    writer = threading.Thread(target=rewrite)
+    writer.start()
+    seen_dead = 0
+    while not done.is_set():
+        # read as another process's sweep would: the pid is not ours there
+        text = (tmp_path / MARKER).read_text()
+        try:
+            json.loads(text)
+        except ValueError:
+            seen_dead += 1
+    writer.join()
+    assert seen_dead == 0
+    assert not _owner_alive(tmp_path / MARKER)  # our own pid: a run never counts itself as alive
+    assert sorted(p.name for p in tmp_path.iterdir()) == [MARKER]

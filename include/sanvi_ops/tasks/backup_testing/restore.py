@@ -315,6 +315,14 @@ def _process_start(pid: int) -> str | None:
     return stat.rsplit(")", 1)[-1].split()[19]
 
 
+def write_marker(work: Path, data: dict[str, Any]) -> None:
+    """Write ``work``'s marker atomically (a temp file renamed over it): a sweep reading it while it
+    is rewritten must never see half a file, which it would take for a dead run's and clean up."""
+    tmp = work / f"{MARKER}.tmp"
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, work / MARKER)
+
+
 def _owner_alive(marker: Path) -> bool:
     """Is the run that wrote ``marker`` still running (same pid *and* start time: no PID reuse)?"""
     try:
@@ -1348,15 +1356,14 @@ def run_restore_test(
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)
     work = Path(tempfile.mkdtemp(prefix=DIR_PREFIX, dir=root))  # short: unix socket paths
-    (work / MARKER).write_text(
-        json.dumps(
-            {
-                "backup_id": entry.backup_id,
-                "pid": os.getpid(),
-                "pid_start": _process_start(os.getpid()),
-                "started_at": started.isoformat(),
-            }
-        )
+    write_marker(
+        work,
+        {
+            "backup_id": entry.backup_id,
+            "pid": os.getpid(),
+            "pid_start": _process_start(os.getpid()),
+            "started_at": started.isoformat(),
+        },
     )
     server = None
     timer = PhaseTimer()

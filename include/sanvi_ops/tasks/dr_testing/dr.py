@@ -42,7 +42,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -56,12 +55,12 @@ from sanvi_ops.core.backups import BackupEntry, list_backups
 from sanvi_ops.core.results import CheckResult, Status, grade, worst
 from sanvi_ops.tasks.backup_testing.restore import (
     DIR_PREFIX,
-    MARKER,
     RestoreOutcome,
     RestoreRefused,
     _process_start,
     check_scratch_root,
     clean_leftovers,
+    write_marker,
 )
 from sanvi_ops.tasks.dr_testing.system import ScratchSystem, SystemSettings, clean_system_leftovers
 
@@ -215,9 +214,7 @@ def _sample(objs: list[dict[str, Any]], max_objects: int, max_bytes: int) -> lis
 def _mark(root: Path, label: str) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"{DIR_PREFIX}{label}-", dir=root))
-    (work / MARKER).write_text(
-        json.dumps({"pid": os.getpid(), "pid_start": _process_start(os.getpid()), "what": label})
-    )
+    write_marker(work, {"pid": os.getpid(), "pid_start": _process_start(os.getpid()), "what": label})
     return work
 
 

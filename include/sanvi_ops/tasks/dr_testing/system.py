@@ -53,6 +53,7 @@ from sanvi_ops.tasks.backup_testing.restore import (
     SYSTEM_DIR_PREFIX,
     _owner_alive,
     _process_start,
+    write_marker,
 )
 
 SYSTEM_LABEL = "system"
@@ -258,15 +259,14 @@ class ScratchSystem:
     def _write_marker(self) -> None:
         assert self.work is not None
         children = [{"pid": p.pid, "start": _process_start(p.pid), "what": n} for n, p in self._procs.items()]
-        (self.work / MARKER).write_text(
-            json.dumps(
-                {
-                    "pid": os.getpid(),
-                    "pid_start": _process_start(os.getpid()),
-                    "what": SYSTEM_LABEL,
-                    "children": children,
-                }
-            )
+        write_marker(
+            self.work,
+            {
+                "pid": os.getpid(),
+                "pid_start": _process_start(os.getpid()),
+                "what": SYSTEM_LABEL,
+                "children": children,
+            },
         )
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

@@ -199,22 +199,31 @@ def release_leftover(api: AirflowAPI, marker: Path, say: Callable[[str], None]) 
     marker.unlink(missing_ok=True)
 
 
-def first_runs(api: AirflowAPI) -> dict[str, dict[str, Any]]:
+def first_runs(
+    api: AirflowAPI, finished: dict[tuple[str, str], dict[str, Any]] | None = None
+) -> dict[str, dict[str, Any]]:
     """Per DAG, its first run: ``state`` and the task states that are not ``success``.
 
     A run waiting for a person (``awaiting_input``: a sign-off, the pen-test form, the game day's
     approvals) counts as finished for this purpose when nothing else is left to do: every other
     unfinished task is one that has not started (it waits behind the person's answer).
+
+    ``finished``: the task states of the runs already finished, kept by a caller that asks again
+    (they no longer change), so each later call asks only for the unfinished runs' tasks instead
+    of every task instance of the stack (pages of them, serialized by the busy API server).
     """
     first: dict[str, dict[str, Any]] = {}
     for run in api.dag_runs():
         first.setdefault(run["dag_id"], run)
-    by_run: dict[tuple[str, str], dict[str, Any]] = {}
-    for ti in api.task_instances():
-        by_run.setdefault((ti["dag_id"], ti["dag_run_id"]), {})[ti["task_id"]] = ti["state"]
+    known = {} if finished is None else finished
     out = {}
     for dag_id, run in first.items():
-        tasks = by_run.get((dag_id, run["dag_run_id"]), {})
+        key = (dag_id, run["dag_run_id"])
+        tasks = known.get(key)
+        if tasks is None:
+            tasks = {ti["task_id"]: ti["state"] for ti in api.task_instances(dag_id, run["dag_run_id"])}
+            if run["state"] in FINISHED:
+                known[key] = tasks
         pending = {
             t: s for t, s in tasks.items() if s not in ("success", "failed", "skipped", "upstream_failed")
         }

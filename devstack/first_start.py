@@ -200,7 +200,7 @@ def release_leftover(api: AirflowAPI, marker: Path, say: Callable[[str], None]) 
 
 
 def first_runs(
-    api: AirflowAPI, finished: dict[tuple[str, str], dict[str, Any]] | None = None
+    api: AirflowAPI, done_tasks: dict[tuple[str, str], dict[str, Any]] | None = None
 ) -> dict[str, dict[str, Any]]:
     """Per DAG, its first run: ``state`` and the task states that are not ``success``.
 
@@ -208,14 +208,14 @@ def first_runs(
     approvals) counts as finished for this purpose when nothing else is left to do: every other
     unfinished task is one that has not started (it waits behind the person's answer).
 
-    ``finished``: the task states of the runs already finished, kept by a caller that asks again
+    ``done_tasks``: the task states of the runs already finished, kept by a caller that asks again
     (they no longer change), so each later call asks only for the unfinished runs' tasks instead
     of every task instance of the stack (pages of them, serialized by the busy API server).
     """
     first: dict[str, dict[str, Any]] = {}
     for run in api.dag_runs():
         first.setdefault(run["dag_id"], run)
-    known = {} if finished is None else finished
+    known = {} if done_tasks is None else done_tasks
     out = {}
     for dag_id, run in first.items():
         key = (dag_id, run["dag_run_id"])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sanvi_ops.airflow_kit import celery_config, worker_preload
+from sanvi_ops.airflow_kit import celery_config, preload
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -79,8 +79,8 @@ def test_preloaded_worker_parses_every_dag_file_without_importing_more_of_the_pr
 def test_a_module_that_fails_to_import_is_logged_and_the_worker_starts(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(worker_preload, "project_imports", lambda files: ["sanvi_ops.no_such_module"])
-    assert worker_preload.preload([]) == ["sanvi_ops.no_such_module"]
+    monkeypatch.setattr(preload, "project_imports", lambda files: ["sanvi_ops.no_such_module"])
+    assert preload.preload([]) == ["sanvi_ops.no_such_module"]
     assert "sanvi_ops.no_such_module not imported" in caplog.text
 
 
@@ -97,7 +97,7 @@ def test_the_dag_files_project_imports_are_read_from_their_source(tmp_path: Path
         "    from sanvi_ops.airflow_kit import publish\n"
     )
     (tmp_path / "broken.py").write_text("from sanvi_ops.core import (\n")
-    assert worker_preload.project_imports([dag, tmp_path / "broken.py"]) == [
+    assert preload.project_imports([dag, tmp_path / "broken.py"]) == [
         "sanvi_ops.core.results",
         "sanvi_ops.core",
         "sanvi_ops.core.windows",

@@ -44,13 +44,13 @@ def test_finished_runs_tasks_are_read_once_and_the_waiting_ones_each_time() -> N
             "r1": {"report": "success", "sign_off": "awaiting_input", "close": None},
         },
     )
-    finished: dict[tuple[str, str], dict[str, Any]] = {}
-    runs = first_runs(api, finished)
+    done_tasks: dict[tuple[str, str], dict[str, Any]] = {}
+    runs = first_runs(api, done_tasks)
     assert sorted(api.asked) == ["b1", "h1", "r1"]
     assert runs["health"]["failed_tasks"] == ["notify", "probe"]
     assert runs["review"]["finished"] and runs["review"]["waiting_for"] == ["sign_off"]
     assert runs["backup"]["run_id"] == "b1" and runs["backup"]["finished"]
 
     api.asked.clear()
-    assert first_runs(api, finished) == runs
+    assert first_runs(api, done_tasks) == runs
     assert api.asked == ["r1"]  # only the run still going

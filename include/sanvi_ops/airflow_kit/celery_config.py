@@ -9,8 +9,8 @@ from typing import Any
 
 from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
 
-#: Set as ``AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS`` (docker-compose.yaml, deploy/helm-values.yaml,
-#: ``make run EXECUTOR=celery``).
+#: Set as ``AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS`` (docker-compose.yaml, ``make run EXECUTOR=celery``;
+#: the Helm values run the KubernetesExecutor, a pod per task, where there is no pool to fork).
 CELERY_CONFIG: dict[str, Any] = {
     **DEFAULT_CELERY_CONFIG,
     "imports": ("sanvi_ops.airflow_kit.worker_preload",),

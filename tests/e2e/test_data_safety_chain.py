@@ -19,7 +19,6 @@ import hashlib
 import importlib.abc
 import json
 import sys
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -88,9 +87,9 @@ def _stored(store_dsn: str, run_id: str) -> dict[str, tuple[str, str, dict]]:
 
 
 def test_backup_verify_restore_and_dr_drill_bring_back_the_source(
-    pg, e2e, boto_client, slack_api, tmp_path, monkeypatch
+    pg, e2e, boto_client, slack_api, tmp_path, monkeypatch, short_tmp
 ):
-    scratch = Path(tempfile.mkdtemp(prefix="sr-", dir="/tmp"))
+    scratch = short_tmp("sr-")
     cfg = shipped_config()
     cfg["database_backups"]["part_size_mb"] = 5
     cfg["database_backups"]["pg_bin_dir"] = _as_in_the_image(monkeypatch)

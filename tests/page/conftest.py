@@ -20,6 +20,7 @@ import datetime as dt
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -189,3 +190,4 @@ def airflow_ui(pg: LocalPostgres) -> Iterator[AirflowUI]:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
+        shutil.rmtree(home, ignore_errors=True)

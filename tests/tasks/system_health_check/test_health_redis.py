@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,6 +90,7 @@ def small_redis() -> Iterator[LocalRedis]:
     yield server
     client.close()
     server.stop()
+    shutil.rmtree(server.root, ignore_errors=True)
 
 
 def fill_to(client: redis.Redis, low: float, high: float) -> float:

@@ -595,6 +595,24 @@ def test_leftovers_of_a_killed_run_are_stopped_but_a_reused_pid_is_not(tmp_path:
                 p.wait()
 
 
+def test_a_process_recorded_the_moment_it_starts_is_stopped_as_a_leftover(tmp_path: Path) -> None:
+    """``Popen`` can return before ``/proc/<pid>/cmdline`` shows the new program (it reads empty
+    then); recorded that way, a killed stack's leftover was never stopped by the next start."""
+    pids = run.StalePids(tmp_path / "run.pids")
+    started = [subprocess.Popen(["sleep", "303"], start_new_session=True) for _ in range(40)]
+    try:
+        for i, proc in enumerate(started):
+            pids.record(f"part-{i}", proc.pid, group=True)
+        assert all(entry["cmdline"] == "sleep 303" for entry in json.loads(pids.path.read_text()).values())
+        pids.stop_leftovers()
+        assert [proc.wait(10) for proc in started] == [-signal.SIGTERM] * len(started)
+    finally:
+        for proc in started:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
 def test_busy_ui_port_is_refused_before_anything_starts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -96,12 +96,15 @@ tools:
 run: venv tools cli
 	SANVI_EXECUTOR=$(EXECUTOR) $(PY) -m devstack.run
 
+# $(1) with a fresh, throw-away AIRFLOW_HOME (removed afterwards; $(1)'s exit status kept).
+with_fresh_airflow_home = home=$$(mktemp -d); AIRFLOW_HOME=$$home $(1); rc=$$?; rm -rf $$home; exit $$rc
+
 # The suite on TEST_WORKERS pytest-xdist workers, each with its own servers: one takes the whole
 # local stack's tests (mostly waiting on the stack's own scheduler and workers) while the others run
 # the rest, a module per unit (tests/fixtures/stack.py). TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 3
 test: venv tools
-	home=$$(mktemp -d); AIRFLOW_HOME=$$home $(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder); rc=$$?; rm -rf $$home; exit $$rc
+	$(call with_fresh_airflow_home,$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder))
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -112,7 +115,7 @@ lint: venv
 # docstrings, parsed offline with the shipped config); a test fails when either is stale.
 docs: venv
 	$(PY) -m sanvi_ops.core.config_reference
-	home=$$(mktemp -d); AIRFLOW_HOME=$$home $(PY) -m sanvi_ops.airflow_kit.runbooks; rc=$$?; rm -rf $$home; exit $$rc
+	$(call with_fresh_airflow_home,$(PY) -m sanvi_ops.airflow_kit.runbooks)
 
 # deploy/prometheus/sanvi-ops-rules.yml: Prometheus alert rules from `thresholds:` and `slos:` of the
 # shipped config, with runbook links to the default Airflow URL (docs/alerting.md shows how to
@@ -121,7 +124,7 @@ rules: venv
 	env -u SANVI_OPS_CONFIG -u AIRFLOW__API__BASE_URL $(PY) -m sanvi_ops.core.alert_rules -o deploy/prometheus/sanvi-ops-rules.yml
 
 bench: venv tools
-	home=$$(mktemp -d); AIRFLOW_HOME=$$home $(PY) -m bench $(BENCH); rc=$$?; rm -rf $$home; exit $$rc
+	$(call with_fresh_airflow_home,$(PY) -m bench $(BENCH))
 
 clean:
 	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache bench/results.json

@@ -351,7 +351,9 @@ def share_botocore_loader(session: Any) -> None:
         return
     path = core.get_config_variable("data_path")
     with _LOADERS_LOCK:
-        loader = _LOADERS.setdefault(path, core.get_component("data_loader"))
+        if path not in _LOADERS:
+            _LOADERS[path] = core.get_component("data_loader")
+        loader = _LOADERS[path]
     core.register_component("data_loader", loader)
 
 

@@ -147,10 +147,9 @@ def airflow_ui(pg: LocalPostgres) -> Iterator[AirflowUI]:
             "generic", password=SLACK_SIGNING_SECRET
         ),
         "SANVI_OPS_CONFIG": str(config_path),
-        # Compiled Airflow modules, kept between the two processes (and runs) outside the venv: with
-        # PYTHONDONTWRITEBYTECODE each process compiles all of Airflow again, seconds each time.
-        "PYTHONPYCACHEPREFIX": str(Path(tempfile.gettempdir()) / "sanvi-ui-pycache"),
     }
+    # Bytecode is cached in the venv (as `make` does): with PYTHONDONTWRITEBYTECODE each process
+    # would compile all of Airflow again, seconds each time.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     # The store's schema and a year of history, written while Airflow migrates and starts.
     filler = _Background(

@@ -35,10 +35,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError("bench.same_tests needs SAME_TESTS_AS=<commit>")
     names = _names(commit)
 
-    def known(item: pytest.Item) -> bool:
-        return getattr(item, "originalname", item.name.split("[")[0]) in names
-
-    dropped = [i for i in items if not known(i)]
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        name = getattr(item, "originalname", item.name.split("[")[0])
+        (kept if name in names else dropped).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
-    items[:] = [i for i in items if known(i)]
+    items[:] = kept
